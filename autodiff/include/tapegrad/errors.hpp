@@ -1,0 +1,46 @@
+// Typed errors. Every message starts with the op's name and names the shapes or values involved,
+// e.g. "matmul: inner dimensions differ: A[2,3] @ B[2,3] (3 != 2)".
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace tg {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Operand shapes that the op's rules do not accept (no silent broadcasting).
+class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An axis outside 0..ndim-1.
+class AxisError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A class label outside 0..C-1.
+class IndexError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A value outside the op's domain where the op defines one (bce's probabilities in [0,1]).
+class DomainError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Misuse of the graph: backward on a non-scalar without an upstream gradient, backward through a
+// released graph, backward on a tensor that does not require a gradient.
+class GraphError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace tg

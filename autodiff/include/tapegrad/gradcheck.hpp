@@ -1,0 +1,80 @@
+// The finite-difference gradient checker.
+//
+//   auto report = tg::gradcheck([](const auto& in) { return tg::sum(in[0] * in[1]); }, {x, y});
+//   CHECK_MESSAGE(report.passed, report);
+//
+// For each input it compares the analytic gradient (one backward pass) with central differences
+// (f(x+eps) - f(x-eps)) / (2 eps), element by element, and reports seed 002's measure
+// ||a - n|| / (||a|| + ||n||), the worst element with both values, and whether the worst element
+// sits on a kink (left and right one-sided differences disagree), where finite differences cannot
+// judge an adjoint. A non-scalar output is checked through a fixed random projection sum(out * R).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tapegrad/tensor.hpp"
+
+namespace tg {
+
+struct GradCheckOptions {
+  // Central-difference step. Default: 1e-6 in double, 1e-3 in float.
+  std::optional<double> eps;
+  // Pass when the relative error is below this. Default: 1e-7 in double (the seeds' criterion),
+  // 1e-2 in float (float32 rounding over a step of 1e-3 allows no better).
+  std::optional<double> tolerance;
+  // Also pass when ||a - n|| is below this (both gradients essentially zero). Default: 1e-12 in
+  // double, 1e-5 in float.
+  std::optional<double> abs_tolerance;
+  // Seed of the random projection used for non-scalar outputs.
+  std::uint64_t seed = 20261122;
+  // Names for the inputs in the report ("W1", "b1", ...); "input i" when absent.
+  std::vector<std::string> names;
+};
+
+struct InputCheck {
+  std::string name;
+  Shape shape;
+  double relative_error = 0;
+  double abs_error = 0;  // ||a - n||
+  bool passed = false;
+  // The element with the largest |a - n| (flat index and as a multi-index string "[1,2]").
+  std::size_t worst_flat_index = 0;
+  std::string worst_index;
+  double worst_analytic = 0;
+  double worst_numeric = 0;
+  // For a failing input: one-sided differences at the worst element, and whether they disagree
+  // (the function has a kink there and the central difference is meaningless).
+  bool kink = false;
+  double left_difference = 0;
+  double right_difference = 0;
+};
+
+struct GradCheckReport {
+  std::vector<InputCheck> inputs;
+  bool passed = false;
+  double eps = 0;
+  double tolerance = 0;
+  // The largest relative error over the inputs.
+  double worst_relative_error() const;
+  // One line per input, in the style of seed 002's report.
+  std::string str() const;
+};
+
+std::ostream& operator<<(std::ostream& os, const GradCheckReport& report);
+
+template <class T>
+using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
+
+// Checks every input. The inputs are copied into fresh leaves, so their own gradients are not
+// touched. The function is evaluated 2 * (total input elements) + 1 times.
+GradCheckReport gradcheck(const TensorFunction<double>& f, const std::vector<Tensor<double>>& inputs,
+                          const GradCheckOptions& options = {});
+GradCheckReport gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
+                          const GradCheckOptions& options = {});
+
+}  // namespace tg

@@ -1,0 +1,131 @@
+// A recorded op: one node per tensor op, holding only what its adjoint needs.
+//
+// An op's backward is written with the engine's own ops (matmul with transpose flags, mul, ...):
+// during a plain backward pass grad mode is off, so they run as raw kernels and record nothing;
+// with BackwardOptions::create_graph they record, and gradients become differentiable.
+//
+// Ordering: every node takes a sequence number when created. An op is created after its inputs,
+// so descending sequence order is a valid reverse topological order (the "tape"), and backward
+// needs no recursion.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+
+#include "tapegrad/tensor.hpp"
+
+namespace tg {
+
+inline constexpr std::size_t kMaxOpInputs = 3;
+
+template <class T>
+using Grads = std::array<Tensor<T>, kMaxOpInputs>;
+
+// Where an input's gradient goes: the node that produced it, or the leaf itself.
+template <class T>
+struct Edge {
+  std::shared_ptr<Node<T>> node;
+  std::shared_ptr<TensorImpl<T>> leaf;
+  Shape shape;
+  bool needs_grad = false;
+};
+
+template <class T>
+class Node : public std::enable_shared_from_this<Node<T>> {
+ public:
+  Node();
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  virtual const char* name() const = 0;
+  // Fills grads[i] with the gradient for input i, for each i with needs_grad(i). A gradient may
+  // have a broadcast shape (larger than the input's): the engine sums it back to the input's
+  // shape in one place (sum_to), so ops never reduce for themselves.
+  virtual void backward(const Tensor<T>& upstream, Grads<T>& grads) = 0;
+  // Frees what the node saved for its adjoint (called after backward unless retain_graph).
+  virtual void release_saved() {}
+  virtual std::size_t saved_bytes() const { return 0; }
+
+  std::size_t num_inputs() const { return num_inputs_; }
+  bool needs_grad(std::size_t i) const { return edges_[i].needs_grad; }
+  const Shape& input_shape(std::size_t i) const { return edges_[i].shape; }
+  const Shape& output_shape() const { return output_shape_; }
+  std::uint64_t sequence() const { return sequence_; }
+  bool released() const { return released_; }
+  const Edge<T>& edge(std::size_t i) const { return edges_[i]; }
+
+ private:
+  template <class NodeT, class U>
+  friend NodeT* record(Tensor<U>& output, std::initializer_list<const Tensor<U>*> inputs);
+  template <class U>
+  friend class Engine;
+
+  std::array<Edge<T>, kMaxOpInputs> edges_;
+  std::size_t num_inputs_ = 0;
+  Shape output_shape_;
+  std::uint64_t sequence_ = 0;
+  std::uint64_t visited_pass_ = 0;
+  bool released_ = false;
+  bool upstream_owned_ = false;  // upstream_ is a buffer of our own, safe to add into in place
+  Tensor<T> upstream_;           // gradient accumulated for this node's output during backward
+};
+
+// A tensor kept for the adjoint. Saving an op's own output would make a reference cycle
+// (output -> node -> output), so an output is kept as data only and re-attached to its node when
+// unpacked while recording (create_graph), as PyTorch's SavedVariable does.
+template <class T>
+class SavedTensor {
+ public:
+  void save_input(const Tensor<T>& t) {
+    tensor_ = t;
+    is_output_ = false;
+  }
+  void save_output(const Tensor<T>& t) {
+    tensor_ = t.detach();
+    is_output_ = true;
+  }
+  Tensor<T> unpack(Node<T>& owner) const;
+  void reset() { tensor_ = Tensor<T>(); }
+  std::size_t bytes() const { return tensor_.defined() ? tensor_.size() * sizeof(T) : 0; }
+  bool defined() const { return tensor_.defined(); }
+
+ private:
+  Tensor<T> tensor_;
+  bool is_output_ = false;
+};
+
+// Records `output` as produced by a new NodeT from `inputs` (null pointers are skipped) when grad
+// mode is on and any input requires a gradient; returns the node for the op to save what its
+// adjoint needs, or nullptr when nothing is recorded.
+template <class NodeT, class T>
+NodeT* record(Tensor<T>& output, std::initializer_list<const Tensor<T>*> inputs) {
+  if (!grad_enabled()) return nullptr;
+  bool any = false;
+  for (const Tensor<T>* in : inputs) any = any || (in && in->requires_grad());
+  if (!any) return nullptr;
+  auto node = std::make_shared<NodeT>();
+  std::size_t i = 0;
+  for (const Tensor<T>* in : inputs) {
+    Edge<T>& e = node->edges_[i++];
+    if (!in) continue;
+    e.shape = in->shape();
+    e.needs_grad = in->requires_grad();
+    if (!e.needs_grad) continue;
+    if (in->impl()->grad_fn)
+      e.node = in->impl()->grad_fn;
+    else
+      e.leaf = in->impl();
+  }
+  node->num_inputs_ = i;
+  node->output_shape_ = output.shape();
+  NodeT* raw = node.get();
+  output.impl()->requires_grad = true;
+  output.impl()->grad_fn = std::move(node);
+  return raw;
+}
+
+}  // namespace tg

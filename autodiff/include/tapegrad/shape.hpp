@@ -1,0 +1,75 @@
+// A tensor shape: a small fixed-capacity list of extents (no heap allocation), row-major.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "tapegrad/errors.hpp"
+
+namespace tg {
+
+class Shape {
+ public:
+  static constexpr std::size_t kMaxRank = 6;
+
+  Shape() = default;  // rank 0: a scalar
+  Shape(std::initializer_list<std::size_t> dims) : Shape(dims.begin(), dims.end()) {}
+  template <class It>
+  Shape(It first, It last) {
+    for (; first != last; ++first) push_back(static_cast<std::size_t>(*first));
+  }
+
+  std::size_t rank() const { return rank_; }
+  std::size_t operator[](std::size_t i) const { return dims_[i]; }
+  std::size_t& operator[](std::size_t i) { return dims_[i]; }
+  const std::size_t* begin() const { return dims_.data(); }
+  const std::size_t* end() const { return dims_.data() + rank_; }
+  std::size_t back() const { return dims_[rank_ - 1]; }
+
+  std::size_t numel() const {
+    std::size_t n = 1;
+    for (std::size_t i = 0; i < rank_; ++i) n *= dims_[i];
+    return n;
+  }
+
+  void push_back(std::size_t extent) {
+    if (rank_ == kMaxRank)
+      throw ShapeError("shape: rank above the supported maximum of " + std::to_string(kMaxRank));
+    dims_[rank_++] = extent;
+  }
+
+  friend bool operator==(const Shape& a, const Shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (std::size_t i = 0; i < a.rank_; ++i)
+      if (a.dims_[i] != b.dims_[i]) return false;
+    return true;
+  }
+  friend bool operator!=(const Shape& a, const Shape& b) { return !(a == b); }
+
+  // "[2,3]"; "[]" for a scalar.
+  std::string str() const {
+    std::string s = "[";
+    for (std::size_t i = 0; i < rank_; ++i) {
+      if (i) s += ',';
+      s += std::to_string(dims_[i]);
+    }
+    s += ']';
+    return s;
+  }
+
+ private:
+  std::array<std::size_t, kMaxRank> dims_{};
+  std::uint8_t rank_ = 0;
+};
+
+// NumPy broadcasting: align trailing dimensions; each pair must be equal or contain a 1.
+// Throws ShapeError naming `op` and both shapes when they are incompatible.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+// Whether `from` can be broadcast to `to` (used to validate sum_to / broadcast_to).
+bool broadcastable_to(const Shape& from, const Shape& to);
+
+}  // namespace tg

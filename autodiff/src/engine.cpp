@@ -1,0 +1,181 @@
+// The one generic backward traversal.
+//
+// 1. Collect the nodes reachable from the output (iterative, so deep chains cannot overflow the
+//    stack) and check that none was released, before anything is computed.
+// 2. Visit them in descending creation order: each node is created after its inputs, so this is a
+//    reverse topological order (the tape), and a node runs only once all its consumers have added
+//    their contributions to its upstream gradient.
+// 3. Each contribution whose shape differs from its input's (a broadcast op) is summed back with
+//    sum_to: the one place where broadcast gradients are reduced.
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "tapegrad/node.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace tg {
+
+namespace {
+
+class GradModeScope {
+ public:
+  explicit GradModeScope(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
+  ~GradModeScope() { set_grad_enabled(previous_); }
+
+ private:
+  bool previous_;
+};
+
+std::atomic<std::uint64_t> g_backward_pass{0};
+
+// A gradient buffer nobody else references, so adding into it in place is safe.
+template <class T>
+bool exclusively_owned(const Tensor<T>& g) {
+  return g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.impl()->grad_fn;
+}
+
+template <class T>
+void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
+  T* dst = into.data();
+  const T* src = g.data();
+  for (std::size_t i = 0, n = into.size(); i < n; ++i) dst[i] += src[i];
+}
+
+template <class T>
+void accumulate_leaf(TensorImpl<T>& leaf, Tensor<T> g) {
+  if (grad_enabled()) {  // create_graph: the gradient keeps its own graph
+    leaf.grad = leaf.grad ? add(Tensor<T>(leaf.grad), g).impl() : g.impl();
+    return;
+  }
+  if (!leaf.grad) {
+    leaf.grad = exclusively_owned(g) ? g.impl() : g.clone().impl();
+  } else {
+    Tensor<T> into(leaf.grad);
+    add_in_place(into, g);
+  }
+}
+
+}  // namespace
+
+template <class T>
+class Engine {
+ public:
+  static void run(const Tensor<T>& root, Tensor<T> upstream, const BackwardOptions& options) {
+    const auto& impl = root.impl();
+    if (!root.defined()) throw GraphError("backward: called on an undefined tensor");
+    if (!impl->requires_grad)
+      throw GraphError("backward: the tensor " + root.shape().str() +
+                       " does not require a gradient (no input requires one, or it was computed "
+                       "under NoGradGuard)");
+    if (!upstream.defined()) {
+      if (root.size() != 1)
+        throw GraphError(std::string("backward: output of ") + root.op_name() + " has shape " +
+                         root.shape().str() +
+                         "; only a one-element output can be seeded with 1, pass an upstream "
+                         "gradient of shape " + root.shape().str());
+      upstream = Tensor<T>::ones(root.shape());
+    } else if (upstream.shape() != root.shape()) {
+      throw ShapeError(std::string("backward: upstream gradient ") + upstream.shape().str() +
+                       " does not match the output of " + root.op_name() + " " +
+                       root.shape().str());
+    }
+
+    GradModeScope mode(options.create_graph);
+    if (!impl->grad_fn) {
+      accumulate_leaf(*impl, upstream);
+      return;
+    }
+    const bool release = !(options.retain_graph || options.create_graph);
+    std::vector<Node<T>*> order = collect(impl->grad_fn.get());
+    Node<T>* head = impl->grad_fn.get();
+    head->upstream_ = std::move(upstream);
+    head->upstream_owned_ = false;
+    try {
+      for (Node<T>* node : order) step(*node, release);
+    } catch (...) {
+      for (Node<T>* node : order) node->upstream_ = Tensor<T>();
+      throw;
+    }
+  }
+
+ private:
+  static std::vector<Node<T>*> collect(Node<T>* head) {
+    const std::uint64_t pass = g_backward_pass.fetch_add(1, std::memory_order_relaxed) + 1;
+    std::vector<Node<T>*> order, stack{head};
+    head->visited_pass_ = pass;
+    while (!stack.empty()) {
+      Node<T>* n = stack.back();
+      stack.pop_back();
+      if (n->released_)
+        throw GraphError(std::string("backward: ") + n->name() + " (output " +
+                         n->output_shape_.str() +
+                         ") belongs to a graph already released by an earlier backward; pass "
+                         "retain_graph = true to the first backward to run backward twice");
+      order.push_back(n);
+      for (std::size_t i = 0; i < n->num_inputs_; ++i) {
+        Node<T>* in = n->edges_[i].node.get();
+        if (in && in->visited_pass_ != pass) {
+          in->visited_pass_ = pass;
+          stack.push_back(in);
+        }
+      }
+    }
+    std::sort(order.begin(), order.end(),
+              [](const Node<T>* a, const Node<T>* b) { return a->sequence_ > b->sequence_; });
+    return order;
+  }
+
+  static void step(Node<T>& node, bool release) {
+    Tensor<T> g = std::move(node.upstream_);
+    node.upstream_ = Tensor<T>();
+    if (g.defined()) {
+      Grads<T> grads;
+      node.backward(g, grads);
+      for (std::size_t i = 0; i < node.num_inputs_; ++i) {
+        const Edge<T>& edge = node.edges_[i];
+        if (!edge.needs_grad || !grads[i].defined()) continue;
+        Tensor<T> gi = std::move(grads[i]);
+        if (gi.shape() != edge.shape) gi = sum_to(gi, edge.shape);
+        if (edge.node)
+          accumulate_node(*edge.node, std::move(gi));
+        else
+          accumulate_leaf(*edge.leaf, std::move(gi));
+      }
+    }
+    if (release) {
+      node.release_saved();
+      node.released_ = true;
+    }
+  }
+
+  static void accumulate_node(Node<T>& into, Tensor<T> g) {
+    if (!into.upstream_.defined()) {
+      into.upstream_ = std::move(g);
+      into.upstream_owned_ = false;
+    } else if (into.upstream_owned_ && !grad_enabled()) {
+      add_in_place(into.upstream_, g);
+    } else {
+      into.upstream_ = add(into.upstream_, g);
+      into.upstream_owned_ = !grad_enabled();
+    }
+  }
+};
+
+template <class T>
+void Tensor<T>::backward(BackwardOptions options) const {
+  Engine<T>::run(*this, Tensor<T>(), options);
+}
+
+template <class T>
+void Tensor<T>::backward(const Tensor<T>& upstream, BackwardOptions options) const {
+  if (!upstream.defined()) throw GraphError("backward: the upstream gradient is undefined");
+  Engine<T>::run(*this, upstream, options);
+}
+
+template void Tensor<float>::backward(BackwardOptions) const;
+template void Tensor<double>::backward(BackwardOptions) const;
+template void Tensor<float>::backward(const Tensor<float>&, BackwardOptions) const;
+template void Tensor<double>::backward(const Tensor<double>&, BackwardOptions) const;
+
+}  // namespace tg

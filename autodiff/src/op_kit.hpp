@@ -1,0 +1,241 @@
+// What an op file needs: the node base with saved tensors, elementwise and broadcasting kernels,
+// shape checks, and helpers to build gradient-check samples. Internal to the autodiff library.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tapegrad/node.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/registry.hpp"
+
+namespace tg::detail {
+
+// A node that keeps N tensors for its adjoint and frees them on release.
+template <class T, std::size_t N>
+class SavingNode : public Node<T> {
+ public:
+  std::array<SavedTensor<T>, N> saved;
+
+  void release_saved() override {
+    for (auto& s : saved) s.reset();
+  }
+  std::size_t saved_bytes() const override {
+    std::size_t bytes = 0;
+    for (const auto& s : saved) bytes += s.bytes();
+    return bytes;
+  }
+
+ protected:
+  Tensor<T> get(std::size_t i) { return saved[i].unpack(*this); }
+};
+
+// ---- shape checks -------------------------------------------------------------------------
+template <class T>
+void require_same_shape(const char* op, const Tensor<T>& a, const Tensor<T>& b) {
+  if (a.shape() != b.shape())
+    throw ShapeError(std::string(op) + ": operands must have the same shape (no broadcasting), got " +
+                     a.shape().str() + " and " + b.shape().str());
+}
+
+template <class T>
+void require_rank(const char* op, const Tensor<T>& x, std::size_t rank, const char* what = "x") {
+  if (x.ndim() != rank)
+    throw ShapeError(std::string(op) + ": " + what + " must be " + std::to_string(rank) +
+                     "-D, got " + x.shape().str());
+}
+
+inline void require_axis(const char* op, const Shape& shape, std::size_t axis) {
+  if (axis >= shape.rank())
+    throw AxisError(std::string(op) + ": axis " + std::to_string(axis) + " out of range for shape " +
+                    shape.str() + " (valid: 0.." + std::to_string(int(shape.rank()) - 1) + ")");
+}
+
+// ---- elementwise kernels ------------------------------------------------------------------
+template <class T, class F>
+Tensor<T> map_unary(const Tensor<T>& x, F f) {
+  Tensor<T> out = Tensor<T>::empty(x.shape());
+  const T* in = x.data();
+  T* o = out.data();
+  const std::size_t n = x.size();
+  for (std::size_t i = 0; i < n; ++i) o[i] = f(in[i]);
+  return out;
+}
+
+using Strides = std::array<std::size_t, Shape::kMaxRank>;
+
+// Element strides of `in` viewed with shape `out` (right-aligned); 0 along broadcast dimensions.
+Strides broadcast_strides(const Shape& in, const Shape& out);
+
+// Calls f(flat_out, offset_a, offset_b) for every element of `out` in row-major order.
+template <class F>
+void for_each_broadcast(const Shape& out, const Strides& sa, const Strides& sb, F f) {
+  const std::size_t n = out.numel();
+  if (n == 0) return;
+  const std::size_t rank = out.rank();
+  if (rank == 0) {
+    f(std::size_t{0}, std::size_t{0}, std::size_t{0});
+    return;
+  }
+  const std::size_t inner = out[rank - 1], ia = sa[rank - 1], ib = sb[rank - 1];
+  std::array<std::size_t, Shape::kMaxRank> idx{};
+  std::size_t oa = 0, ob = 0;
+  for (std::size_t flat = 0; flat < n; flat += inner) {
+    for (std::size_t j = 0; j < inner; ++j) f(flat + j, oa + j * ia, ob + j * ib);
+    for (std::size_t d = rank - 1; d-- > 0;) {
+      oa += sa[d];
+      ob += sb[d];
+      if (++idx[d] < out[d]) break;
+      oa -= sa[d] * out[d];
+      ob -= sb[d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// out = f(a, b) elementwise with NumPy broadcasting; fast paths for equal shapes and scalars.
+template <class T, class F>
+Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
+  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor<T> out = Tensor<T>::empty(shape);
+  T* o = out.data();
+  const T* pa = a.data();
+  const T* pb = b.data();
+  const std::size_t n = out.size();
+  if (a.size() == n && b.size() == n) {
+    for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
+  } else if (b.size() == 1 && a.size() == n) {
+    const T s = pb[0];
+    for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], s);
+  } else if (a.size() == 1 && b.size() == n) {
+    const T s = pa[0];
+    for (std::size_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
+  } else {
+    for_each_broadcast(shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
+                       [&](std::size_t i, std::size_t ia, std::size_t ib) { o[i] = f(pa[ia], pb[ib]); });
+  }
+  return out;
+}
+
+// Rows and row length when a tensor is viewed along its last axis ([n, C] -> n rows of C).
+struct RowView {
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+};
+template <class T>
+RowView rows_of(const char* op, const Tensor<T>& x) {
+  if (x.ndim() == 0)
+    throw ShapeError(std::string(op) + ": needs at least 1 dimension, got a scalar " +
+                     x.shape().str());
+  const std::size_t cols = x.shape().back();
+  return {cols ? x.size() / cols : 0, cols};
+}
+
+// Shape of x with `axis` kept as extent 1 (to broadcast a reduction back against x).
+Shape keep_axis(const Shape& shape, std::size_t axis);
+
+// ---- sample helpers -----------------------------------------------------------------------
+// Shapes every elementwise op is checked on: 1x1, 1xn, nx1, non-square, 1-D and 0-d.
+std::vector<Shape> elementwise_shapes();
+
+// A leaf requiring grad, uniform in [low, high).
+template <class T>
+Tensor<T> sample_uniform(const Shape& shape, double low, double high, std::mt19937_64& rng) {
+  return Tensor<T>::uniform(shape, T(low), T(high), rng, true);
+}
+
+// A leaf requiring grad with |x| in [low, high) and random signs (keeps inputs off kinks/poles).
+template <class T>
+Tensor<T> sample_away_from_zero(const Shape& shape, double low, double high,
+                                std::mt19937_64& rng) {
+  Tensor<T> t = Tensor<T>::uniform(shape, T(low), T(high), rng, true);
+  std::bernoulli_distribution sign(0.5);
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (sign(rng)) t.data()[i] = -t.data()[i];
+  return t;
+}
+
+// Samples for a unary elementwise op over elementwise_shapes(), inputs uniform in [low, high).
+template <class T, class F>
+std::vector<GradSample<T>> unary_samples(std::uint64_t seed, double low, double high, F fn) {
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  for (const Shape& s : elementwise_shapes())
+    out.push_back({s.str(), {sample_uniform<T>(s, low, high, rng)},
+                   [fn](const std::vector<Tensor<T>>& in) { return fn(in[0]); }});
+  return out;
+}
+
+std::string join_shapes(std::initializer_list<Shape> shapes, const char* sep = ",");
+
+}  // namespace tg::detail
+
+namespace tg::detail {
+
+// Shape pairs every broadcasting binary op is checked on: equal shapes (1x1, 1xn, nx1,
+// non-square), row and column broadcasting, both sides broadcasting, and scalars on either side.
+std::vector<std::pair<Shape, Shape>> binary_shape_pairs();
+
+// Samples for a binary op over binary_shape_pairs(); a uniform in [a_low, a_high), b with |b| in
+// [b_low, b_high) and random sign when b_signed, else uniform in [b_low, b_high).
+template <class T, class F>
+std::vector<GradSample<T>> binary_samples(std::uint64_t seed, double a_low, double a_high,
+                                          double b_low, double b_high, bool b_signed, F fn) {
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  for (const auto& [sa, sb] : binary_shape_pairs()) {
+    Tensor<T> a = sample_uniform<T>(sa, a_low, a_high, rng);
+    Tensor<T> b = b_signed ? sample_away_from_zero<T>(sb, b_low, b_high, rng)
+                           : sample_uniform<T>(sb, b_low, b_high, rng);
+    out.push_back({sa.str() + "," + sb.str(), {a, b},
+                   [fn](const std::vector<Tensor<T>>& in) { return fn(in[0], in[1]); }});
+  }
+  return out;
+}
+
+}  // namespace tg::detail
+
+namespace tg::detail {
+
+// Sums x along `axis` (removing it), viewing x as [outer, length, inner]. Scales by `scale`.
+template <class T>
+Tensor<T> reduce_axis(const Tensor<T>& x, std::size_t axis, T scale) {
+  Shape out_shape;
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < x.ndim(); ++d) {
+    if (d != axis) out_shape.push_back(x.dim(d));
+    if (d < axis) outer *= x.dim(d);
+    if (d > axis) inner *= x.dim(d);
+  }
+  const std::size_t length = x.dim(axis);
+  Tensor<T> out = Tensor<T>::zeros(out_shape);
+  const T* in = x.data();
+  T* o = out.data();
+  for (std::size_t a = 0; a < outer; ++a)
+    for (std::size_t l = 0; l < length; ++l)
+      for (std::size_t i = 0; i < inner; ++i) o[a * inner + i] += in[(a * length + l) * inner + i];
+  if (scale != T(1))
+    for (std::size_t i = 0; i < out.size(); ++i) o[i] *= scale;
+  return out;
+}
+
+// Samples for a reduction: all elements, and each axis of 1x1, 1xn, nx1, non-square and 3-D.
+template <class T, class All, class Axis>
+std::vector<GradSample<T>> reduction_samples(std::uint64_t seed, All all, Axis along) {
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  for (const Shape& s : {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}, Shape{2, 3, 4}}) {
+    out.push_back({s.str(), {sample_uniform<T>(s, -1, 1, rng)},
+                   [all](const std::vector<Tensor<T>>& in) { return all(in[0]); }});
+    for (std::size_t axis = 0; axis < s.rank(); ++axis)
+      out.push_back({s.str() + " axis " + std::to_string(axis), {sample_uniform<T>(s, -1, 1, rng)},
+                     [along, axis](const std::vector<Tensor<T>>& in) { return along(in[0], axis); }});
+  }
+  return out;
+}
+
+}  // namespace tg::detail

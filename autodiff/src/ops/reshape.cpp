@@ -1,0 +1,50 @@
+// reshape: the same elements (row-major order) in a new shape of equal element count.
+// Adjoint: reshape(G, x.shape).
+#include "../op_kit.hpp"
+
+namespace tg {
+
+namespace {
+
+template <class T>
+class ReshapeNode final : public Node<T> {
+ public:
+  const char* name() const override { return "reshape"; }
+  void backward(const Tensor<T>& g, Grads<T>& grads) override {
+    grads[0] = reshape(g, this->input_shape(0));
+  }
+};
+
+template <class T>
+std::vector<GradSample<T>> reshape_samples(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  const std::pair<Shape, Shape> cases[] = {{Shape{1, 1}, Shape{}}, {Shape{3, 4}, Shape{4, 3}},
+                                           {Shape{6}, Shape{2, 3}}, {Shape{2, 3}, Shape{6, 1}},
+                                           {Shape{1, 5}, Shape{5}}, {Shape{2, 2, 3}, Shape{3, 4}}};
+  for (const auto& [from, to] : cases)
+    out.push_back({from.str() + "->" + to.str(), {detail::sample_uniform<T>(from, -1, 1, rng)},
+                   [to](const std::vector<Tensor<T>>& in) { return reshape(in[0], to); }});
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
+  if (shape.numel() != x.size())
+    throw ShapeError("reshape: cannot reshape " + x.shape().str() + " (" +
+                     std::to_string(x.size()) + " elements) to " + shape.str() + " (" +
+                     std::to_string(shape.numel()) + " elements)");
+  Tensor<T> out = Tensor<T>::empty(shape);
+  std::copy(x.data(), x.data() + x.size(), out.data());
+  record<ReshapeNode<T>>(out, {&x});
+  return out;
+}
+
+template Tensor<float> reshape(const Tensor<float>&, const Shape&);
+template Tensor<double> reshape(const Tensor<double>&, const Shape&);
+
+TG_REGISTER_OP(reshape, "dx = reshape(G, x.shape)", reshape_samples);
+
+}  // namespace tg

@@ -1,0 +1,54 @@
+// sum_to: sums x down to `shape`, a shape that broadcasts to x's (the inverse of broadcast_to).
+// The engine calls it on every gradient whose shape is larger than its input's: this is the one
+// place where broadcast gradients are reduced. Adjoint: broadcast_to(G, x.shape).
+#include "../op_kit.hpp"
+
+namespace tg {
+
+namespace {
+
+template <class T>
+class SumToNode final : public Node<T> {
+ public:
+  const char* name() const override { return "sum_to"; }
+  void backward(const Tensor<T>& g, Grads<T>& grads) override {
+    grads[0] = broadcast_to(g, this->input_shape(0));
+  }
+};
+
+template <class T>
+std::vector<GradSample<T>> sum_to_samples(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  const std::pair<Shape, Shape> cases[] = {{Shape{2, 3}, Shape{}},  {Shape{3, 2}, Shape{1, 1}},
+                                           {Shape{3, 4}, Shape{4}}, {Shape{3, 5}, Shape{3, 1}},
+                                           {Shape{2, 4}, Shape{1, 4}}, {Shape{2, 4, 3}, Shape{2, 1, 3}}};
+  for (const auto& [from, to] : cases)
+    out.push_back({from.str() + "->" + to.str(), {detail::sample_uniform<T>(from, -1, 1, rng)},
+                   [to](const std::vector<Tensor<T>>& in) { return sum_to(in[0], to); }});
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
+  if (!broadcastable_to(shape, x.shape()))
+    throw ShapeError("sum_to: cannot sum " + x.shape().str() + " down to " + shape.str() +
+                     " (the target must broadcast to the source)");
+  if (x.shape() == shape) return x;
+  Tensor<T> out = Tensor<T>::zeros(shape);
+  const T* in = x.data();
+  T* o = out.data();
+  detail::for_each_broadcast(x.shape(), detail::broadcast_strides(shape, x.shape()), detail::Strides{},
+                             [&](std::size_t i, std::size_t io, std::size_t) { o[io] += in[i]; });
+  record<SumToNode<T>>(out, {&x});
+  return out;
+}
+
+template Tensor<float> sum_to(const Tensor<float>&, const Shape&);
+template Tensor<double> sum_to(const Tensor<double>&, const Shape&);
+
+TG_REGISTER_OP(sum_to, "dx = broadcast_to(G, x.shape)", sum_to_samples);
+
+}  // namespace tg

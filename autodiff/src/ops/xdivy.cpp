@@ -1,0 +1,54 @@
+// xdivy: x / y, except 0 wherever x == 0 (even at y == 0). It is to division what xlogy is to
+// log: bce's adjoint -y/p + (1-y)/(1-p) uses it so that p = 0, y = 0 (a zero term of the loss)
+// has a finite gradient. Adjoint: dx = xdivy(G*[x != 0], y), dy = -xdivy(G*x, y^2).
+#include "../op_kit.hpp"
+
+namespace tg {
+
+namespace {
+
+template <class T>
+T xdivy_kernel(T x, T y) {
+  return x == T(0) ? T(0) : x / y;
+}
+
+template <class T>
+class XdivyNode final : public detail::SavingNode<T, 2> {
+ public:
+  const char* name() const override { return "xdivy"; }
+  void backward(const Tensor<T>& g, Grads<T>& grads) override {
+    Tensor<T> x = this->get(0), y = this->get(1);
+    if (this->needs_grad(0)) {
+      // [x != 0] is piecewise constant: a constant in the graph.
+      Tensor<T> nonzero = detail::map_unary(x.detach(), [](T v) { return T(v != T(0)); });
+      grads[0] = xdivy(mul(g, nonzero), y);
+    }
+    if (this->needs_grad(1)) grads[1] = neg(xdivy(mul(g, x), mul(y, y)));
+  }
+};
+
+template <class T>
+std::vector<GradSample<T>> xdivy_samples(std::uint64_t seed) {
+  return detail::binary_samples<T>(seed, -2, 2, 0.5, 2, true, [](const Tensor<T>& a, const Tensor<T>& b) {
+    return xdivy(a, b);
+  });
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> xdivy(const Tensor<T>& x, const Tensor<T>& y) {
+  Tensor<T> out = detail::map_binary("xdivy", x, y, xdivy_kernel<T>);
+  if (auto* node = record<XdivyNode<T>>(out, {&x, &y})) {
+    node->saved[0].save_input(x);
+    node->saved[1].save_input(y);
+  }
+  return out;
+}
+
+template Tensor<float> xdivy(const Tensor<float>&, const Tensor<float>&);
+template Tensor<double> xdivy(const Tensor<double>&, const Tensor<double>&);
+
+TG_REGISTER_OP(xdivy, "dx = G*[x!=0]/y, dy = -G*x/y^2 (0 where x = 0)", xdivy_samples);
+
+}  // namespace tg

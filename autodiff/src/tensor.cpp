@@ -1,0 +1,266 @@
+#include "tapegrad/tensor.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <unordered_set>
+#include <vector>
+
+#include "tapegrad/node.hpp"
+
+namespace tg {
+
+namespace {
+
+thread_local bool t_grad_enabled = true;
+
+std::atomic<std::int64_t> g_live_nodes{0};
+std::atomic<std::int64_t> g_live_buffers{0};
+std::atomic<std::int64_t> g_live_buffer_bytes{0};
+std::atomic<std::uint64_t> g_node_sequence{0};
+
+// Counts the bytes of every tensor buffer (and its shared control block) so that tests and
+// benchmarks can show memory staying flat without reading the process's RSS.
+template <class U>
+struct CountingAllocator {
+  using value_type = U;
+  CountingAllocator() = default;
+  template <class V>
+  CountingAllocator(const CountingAllocator<V>&) {}
+  U* allocate(std::size_t n) {
+    g_live_buffers.fetch_add(1, std::memory_order_relaxed);
+    g_live_buffer_bytes.fetch_add(std::int64_t(n * sizeof(U)), std::memory_order_relaxed);
+    return std::allocator<U>().allocate(n);
+  }
+  void deallocate(U* p, std::size_t n) {
+    g_live_buffers.fetch_sub(1, std::memory_order_relaxed);
+    g_live_buffer_bytes.fetch_sub(std::int64_t(n * sizeof(U)), std::memory_order_relaxed);
+    std::allocator<U>().deallocate(p, n);
+  }
+  template <class V>
+  bool operator==(const CountingAllocator<V>&) const {
+    return true;
+  }
+};
+
+}  // namespace
+
+bool grad_enabled() { return t_grad_enabled; }
+void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
+
+MemoryStats memory_stats() {
+  return {g_live_nodes.load(), g_live_buffers.load(), g_live_buffer_bytes.load()};
+}
+
+template <class T>
+std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape) {
+  auto impl = std::make_shared<TensorImpl<T>>();
+  impl->shape = shape;
+  impl->numel = shape.numel();
+  impl->storage =
+      std::allocate_shared_for_overwrite<T[]>(CountingAllocator<T>(), std::max<std::size_t>(impl->numel, 1));
+  impl->data = impl->storage.get();
+  return impl;
+}
+
+// ---- Node ---------------------------------------------------------------------------------
+
+template <class T>
+Node<T>::Node() : sequence_(g_node_sequence.fetch_add(1, std::memory_order_relaxed) + 1) {
+  g_live_nodes.fetch_add(1, std::memory_order_relaxed);
+}
+
+template <class T>
+Node<T>::~Node() {
+  g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
+}
+
+template <class T>
+Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
+  if (!tensor_.defined())
+    throw GraphError(std::string(owner.name()) +
+                     ": its saved tensors were already released by an earlier backward; pass "
+                     "retain_graph = true to the first backward to run backward twice");
+  if (!is_output_ || !grad_enabled()) return tensor_;
+  // Recording the backward pass: the output must again be a function of this node's inputs.
+  auto impl = std::make_shared<TensorImpl<T>>(*tensor_.impl());
+  impl->requires_grad = true;
+  impl->grad_fn = owner.shared_from_this();
+  return Tensor<T>(std::move(impl));
+}
+
+// ---- Tensor -------------------------------------------------------------------------------
+
+template <class T>
+Tensor<T> Tensor<T>::empty(const Shape& shape) {
+  return Tensor(make_impl<T>(shape));
+}
+
+template <class T>
+Tensor<T> Tensor<T>::full(const Shape& shape, T value, bool requires_grad) {
+  Tensor t = empty(shape);
+  std::fill(t.data(), t.data() + t.size(), value);
+  t.impl_->requires_grad = requires_grad;
+  return t;
+}
+
+template <class T>
+Tensor<T> Tensor<T>::zeros(const Shape& shape, bool requires_grad) {
+  return full(shape, T(0), requires_grad);
+}
+
+template <class T>
+Tensor<T> Tensor<T>::ones(const Shape& shape, bool requires_grad) {
+  return full(shape, T(1), requires_grad);
+}
+
+template <class T>
+Tensor<T> Tensor<T>::scalar(T value, bool requires_grad) {
+  return full(Shape{}, value, requires_grad);
+}
+
+template <class T>
+Tensor<T> Tensor<T>::from_vector(const Shape& shape, const std::vector<T>& values,
+                                 bool requires_grad) {
+  if (values.size() != shape.numel())
+    throw ShapeError("from_vector: " + std::to_string(values.size()) +
+                     " values for shape " + shape.str() + " (needs " +
+                     std::to_string(shape.numel()) + ")");
+  Tensor t = empty(shape);
+  std::copy(values.begin(), values.end(), t.data());
+  t.impl_->requires_grad = requires_grad;
+  return t;
+}
+
+template <class T>
+Tensor<T> Tensor<T>::vector(std::initializer_list<T> values, bool requires_grad) {
+  return from_vector(Shape{values.size()}, std::vector<T>(values), requires_grad);
+}
+
+template <class T>
+Tensor<T> Tensor<T>::matrix(std::initializer_list<std::initializer_list<T>> rows,
+                            bool requires_grad) {
+  const std::size_t n = rows.size();
+  const std::size_t m = n ? rows.begin()->size() : 0;
+  std::vector<T> values;
+  values.reserve(n * m);
+  std::size_t r = 0;
+  for (const auto& row : rows) {
+    if (row.size() != m)
+      throw ShapeError("matrix: row " + std::to_string(r) + " has " + std::to_string(row.size()) +
+                       " entries, row 0 has " + std::to_string(m));
+    values.insert(values.end(), row.begin(), row.end());
+    ++r;
+  }
+  return from_vector(Shape{n, m}, values, requires_grad);
+}
+
+template <class T>
+Tensor<T> Tensor<T>::uniform(const Shape& shape, T low, T high, std::mt19937_64& rng,
+                             bool requires_grad) {
+  Tensor t = empty(shape);
+  std::uniform_real_distribution<T> dist(low, high);
+  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = dist(rng);
+  t.impl_->requires_grad = requires_grad;
+  return t;
+}
+
+template <class T>
+Tensor<T> Tensor<T>::normal(const Shape& shape, T mean, T stddev, std::mt19937_64& rng,
+                            bool requires_grad) {
+  Tensor t = empty(shape);
+  std::normal_distribution<T> dist(mean, stddev);
+  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = dist(rng);
+  t.impl_->requires_grad = requires_grad;
+  return t;
+}
+
+template <class T>
+T Tensor<T>::item() const {
+  if (size() != 1)
+    throw ShapeError("item: needs a tensor with one element, got shape " + shape().str());
+  return data()[0];
+}
+
+template <class T>
+T Tensor<T>::at(std::initializer_list<std::size_t> index) const {
+  if (index.size() != ndim())
+    throw IndexError("at: " + std::to_string(index.size()) + " indices for shape " +
+                     shape().str());
+  std::size_t flat = 0, axis = 0;
+  for (std::size_t i : index) {
+    if (i >= shape()[axis])
+      throw IndexError("at: index " + std::to_string(i) + " out of range for axis " +
+                       std::to_string(axis) + " of shape " + shape().str());
+    flat = flat * shape()[axis] + i;
+    ++axis;
+  }
+  return data()[flat];
+}
+
+template <class T>
+Tensor<T>& Tensor<T>::set_requires_grad(bool enabled) {
+  if (!is_leaf())
+    throw GraphError("set_requires_grad: only leaves can be marked; this tensor " +
+                     shape().str() + " was produced by " + op_name() + " (use detach())");
+  impl_->requires_grad = enabled;
+  return *this;
+}
+
+template <class T>
+const char* Tensor<T>::op_name() const {
+  return impl_->grad_fn ? impl_->grad_fn->name() : "leaf";
+}
+
+template <class T>
+Tensor<T> Tensor<T>::grad() const {
+  if (impl_->grad) return Tensor(impl_->grad);
+  if (impl_->requires_grad) return zeros(shape());
+  return Tensor();
+}
+
+template <class T>
+Tensor<T> Tensor<T>::detach() const {
+  auto impl = std::make_shared<TensorImpl<T>>();
+  impl->storage = impl_->storage;
+  impl->data = impl_->data;
+  impl->shape = impl_->shape;
+  impl->numel = impl_->numel;
+  return Tensor(std::move(impl));
+}
+
+template <class T>
+Tensor<T> Tensor<T>::clone() const {
+  Tensor t = empty(shape());
+  std::copy(data(), data() + size(), t.data());
+  return t;
+}
+
+template <class T>
+GraphStats Tensor<T>::graph_stats() const {
+  GraphStats stats;
+  if (!impl_->grad_fn) return stats;
+  std::vector<const Node<T>*> stack{impl_->grad_fn.get()};
+  std::unordered_set<const Node<T>*> seen;
+  while (!stack.empty()) {
+    const Node<T>* n = stack.back();
+    stack.pop_back();
+    if (!seen.insert(n).second) continue;
+    stats.saved_bytes += n->saved_bytes();
+    for (std::size_t i = 0; i < n->num_inputs(); ++i)
+      if (n->edge(i).node) stack.push_back(n->edge(i).node.get());
+  }
+  stats.nodes = seen.size();
+  return stats;
+}
+
+template class Tensor<float>;
+template class Tensor<double>;
+template class Node<float>;
+template class Node<double>;
+template class SavedTensor<float>;
+template class SavedTensor<double>;
+template std::shared_ptr<TensorImpl<float>> make_impl<float>(const Shape&);
+template std::shared_ptr<TensorImpl<double>> make_impl<double>(const Shape&);
+
+}  // namespace tg

@@ -6,6 +6,8 @@
 #include <random>
 #include <sstream>
 
+#include "tapegrad/registry.hpp"
+
 namespace tg {
 
 namespace {
@@ -177,6 +179,62 @@ GradCheckReport gradcheck(const TensorFunction<double>& f, const std::vector<Ten
 GradCheckReport gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
                           const GradCheckOptions& options) {
   return run<float>(f, inputs, options);
+}
+
+namespace {
+
+template <class T>
+OpCheckResult check_op(const OpInfo& op, SampleFactory<T> factory, const char* dtype,
+                       const std::vector<std::uint64_t>& seeds) {
+  OpCheckResult row;
+  row.op = op.name;
+  row.dtype = dtype;
+  row.adjoint = op.adjoint;
+  row.passed = true;
+  for (const std::uint64_t seed : seeds) {
+    for (const GradSample<T>& sample : factory(seed)) {
+      ++row.samples_run;
+      if (std::find(row.shapes.begin(), row.shapes.end(), sample.label) == row.shapes.end())
+        row.shapes.push_back(sample.label);
+      // The sample must exercise the op itself, not something that bypasses it.
+      std::vector<Tensor<T>> probe;
+      for (const auto& t : sample.inputs) probe.push_back(t.clone().set_requires_grad(true));
+      const Tensor<T> out = sample.fn(probe);
+      if (op.name != out.op_name()) {
+        row.passed = false;
+        if (row.failure.empty())
+          row.failure = "sample " + sample.label + " is computed by " + out.op_name() + ", not " + op.name;
+        continue;
+      }
+      const GradCheckReport report = gradcheck(sample.fn, sample.inputs);
+      const double err = report.worst_relative_error();
+      if (std::isnan(err) || err >= row.worst_relative_error) {
+        row.worst_relative_error = err;
+        row.worst_sample = sample.label;
+      }
+      if (!report.passed) {
+        if (row.failure.empty()) row.failure = "sample " + sample.label + ": " + report.str();
+        row.passed = false;
+      }
+    }
+  }
+  if (row.samples_run == 0) {
+    row.passed = false;
+    row.failure = "op " + op.name + " has no gradient-check sample";
+  }
+  return row;
+}
+
+}  // namespace
+
+std::vector<OpCheckResult> check_registered_ops(const std::vector<std::uint64_t>& seeds,
+                                                bool include_float) {
+  std::vector<OpCheckResult> rows;
+  for (const OpInfo& op : registered_ops()) {
+    rows.push_back(check_op<double>(op, op.samples_double, "f64", seeds));
+    if (include_float) rows.push_back(check_op<float>(op, op.samples_float, "f32", seeds));
+  }
+  return rows;
 }
 
 }  // namespace tg

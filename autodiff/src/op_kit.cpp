@@ -1,5 +1,7 @@
 #include "op_kit.hpp"
 
+#include <cstdio>
+
 namespace tg::detail {
 
 Strides broadcast_strides(const Shape& in, const Shape& out) {
@@ -42,5 +44,21 @@ std::vector<std::pair<Shape, Shape>> binary_shape_pairs() {
           {Shape{3, 1}, Shape{1, 4}}, {Shape{2, 3}, Shape{}},     {Shape{}, Shape{2, 3}},
           {Shape{5}, Shape{2, 1, 5}}};
 }
+
+}  // namespace tg::detail
+
+namespace tg::detail {
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace tg::detail
+
+namespace tg::detail {
+
+std::vector<Shape> loss_shapes() { return {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}}; }
 
 }  // namespace tg::detail

@@ -239,3 +239,66 @@ std::vector<GradSample<T>> reduction_samples(std::uint64_t seed, All all, Axis a
 }
 
 }  // namespace tg::detail
+
+namespace tg::detail {
+
+// "0.5", "2", "-1": short numbers for sample labels.
+std::string format_number(double v);
+
+// max(v) + log(sum(exp(v - max(v)))): the max shift keeps logits of +-800 finite.
+template <class T>
+T logsumexp(const T* v, std::size_t n) {
+  T top = v[0];
+  for (std::size_t i = 1; i < n; ++i) top = v[i] > top ? v[i] : top;
+  if (std::isinf(top)) return top;  // all -inf (or a +inf): the shift would make NaN
+  T s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += std::exp(v[i] - top);
+  return top + std::log(s);
+}
+
+// Row-wise softmax (or log_softmax) along the last axis.
+template <class T>
+Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, const char* op) {
+  const RowView rv = rows_of(op, x);
+  Tensor<T> out = Tensor<T>::empty(x.shape());
+  for (std::size_t r = 0; r < rv.rows; ++r) {
+    const T* in = x.data() + r * rv.cols;
+    T* o = out.data() + r * rv.cols;
+    const T lse = logsumexp(in, rv.cols);
+    for (std::size_t c = 0; c < rv.cols; ++c) o[c] = log_space ? in[c] - lse : std::exp(in[c] - lse);
+  }
+  return out;
+}
+
+// sum over the last axis, kept as extent 1 so that it broadcasts against x: [n,C] -> [n,1].
+template <class T>
+Tensor<T> row_sum_keep(const Tensor<T>& x) {
+  const std::size_t last = x.ndim() - 1;
+  return reshape(sum(x, last), keep_axis(x.shape(), last));
+}
+
+// Samples for row-wise ops: [1,1], [1,n], [n,1], non-square and 1-D.
+template <class T, class F>
+std::vector<GradSample<T>> row_samples(std::uint64_t seed, F fn) {
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  for (const Shape& s : {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}})
+    out.push_back({s.str(), {sample_uniform<T>(s, -3, 3, rng)},
+                   [fn](const std::vector<Tensor<T>>& in) { return fn(in[0]); }});
+  return out;
+}
+
+}  // namespace tg::detail
+
+namespace tg::detail {
+
+// Shapes the losses are checked on (equal for both operands).
+std::vector<Shape> loss_shapes();
+
+// Throws ShapeError when a loss is asked to average over nothing.
+template <class T>
+void require_nonempty(const char* op, const Tensor<T>& x) {
+  if (x.size() == 0) throw ShapeError(std::string(op) + ": empty input " + x.shape().str());
+}
+
+}  // namespace tg::detail

@@ -23,13 +23,13 @@ namespace tg {
 
 struct GradCheckOptions {
   // Central-difference step. Default: 1e-6 in double, 1e-3 in float.
-  std::optional<double> eps;
+  std::optional<double> eps = std::nullopt;
   // Pass when the relative error is below this. Default: 1e-7 in double (the seeds' criterion),
   // 1e-2 in float (float32 rounding over a step of 1e-3 allows no better).
-  std::optional<double> tolerance;
+  std::optional<double> tolerance = std::nullopt;
   // Also pass when ||a - n|| is below this (both gradients essentially zero). Default: 1e-12 in
   // double, 1e-5 in float.
-  std::optional<double> abs_tolerance;
+  std::optional<double> abs_tolerance = std::nullopt;
   // Seed of the random projection used for non-scalar outputs.
   std::uint64_t seed = 20261122;
   // Names for the inputs in the report ("W1", "b1", ...); "input i" when absent.
@@ -76,5 +76,23 @@ GradCheckReport gradcheck(const TensorFunction<double>& f, const std::vector<Ten
                           const GradCheckOptions& options = {});
 GradCheckReport gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
                           const GradCheckOptions& options = {});
+
+// The per-op suite: every registered op's samples, checked for each seed, in double and (a
+// smoke check at float's looser defaults) in float. A row fails when the op has no sample, when
+// a sample's output was not produced by the op itself, or when any gradient check fails.
+struct OpCheckResult {
+  std::string op;
+  std::string dtype;  // "f64" or "f32"
+  std::string adjoint;
+  std::size_t samples_run = 0;
+  std::vector<std::string> shapes;  // the distinct sample labels tried
+  double worst_relative_error = 0;
+  std::string worst_sample;
+  bool passed = false;
+  std::string failure;  // why it failed: the first failing report, or the missing sample
+};
+
+std::vector<OpCheckResult> check_registered_ops(const std::vector<std::uint64_t>& seeds = {1, 2, 3},
+                                                bool include_float = true);
 
 }  // namespace tg

@@ -1,0 +1,57 @@
+// mse: mean((a-b)^2) over all N elements; a and b must have the same shape (never broadcast:
+// PyTorch broadcasts [4,1] against [4] to a [4,4] loss with a warning). Adjoint:
+// da = G*2(a-b)/N, db = -da. (Seed 000 dropped the 2/N factor's 2 and got twice the gradient.)
+#include "../op_kit.hpp"
+
+namespace tg {
+
+namespace {
+
+template <class T>
+class MseNode final : public detail::SavingNode<T, 2> {
+ public:
+  const char* name() const override { return "mse"; }
+  void backward(const Tensor<T>& g, Grads<T>& grads) override {
+    const T scale = T(2) / T(this->input_shape(0).numel());
+    Tensor<T> d = mul(this->get(0) - this->get(1), g * scale);
+    if (this->needs_grad(1)) grads[1] = neg(d);
+    grads[0] = std::move(d);
+  }
+};
+
+template <class T>
+std::vector<GradSample<T>> mse_samples(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  for (const Shape& s : detail::loss_shapes())
+    out.push_back({s.str() + "," + s.str(),
+                   {detail::sample_uniform<T>(s, -1, 1, rng), detail::sample_uniform<T>(s, -1, 1, rng)},
+                   [](const std::vector<Tensor<T>>& in) { return mse(in[0], in[1]); }});
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b) {
+  detail::require_same_shape("mse", a, b);
+  detail::require_nonempty("mse", a);
+  T total = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const T d = a.data()[i] - b.data()[i];
+    total += d * d;
+  }
+  Tensor<T> out = Tensor<T>::scalar(total / T(a.size()));
+  if (auto* node = record<MseNode<T>>(out, {&a, &b})) {
+    node->saved[0].save_input(a);
+    node->saved[1].save_input(b);
+  }
+  return out;
+}
+
+template Tensor<float> mse(const Tensor<float>&, const Tensor<float>&);
+template Tensor<double> mse(const Tensor<double>&, const Tensor<double>&);
+
+TG_REGISTER_OP(mse, "da = G*2(a-b)/N, db = -da", mse_samples);
+
+}  // namespace tg

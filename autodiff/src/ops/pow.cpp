@@ -1,0 +1,60 @@
+// pow: x^p elementwise for a constant exponent p; IEEE-754 outside the domain (a negative base
+// with a fractional p gives NaN). Adjoint: G*p*x^(p-1); exactly 0 for p = 0.
+#include "../op_kit.hpp"
+
+namespace tg {
+
+namespace {
+
+template <class T>
+class PowNode final : public detail::SavingNode<T, 1> {
+ public:
+  T exponent = 1;
+  const char* name() const override { return "pow"; }
+  void backward(const Tensor<T>& g, Grads<T>& grads) override {
+    Tensor<T> x = this->get(0);
+    // x^p is constant for p = 0; p * x^(p-1) would give NaN at x = 0.
+    grads[0] = exponent == T(0) ? mul(g, Tensor<T>::zeros(x.shape()))
+                                : mul(g, pow(x, exponent - T(1)) * exponent);
+  }
+};
+
+template <class T>
+std::vector<GradSample<T>> pow_samples(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  for (const double p : {2.0, 3.0, -1.0, 0.5, 1.5, 0.0}) {
+    const bool integral = p == std::floor(p);
+    for (const Shape& s : detail::elementwise_shapes()) {
+      // Fractional powers need positive bases; integral ones are checked on both signs.
+      Tensor<T> x = integral ? detail::sample_away_from_zero<T>(s, 0.3, 2, rng)
+                             : detail::sample_uniform<T>(s, 0.3, 2, rng);
+      out.push_back({s.str() + " ^" + detail::format_number(p), {x},
+                     [p](const std::vector<Tensor<T>>& in) { return pow(in[0], T(p)); }});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> pow(const Tensor<T>& x, T exponent) {
+  Tensor<T> out;
+  if (exponent == T(2))
+    out = detail::map_unary(x, [](T v) { return v * v; });
+  else
+    out = detail::map_unary(x, [exponent](T v) { return std::pow(v, exponent); });
+  if (auto* node = record<PowNode<T>>(out, {&x})) {
+    node->exponent = exponent;
+    node->saved[0].save_input(x);
+  }
+  return out;
+}
+
+template Tensor<float> pow(const Tensor<float>&, float);
+template Tensor<double> pow(const Tensor<double>&, double);
+
+TG_REGISTER_OP(pow, "dx = G*p*x^(p-1) (0 for p = 0)", pow_samples);
+
+}  // namespace tg

@@ -1,0 +1,45 @@
+// relu: max(x, 0). Adjoint: G*[x > 0], so relu'(0) = 0 (the PyTorch/JAX/TF convention).
+// The mask is piecewise constant, so it enters the recorded backward as a constant.
+#include "../op_kit.hpp"
+
+namespace tg {
+
+namespace {
+
+template <class T>
+class ReluNode final : public detail::SavingNode<T, 1> {
+ public:
+  const char* name() const override { return "relu"; }
+  void backward(const Tensor<T>& g, Grads<T>& grads) override {
+    // The saved output is positive exactly where x is.
+    Tensor<T> mask = detail::map_unary(this->get(0).detach(), [](T v) { return T(v > T(0)); });
+    grads[0] = mul(g, mask);
+  }
+};
+
+template <class T>
+std::vector<GradSample<T>> relu_samples(std::uint64_t seed) {
+  // Inputs stay at least 0.05 away from the kink at 0, where finite differences cannot judge.
+  std::mt19937_64 rng(seed);
+  std::vector<GradSample<T>> out;
+  for (const Shape& s : detail::elementwise_shapes())
+    out.push_back({s.str(), {detail::sample_away_from_zero<T>(s, 0.05, 2, rng)},
+                   [](const std::vector<Tensor<T>>& in) { return relu(in[0]); }});
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> relu(const Tensor<T>& x) {
+  Tensor<T> out = detail::map_unary(x, [](T v) { return v > T(0) ? v : T(0); });
+  if (auto* node = record<ReluNode<T>>(out, {&x})) node->saved[0].save_output(out);
+  return out;
+}
+
+template Tensor<float> relu(const Tensor<float>&);
+template Tensor<double> relu(const Tensor<double>&);
+
+TG_REGISTER_OP(relu, "dx = G*[x > 0] (relu'(0) = 0)", relu_samples);
+
+}  // namespace tg

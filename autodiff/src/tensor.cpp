@@ -70,9 +70,23 @@ Node<T>::Node() : sequence_(g_node_sequence.fetch_add(1, std::memory_order_relax
   g_live_nodes.fetch_add(1, std::memory_order_relaxed);
 }
 
+// Dropping the last reference to a long chain would otherwise destroy it recursively, one stack
+// frame per node, and overflow the stack (micrograd PR #90, autodiff#314). Instead, the inputs
+// this node owns alone are taken apart here, in a loop. (This node's own saved tensors are
+// already gone: derived members are destroyed before the base.)
 template <class T>
 Node<T>::~Node() {
   g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
+  std::vector<std::shared_ptr<Node<T>>> orphans;
+  for (auto& e : edges_)
+    if (e.node && e.node.use_count() == 1) orphans.push_back(std::move(e.node));
+  while (!orphans.empty()) {
+    std::shared_ptr<Node<T>> n = std::move(orphans.back());
+    orphans.pop_back();
+    n->release_saved();  // a saved input holds its producer too; drop it before looking
+    for (auto& e : n->edges_)
+      if (e.node && e.node.use_count() == 1) orphans.push_back(std::move(e.node));
+  }
 }
 
 template <class T>

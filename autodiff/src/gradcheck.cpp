@@ -171,15 +171,19 @@ std::ostream& operator<<(std::ostream& os, const GradCheckReport& report) {
   return os << report.str();
 }
 
-GradCheckReport gradcheck(const TensorFunction<double>& f, const std::vector<Tensor<double>>& inputs,
-                          const GradCheckOptions& options) {
+namespace detail {
+
+GradCheckReport run_gradcheck(const TensorFunction<double>& f, const std::vector<Tensor<double>>& inputs,
+                              const GradCheckOptions& options) {
   return run<double>(f, inputs, options);
 }
 
-GradCheckReport gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
-                          const GradCheckOptions& options) {
+GradCheckReport run_gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
+                              const GradCheckOptions& options) {
   return run<float>(f, inputs, options);
 }
+
+}  // namespace detail
 
 namespace {
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -33,7 +34,7 @@ struct GradCheckOptions {
   // Seed of the random projection used for non-scalar outputs.
   std::uint64_t seed = 20261122;
   // Names for the inputs in the report ("W1", "b1", ...); "input i" when absent.
-  std::vector<std::string> names;
+  std::vector<std::string> names = {};
 };
 
 struct InputCheck {
@@ -70,12 +71,27 @@ std::ostream& operator<<(std::ostream& os, const GradCheckReport& report);
 template <class T>
 using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 
-// Checks every input. The inputs are copied into fresh leaves, so their own gradients are not
-// touched. The function is evaluated 2 * (total input elements) + 1 times.
-GradCheckReport gradcheck(const TensorFunction<double>& f, const std::vector<Tensor<double>>& inputs,
-                          const GradCheckOptions& options = {});
-GradCheckReport gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
-                          const GradCheckOptions& options = {});
+namespace detail {
+GradCheckReport run_gradcheck(const TensorFunction<double>& f, const std::vector<Tensor<double>>& inputs,
+                              const GradCheckOptions& options);
+GradCheckReport run_gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
+                              const GradCheckOptions& options);
+}  // namespace detail
+
+// Checks every input of f, any callable taking `const std::vector<Tensor<T>>&` (a generic lambda
+// is fine) and returning a tensor. The inputs are copied into fresh leaves, so their own
+// gradients are not touched. f is evaluated 2 * (total input elements) + 1 times.
+template <class F, class T>
+GradCheckReport gradcheck(F&& f, const std::vector<Tensor<T>>& inputs,
+                          const GradCheckOptions& options = {}) {
+  return detail::run_gradcheck(TensorFunction<T>(std::forward<F>(f)), inputs, options);
+}
+template <class F, class T>
+GradCheckReport gradcheck(F&& f, std::initializer_list<Tensor<T>> inputs,
+                          const GradCheckOptions& options = {}) {
+  return detail::run_gradcheck(TensorFunction<T>(std::forward<F>(f)), std::vector<Tensor<T>>(inputs),
+                               options);
+}
 
 // The per-op suite: every registered op's samples, checked for each seed, in double and (a
 // smoke check at float's looser defaults) in float. A row fails when the op has no sample, when

@@ -1,0 +1,116 @@
+// The finite-difference checker itself: it must pass correct adjoints, catch wrong ones, name
+// the worst element, and recognise kinks.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "tapegrad/node.hpp"
+#include "tapegrad/tapegrad.hpp"
+
+using tg::TensorD;
+using tg::TensorF;
+
+namespace {
+
+// A user-defined op, square(x) = x^2, whose adjoint forgets the factor 2 (G*x instead of G*2x):
+// the mirror image of seed 000's factor-of-2 bug.
+class BuggySquare final : public tg::Node<double> {
+ public:
+  tg::SavedTensor<double> x;
+  const char* name() const override { return "buggy_square"; }
+  void backward(const TensorD& g, tg::Grads<double>& grads) override {
+    grads[0] = tg::mul(g, x.unpack(*this));
+  }
+  void release_saved() override { x.reset(); }
+};
+
+TensorD buggy_square(const TensorD& in) {
+  TensorD out = TensorD::empty(in.shape());
+  for (std::size_t i = 0; i < in.size(); ++i) out.data()[i] = in.data()[i] * in.data()[i];
+  if (auto* node = tg::record<BuggySquare>(out, {&in})) node->x.save_input(in);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a correct function passes, one line per named input") {
+  TensorD w = TensorD::matrix({{0.5, -1.0, 2.0}, {0.1, 0.2, -0.3}});
+  TensorD b = TensorD::vector({0.3, -0.7, 1.1});
+  auto f = [](const std::vector<TensorD>& in) { return tg::sum(tg::sigmoid(tg::add_bias(in[0], in[1]))); };
+  const auto report = tg::gradcheck(f, {w, b}, {.names = {"W1", "b1"}});
+  CHECK_MESSAGE(report.passed, report);
+  REQUIRE(report.inputs.size() == 2);
+  CHECK(report.inputs[0].name == "W1");
+  CHECK(report.inputs[0].shape == tg::Shape{2, 3});
+  CHECK(report.inputs[1].relative_error < 1e-7);
+  CHECK(report.str().find("W1[2,3]: relative error") != std::string::npos);
+}
+
+TEST_CASE("a wrong adjoint fails, naming the worst element with both values") {
+  TensorD x = TensorD::vector({0.5, -1.5, 3.0});
+  const auto report = tg::gradcheck([](const auto& in) { return tg::sum(buggy_square(in[0])); }, {x});
+  CHECK_FALSE(report.passed);
+  const auto& c = report.inputs[0];
+  // analytic x, numeric 2x: ||x - 2x|| / (||x|| + ||2x||) = 1/3 exactly.
+  CHECK(c.relative_error == doctest::Approx(1.0 / 3).epsilon(1e-6));
+  CHECK(c.worst_index == "[2]");
+  CHECK(c.worst_analytic == doctest::Approx(3.0));
+  CHECK(c.worst_numeric == doctest::Approx(6.0).epsilon(1e-6));
+  CHECK_FALSE(c.kink);
+  CHECK(report.str().find("FAIL") != std::string::npos);
+}
+
+TEST_CASE("a wrong adjoint of a non-scalar output is caught through the random projection") {
+  TensorD x = TensorD::matrix({{0.5, -1.5}, {2.0, 0.25}});
+  CHECK_FALSE(tg::gradcheck([](const auto& in) { return buggy_square(in[0]); }, {x}).passed);
+  const auto good = tg::gradcheck([](const auto& in) { return tg::pow(in[0], 2.0); }, {x});
+  CHECK_MESSAGE(good.passed, good);
+}
+
+TEST_CASE("a kink is recognised and reported instead of a plain failure") {
+  // relu at exactly 0: analytic 0 (relu'(0) = 0), central difference 0.5.
+  TensorD x = TensorD::vector({0.0, 1.0});
+  const auto report = tg::gradcheck([](const auto& in) { return tg::sum(tg::relu(in[0])); }, {x});
+  CHECK_FALSE(report.passed);
+  const auto& c = report.inputs[0];
+  CHECK(c.worst_index == "[0]");
+  CHECK(c.worst_analytic == 0.0);
+  CHECK(c.worst_numeric == doctest::Approx(0.5));
+  CHECK(c.kink);
+  CHECK(c.left_difference == doctest::Approx(0.0));
+  CHECK(c.right_difference == doctest::Approx(1.0));
+  CHECK(report.str().find("kink") != std::string::npos);
+}
+
+TEST_CASE("float has working defaults") {
+  TensorF x = TensorF::matrix({{0.3f, -1.2f}, {2.0f, 0.7f}});
+  const auto report = tg::gradcheck([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[0]); }, {x});
+  CHECK_MESSAGE(report.passed, report);
+  CHECK(report.eps == 1e-3);
+}
+
+TEST_CASE("eps and tolerance are the caller's to set") {
+  TensorD x = TensorD::vector({1.0, 2.0});
+  auto cube = [](const std::vector<TensorD>& in) { return tg::sum(tg::pow(in[0], 3.0)); };
+  CHECK(tg::gradcheck(cube, {x}).passed);
+  // A huge step makes the central difference 3x^2 + eps^2 and fails the default tolerance...
+  CHECK_FALSE(tg::gradcheck(cube, {x}, {.eps = 0.1}).passed);
+  // ...and passes a tolerance loosened for it.
+  CHECK(tg::gradcheck(cube, {x}, {.eps = 0.1, .tolerance = 1e-2}).passed);
+}
+
+TEST_CASE("an input without a path to the output checks as an all-zero gradient") {
+  TensorD x = TensorD::vector({1.0, 2.0});
+  TensorD unused = TensorD::vector({3.0});
+  const auto report = tg::gradcheck([](const auto& in) { return tg::sum(in[0] * in[0]); }, {x, unused});
+  CHECK_MESSAGE(report.passed, report);
+  CHECK(report.inputs[1].worst_analytic == 0.0);
+  CHECK(report.inputs[1].worst_numeric == 0.0);
+}
+
+TEST_CASE("the caller's tensors are left untouched") {
+  TensorD x = TensorD::vector({1.0, 2.0}, true);
+  tg::gradcheck([](const auto& in) { return tg::sum(in[0] * in[0]); }, {x});
+  CHECK(x.to_vector() == std::vector<double>{1.0, 2.0});
+  CHECK(x.grad().to_vector() == std::vector<double>{0.0, 0.0});
+}

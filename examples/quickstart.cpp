@@ -15,7 +15,9 @@ int main() {
   std::cout << "loss " << loss.item() << ", dloss/dW[0,0] " << W.grad().at({0, 0}) << "\n";
 
   auto report = tg::gradcheck(  // central differences vs the adjoints, per input
-      [&](const auto& in) { return tg::bce(tg::sigmoid(tg::add_bias(tg::matmul(X, in[0]), in[1])), Y); },
+      [&](const auto& in) {
+        return tg::bce(tg::sigmoid(tg::add_bias(tg::matmul(X, in[0]), in[1])), Y);
+      },
       {W, b}, {.names = {"W", "b"}});
   std::cout << report;
   return report.passed ? 0 : 1;

@@ -68,7 +68,9 @@ bool hand_built_graph() {
     ok = ok && std::abs(b.grad().data()[i] - dz) < 1e-12;
   }
   const auto report = tg::gradcheck(
-      [&](const std::vector<TensorD>& in) { return tg::sum(tg::sigmoid(tg::matmul(in[0], x) + in[1])); },
+      [&](const std::vector<TensorD>& in) {
+        return tg::sum(tg::sigmoid(tg::matmul(in[0], x) + in[1]));
+      },
       {W, b}, {.names = {"W", "b"}});
   std::printf("%s", report.str().c_str());
   return ok && report.passed;

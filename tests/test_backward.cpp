@@ -78,10 +78,10 @@ TEST_CASE("broadcast gradients are summed back to each input's shape") {
   TensorD s = TensorD::scalar(0.5, true);
   tg::sum(x * row + col * s).backward();
   CHECK(row.grad().shape() == tg::Shape{3});
-  CHECK(row.grad().to_vector() == std::vector<double>{5, 7, 9});       // column sums of x
-  CHECK(col.grad().to_vector() == std::vector<double>{1.5, 1.5});      // 3 columns * s
+  CHECK(row.grad().to_vector() == std::vector<double>{5, 7, 9});   // column sums of x
+  CHECK(col.grad().to_vector() == std::vector<double>{1.5, 1.5});  // 3 columns * s
   CHECK(s.grad().shape() == tg::Shape{});
-  CHECK(s.grad().item() == doctest::Approx(3 * (2 + 3)));               // sum of col over 3 columns
+  CHECK(s.grad().item() == doctest::Approx(3 * (2 + 3)));  // sum of col over 3 columns
   CHECK(x.grad().to_vector() == std::vector<double>{1, 10, 100, 1, 10, 100});
 }
 

@@ -36,7 +36,9 @@ TensorD buggy_square(const TensorD& in) {
 TEST_CASE("a correct function passes, one line per named input") {
   TensorD w = TensorD::matrix({{0.5, -1.0, 2.0}, {0.1, 0.2, -0.3}});
   TensorD b = TensorD::vector({0.3, -0.7, 1.1});
-  auto f = [](const std::vector<TensorD>& in) { return tg::sum(tg::sigmoid(tg::add_bias(in[0], in[1]))); };
+  auto f = [](const std::vector<TensorD>& in) {
+    return tg::sum(tg::sigmoid(tg::add_bias(in[0], in[1])));
+  };
   const auto report = tg::gradcheck(f, {w, b}, {.names = {"W1", "b1"}});
   CHECK_MESSAGE(report.passed, report);
   REQUIRE(report.inputs.size() == 2);
@@ -48,7 +50,8 @@ TEST_CASE("a correct function passes, one line per named input") {
 
 TEST_CASE("a wrong adjoint fails, naming the worst element with both values") {
   TensorD x = TensorD::vector({0.5, -1.5, 3.0});
-  const auto report = tg::gradcheck([](const auto& in) { return tg::sum(buggy_square(in[0])); }, {x});
+  const auto report =
+      tg::gradcheck([](const auto& in) { return tg::sum(buggy_square(in[0])); }, {x});
   CHECK_FALSE(report.passed);
   const auto& c = report.inputs[0];
   // analytic x, numeric 2x: ||x - 2x|| / (||x|| + ||2x||) = 1/3 exactly.
@@ -84,7 +87,8 @@ TEST_CASE("a kink is recognised and reported instead of a plain failure") {
 
 TEST_CASE("float has working defaults") {
   TensorF x = TensorF::matrix({{0.3f, -1.2f}, {2.0f, 0.7f}});
-  const auto report = tg::gradcheck([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[0]); }, {x});
+  const auto report =
+      tg::gradcheck([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[0]); }, {x});
   CHECK_MESSAGE(report.passed, report);
   CHECK(report.eps == 1e-3);
 }
@@ -102,7 +106,8 @@ TEST_CASE("eps and tolerance are the caller's to set") {
 TEST_CASE("an input without a path to the output checks as an all-zero gradient") {
   TensorD x = TensorD::vector({1.0, 2.0});
   TensorD unused = TensorD::vector({3.0});
-  const auto report = tg::gradcheck([](const auto& in) { return tg::sum(in[0] * in[0]); }, {x, unused});
+  const auto report =
+      tg::gradcheck([](const auto& in) { return tg::sum(in[0] * in[0]); }, {x, unused});
   CHECK_MESSAGE(report.passed, report);
   CHECK(report.inputs[1].worst_analytic == 0.0);
   CHECK(report.inputs[1].worst_numeric == 0.0);

@@ -8,12 +8,20 @@
 #include "tapegrad/registry.hpp"
 
 TEST_CASE("every op the engine promises is registered with a sample") {
-  const char* promised[] = {"matmul", "add_bias", "add",     "sub",         "mul",
-                            "div",    "neg",      "exp",     "log",         "sigmoid",
-                            "tanh",   "relu",     "pow",     "sum",         "mean",
-                            "transpose", "reshape", "softmax", "log_softmax", "mse",
-                            "bce",    "bce_with_logits", "softmax_ce", "softmax_ce_onehot",
-                            "broadcast_to", "sum_to", "xdivy"};
+  const char* promised[] = {"matmul",       "add_bias",
+                            "add",          "sub",
+                            "mul",          "div",
+                            "neg",          "exp",
+                            "log",          "sigmoid",
+                            "tanh",         "relu",
+                            "pow",          "sum",
+                            "mean",         "transpose",
+                            "reshape",      "softmax",
+                            "log_softmax",  "mse",
+                            "bce",          "bce_with_logits",
+                            "softmax_ce",   "softmax_ce_onehot",
+                            "broadcast_to", "sum_to",
+                            "xdivy"};
   const auto& ops = tg::registered_ops();
   for (const char* name : promised) {
     CAPTURE(name);

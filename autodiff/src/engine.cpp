@@ -73,7 +73,8 @@ class Engine {
         throw GraphError(std::string("backward: output of ") + root.op_name() + " has shape " +
                          root.shape().str() +
                          "; only a one-element output can be seeded with 1, pass an upstream "
-                         "gradient of shape " + root.shape().str());
+                         "gradient of shape " +
+                         root.shape().str());
       upstream = Tensor<T>::ones(root.shape());
     } else if (upstream.shape() != root.shape()) {
       throw ShapeError(std::string("backward: upstream gradient ") + upstream.shape().str() +

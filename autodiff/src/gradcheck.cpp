@@ -56,7 +56,8 @@ GradCheckReport run(const TensorFunction<T>& f, const std::vector<Tensor<T>>& or
 
   std::vector<Tensor<T>> inputs;
   for (const auto& t : originals) {
-    if (!t.defined()) throw Error("gradcheck: input " + std::to_string(inputs.size()) + " is undefined");
+    if (!t.defined())
+      throw Error("gradcheck: input " + std::to_string(inputs.size()) + " is undefined");
     inputs.push_back(t.clone().set_requires_grad(true));
   }
 
@@ -78,7 +79,8 @@ GradCheckReport run(const TensorFunction<T>& f, const std::vector<Tensor<T>>& or
       throw Error("gradcheck: the function's output shape changed from " +
                   projection.shape().str() + " to " + y.shape().str());
     double s = 0;
-    for (std::size_t k = 0; k < y.size(); ++k) s += double(y.data()[k]) * double(projection.data()[k]);
+    for (std::size_t k = 0; k < y.size(); ++k)
+      s += double(y.data()[k]) * double(projection.data()[k]);
     return s;
   };
 
@@ -173,12 +175,14 @@ std::ostream& operator<<(std::ostream& os, const GradCheckReport& report) {
 
 namespace detail {
 
-GradCheckReport run_gradcheck(const TensorFunction<double>& f, const std::vector<Tensor<double>>& inputs,
+GradCheckReport run_gradcheck(const TensorFunction<double>& f,
+                              const std::vector<Tensor<double>>& inputs,
                               const GradCheckOptions& options) {
   return run<double>(f, inputs, options);
 }
 
-GradCheckReport run_gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
+GradCheckReport run_gradcheck(const TensorFunction<float>& f,
+                              const std::vector<Tensor<float>>& inputs,
                               const GradCheckOptions& options) {
   return run<float>(f, inputs, options);
 }
@@ -207,7 +211,8 @@ OpCheckResult check_op(const OpInfo& op, SampleFactory<T> factory, const char* d
       if (op.name != out.op_name()) {
         row.passed = false;
         if (row.failure.empty())
-          row.failure = "sample " + sample.label + " is computed by " + out.op_name() + ", not " + op.name;
+          row.failure =
+              "sample " + sample.label + " is computed by " + out.op_name() + ", not " + op.name;
         continue;
       }
       const GradCheckReport report = gradcheck(sample.fn, sample.inputs);

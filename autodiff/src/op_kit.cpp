@@ -59,6 +59,8 @@ std::string format_number(double v) {
 
 namespace tg::detail {
 
-std::vector<Shape> loss_shapes() { return {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}}; }
+std::vector<Shape> loss_shapes() {
+  return {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}};
+}
 
 }  // namespace tg::detail

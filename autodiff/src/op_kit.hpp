@@ -38,7 +38,8 @@ class SavingNode : public Node<T> {
 template <class T>
 void require_same_shape(const char* op, const Tensor<T>& a, const Tensor<T>& b) {
   if (a.shape() != b.shape())
-    throw ShapeError(std::string(op) + ": operands must have the same shape (no broadcasting), got " +
+    throw ShapeError(std::string(op) +
+                     ": operands must have the same shape (no broadcasting), got " +
                      a.shape().str() + " and " + b.shape().str());
 }
 
@@ -51,8 +52,9 @@ void require_rank(const char* op, const Tensor<T>& x, std::size_t rank, const ch
 
 inline void require_axis(const char* op, const Shape& shape, std::size_t axis) {
   if (axis >= shape.rank())
-    throw AxisError(std::string(op) + ": axis " + std::to_string(axis) + " out of range for shape " +
-                    shape.str() + " (valid: 0.." + std::to_string(int(shape.rank()) - 1) + ")");
+    throw AxisError(std::string(op) + ": axis " + std::to_string(axis) +
+                    " out of range for shape " + shape.str() + " (valid: 0.." +
+                    std::to_string(int(shape.rank()) - 1) + ")");
 }
 
 // ---- elementwise kernels ------------------------------------------------------------------
@@ -100,7 +102,8 @@ void for_each_broadcast(const Shape& out, const Strides& sa, const Strides& sb, 
 // out = f(a, b) elementwise with NumPy broadcasting; fast paths for equal shapes and scalars.
 template <class T, class F>
 Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
-  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
+  const Shape shape =
+      a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
   Tensor<T> out = Tensor<T>::empty(shape);
   T* o = out.data();
   const T* pa = a.data();
@@ -115,8 +118,9 @@ Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f
     const T s = pa[0];
     for (std::size_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
   } else {
-    for_each_broadcast(shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
-                       [&](std::size_t i, std::size_t ia, std::size_t ib) { o[i] = f(pa[ia], pb[ib]); });
+    for_each_broadcast(
+        shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
+        [&](std::size_t i, std::size_t ia, std::size_t ib) { o[i] = f(pa[ia], pb[ib]); });
   }
   return out;
 }
@@ -150,8 +154,7 @@ Tensor<T> sample_uniform(const Shape& shape, double low, double high, std::mt199
 
 // A leaf requiring grad with |x| in [low, high) and random signs (keeps inputs off kinks/poles).
 template <class T>
-Tensor<T> sample_away_from_zero(const Shape& shape, double low, double high,
-                                std::mt19937_64& rng) {
+Tensor<T> sample_away_from_zero(const Shape& shape, double low, double high, std::mt19937_64& rng) {
   Tensor<T> t = Tensor<T>::uniform(shape, T(low), T(high), rng, true);
   std::bernoulli_distribution sign(0.5);
   for (std::size_t i = 0; i < t.size(); ++i)
@@ -165,7 +168,8 @@ std::vector<GradSample<T>> unary_samples(std::uint64_t seed, double low, double 
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const Shape& s : elementwise_shapes())
-    out.push_back({s.str(), {sample_uniform<T>(s, low, high, rng)},
+    out.push_back({s.str(),
+                   {sample_uniform<T>(s, low, high, rng)},
                    [fn](const std::vector<Tensor<T>>& in) { return fn(in[0]); }});
   return out;
 }
@@ -191,8 +195,9 @@ std::vector<GradSample<T>> binary_samples(std::uint64_t seed, double a_low, doub
     Tensor<T> a = sample_uniform<T>(sa, a_low, a_high, rng);
     Tensor<T> b = b_signed ? sample_away_from_zero<T>(sb, b_low, b_high, rng)
                            : sample_uniform<T>(sb, b_low, b_high, rng);
-    out.push_back({sa.str() + "," + sb.str(), {a, b},
-                   [fn](const std::vector<Tensor<T>>& in) { return fn(in[0], in[1]); }});
+    out.push_back({sa.str() + "," + sb.str(), {a, b}, [fn](const std::vector<Tensor<T>>& in) {
+                     return fn(in[0], in[1]);
+                   }});
   }
   return out;
 }
@@ -228,12 +233,16 @@ template <class T, class All, class Axis>
 std::vector<GradSample<T>> reduction_samples(std::uint64_t seed, All all, Axis along) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const Shape& s : {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}, Shape{2, 3, 4}}) {
-    out.push_back({s.str(), {sample_uniform<T>(s, -1, 1, rng)},
+  for (const Shape& s :
+       {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}, Shape{2, 3, 4}}) {
+    out.push_back({s.str(),
+                   {sample_uniform<T>(s, -1, 1, rng)},
                    [all](const std::vector<Tensor<T>>& in) { return all(in[0]); }});
     for (std::size_t axis = 0; axis < s.rank(); ++axis)
-      out.push_back({s.str() + " axis " + std::to_string(axis), {sample_uniform<T>(s, -1, 1, rng)},
-                     [along, axis](const std::vector<Tensor<T>>& in) { return along(in[0], axis); }});
+      out.push_back(
+          {s.str() + " axis " + std::to_string(axis),
+           {sample_uniform<T>(s, -1, 1, rng)},
+           [along, axis](const std::vector<Tensor<T>>& in) { return along(in[0], axis); }});
   }
   return out;
 }
@@ -265,7 +274,8 @@ Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, const char* op) {
     const T* in = x.data() + r * rv.cols;
     T* o = out.data() + r * rv.cols;
     const T lse = logsumexp(in, rv.cols);
-    for (std::size_t c = 0; c < rv.cols; ++c) o[c] = log_space ? in[c] - lse : std::exp(in[c] - lse);
+    for (std::size_t c = 0; c < rv.cols; ++c)
+      o[c] = log_space ? in[c] - lse : std::exp(in[c] - lse);
   }
   return out;
 }
@@ -283,7 +293,8 @@ std::vector<GradSample<T>> row_samples(std::uint64_t seed, F fn) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const Shape& s : {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}})
-    out.push_back({s.str(), {sample_uniform<T>(s, -3, 3, rng)},
+    out.push_back({s.str(),
+                   {sample_uniform<T>(s, -3, 3, rng)},
                    [fn](const std::vector<Tensor<T>>& in) { return fn(in[0]); }});
   return out;
 }

@@ -11,7 +11,9 @@ std::vector<OpInfo>& registry() {
 }
 }  // namespace
 
-const std::vector<OpInfo>& registered_ops() { return registry(); }
+const std::vector<OpInfo>& registered_ops() {
+  return registry();
+}
 
 bool register_op(OpInfo info) {
   auto& ops = registry();

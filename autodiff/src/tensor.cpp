@@ -45,8 +45,12 @@ struct CountingAllocator {
 
 }  // namespace
 
-bool grad_enabled() { return t_grad_enabled; }
-void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
+bool grad_enabled() {
+  return t_grad_enabled;
+}
+void set_grad_enabled(bool enabled) {
+  t_grad_enabled = enabled;
+}
 
 MemoryStats memory_stats() {
   return {g_live_nodes.load(), g_live_buffers.load(), g_live_buffer_bytes.load()};
@@ -57,8 +61,8 @@ std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape) {
   auto impl = std::make_shared<TensorImpl<T>>();
   impl->shape = shape;
   impl->numel = shape.numel();
-  impl->storage =
-      std::allocate_shared_for_overwrite<T[]>(CountingAllocator<T>(), std::max<std::size_t>(impl->numel, 1));
+  impl->storage = std::allocate_shared_for_overwrite<T[]>(CountingAllocator<T>(),
+                                                          std::max<std::size_t>(impl->numel, 1));
   impl->data = impl->storage.get();
   return impl;
 }
@@ -137,9 +141,8 @@ template <class T>
 Tensor<T> Tensor<T>::from_vector(const Shape& shape, const std::vector<T>& values,
                                  bool requires_grad) {
   if (values.size() != shape.numel())
-    throw ShapeError("from_vector: " + std::to_string(values.size()) +
-                     " values for shape " + shape.str() + " (needs " +
-                     std::to_string(shape.numel()) + ")");
+    throw ShapeError("from_vector: " + std::to_string(values.size()) + " values for shape " +
+                     shape.str() + " (needs " + std::to_string(shape.numel()) + ")");
   Tensor t = empty(shape);
   std::copy(values.begin(), values.end(), t.data());
   t.impl_->requires_grad = requires_grad;
@@ -199,8 +202,7 @@ T Tensor<T>::item() const {
 template <class T>
 T Tensor<T>::at(std::initializer_list<std::size_t> index) const {
   if (index.size() != ndim())
-    throw IndexError("at: " + std::to_string(index.size()) + " indices for shape " +
-                     shape().str());
+    throw IndexError("at: " + std::to_string(index.size()) + " indices for shape " + shape().str());
   std::size_t flat = 0, axis = 0;
   for (std::size_t i : index) {
     if (i >= shape()[axis])
@@ -215,8 +217,8 @@ T Tensor<T>::at(std::initializer_list<std::size_t> index) const {
 template <class T>
 Tensor<T>& Tensor<T>::set_requires_grad(bool enabled) {
   if (!is_leaf())
-    throw GraphError("set_requires_grad: only leaves can be marked; this tensor " +
-                     shape().str() + " was produced by " + op_name() + " (use detach())");
+    throw GraphError("set_requires_grad: only leaves can be marked; this tensor " + shape().str() +
+                     " was produced by " + op_name() + " (use detach())");
   impl_->requires_grad = enabled;
   return *this;
 }

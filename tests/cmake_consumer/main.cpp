@@ -16,7 +16,8 @@ int main() {
   const std::vector<double> grad = x.grad().to_vector();
   const std::vector<double> want{2.0, 4.0};
   if (grad.size() != want.size()) {
-    std::fprintf(stderr, "consumer: gradient has %zu entries, want %zu\n", grad.size(), want.size());
+    std::fprintf(stderr, "consumer: gradient has %zu entries, want %zu\n", grad.size(),
+                 want.size());
     return 1;
   }
   for (std::size_t i = 0; i < want.size(); ++i) {

@@ -72,9 +72,11 @@ template <class T>
 using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 
 namespace detail {
-GradCheckReport run_gradcheck(const TensorFunction<double>& f, const std::vector<Tensor<double>>& inputs,
+GradCheckReport run_gradcheck(const TensorFunction<double>& f,
+                              const std::vector<Tensor<double>>& inputs,
                               const GradCheckOptions& options);
-GradCheckReport run_gradcheck(const TensorFunction<float>& f, const std::vector<Tensor<float>>& inputs,
+GradCheckReport run_gradcheck(const TensorFunction<float>& f,
+                              const std::vector<Tensor<float>>& inputs,
                               const GradCheckOptions& options);
 }  // namespace detail
 
@@ -89,8 +91,8 @@ GradCheckReport gradcheck(F&& f, const std::vector<Tensor<T>>& inputs,
 template <class F, class T>
 GradCheckReport gradcheck(F&& f, std::initializer_list<Tensor<T>> inputs,
                           const GradCheckOptions& options = {}) {
-  return detail::run_gradcheck(TensorFunction<T>(std::forward<F>(f)), std::vector<Tensor<T>>(inputs),
-                               options);
+  return detail::run_gradcheck(TensorFunction<T>(std::forward<F>(f)),
+                               std::vector<Tensor<T>>(inputs), options);
 }
 
 // The per-op suite: every registered op's samples, checked for each seed, in double and (a

@@ -105,33 +105,59 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets);
 
 // ---- operators -----------------------------------------------------------------------------
 template <class T>
-Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) { return add(a, b); }
+Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) {
+  return add(a, b);
+}
 template <class T>
-Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) { return sub(a, b); }
+Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) {
+  return sub(a, b);
+}
 template <class T>
-Tensor<T> operator*(const Tensor<T>& a, const Tensor<T>& b) { return mul(a, b); }
+Tensor<T> operator*(const Tensor<T>& a, const Tensor<T>& b) {
+  return mul(a, b);
+}
 template <class T>
-Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) { return div(a, b); }
+Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) {
+  return div(a, b);
+}
 template <class T>
-Tensor<T> operator-(const Tensor<T>& x) { return neg(x); }
+Tensor<T> operator-(const Tensor<T>& x) {
+  return neg(x);
+}
 
 // With a plain number, which acts as a 0-d constant: x * 2.0, 1.0 - s (any arithmetic type
 // converts to the tensor's element type).
 template <class T>
-Tensor<T> operator+(const Tensor<T>& a, std::type_identity_t<T> b) { return add(a, Tensor<T>::scalar(b)); }
+Tensor<T> operator+(const Tensor<T>& a, std::type_identity_t<T> b) {
+  return add(a, Tensor<T>::scalar(b));
+}
 template <class T>
-Tensor<T> operator+(std::type_identity_t<T> a, const Tensor<T>& b) { return add(Tensor<T>::scalar(a), b); }
+Tensor<T> operator+(std::type_identity_t<T> a, const Tensor<T>& b) {
+  return add(Tensor<T>::scalar(a), b);
+}
 template <class T>
-Tensor<T> operator-(const Tensor<T>& a, std::type_identity_t<T> b) { return sub(a, Tensor<T>::scalar(b)); }
+Tensor<T> operator-(const Tensor<T>& a, std::type_identity_t<T> b) {
+  return sub(a, Tensor<T>::scalar(b));
+}
 template <class T>
-Tensor<T> operator-(std::type_identity_t<T> a, const Tensor<T>& b) { return sub(Tensor<T>::scalar(a), b); }
+Tensor<T> operator-(std::type_identity_t<T> a, const Tensor<T>& b) {
+  return sub(Tensor<T>::scalar(a), b);
+}
 template <class T>
-Tensor<T> operator*(const Tensor<T>& a, std::type_identity_t<T> b) { return mul(a, Tensor<T>::scalar(b)); }
+Tensor<T> operator*(const Tensor<T>& a, std::type_identity_t<T> b) {
+  return mul(a, Tensor<T>::scalar(b));
+}
 template <class T>
-Tensor<T> operator*(std::type_identity_t<T> a, const Tensor<T>& b) { return mul(Tensor<T>::scalar(a), b); }
+Tensor<T> operator*(std::type_identity_t<T> a, const Tensor<T>& b) {
+  return mul(Tensor<T>::scalar(a), b);
+}
 template <class T>
-Tensor<T> operator/(const Tensor<T>& a, std::type_identity_t<T> b) { return div(a, Tensor<T>::scalar(b)); }
+Tensor<T> operator/(const Tensor<T>& a, std::type_identity_t<T> b) {
+  return div(a, Tensor<T>::scalar(b));
+}
 template <class T>
-Tensor<T> operator/(std::type_identity_t<T> a, const Tensor<T>& b) { return div(Tensor<T>::scalar(a), b); }
+Tensor<T> operator/(std::type_identity_t<T> a, const Tensor<T>& b) {
+  return div(Tensor<T>::scalar(a), b);
+}
 
 }  // namespace tg

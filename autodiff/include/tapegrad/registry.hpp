@@ -38,6 +38,6 @@ bool register_op(OpInfo info);
 
 // Registers op NAME with its adjoint formula and a sample factory template
 // `template <class T> std::vector<GradSample<T>> FACTORY(std::uint64_t seed)`.
-#define TG_REGISTER_OP(NAME, ADJOINT, FACTORY)                                      \
-  [[maybe_unused]] static const bool tg_registered_##NAME = ::tg::register_op( \
-      ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>})
+#define TG_REGISTER_OP(NAME, ADJOINT, FACTORY)              \
+  [[maybe_unused]] static const bool tg_registered_##NAME = \
+      ::tg::register_op(::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>})

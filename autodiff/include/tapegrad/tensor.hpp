@@ -31,8 +31,8 @@ struct TensorImpl {
   Shape shape;
   std::size_t numel = 0;
   bool requires_grad = false;
-  std::shared_ptr<Node<T>> grad_fn;           // null for leaves and constants
-  std::shared_ptr<TensorImpl<T>> grad;        // accumulated by backward (leaves only)
+  std::shared_ptr<Node<T>> grad_fn;     // null for leaves and constants
+  std::shared_ptr<TensorImpl<T>> grad;  // accumulated by backward (leaves only)
 };
 
 // Whether ops record onto the graph on this thread. Off inside a NoGradGuard and during a

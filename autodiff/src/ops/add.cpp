@@ -18,8 +18,8 @@ class AddNode final : public Node<T> {
 
 template <class T>
 std::vector<GradSample<T>> add_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(seed, -2, 2, -2, 2, false,
-                                   [](const Tensor<T>& a, const Tensor<T>& b) { return add(a, b); });
+  return detail::binary_samples<T>(
+      seed, -2, 2, -2, 2, false, [](const Tensor<T>& a, const Tensor<T>& b) { return add(a, b); });
 }
 
 }  // namespace

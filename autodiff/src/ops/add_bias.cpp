@@ -20,7 +20,8 @@ template <class T>
 std::vector<GradSample<T>> add_bias_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const auto& [n, m] : {std::pair<std::size_t, std::size_t>{1, 1}, {1, 5}, {4, 1}, {3, 4}, {5, 2}})
+  for (const auto& [n, m] :
+       {std::pair<std::size_t, std::size_t>{1, 1}, {1, 5}, {4, 1}, {3, 4}, {5, 2}})
     out.push_back({Shape{n, m}.str() + "+" + Shape{m}.str(),
                    {detail::sample_uniform<T>(Shape{n, m}, -1, 1, rng),
                     detail::sample_uniform<T>(Shape{m}, -1, 1, rng)},

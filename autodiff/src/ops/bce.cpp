@@ -32,9 +32,10 @@ std::vector<GradSample<T>> bce_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const Shape& s : detail::loss_shapes())
-    out.push_back({s.str() + "," + s.str(),
-                   {detail::sample_uniform<T>(s, 0.1, 0.9, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
-                   [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
+    out.push_back(
+        {s.str() + "," + s.str(),
+         {detail::sample_uniform<T>(s, 0.1, 0.9, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
+         [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
   return out;
 }
 

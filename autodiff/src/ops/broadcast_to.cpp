@@ -17,11 +17,12 @@ template <class T>
 std::vector<GradSample<T>> broadcast_to_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  const std::pair<Shape, Shape> cases[] = {{Shape{}, Shape{2, 3}},  {Shape{1, 1}, Shape{3, 2}},
-                                           {Shape{4}, Shape{3, 4}}, {Shape{3, 1}, Shape{3, 5}},
-                                           {Shape{1, 4}, Shape{2, 4}}, {Shape{2, 1, 3}, Shape{2, 4, 3}}};
+  const std::pair<Shape, Shape> cases[] = {
+      {Shape{}, Shape{2, 3}},     {Shape{1, 1}, Shape{3, 2}}, {Shape{4}, Shape{3, 4}},
+      {Shape{3, 1}, Shape{3, 5}}, {Shape{1, 4}, Shape{2, 4}}, {Shape{2, 1, 3}, Shape{2, 4, 3}}};
   for (const auto& [from, to] : cases)
-    out.push_back({from.str() + "->" + to.str(), {detail::sample_uniform<T>(from, -1, 1, rng)},
+    out.push_back({from.str() + "->" + to.str(),
+                   {detail::sample_uniform<T>(from, -1, 1, rng)},
                    [to](const std::vector<Tensor<T>>& in) { return broadcast_to(in[0], to); }});
   return out;
 }

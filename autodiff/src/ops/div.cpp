@@ -20,8 +20,8 @@ class DivNode final : public detail::SavingNode<T, 2> {
 template <class T>
 std::vector<GradSample<T>> div_samples(std::uint64_t seed) {
   // Denominators at least 0.5 from zero keep the central differences accurate.
-  return detail::binary_samples<T>(seed, -2, 2, 0.5, 2, true,
-                                   [](const Tensor<T>& a, const Tensor<T>& b) { return div(a, b); });
+  return detail::binary_samples<T>(
+      seed, -2, 2, 0.5, 2, true, [](const Tensor<T>& a, const Tensor<T>& b) { return div(a, b); });
 }
 
 }  // namespace

@@ -39,9 +39,10 @@ std::vector<GradSample<T>> matmul_samples(std::uint64_t seed) {
       const bool ta = flags & 1, tb = flags & 2;
       const Shape sa = ta ? Shape{d[1], d[0]} : Shape{d[0], d[1]};
       const Shape sb = tb ? Shape{d[2], d[1]} : Shape{d[1], d[2]};
-      out.push_back({std::string(ta ? "T" : "") + sa.str() + "@" + (tb ? "T" : "") + sb.str(),
-                     {detail::sample_uniform<T>(sa, -1, 1, rng), detail::sample_uniform<T>(sb, -1, 1, rng)},
-                     [ta, tb](const std::vector<Tensor<T>>& in) { return matmul(in[0], in[1], ta, tb); }});
+      out.push_back(
+          {std::string(ta ? "T" : "") + sa.str() + "@" + (tb ? "T" : "") + sb.str(),
+           {detail::sample_uniform<T>(sa, -1, 1, rng), detail::sample_uniform<T>(sb, -1, 1, rng)},
+           [ta, tb](const std::vector<Tensor<T>>& in) { return matmul(in[0], in[1], ta, tb); }});
     }
   }
   return out;
@@ -55,8 +56,8 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
     return std::string(n) + (t ? "^T" : "") + x.shape().str();
   };
   if (a.ndim() != 2 || b.ndim() != 2)
-    throw ShapeError("matmul: both operands must be 2-D, got " + name("A", transpose_a, a) +
-                     " @ " + name("B", transpose_b, b));
+    throw ShapeError("matmul: both operands must be 2-D, got " + name("A", transpose_a, a) + " @ " +
+                     name("B", transpose_b, b));
   const std::size_t m = transpose_a ? a.dim(1) : a.dim(0);
   const std::size_t k = transpose_a ? a.dim(0) : a.dim(1);
   const std::size_t kb = transpose_b ? b.dim(1) : b.dim(0);

@@ -17,8 +17,8 @@ class MulNode final : public detail::SavingNode<T, 2> {
 
 template <class T>
 std::vector<GradSample<T>> mul_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(seed, -2, 2, -2, 2, false,
-                                   [](const Tensor<T>& a, const Tensor<T>& b) { return mul(a, b); });
+  return detail::binary_samples<T>(
+      seed, -2, 2, -2, 2, false, [](const Tensor<T>& a, const Tensor<T>& b) { return mul(a, b); });
 }
 
 }  // namespace

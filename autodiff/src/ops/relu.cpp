@@ -23,7 +23,8 @@ std::vector<GradSample<T>> relu_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const Shape& s : detail::elementwise_shapes())
-    out.push_back({s.str(), {detail::sample_away_from_zero<T>(s, 0.05, 2, rng)},
+    out.push_back({s.str(),
+                   {detail::sample_away_from_zero<T>(s, 0.05, 2, rng)},
                    [](const std::vector<Tensor<T>>& in) { return relu(in[0]); }});
   return out;
 }

@@ -19,11 +19,12 @@ template <class T>
 std::vector<GradSample<T>> reshape_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  const std::pair<Shape, Shape> cases[] = {{Shape{1, 1}, Shape{}}, {Shape{3, 4}, Shape{4, 3}},
+  const std::pair<Shape, Shape> cases[] = {{Shape{1, 1}, Shape{}},  {Shape{3, 4}, Shape{4, 3}},
                                            {Shape{6}, Shape{2, 3}}, {Shape{2, 3}, Shape{6, 1}},
                                            {Shape{1, 5}, Shape{5}}, {Shape{2, 2, 3}, Shape{3, 4}}};
   for (const auto& [from, to] : cases)
-    out.push_back({from.str() + "->" + to.str(), {detail::sample_uniform<T>(from, -1, 1, rng)},
+    out.push_back({from.str() + "->" + to.str(),
+                   {detail::sample_uniform<T>(from, -1, 1, rng)},
                    [to](const std::vector<Tensor<T>>& in) { return reshape(in[0], to); }});
   return out;
 }

@@ -29,13 +29,15 @@ template <class T>
 std::vector<GradSample<T>> softmax_ce_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const auto& [n, c] : {std::pair<std::size_t, std::size_t>{1, 1}, {1, 5}, {4, 1}, {3, 4}, {6, 3}}) {
+  for (const auto& [n, c] :
+       {std::pair<std::size_t, std::size_t>{1, 1}, {1, 5}, {4, 1}, {3, 4}, {6, 3}}) {
     Labels labels(n);
     std::uniform_int_distribution<std::int64_t> pick(0, std::int64_t(c) - 1);
     for (auto& l : labels) l = pick(rng);
-    out.push_back({Shape{n, c}.str() + " labels[" + std::to_string(n) + "]",
-                   {detail::sample_uniform<T>(Shape{n, c}, -3, 3, rng)},
-                   [labels](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], labels); }});
+    out.push_back(
+        {Shape{n, c}.str() + " labels[" + std::to_string(n) + "]",
+         {detail::sample_uniform<T>(Shape{n, c}, -3, 3, rng)},
+         [labels](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], labels); }});
   }
   return out;
 }
@@ -48,7 +50,8 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels) {
   const std::size_t n = logits.dim(0), classes = logits.dim(1);
   if (labels.size() != n)
     throw ShapeError("softmax_ce: " + std::to_string(labels.size()) + " labels for logits" +
-                     logits.shape().str() + " (needs one label per row, " + std::to_string(n) + ")");
+                     logits.shape().str() + " (needs one label per row, " + std::to_string(n) +
+                     ")");
   if (n == 0) throw ShapeError("softmax_ce: empty batch, logits" + logits.shape().str());
   for (std::size_t i = 0; i < n; ++i)
     if (labels[i] < 0 || std::size_t(labels[i]) >= classes)

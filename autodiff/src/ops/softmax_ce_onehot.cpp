@@ -24,12 +24,14 @@ template <class T>
 std::vector<GradSample<T>> softmax_ce_onehot_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const auto& [n, c] : {std::pair<std::size_t, std::size_t>{1, 1}, {1, 5}, {4, 1}, {3, 4}, {6, 3}}) {
+  for (const auto& [n, c] :
+       {std::pair<std::size_t, std::size_t>{1, 1}, {1, 5}, {4, 1}, {3, 4}, {6, 3}}) {
     const Shape s{n, c};
     // Soft targets (rows need not sum to 1) exercise the rowsum(T) term of the adjoint.
-    out.push_back({s.str() + "," + s.str(),
-                   {detail::sample_uniform<T>(s, -3, 3, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
-                   [](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1]); }});
+    out.push_back(
+        {s.str() + "," + s.str(),
+         {detail::sample_uniform<T>(s, -3, 3, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
+         [](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1]); }});
   }
   return out;
 }
@@ -63,7 +65,8 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets) {
 template Tensor<float> softmax_ce(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> softmax_ce(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(softmax_ce_onehot, "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n",
+TG_REGISTER_OP(softmax_ce_onehot,
+               "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n",
                softmax_ce_onehot_samples);
 
 }  // namespace tg

@@ -17,8 +17,8 @@ class SubNode final : public Node<T> {
 
 template <class T>
 std::vector<GradSample<T>> sub_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(seed, -2, 2, -2, 2, false,
-                                   [](const Tensor<T>& a, const Tensor<T>& b) { return sub(a, b); });
+  return detail::binary_samples<T>(
+      seed, -2, 2, -2, 2, false, [](const Tensor<T>& a, const Tensor<T>& b) { return sub(a, b); });
 }
 
 }  // namespace

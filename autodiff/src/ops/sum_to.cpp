@@ -20,11 +20,12 @@ template <class T>
 std::vector<GradSample<T>> sum_to_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  const std::pair<Shape, Shape> cases[] = {{Shape{2, 3}, Shape{}},  {Shape{3, 2}, Shape{1, 1}},
-                                           {Shape{3, 4}, Shape{4}}, {Shape{3, 5}, Shape{3, 1}},
-                                           {Shape{2, 4}, Shape{1, 4}}, {Shape{2, 4, 3}, Shape{2, 1, 3}}};
+  const std::pair<Shape, Shape> cases[] = {
+      {Shape{2, 3}, Shape{}},     {Shape{3, 2}, Shape{1, 1}}, {Shape{3, 4}, Shape{4}},
+      {Shape{3, 5}, Shape{3, 1}}, {Shape{2, 4}, Shape{1, 4}}, {Shape{2, 4, 3}, Shape{2, 1, 3}}};
   for (const auto& [from, to] : cases)
-    out.push_back({from.str() + "->" + to.str(), {detail::sample_uniform<T>(from, -1, 1, rng)},
+    out.push_back({from.str() + "->" + to.str(),
+                   {detail::sample_uniform<T>(from, -1, 1, rng)},
                    [to](const std::vector<Tensor<T>>& in) { return sum_to(in[0], to); }});
   return out;
 }
@@ -40,7 +41,8 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   Tensor<T> out = Tensor<T>::zeros(shape);
   const T* in = x.data();
   T* o = out.data();
-  detail::for_each_broadcast(x.shape(), detail::broadcast_strides(shape, x.shape()), detail::Strides{},
+  detail::for_each_broadcast(x.shape(), detail::broadcast_strides(shape, x.shape()),
+                             detail::Strides{},
                              [&](std::size_t i, std::size_t io, std::size_t) { o[io] += in[i]; });
   record<SumToNode<T>>(out, {&x});
   return out;

@@ -17,7 +17,8 @@ std::vector<GradSample<T>> transpose_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const Shape& s : {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}})
-    out.push_back({s.str(), {detail::sample_uniform<T>(s, -1, 1, rng)},
+    out.push_back({s.str(),
+                   {detail::sample_uniform<T>(s, -1, 1, rng)},
                    [](const std::vector<Tensor<T>>& in) { return transpose(in[0]); }});
   return out;
 }

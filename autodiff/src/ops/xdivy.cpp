@@ -29,9 +29,9 @@ class XdivyNode final : public detail::SavingNode<T, 2> {
 
 template <class T>
 std::vector<GradSample<T>> xdivy_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(seed, -2, 2, 0.5, 2, true, [](const Tensor<T>& a, const Tensor<T>& b) {
-    return xdivy(a, b);
-  });
+  return detail::binary_samples<T>(
+      seed, -2, 2, 0.5, 2, true,
+      [](const Tensor<T>& a, const Tensor<T>& b) { return xdivy(a, b); });
 }
 
 }  // namespace

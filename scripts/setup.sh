@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(g++ cmake make binutils xtensor-dev libxtensor-blas-dev libopenblas-dev doctest-dev
-  libxsimd-dev)
+  libxsimd-dev zlib1g-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -45,24 +45,43 @@ std::string fmt(double v) {
   return buf;
 }
 
+// Puts the leaves' gradients aside for the check and back afterwards, even on an exception.
 template <class T>
-GradCheckReport run(const TensorFunction<T>& f, const std::vector<Tensor<T>>& originals,
-                    const GradCheckOptions& options) {
+class GradientsAside {
+ public:
+  explicit GradientsAside(const std::vector<Tensor<T>>& leaves) : leaves_(leaves) {
+    for (const auto& t : leaves_) {
+      saved_.push_back(t.impl()->grad);
+      t.impl()->grad.reset();
+    }
+  }
+  ~GradientsAside() {
+    for (std::size_t i = 0; i < leaves_.size(); ++i) leaves_[i].impl()->grad = saved_[i];
+  }
+
+ private:
+  const std::vector<Tensor<T>>& leaves_;
+  std::vector<std::shared_ptr<TensorImpl<T>>> saved_;
+};
+
+// The checker proper: f reads the leaves, which are perturbed in place and restored.
+template <class T>
+GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
+                             const std::vector<Tensor<T>>& inputs,
+                             const GradCheckOptions& options) {
   GradCheckReport report;
   report.eps = options.eps.value_or(Defaults<T>::eps);
   report.tolerance = options.tolerance.value_or(Defaults<T>::tolerance);
   const double abs_tolerance = options.abs_tolerance.value_or(Defaults<T>::abs_tolerance);
   const double eps = report.eps;
-
-  std::vector<Tensor<T>> inputs;
-  for (const auto& t : originals) {
-    if (!t.defined())
-      throw Error("gradcheck: input " + std::to_string(inputs.size()) + " is undefined");
-    inputs.push_back(t.clone().set_requires_grad(true));
-  }
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].defined() || !inputs[i].is_leaf() || !inputs[i].requires_grad())
+      throw Error("gradcheck: input " + std::to_string(i) +
+                  " must be a defined leaf that requires a gradient");
+  GradientsAside<T> aside(inputs);
 
   // Analytic: one backward pass, seeded with the projection R (1 for a scalar output).
-  Tensor<T> out = f(inputs);
+  Tensor<T> out = f();
   if (!out.defined()) throw Error("gradcheck: the function returned an undefined tensor");
   Tensor<T> projection = Tensor<T>::ones(out.shape());
   if (out.size() != 1) {
@@ -74,7 +93,7 @@ GradCheckReport run(const TensorFunction<T>& f, const std::vector<Tensor<T>>& or
   // phi(x) = sum(f(x) * R), accumulated in double.
   auto phi = [&]() {
     NoGradGuard no_grad;
-    Tensor<T> y = f(inputs);
+    Tensor<T> y = f();
     if (y.shape() != projection.shape())
       throw Error("gradcheck: the function's output shape changed from " +
                   projection.shape().str() + " to " + y.shape().str());
@@ -86,7 +105,7 @@ GradCheckReport run(const TensorFunction<T>& f, const std::vector<Tensor<T>>& or
 
   report.passed = true;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    Tensor<T>& x = inputs[i];
+    Tensor<T> x = inputs[i];
     const Tensor<T> analytic = x.grad();
     InputCheck c;
     c.name = i < options.names.size() ? options.names[i] : "input " + std::to_string(i);
@@ -141,6 +160,18 @@ GradCheckReport run(const TensorFunction<T>& f, const std::vector<Tensor<T>>& or
   return report;
 }
 
+template <class T>
+GradCheckReport run(const TensorFunction<T>& f, const std::vector<Tensor<T>>& originals,
+                    const GradCheckOptions& options) {
+  std::vector<Tensor<T>> inputs;
+  for (const auto& t : originals) {
+    if (!t.defined())
+      throw Error("gradcheck: input " + std::to_string(inputs.size()) + " is undefined");
+    inputs.push_back(t.clone().set_requires_grad(true));
+  }
+  return check_leaves<T>([&] { return f(inputs); }, inputs, options);
+}
+
 }  // namespace
 
 double GradCheckReport::worst_relative_error() const {
@@ -185,6 +216,18 @@ GradCheckReport run_gradcheck(const TensorFunction<float>& f,
                               const std::vector<Tensor<float>>& inputs,
                               const GradCheckOptions& options) {
   return run<float>(f, inputs, options);
+}
+
+GradCheckReport run_gradcheck_leaves(const std::function<Tensor<double>()>& f,
+                                     const std::vector<Tensor<double>>& leaves,
+                                     const GradCheckOptions& options) {
+  return check_leaves<double>(f, leaves, options);
+}
+
+GradCheckReport run_gradcheck_leaves(const std::function<Tensor<float>()>& f,
+                                     const std::vector<Tensor<float>>& leaves,
+                                     const GradCheckOptions& options) {
+  return check_leaves<float>(f, leaves, options);
 }
 
 }  // namespace detail

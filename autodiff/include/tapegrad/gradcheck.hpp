@@ -78,6 +78,12 @@ GradCheckReport run_gradcheck(const TensorFunction<double>& f,
 GradCheckReport run_gradcheck(const TensorFunction<float>& f,
                               const std::vector<Tensor<float>>& inputs,
                               const GradCheckOptions& options);
+GradCheckReport run_gradcheck_leaves(const std::function<Tensor<double>()>& f,
+                                     const std::vector<Tensor<double>>& leaves,
+                                     const GradCheckOptions& options);
+GradCheckReport run_gradcheck_leaves(const std::function<Tensor<float>()>& f,
+                                     const std::vector<Tensor<float>>& leaves,
+                                     const GradCheckOptions& options);
 }  // namespace detail
 
 // Checks every input of f, any callable taking `const std::vector<Tensor<T>>&` (a generic lambda
@@ -93,6 +99,15 @@ GradCheckReport gradcheck(F&& f, std::initializer_list<Tensor<T>> inputs,
                           const GradCheckOptions& options = {}) {
   return detail::run_gradcheck(TensorFunction<T>(std::forward<F>(f)),
                                std::vector<Tensor<T>>(inputs), options);
+}
+
+// Checks f() against existing leaves that f reads by itself, such as a model's parameters: the
+// leaves are perturbed in place and restored, and their gradients are put aside and restored.
+template <class F, class T>
+GradCheckReport gradcheck_leaves(F&& f, const std::vector<Tensor<T>>& leaves,
+                                 const GradCheckOptions& options = {}) {
+  return detail::run_gradcheck_leaves(std::function<Tensor<T>()>(std::forward<F>(f)), leaves,
+                                      options);
 }
 
 // The per-op suite: every registered op's samples, checked for each seed, in double and (a

@@ -1,0 +1,194 @@
+// Layers, initializers, unrolled parameters, regularized losses and whole-model gradient checks.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "tapegrad/nn/losses.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/parameters.hpp"
+#include "tapegrad/tapegrad.hpp"
+
+using tg::TensorD;
+using tg::TensorF;
+namespace nn = tg::nn;
+
+TEST_CASE("Linear computes x W + b") {
+  nn::Linear<double> layer(TensorD::matrix({{1, 2}, {3, 4}, {5, 6}}), TensorD::vector({0.5, -1}));
+  TensorD y = layer(TensorD::matrix({{1, 0, -1}}));
+  // [1,0,-1] @ W = [1-5, 2-6] = [-4, -4]; + b = [-3.5, -5]
+  CHECK(y.to_vector() == std::vector<double>{-3.5, -5.0});
+  CHECK(layer.describe() == "Linear(3 -> 2)");
+  CHECK_THROWS_AS(nn::Linear<double>(TensorD::zeros({3, 2}), TensorD::zeros({3})), tg::ShapeError);
+}
+
+TEST_CASE("mlp builds Linear and activation layers from sizes, with named parameters") {
+  std::mt19937_64 rng(1);
+  auto net = nn::mlp<double>({2, 2, 2, 1}, nn::Activation::sigmoid, nn::Activation::sigmoid,
+                             nn::Init::uniform(1.0), rng);
+  CHECK(net.describe() ==
+        "Sequential(Linear(2 -> 2), sigmoid, Linear(2 -> 2), sigmoid, Linear(2 -> 1), sigmoid)");
+  const auto params = net.named_parameters();
+  REQUIRE(params.size() == 6);
+  CHECK(params[0].name == "0.W");
+  CHECK(params[1].name == "0.b");
+  CHECK(params[1].is_bias);
+  CHECK(params[4].name == "4.W");
+  CHECK(params[4].tensor.shape() == tg::Shape{2, 1});
+  CHECK(net.parameter_count() == 6 + 6 + 3);
+  TensorD y = net(TensorD::matrix({{0, 0}, {0, 1}, {1, 0}, {1, 1}}));
+  CHECK(y.shape() == tg::Shape{4, 1});
+  for (double v : y.to_vector()) CHECK((v > 0 && v < 1));
+  // An identity output leaves logits raw: no activation layer after the last Linear.
+  auto logits = nn::mlp<double>({3, 4, 2}, nn::Activation::relu, nn::Activation::identity,
+                                nn::Init::he_normal(), rng);
+  CHECK(logits.layers().size() == 3);
+  CHECK_THROWS_AS(nn::mlp<double>({3}, nn::Activation::relu, nn::Activation::identity,
+                                  nn::Init::he_normal(), rng),
+                  tg::ShapeError);
+}
+
+TEST_CASE("initializers have the documented ranges and spreads") {
+  std::mt19937_64 rng(5);
+  auto stats = [](const TensorD& t) {
+    double mean = 0, sq = 0, lo = 1e9, hi = -1e9;
+    for (double v : t.to_vector()) {
+      mean += v;
+      sq += v * v;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    mean /= double(t.size());
+    return std::array<double, 4>{mean, std::sqrt(sq / double(t.size()) - mean * mean), lo, hi};
+  };
+  TensorD w = TensorD::empty({200, 300});
+  nn::initialize(w, nn::Init::uniform(0.12), rng);
+  auto s = stats(w);
+  CHECK(s[2] >= -0.12);
+  CHECK(s[3] <= 0.12);
+  CHECK(s[1] == doctest::Approx(0.12 / std::sqrt(3.0)).epsilon(0.02));
+  nn::initialize(w, nn::Init::xavier_normal(), rng);
+  CHECK(stats(w)[1] == doctest::Approx(std::sqrt(2.0 / 500)).epsilon(0.02));
+  nn::initialize(w, nn::Init::xavier_uniform(), rng);
+  CHECK(stats(w)[3] <= std::sqrt(6.0 / 500));
+  CHECK(stats(w)[1] == doctest::Approx(std::sqrt(6.0 / 500) / std::sqrt(3.0)).epsilon(0.02));
+  nn::initialize(w, nn::Init::he_normal(), rng);
+  CHECK(stats(w)[1] == doctest::Approx(std::sqrt(2.0 / 200)).epsilon(0.02));
+  nn::initialize(w, nn::Init::he_uniform(), rng);
+  CHECK(stats(w)[3] <= std::sqrt(6.0 / 200));
+  // The same seed gives the same weights.
+  std::mt19937_64 a(9), b(9);
+  TensorD wa = TensorD::empty({3, 3}), wb = TensorD::empty({3, 3});
+  nn::initialize(wa, nn::Init::xavier_uniform(), a);
+  nn::initialize(wb, nn::Init::xavier_uniform(), b);
+  CHECK(wa.to_vector() == wb.to_vector());
+}
+
+TEST_CASE("flatten and unflatten round-trip every parameter, in order") {
+  std::mt19937_64 rng(2);
+  auto net = nn::mlp<double>({3, 4, 2}, nn::Activation::tanh, nn::Activation::identity,
+                             nn::Init::xavier_uniform(), rng);
+  const auto params = net.parameters();
+  const auto flat = nn::flatten(params);
+  CHECK(flat.size() == net.parameter_count());
+  CHECK(flat[0] == params[0].data()[0]);
+  CHECK(flat[12] == params[1].data()[0]);  // W[3,4] first, then b[4]
+  std::vector<double> doubled = flat;
+  for (double& v : doubled) v *= 2;
+  nn::unflatten(doubled, params);
+  CHECK(nn::flatten(net.parameters()) == doubled);
+  nn::unflatten(flat, params);
+  CHECK(nn::flatten(net.parameters()) == flat);
+  CHECK_THROWS_AS(nn::unflatten(std::vector<double>(flat.size() - 1), params), tg::ShapeError);
+}
+
+TEST_CASE("flatten_gradients follows the same order, zeros where there is no gradient") {
+  nn::Linear<double> layer(TensorD::matrix({{1.0}, {2.0}}), TensorD::vector({0.0}));
+  tg::sum(layer(TensorD::matrix({{3.0, 4.0}}))).backward();
+  CHECK(nn::flatten_gradients(layer.parameters()) == std::vector<double>{3.0, 4.0, 1.0});
+  layer.zero_grad();
+  CHECK(nn::flatten_gradients(layer.parameters()) == std::vector<double>{0.0, 0.0, 0.0});
+}
+
+TEST_CASE("l2_penalty sums squared weights and skips biases") {
+  nn::Linear<double> layer(TensorD::matrix({{1, -2}, {3, 0.5}}), TensorD::vector({10, 20}));
+  CHECK(nn::l2_penalty(layer).item() == doctest::Approx(1 + 4 + 9 + 0.25));
+}
+
+TEST_CASE("regularized_cross_entropy is seed 001's J(Theta), computed here by loops") {
+  std::mt19937_64 rng(3);
+  auto net = nn::mlp<double>({4, 3, 2}, nn::Activation::sigmoid, nn::Activation::sigmoid,
+                             nn::Init::uniform(0.5), rng);
+  TensorD X = TensorD::uniform({5, 4}, -1, 1, rng);
+  TensorD Y = TensorD::matrix({{1, 0}, {0, 1}, {0, 1}, {1, 0}, {0, 1}});
+  const double lambda = 1.0;
+  TensorD h = net(X);
+  const double J = nn::regularized_cross_entropy(h, Y, net, lambda).item();
+  // J = -(1/m) sum_{i,k} [y log h + (1-y) log(1-h)] + lambda/(2m) sum of squared non-bias weights
+  const double m = 5;
+  double data = 0;
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    const double y = Y.data()[i], p = h.data()[i];
+    data += y * std::log(p) + (1 - y) * std::log(1 - p);
+  }
+  double reg = 0;
+  for (const auto& p : net.named_parameters())
+    if (!p.is_bias)
+      for (double w : p.tensor.to_vector()) reg += w * w;
+  CHECK(J == doctest::Approx(-data / m + lambda / (2 * m) * reg).epsilon(1e-13));
+}
+
+TEST_CASE("whole-model gradient checks pass in double for the seed networks") {
+  std::mt19937_64 rng(4);
+  SUBCASE("seed 000: [2,2,2,1] sigmoid, MSE on XOR") {
+    auto net = nn::mlp<double>({2, 2, 2, 1}, nn::Activation::sigmoid, nn::Activation::sigmoid,
+                               nn::Init::uniform(1.0), rng);
+    TensorD X = TensorD::matrix({{0, 0}, {0, 1}, {1, 0}, {1, 1}});
+    TensorD y = TensorD::matrix({{0}, {1}, {1}, {0}});
+    const auto report = nn::gradcheck_model<double>(net, [&] { return tg::mse(net(X), y); });
+    CHECK_MESSAGE(report.passed, report);
+    CHECK(report.inputs.size() == 6);
+    CHECK(report.inputs[0].name == "0.W");
+  }
+  SUBCASE("seed 001: sigmoid network, regularized cross-entropy, lambda = 1") {
+    auto net = nn::mlp<double>({20, 8, 4}, nn::Activation::sigmoid, nn::Activation::sigmoid,
+                               nn::Init::uniform(0.12), rng);
+    TensorD X = TensorD::uniform({10, 20}, 0, 1, rng);
+    TensorD Y = TensorD::zeros({10, 4});
+    for (std::size_t i = 0; i < 10; ++i) Y.data()[i * 4 + i % 4] = 1;
+    const auto report = nn::gradcheck_model<double>(
+        net, [&] { return nn::regularized_cross_entropy(net(X), Y, net, 1.0); });
+    CHECK_MESSAGE(report.passed, report);
+  }
+  SUBCASE("seed 002: 2-5-1, sigmoid hidden, linear output, 0.5 * mean squared error") {
+    auto net = nn::mlp<double>({2, 5, 1}, nn::Activation::sigmoid, nn::Activation::identity,
+                               nn::Init::xavier_normal(), rng);
+    TensorD X = TensorD::uniform({20, 2}, -1, 1, rng);
+    TensorD y = tg::sum(X * X, 1);
+    TensorD y_col = tg::reshape(y, {20, 1});
+    const auto report =
+        nn::gradcheck_model<double>(net, [&] { return tg::mse(net(X), y_col) * 0.5; });
+    CHECK_MESSAGE(report.passed, report);
+  }
+}
+
+TEST_CASE("a model's parameter gradients are untouched by gradcheck_model") {
+  std::mt19937_64 rng(6);
+  nn::Linear<double> layer(2, 1, nn::Init::xavier_uniform(), rng);
+  TensorD X = TensorD::matrix({{1, 2}});
+  tg::sum(layer(X)).backward();
+  const auto before = nn::flatten_gradients(layer.parameters());
+  const auto values = nn::flatten(layer.parameters());
+  CHECK(nn::gradcheck_model<double>(layer, [&] { return tg::sum(layer(X) * layer(X)); }).passed);
+  CHECK(nn::flatten_gradients(layer.parameters()) == before);
+  CHECK(nn::flatten(layer.parameters()) == values);
+}
+
+TEST_CASE("float models work") {
+  std::mt19937_64 rng(7);
+  auto net = nn::mlp<float>({3, 4, 1}, nn::Activation::relu, nn::Activation::identity,
+                            nn::Init::he_uniform(), rng);
+  TensorF X = TensorF::uniform({6, 3}, -1, 1, rng);
+  tg::mean(net(X)).backward();
+  CHECK(nn::flatten_gradients(net.parameters()).size() == net.parameter_count());
+}

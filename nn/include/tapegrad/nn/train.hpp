@@ -1,0 +1,50 @@
+// Training progress: one line per epoch (loss, accuracy where it applies, samples per second,
+// time left), and the loss history as CSV.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "tapegrad/ops.hpp"
+
+namespace tg::nn {
+
+struct EpochRecord {
+  std::size_t epoch = 0;
+  double loss = 0;
+  double accuracy = -1;       // < 0: not applicable
+  double test_accuracy = -1;  // < 0: not measured
+  double samples_per_second = 0;
+  double seconds = 0;  // this epoch's wall time
+};
+
+class ProgressLog {
+ public:
+  // `out` may be null to record silently.
+  ProgressLog(std::size_t total_epochs, std::ostream* out);
+  // Call at the start of each epoch (starts its clock).
+  void begin_epoch();
+  // Records and prints "epoch 3/10  loss 0.421300  acc 0.8512  test 0.8400  52100 samples/s
+  // 1.2 s  left 8.4 s".
+  const EpochRecord& end_epoch(double loss, std::size_t samples, double accuracy = -1,
+                               double test_accuracy = -1);
+  const std::vector<EpochRecord>& history() const { return history_; }
+  // epoch,loss,accuracy,test_accuracy,samples_per_second,seconds. Written atomically (a temporary
+  // file renamed over the target), so a failed write leaves no truncated file.
+  void write_csv(const std::string& path) const;
+
+ private:
+  std::size_t total_;
+  std::ostream* out_;
+  std::chrono::steady_clock::time_point epoch_start_;
+  std::vector<EpochRecord> history_;
+};
+
+// Fraction of rows whose largest score is at the label's column (ties: first maximum).
+template <class T>
+double accuracy(const Tensor<T>& scores, const Labels& labels);
+
+}  // namespace tg::nn

@@ -42,8 +42,8 @@ int main() {
   print("df/dA", A.grad());
   print("df/dB", B.grad());
 
-  const auto report = tg::gradcheck([](const auto& in) { return f(in[0], in[1]); }, {A, B},
-                                    {.names = {"A", "B"}});
+  const auto report =
+      tg::gradcheck([](const auto& in) { return f(in[0], in[1]); }, {A, B}, {.names = {"A", "B"}});
   std::printf("%s", report.str().c_str());
   return report.passed ? 0 : 1;
 }

@@ -153,15 +153,34 @@ Tensor<T> l2_penalty(const Module<T>& model) {
   return total;
 }
 
+namespace {
+
+// K * data_term + lambda/(2m) * l2_penalty, with data_term an elementwise mean over [m, K].
+template <class T>
+Tensor<T> seed001_cost(const char* op, const Tensor<T>& data_term_input, const Tensor<T>& data_term,
+                       const Module<T>& model, double lambda) {
+  if (data_term_input.ndim() != 2)
+    throw ShapeError(std::string(op) + ": outputs must be [m,K], got " +
+                     data_term_input.shape().str());
+  const double m = double(data_term_input.dim(0));
+  Tensor<T> cost = data_term * T(data_term_input.dim(1));
+  if (lambda == 0) return cost;
+  return cost + l2_penalty(model) * T(lambda / (2 * m));
+}
+
+}  // namespace
+
 template <class T>
 Tensor<T> regularized_cross_entropy(const Tensor<T>& h, const Tensor<T>& Y, const Module<T>& model,
                                     double lambda) {
-  if (h.ndim() != 2)
-    throw ShapeError("regularized_cross_entropy: h must be [m,K], got h" + h.shape().str());
-  const T m = T(h.dim(0)), classes = T(h.dim(1));
-  Tensor<T> data_term = bce(h, Y) * classes;
-  if (lambda == 0) return data_term;
-  return data_term + l2_penalty(model) * T(lambda / (2 * double(m)));
+  return seed001_cost("regularized_cross_entropy", h, bce(h, Y), model, lambda);
+}
+
+template <class T>
+Tensor<T> regularized_cross_entropy_with_logits(const Tensor<T>& z, const Tensor<T>& Y,
+                                                const Module<T>& model, double lambda) {
+  return seed001_cost("regularized_cross_entropy_with_logits", z, bce_with_logits(z, Y), model,
+                      lambda);
 }
 
 #define TG_NN_INSTANTIATE(T)                                                                       \
@@ -173,7 +192,9 @@ Tensor<T> regularized_cross_entropy(const Tensor<T>& h, const Tensor<T>& Y, cons
                              std::mt19937_64&);                                                    \
   template Tensor<T> l2_penalty(const Module<T>&);                                                 \
   template Tensor<T> regularized_cross_entropy(const Tensor<T>&, const Tensor<T>&,                 \
-                                               const Module<T>&, double);
+                                               const Module<T>&, double);                          \
+  template Tensor<T> regularized_cross_entropy_with_logits(const Tensor<T>&, const Tensor<T>&,     \
+                                                           const Module<T>&, double);
 TG_NN_INSTANTIATE(float)
 TG_NN_INSTANTIATE(double)
 

@@ -18,4 +18,10 @@ template <class T>
 Tensor<T> regularized_cross_entropy(const Tensor<T>& h, const Tensor<T>& Y, const Module<T>& model,
                                     double lambda);
 
+// The same J from the output layer's pre-activations z (h = sigmoid(z)), evaluated stably with
+// bce_with_logits: finite even where a float sigmoid rounds to exactly 0 or 1.
+template <class T>
+Tensor<T> regularized_cross_entropy_with_logits(const Tensor<T>& z, const Tensor<T>& Y,
+                                                const Module<T>& model, double lambda);
+
 }  // namespace tg::nn

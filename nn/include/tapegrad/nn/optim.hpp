@@ -1,0 +1,172 @@
+// Optimizers: SGD (momentum, Nesterov, L2 weight decay) and Adam with torch.optim's exact update
+// rules, and full-batch L-BFGS on a flat parameter vector (seed 001's "advanced optimizer" run on
+// the unrolled parameters).
+//
+// Parameters are leaf tensors that require a gradient. An optimizer keeps copies of the handles
+// (which share the caller's buffers) and updates their data in place; nothing is recorded on the
+// graph. As in PyTorch, step() skips a parameter whose gradient is unset (no backward reached it
+// since the last zero_grad), and its state (momentum buffer, Adam moments and step count) is kept
+// per parameter.
+//
+// Errors: a parameter that is undefined, not a leaf, does not require a gradient or appears twice
+// raises tg::GraphError; an option outside its range (a negative learning rate, beta >= 1, ...)
+// raises tg::DomainError; both name the optimizer and the offending value.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "tapegrad/errors.hpp"
+#include "tapegrad/tensor.hpp"
+
+namespace tg::nn {
+
+// ---- first-order optimizers on tensors -------------------------------------------------------
+
+template <class T>
+class Optimizer {
+ public:
+  // Throws GraphError for an empty list, an undefined tensor, a non-leaf, a tensor that does not
+  // require a gradient, or the same tensor twice.
+  explicit Optimizer(std::vector<Tensor<T>> params);
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter from its accumulated gradient.
+  virtual void step() = 0;
+  // Clears every parameter's gradient (unset, like PyTorch's set_to_none = true).
+  void zero_grad();
+  const std::vector<Tensor<T>>& parameters() const { return params_; }
+
+  // For learning-rate schedules.
+  virtual double learning_rate() const = 0;
+  // Throws DomainError for a negative or NaN rate.
+  virtual void set_learning_rate(double lr) = 0;
+
+ protected:
+  // As above, with the optimizer's name in the error messages ("SGD: parameter 1 [3] ...").
+  Optimizer(std::vector<Tensor<T>> params, const char* name);
+  // Whether backward gave parameter i a gradient since the last zero_grad.
+  bool has_grad(std::size_t i) const;
+
+ private:
+  std::vector<Tensor<T>> params_;
+};
+
+struct SgdOptions {
+  double lr = 0.01;
+  double momentum = 0;
+  double weight_decay = 0;
+  bool nesterov = false;
+};
+
+// torch.optim.SGD (dampening 0): g = grad + weight_decay * p; with momentum, buf = g on the first
+// step, else buf = momentum * buf + g, then g = g + momentum * buf (Nesterov) or g = buf;
+// p -= lr * g.
+template <class T>
+class SGD : public Optimizer<T> {
+ public:
+  // Throws DomainError unless lr >= 0, momentum >= 0, weight_decay >= 0, and, with nesterov,
+  // momentum > 0.
+  SGD(std::vector<Tensor<T>> params, const SgdOptions& options = {});
+  void step() override;
+  const SgdOptions& options() const { return options_; }
+  double learning_rate() const override { return options_.lr; }
+  void set_learning_rate(double lr) override;
+
+ private:
+  SgdOptions options_;
+  std::vector<std::vector<T>> momentum_;  // per parameter; empty until its first step
+};
+
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+};
+
+// torch.optim.Adam (amsgrad off): with t the parameter's own step count (1 on its first step),
+// g = grad + weight_decay * p; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
+// p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
+template <class T>
+class Adam : public Optimizer<T> {
+ public:
+  // Throws DomainError unless lr >= 0, 0 <= beta1 < 1, 0 <= beta2 < 1, eps >= 0 and
+  // weight_decay >= 0.
+  Adam(std::vector<Tensor<T>> params, const AdamOptions& options = {});
+  void step() override;
+  const AdamOptions& options() const { return options_; }
+  double learning_rate() const override { return options_.lr; }
+  void set_learning_rate(double lr) override;
+  // The number of steps parameter i has taken (its t).
+  std::size_t step_count(std::size_t i) const { return steps_.at(i); }
+
+ private:
+  AdamOptions options_;
+  std::vector<std::vector<T>> m_, v_;  // per parameter; empty until its first step
+  std::vector<std::size_t> steps_;
+};
+
+// ---- L-BFGS on a flat vector (full batch, double) --------------------------------------------
+
+struct LbfgsOptions {
+  std::size_t max_iterations = 100;
+  std::size_t history = 10;          // curvature pairs kept (m)
+  double gradient_tolerance = 1e-7;  // stop when the gradient's inf-norm is at most this
+  double value_tolerance = 1e-12;    // stop when (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= this
+  std::size_t max_evaluations = 0;   // objective evaluations; 0: 25 * max_iterations
+};
+
+struct LbfgsResult {
+  std::vector<double> x;        // the best point found (where `value` was evaluated)
+  double value = 0;             // the objective there
+  std::size_t iterations = 0;   // accepted steps
+  std::size_t evaluations = 0;  // objective calls, the one at x0 included
+  bool converged = false;       // stopped on the gradient or the value tolerance (see below)
+  std::string reason;           // why it stopped, e.g. "gradient inf-norm 3.1e-08 <= 1e-07"
+};
+
+// The objective writes the gradient at x into `gradient` (handed over with x's size, zeroed) and
+// returns the value. A NaN or infinite value (or gradient) is treated as "step too long": the
+// line search backtracks.
+using LbfgsObjective =
+    std::function<double(const std::vector<double>& x, std::vector<double>& gradient)>;
+
+// Minimizes `objective` from x0 by L-BFGS: two-loop recursion with the initial Hessian
+// s'y / y'y, a line search satisfying the strong Wolfe conditions (c1 = 1e-4, c2 = 0.9; bracketing
+// and zoom with safeguarded cubic interpolation, Nocedal & Wright Alg. 3.5/3.6), curvature pairs
+// with s'y <= 0 skipped, the first trial step min(1, 1/||g||_1) while there is no curvature pair.
+//
+// Stops, checked in this order after every step:
+// - converged: the gradient's inf-norm <= gradient_tolerance;
+// - converged: the relative value change <= value_tolerance after a strong-Wolfe step. Near a
+//   minimum with |f| >> 0 this usually fires before the gradient test (a value change of e
+//   means an x error of about sqrt(e)); set value_tolerance = 0 to stop on the gradient alone
+//   (or when the value stops decreasing at all);
+// - not converged: the same tiny change after a step that was not strong-Wolfe (a stall, e.g.
+//   against the edge of a region where the objective is NaN), the iteration or evaluation limit,
+//   a line search that found no decrease (after one retry along -g), an objective that keeps
+//   decreasing along a line (unbounded below), or a non-finite objective at x0.
+// `reason` says which, with the numbers. Throws DomainError for history 0, NaN or negative
+// tolerances or a non-finite x0, and ShapeError for an empty x0 or an objective that resizes its
+// gradient; an exception from the objective propagates.
+LbfgsResult lbfgs_minimize(const LbfgsObjective& objective, std::vector<double> x0,
+                           const LbfgsOptions& options = {});
+
+// The same on tensor parameters: their data, unrolled into one vector, is the variable, and each
+// evaluation writes it back into the parameters, clears their gradients, calls loss() (which must
+// return a one-element tensor built from them) and runs backward. On return the parameters hold
+// result.x and their gradients are cleared (if loss() throws, the exception propagates and they
+// hold the point being evaluated). Throws like Optimizer's constructor for bad parameters, and
+// ShapeError when loss() returns more than one element.
+template <class T>
+LbfgsResult lbfgs_minimize(const std::type_identity_t<std::function<Tensor<T>()>>& loss,
+                           const std::vector<Tensor<T>>& params, const LbfgsOptions& options = {});
+
+}  // namespace tg::nn

@@ -1,0 +1,549 @@
+// Optimizers: SGD and Adam against updates worked out by hand (torch.optim's rules), both driving
+// a least-squares problem built from the engine's ops to its normal-equation solution, and L-BFGS
+// on Rosenbrock, a 20-dimensional quadratic, and functions that turn NaN away from the start.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "tapegrad/nn/optim.hpp"
+#include "tapegrad/ops.hpp"
+
+namespace {
+
+using tg::TensorD;
+using tg::TensorF;
+using tg::nn::Adam;
+using tg::nn::AdamOptions;
+using tg::nn::LbfgsOptions;
+using tg::nn::LbfgsResult;
+using tg::nn::SGD;
+using tg::nn::SgdOptions;
+
+// loss = sum(c * p) with c = [0.5, 3]: the gradient is c whatever p is.
+const std::vector<double> kC = {0.5, 3.0};
+
+template <class T>
+void backward_linear(tg::Tensor<T>& p) {
+  tg::sum(tg::mul(tg::Tensor<T>::vector({T(0.5), T(3)}), p)).backward();
+}
+
+// loss = 0.5 * sum(p * p): the gradient is p itself.
+template <class T>
+void backward_half_square(tg::Tensor<T>& p) {
+  (tg::sum(tg::mul(p, p)) * T(0.5)).backward();
+}
+
+template <class T>
+void check_values(const tg::Tensor<T>& p, const std::vector<double>& expected, double tol) {
+  REQUIRE(p.size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("element " << i);
+    CHECK(static_cast<double>(p.data()[i]) == doctest::Approx(expected[i]).epsilon(tol));
+  }
+}
+
+// sum((A x - b)^2) with the engine's ops.
+TensorD least_squares(const TensorD& A, const TensorD& x, const TensorD& b) {
+  const TensorD r = tg::sub(tg::matmul(A, x), b);
+  return tg::sum(tg::mul(r, r));
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_SUITE("nn.optim") {
+  // ---- SGD ---------------------------------------------------------------------------------
+
+  TEST_CASE("SGD without momentum: two steps by hand") {
+    // p0 = [1, -2], lr 0.1, gradient c = [0.5, 3] on each step:
+    //   p1 = p0 - 0.1 c = [0.95, -2.3];  p2 = p1 - 0.1 c = [0.9, -2.6].
+    auto p = TensorD::vector({1, -2}, true);
+    TensorD alias = p;  // another handle on the same buffer sees every update
+    SGD<double> opt({p}, {.lr = 0.1});
+    backward_linear(p);
+    opt.step();
+    check_values(alias, {0.95, -2.3}, 1e-15);
+    opt.zero_grad();
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.9, -2.6}, 1e-15);
+    CHECK(p.is_leaf());  // the update was not recorded
+    CHECK(p.requires_grad());
+  }
+
+  TEST_CASE("SGD with momentum: buf = g on the first step, then momentum * buf + g") {
+    // lr 0.1, momentum 0.9, gradient c = [0.5, 3]:
+    //   step 1: buf = [0.5, 3],                     p1 = [1 - 0.05, -2 - 0.3]   = [0.95, -2.3]
+    //   step 2: buf = 0.9 [0.5, 3] + c = [0.95, 5.7], p2 = [0.95 - 0.095, -2.3 - 0.57]
+    //                                                   = [0.855, -2.87]
+    auto p = TensorD::vector({1, -2}, true);
+    SGD<double> opt({p}, {.lr = 0.1, .momentum = 0.9});
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.95, -2.3}, 1e-15);
+    opt.zero_grad();
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.855, -2.87}, 1e-14);
+  }
+
+  TEST_CASE("SGD weight decay adds weight_decay * p to the gradient") {
+    SUBCASE("without momentum") {
+      // lr 0.1, weight_decay 0.5:
+      //   step 1: g = c + 0.5 [1, -2] = [1, 2],          p1 = [0.9, -2.2]
+      //   step 2: g = c + 0.5 [0.9, -2.2] = [0.95, 1.9], p2 = [0.9 - 0.095, -2.2 - 0.19]
+      //                                                     = [0.805, -2.39]
+      auto p = TensorD::vector({1, -2}, true);
+      SGD<double> opt({p}, {.lr = 0.1, .weight_decay = 0.5});
+      backward_linear(p);
+      opt.step();
+      check_values(p, {0.9, -2.2}, 1e-15);
+      opt.zero_grad();
+      backward_linear(p);
+      opt.step();
+      check_values(p, {0.805, -2.39}, 1e-14);
+    }
+    SUBCASE("with momentum") {
+      // lr 0.1, momentum 0.9, weight_decay 0.1:
+      //   step 1: g = c + 0.1 [1, -2] = [0.6, 2.8], buf = g,     p1 = [0.94, -2.28]
+      //   step 2: g = c + 0.1 [0.94, -2.28] = [0.594, 2.772]
+      //           buf = 0.9 [0.6, 2.8] + g = [1.134, 5.292], p2 = [0.94 - 0.1134, -2.28 - 0.5292]
+      //                                                          = [0.8266, -2.8092]
+      auto p = TensorD::vector({1, -2}, true);
+      SGD<double> opt({p}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.1});
+      backward_linear(p);
+      opt.step();
+      check_values(p, {0.94, -2.28}, 1e-15);
+      opt.zero_grad();
+      backward_linear(p);
+      opt.step();
+      check_values(p, {0.8266, -2.8092}, 1e-14);
+    }
+  }
+
+  TEST_CASE("SGD nesterov: g + momentum * buf") {
+    // lr 0.1, momentum 0.9, gradient c = [0.5, 3]:
+    //   step 1: buf = c,          d = c + 0.9 c = [0.95, 5.7],        p1 = [0.905, -2.57]
+    //   step 2: buf = [0.95, 5.7], d = c + 0.9 buf = [1.355, 8.13],   p2 = [0.905 - 0.1355,
+    //                                                                  -2.57 - 0.813]
+    //                                                                = [0.7695, -3.383]
+    auto p = TensorD::vector({1, -2}, true);
+    SGD<double> opt({p}, {.lr = 0.1, .momentum = 0.9, .nesterov = true});
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.905, -2.57}, 1e-15);
+    opt.zero_grad();
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.7695, -3.383}, 1e-14);
+  }
+
+  TEST_CASE("SGD with momentum minimizes sum((A x - b)^2) to the normal-equation solution") {
+    // A = [[1,0],[0,1],[1,1]], b = [1,2,4]. Normal equations A'A x = A'b:
+    //   A'A = [[2,1],[1,2]], A'b = [1+4, 2+4] = [5,6]; det 3, so
+    //   x = (1/3) [[2,-1],[-1,2]] [5,6] = (1/3) [10-6, -5+12] = [4/3, 7/3].
+    //   (Check: residual A x - b = [1/3, 1/3, -1/3] and A' r = [0, 0].)
+    // The Hessian 2 A'A has eigenvalues 2 and 6; lr 0.05 with momentum 0.9 contracts by about
+    // sqrt(0.9) per step, so 600 steps reach machine precision.
+    const auto A = TensorD::matrix({{1, 0}, {0, 1}, {1, 1}});
+    const auto b = TensorD::matrix({{1}, {2}, {4}});
+    auto x = TensorD::zeros({2, 1}, true);
+    SGD<double> opt({x}, {.lr = 0.05, .momentum = 0.9});
+    for (int i = 0; i < 600; ++i) {
+      opt.zero_grad();
+      least_squares(A, x, b).backward();
+      opt.step();
+    }
+    CHECK(x.at({0, 0}) == doctest::Approx(4.0 / 3).epsilon(1e-10));
+    CHECK(x.at({1, 0}) == doctest::Approx(7.0 / 3).epsilon(1e-10));
+    CHECK(least_squares(A, x, b).item() == doctest::Approx(1.0 / 3).epsilon(1e-10));
+  }
+
+  TEST_CASE("SGD with float parameters") {
+    // Same numbers as the momentum case above, in float.
+    auto p = TensorF::vector({1, -2}, true);
+    SGD<float> opt({p}, {.lr = 0.1, .momentum = 0.9});
+    backward_linear(p);
+    opt.step();
+    opt.zero_grad();
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.855, -2.87}, 1e-6);
+  }
+
+  // ---- Adam --------------------------------------------------------------------------------
+
+  TEST_CASE("Adam: the first step is lr * sign(g); the second by hand") {
+    // loss 0.5 sum(p^2), so g = p; p0 = [1, -2], lr 0.1, betas (0.9, 0.999), eps 1e-8.
+    // Step 1 (t = 1): m = 0.1 g, v = 0.001 g^2, m_hat = m / 0.1 = g, v_hat = v / 0.001 = g^2,
+    //   update = 0.1 g / (|g| + 1e-8) = 0.1 sign(g) up to 1e-8 relative:
+    //   p1 = [0.9, -1.9] (exactly [0.900000001, -1.9000000005]).
+    // Step 2 (t = 2): g = p1 = [0.9, -1.9]
+    //   m = 0.9 * [0.1, -0.2] + 0.1 * [0.9, -1.9]         = [0.18, -0.37]
+    //   v = 0.999 * [0.001, 0.004] + 0.001 * [0.81, 3.61] = [0.001809, 0.007606]
+    //   m_hat = m / (1 - 0.81)      = [0.947368421, -1.947368421]
+    //   v_hat = v / (1 - 0.998001)  = [0.904952476, 3.804902451], sqrt = [0.951289, 1.950616]
+    //   update = 0.1 m_hat / sqrt(v_hat) = [0.0995877, -0.0998335]
+    //   p2 = [0.9 - 0.0995877, -1.9 + 0.0998335] = [0.8004123, -1.8001665]
+    auto p = TensorD::vector({1, -2}, true);
+    Adam<double> opt({p}, {.lr = 0.1});
+    backward_half_square(p);
+    opt.step();
+    check_values(p, {0.9, -1.9}, 1e-8);
+    CHECK(opt.step_count(0) == 1);
+    opt.zero_grad();
+    backward_half_square(p);
+    opt.step();
+    check_values(p, {0.8004122297123382, -1.800166486621093}, 1e-12);
+    CHECK(opt.step_count(0) == 2);
+  }
+
+  TEST_CASE("Adam with L2 weight decay: two steps by hand") {
+    // loss sum(c p), c = [0.5, 3]; weight_decay 0.1, lr 0.1; g = c + 0.1 p.
+    // Step 1: g = [0.6, 2.8], update 0.1 sign(g): p1 = [0.9, -2.1].
+    // Step 2: g = c + 0.1 [0.9, -2.1] = [0.59, 2.79]
+    //   m = 0.9 * 0.1 [0.6, 2.8] + 0.1 [0.59, 2.79] = [0.113, 0.531]
+    //   v = 0.999 * 0.001 [0.36, 7.84] + 0.001 [0.3481, 7.7841] = [0.00070774, 0.01561626]
+    //   m_hat = m / 0.19 = [0.594736842, 2.794736842]
+    //   v_hat = v / 0.001999 = [0.354047024, 7.812036018], sqrt = [0.595018507, 2.795001971]
+    //   update = 0.1 m_hat / sqrt(v_hat) = [0.0999527, 0.0999905]
+    //   p2 = [0.8000473, -2.1999905]
+    auto p = TensorD::vector({1, -2}, true);
+    Adam<double> opt({p}, {.lr = 0.1, .weight_decay = 0.1});
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.9, -2.1}, 1e-8);
+    opt.zero_grad();
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.8000473404883316, -2.1999905134630198}, 1e-12);
+  }
+
+  TEST_CASE("Adam minimizes a 3-unknown least-squares problem to the normal-equation solution") {
+    // A = [[2,0,0],[0,1,0],[0,0,1],[1,1,1]], b = [1,-3,0,4].
+    // Normal equations: A'A = [[5,1,1],[1,2,1],[1,1,2]], A'b = [2*1 + 4, -3 + 4, 0 + 4] = [6,1,4].
+    // Eliminating: (row2 - row3) x2 - x3 = -3; row1 - row2 - row3: 3 x1 - 2 x2 - 2 x3 = 1 and
+    // row2 + row3: 2 x1 + 3 x2 + 3 x3 = 5 give x2 + x3 = 1 and 3 x1 = 3, so
+    //   x = [1, -1, 2]   (check: A'A x = [5-1+2, 1-2+2, 1-1+4] = [6, 1, 4]),
+    // residual A x - b = [2-1, -1+3, 2-0, 2-4] = [1, 2, 2, -2], minimum value 13.
+    const auto A = TensorD::matrix({{2, 0, 0}, {0, 1, 0}, {0, 0, 1}, {1, 1, 1}});
+    const auto b = TensorD::matrix({{1}, {-3}, {0}, {4}});
+    auto x = TensorD::zeros({3, 1}, true);
+    Adam<double> opt({x}, {.lr = 0.05});
+    for (int i = 0; i < 4000; ++i) {
+      if (i == 2000) opt.set_learning_rate(0.005);  // a one-step schedule to settle
+      opt.zero_grad();
+      least_squares(A, x, b).backward();
+      opt.step();
+    }
+    CHECK(x.at({0, 0}) == doctest::Approx(1).epsilon(1e-6));
+    CHECK(x.at({1, 0}) == doctest::Approx(-1).epsilon(1e-6));
+    CHECK(x.at({2, 0}) == doctest::Approx(2).epsilon(1e-6));
+    CHECK(least_squares(A, x, b).item() == doctest::Approx(13).epsilon(1e-10));
+  }
+
+  TEST_CASE("Adam with float parameters") {
+    // The hand-computed two steps above, in float.
+    auto p = TensorF::vector({1, -2}, true);
+    Adam<float> opt({p}, {.lr = 0.1});
+    backward_half_square(p);
+    opt.step();
+    opt.zero_grad();
+    backward_half_square(p);
+    opt.step();
+    check_values(p, {0.8004122297123382, -1.800166486621093}, 1e-6);
+  }
+
+  // ---- shared behaviour --------------------------------------------------------------------
+
+  TEST_CASE("zero_grad clears every parameter's gradient") {
+    auto w = TensorD::vector({1, 2}, true);
+    auto v = TensorD::scalar(3, true);
+    SGD<double> opt({w, v});
+    tg::sum(tg::mul(w, v)).backward();
+    CHECK(w.grad().to_vector() == std::vector<double>{3, 3});
+    CHECK(v.grad().item() == 3);
+    opt.zero_grad();
+    CHECK(w.grad().to_vector() == std::vector<double>{0, 0});
+    CHECK(v.grad().item() == 0);
+    CHECK(opt.parameters().size() == 2);
+    CHECK(opt.parameters()[0].impl() == w.impl());
+  }
+
+  TEST_CASE("a parameter with no gradient is skipped, state per parameter (as in PyTorch)") {
+    auto used = TensorD::vector({1, -2}, true);
+    auto unused = TensorD::vector({5}, true);
+    SUBCASE("SGD with weight decay leaves it alone") {
+      SGD<double> opt({used, unused}, {.lr = 0.1, .weight_decay = 0.5});
+      backward_linear(used);
+      opt.step();
+      check_values(used, {0.9, -2.2}, 1e-15);
+      CHECK(unused.data()[0] == 5);
+    }
+    SUBCASE("Adam counts steps per parameter") {
+      Adam<double> opt({used, unused}, {.lr = 0.1});
+      backward_linear(used);
+      opt.step();
+      CHECK(opt.step_count(0) == 1);
+      CHECK(opt.step_count(1) == 0);
+      CHECK(unused.data()[0] == 5);
+      // Now both get a gradient: `unused` takes its own first step (t = 1, an lr * sign step).
+      opt.zero_grad();
+      backward_linear(used);
+      tg::sum(unused).backward();
+      opt.step();
+      CHECK(opt.step_count(0) == 2);
+      CHECK(opt.step_count(1) == 1);
+      CHECK(unused.data()[0] == doctest::Approx(4.9).epsilon(1e-8));
+    }
+  }
+
+  TEST_CASE("bad parameters throw GraphError naming the parameter") {
+    auto ok = TensorD::vector({1, 2}, true);
+    auto constant = TensorD::vector({1, 2});
+    const auto computed = ok * 2.0;
+    CHECK_THROWS_AS(SGD<double>({}), tg::GraphError);
+    CHECK_THROWS_WITH_AS(SGD<double>({ok, constant}),
+                         doctest::Contains("SGD: parameter 1 [2] does not require a gradient"),
+                         tg::GraphError);
+    CHECK_THROWS_WITH_AS(Adam<double>({computed}),
+                         doctest::Contains("Adam: parameter 0 [2] is not a leaf"), tg::GraphError);
+    CHECK_THROWS_WITH_AS(SGD<double>({ok, ok}), doctest::Contains("appears more than once"),
+                         tg::GraphError);
+    CHECK_THROWS_AS(Adam<double>({TensorD()}), tg::GraphError);
+    CHECK_THROWS_AS(tg::nn::lbfgs_minimize<double>([&] { return tg::sum(ok); }, {constant}),
+                    tg::GraphError);
+  }
+
+  TEST_CASE("bad options throw DomainError") {
+    auto p = TensorD::vector({1}, true);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(SGD<double>({p}, {.lr = -0.1}),
+                         doctest::Contains("SGD: invalid learning rate -0.1"), tg::DomainError);
+    CHECK_THROWS_AS(SGD<double>({p}, {.lr = nan}), tg::DomainError);
+    CHECK_THROWS_AS(SGD<double>({p}, {.momentum = -1}), tg::DomainError);
+    CHECK_THROWS_AS(SGD<double>({p}, {.weight_decay = -1}), tg::DomainError);
+    CHECK_THROWS_WITH_AS(SGD<double>({p}, {.nesterov = true}),
+                         doctest::Contains("nesterov momentum requires momentum > 0"),
+                         tg::DomainError);
+    CHECK_THROWS_WITH_AS(Adam<double>({p}, {.beta1 = 1}),
+                         doctest::Contains("Adam: invalid beta1 1 (must be in [0, 1))"),
+                         tg::DomainError);
+    CHECK_THROWS_AS(Adam<double>({p}, {.beta2 = -0.1}), tg::DomainError);
+    CHECK_THROWS_AS(Adam<double>({p}, {.beta2 = nan}), tg::DomainError);
+    CHECK_THROWS_AS(Adam<double>({p}, {.lr = -1}), tg::DomainError);
+    CHECK_THROWS_AS(Adam<double>({p}, {.eps = -1e-8}), tg::DomainError);
+    CHECK_THROWS_AS(Adam<double>({p}, {.weight_decay = -1}), tg::DomainError);
+    Adam<double> adam({p});
+    CHECK_THROWS_AS(adam.set_learning_rate(-1), tg::DomainError);
+    adam.set_learning_rate(0.5);
+    CHECK(adam.learning_rate() == 0.5);
+    // Boundary values are accepted.
+    CHECK_NOTHROW(Adam<double>({p}, {.lr = 0, .beta1 = 0, .beta2 = 0, .eps = 0}));
+    CHECK_NOTHROW(SGD<double>({p}, {.lr = 0}));
+  }
+
+  // ---- L-BFGS ------------------------------------------------------------------------------
+
+  TEST_CASE("L-BFGS: Rosenbrock from (-1.2, 1) to (1, 1)") {
+    // f = 100 (y - x^2)^2 + (1 - x)^2, df/dx = -400 x (y - x^2) - 2 (1 - x), df/dy = 200 (y - x^2);
+    // the only minimizer is (1, 1) with f = 0.
+    auto rosenbrock = [](const std::vector<double>& v, std::vector<double>& g) {
+      const double x = v[0], y = v[1];
+      g[0] = -400 * x * (y - x * x) - 2 * (1 - x);
+      g[1] = 200 * (y - x * x);
+      return 100 * (y - x * x) * (y - x * x) + (1 - x) * (1 - x);
+    };
+    const LbfgsResult r = tg::nn::lbfgs_minimize(rosenbrock, {-1.2, 1.0});
+    MESSAGE("Rosenbrock: " << r.iterations << " iterations, " << r.evaluations << " evaluations, "
+                           << r.reason);
+    CHECK(r.converged);
+    CHECK((contains(r.reason, "gradient inf-norm") || contains(r.reason, "relative value change")));
+    CHECK(r.iterations < 100);
+    CHECK(r.x[0] == doctest::Approx(1).epsilon(1e-6));
+    CHECK(r.x[1] == doctest::Approx(1).epsilon(1e-6));
+    CHECK(r.value < 1e-12);
+    CHECK(r.evaluations >= r.iterations + 1);
+
+    SUBCASE("the iteration and evaluation limits stop it with a reason") {
+      const LbfgsResult few =
+          tg::nn::lbfgs_minimize(rosenbrock, {-1.2, 1.0}, {.max_iterations = 3});
+      CHECK_FALSE(few.converged);
+      CHECK(few.iterations == 3);
+      CHECK(contains(few.reason, "iteration limit"));
+      CHECK(few.value < 24.2);  // f(-1.2, 1) = 24.2 and every step decreases it
+
+      const LbfgsResult cheap =
+          tg::nn::lbfgs_minimize(rosenbrock, {-1.2, 1.0}, {.max_evaluations = 5});
+      CHECK_FALSE(cheap.converged);
+      CHECK(cheap.evaluations <= 5);
+      CHECK(contains(cheap.reason, "evaluation limit"));
+    }
+  }
+
+  TEST_CASE("L-BFGS: a 20-dimensional convex quadratic in at most about n iterations") {
+    // f = 0.5 (x - x*)' A (x - x*) with A tridiagonal (4 on the diagonal, -1 beside it:
+    // eigenvalues 4 - 2 cos(k pi / 21) in [2, 6], positive definite) and x*_i = i - 4.75
+    // (i = 0..19), so the minimizer is x* with f = 0; g = A (x - x*). (Written around x* rather
+    // than as 0.5 x'Ax - b'x, whose cancellation leaves f with ~1e-13 of noise near the minimum:
+    // below that a line search cannot see a decrease.)
+    constexpr std::size_t n = 20;
+    std::vector<double> expected(n);
+    for (std::size_t i = 0; i < n; ++i) expected[i] = static_cast<double>(i) - 4.75;
+    auto quadratic = [&](const std::vector<double>& x, std::vector<double>& g) {
+      double f = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        g[i] = 4 * (x[i] - expected[i]);
+        if (i > 0) g[i] -= x[i - 1] - expected[i - 1];
+        if (i + 1 < n) g[i] -= x[i + 1] - expected[i + 1];
+        f += 0.5 * (x[i] - expected[i]) * g[i];
+      }
+      return f;
+    };
+    // A is diagonally dominant with margin 2, so ||A^-1||_inf <= 1/2: once the gradient's
+    // inf-norm is <= 1e-7, |x - x*| <= 5e-8.
+    for (std::size_t history : {std::size_t{10}, n}) {
+      CAPTURE(history);
+      const LbfgsResult r =
+          tg::nn::lbfgs_minimize(quadratic, std::vector<double>(n, 0.0), {.history = history});
+      MESSAGE("quadratic n=20, history " << history << ": " << r.iterations << " iterations, "
+                                         << r.evaluations << " evaluations, " << r.reason);
+      CHECK(r.converged);
+      CHECK(r.iterations <= n);
+      CHECK(r.value < 1e-12);
+      for (std::size_t i = 0; i < n; ++i)
+        CHECK(r.x[i] == doctest::Approx(expected[i]).epsilon(1e-7));
+    }
+  }
+
+  TEST_CASE("L-BFGS: NaN away from the start backtracks and ends cleanly") {
+    SUBCASE("interior minimizer of a function undefined for x <= 0") {
+      // f = sum(x_i - log x_i) is NaN for x_i < 0 and -inf... +inf at 0; its minimizer is
+      // x_i = 1 (f' = 1 - 1/x). From x = 0.05, -g points far past the domain's edge.
+      auto f = [](const std::vector<double>& x, std::vector<double>& g) {
+        double v = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          v += x[i] - std::log(x[i]);
+          g[i] = 1 - 1 / x[i];
+        }
+        return v;
+      };
+      const LbfgsResult r = tg::nn::lbfgs_minimize(f, {0.05, 3.0, 0.5});
+      MESSAGE("log barrier: " << r.iterations << " iterations, " << r.reason);
+      CHECK(r.converged);
+      CHECK(std::isfinite(r.value));
+      for (double v : r.x) CHECK(v == doctest::Approx(1).epsilon(1e-6));
+    }
+    SUBCASE("the infimum sits on the edge of the domain") {
+      // f = (x - 2)^2 inside |x| < 1 and NaN outside: no minimizer, the iterates crowd the edge
+      // x = 1. It must stop with a finite point and a reason, not loop.
+      auto f = [](const std::vector<double>& x, std::vector<double>& g) {
+        if (std::abs(x[0]) >= 1) {
+          g[0] = std::numeric_limits<double>::quiet_NaN();
+          return std::numeric_limits<double>::quiet_NaN();
+        }
+        g[0] = 2 * (x[0] - 2);
+        return (x[0] - 2) * (x[0] - 2);
+      };
+      const LbfgsResult r = tg::nn::lbfgs_minimize(f, {0.0});
+      MESSAGE("edge of the domain: " << r.iterations << " iterations, " << r.evaluations
+                                     << " evaluations, converged " << r.converged << ", "
+                                     << r.reason);
+      CHECK(std::isfinite(r.value));
+      CHECK(std::abs(r.x[0]) < 1);
+      CHECK(r.x[0] > 0.9);
+      CHECK(r.evaluations <= 2500);
+      CHECK_FALSE(r.reason.empty());
+      CHECK_FALSE(contains(r.reason, "gradient inf-norm"));  // the gradient never vanishes
+    }
+    SUBCASE("unbounded below") {
+      // f = -x: every step longer than the last keeps decreasing it.
+      auto f = [](const std::vector<double>& x, std::vector<double>& g) {
+        g[0] = -1;
+        return -x[0];
+      };
+      const LbfgsResult r = tg::nn::lbfgs_minimize(f, {0.0});
+      CHECK_FALSE(r.converged);
+      CHECK(std::isfinite(r.value));
+      CHECK(contains(r.reason, "unbounded below"));
+    }
+    SUBCASE("NaN at the start") {
+      auto f = [](const std::vector<double>& x, std::vector<double>& g) {
+        g[0] = 1;
+        return std::sqrt(x[0]);
+      };
+      const LbfgsResult r = tg::nn::lbfgs_minimize(f, {-1.0});
+      CHECK_FALSE(r.converged);
+      CHECK(r.evaluations == 1);
+      CHECK(contains(r.reason, "not finite at x0"));
+    }
+  }
+
+  TEST_CASE("L-BFGS on tensor parameters (unrolled) solves the least-squares problem") {
+    // The 3-unknown problem from the Adam test, x split into two parameters to exercise the
+    // unrolling: minimizer [1, -1, 2], minimum 13.
+    // A x = A[:, 0] x0 + A[:, 1:3] x[1:3], so the two parameters are x0 and x[1:3].
+    const auto A_head = TensorD::matrix({{2}, {0}, {0}, {1}});
+    const auto A_tail = TensorD::matrix({{0, 0}, {1, 0}, {0, 1}, {1, 1}});
+    const auto b = TensorD::matrix({{1}, {-3}, {0}, {4}});
+    auto head = TensorD::zeros({1, 1}, true);
+    auto tail = TensorD::zeros({2, 1}, true);
+    auto loss = [&] {
+      const TensorD r = tg::matmul(A_head, head) + tg::matmul(A_tail, tail) - b;
+      return tg::sum(r * r);
+    };
+    const std::vector<TensorD> params = {head, tail};
+    const LbfgsResult r = tg::nn::lbfgs_minimize(loss, params);  // T deduced from params
+    CHECK(r.converged);
+    CHECK(r.value == doctest::Approx(13).epsilon(1e-12));
+    CHECK(head.data()[0] == doctest::Approx(1).epsilon(1e-7));
+    CHECK(tail.data()[0] == doctest::Approx(-1).epsilon(1e-7));
+    CHECK(tail.data()[1] == doctest::Approx(2).epsilon(1e-7));
+    CHECK(head.grad().item() == 0);  // gradients are cleared on return
+  }
+
+  TEST_CASE("L-BFGS on float parameters") {
+    // (p - [1, 2])^2 summed: minimizer [1, 2].
+    auto p = TensorF::zeros({2}, true);
+    auto loss = [&] {
+      const TensorF r = p - TensorF::vector({1, 2});
+      return tg::sum(r * r);
+    };
+    const LbfgsResult r = tg::nn::lbfgs_minimize<float>(loss, {p}, {.gradient_tolerance = 1e-5});
+    CHECK(r.converged);
+    CHECK(p.data()[0] == doctest::Approx(1).epsilon(1e-5));
+    CHECK(p.data()[1] == doctest::Approx(2).epsilon(1e-5));
+  }
+
+  TEST_CASE("L-BFGS bad options and inputs") {
+    auto f = [](const std::vector<double>& x, std::vector<double>& g) {
+      g[0] = 2 * x[0];
+      return x[0] * x[0];
+    };
+    CHECK_THROWS_AS(tg::nn::lbfgs_minimize(f, {1.0}, {.history = 0}), tg::DomainError);
+    CHECK_THROWS_AS(tg::nn::lbfgs_minimize(f, {1.0}, {.gradient_tolerance = -1}), tg::DomainError);
+    CHECK_THROWS_AS(tg::nn::lbfgs_minimize(
+                        f, {1.0}, {.value_tolerance = std::numeric_limits<double>::quiet_NaN()}),
+                    tg::DomainError);
+    CHECK_THROWS_AS(tg::nn::lbfgs_minimize(f, {}), tg::ShapeError);
+    CHECK_THROWS_AS(tg::nn::lbfgs_minimize(f, {std::numeric_limits<double>::infinity()}),
+                    tg::DomainError);
+    auto resizes = [](const std::vector<double>&, std::vector<double>& g) {
+      g.resize(3);
+      return 0.0;
+    };
+    CHECK_THROWS_WITH_AS(tg::nn::lbfgs_minimize(resizes, {1.0}),
+                         doctest::Contains("resized its gradient from 1 to 3"), tg::ShapeError);
+    // Already at the minimizer: converged with no iteration.
+    const LbfgsResult r = tg::nn::lbfgs_minimize(f, {0.0});
+    CHECK(r.converged);
+    CHECK(r.iterations == 0);
+    CHECK(r.evaluations == 1);
+  }
+}

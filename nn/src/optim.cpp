@@ -3,6 +3,8 @@
 // (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 3.5/3.6).
 #include "tapegrad/nn/optim.hpp"
 
+#include "tapegrad/nn/parameters.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <deque>
@@ -111,7 +113,7 @@ void Optimizer<T>::zero_grad() {
 
 template <class T>
 bool Optimizer<T>::has_grad(std::size_t i) const {
-  return params_[i].impl()->grad != nullptr;
+  return params_[i].has_grad();
 }
 
 // ---- SGD --------------------------------------------------------------------------------------
@@ -565,35 +567,9 @@ LbfgsResult lbfgs_minimize(const std::type_identity_t<std::function<Tensor<T>()>
                            const std::vector<Tensor<T>>& params, const LbfgsOptions& options) {
   validate_parameters("lbfgs_minimize", params);
   if (!loss) throw DomainError("lbfgs_minimize: the loss function is empty");
-  std::vector<Tensor<T>> ps = params;  // handles on the caller's buffers
-  Vec x0;
-  for (const auto& p : ps) x0.insert(x0.end(), p.data(), p.data() + p.size());
-  auto scatter = [&ps](const Vec& x) {
-    std::size_t k = 0;
-    for (auto& p : ps) {
-      T* d = p.data();
-      for (std::size_t j = 0; j < p.size(); ++j) d[j] = static_cast<T>(x[k++]);
-    }
-  };
-  auto objective = [&](const Vec& x, Vec& gradient) {
-    scatter(x);
-    for (auto& p : ps) p.zero_grad();
-    const Tensor<T> value = loss();
-    if (!value.defined() || value.size() != 1)
-      throw ShapeError("lbfgs_minimize: loss() must return a one-element tensor, got " +
-                       (value.defined() ? value.shape().str() : std::string("an undefined one")));
-    value.backward();
-    std::size_t k = 0;
-    for (std::size_t i = 0; i < ps.size(); ++i) {
-      const Tensor<T> g = gradient_of("lbfgs_minimize", i, ps[i]);
-      std::copy(g.data(), g.data() + g.size(), gradient.begin() + static_cast<std::ptrdiff_t>(k));
-      k += g.size();
-    }
-    return static_cast<double>(value.item());
-  };
-  LbfgsResult result = lbfgs_minimize(objective, std::move(x0), options);
-  scatter(result.x);
-  for (auto& p : ps) p.zero_grad();
+  LbfgsResult result = lbfgs_minimize(vector_objective<T>(params, loss), flatten(params), options);
+  unflatten(result.x, params);
+  for (auto p : params) p.zero_grad();
   return result;
 }
 

@@ -121,6 +121,9 @@ class Tensor {
   // The accumulated gradient. For a tensor that requires a gradient but got none (no path from
   // the output), all zeros of its shape. Undefined for a tensor that does not require one.
   Tensor grad() const;
+  // Whether backward has accumulated a gradient since the last zero_grad (grad() cannot tell an
+  // absent gradient from a zero one).
+  bool has_grad() const { return impl_->grad != nullptr; }
   void zero_grad() { impl_->grad.reset(); }
 
   // Reverse-mode pass from this tensor. Without an upstream gradient the tensor must have one

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Installs missing dependencies, builds (Release) into build/ and runs the tour of the engine.
+# Installs missing dependencies, builds (Release) into build/ and runs the tour of the engine:
+# the per-op gradient-check table and a hand-built graph, then seed 000 (xor) and seed 002
+# (regression_gradcheck) as working examples.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build --parallel "$(nproc)" --target tour
-./build/examples/tour "$@"
+cmake --build build --parallel "$(nproc)" --target tour xor regression_gradcheck
+for example in tour xor regression_gradcheck; do
+  echo
+  echo "==== build/examples/$example ===="
+  "./build/examples/$example"
+done

@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(g++ cmake make binutils xtensor-dev libxtensor-blas-dev libopenblas-dev doctest-dev
   libxsimd-dev zlib1g-dev)
+# Extra packages a command needs only for itself (the classifier's dataset-fashion-mnist).
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

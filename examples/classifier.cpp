@@ -18,12 +18,12 @@
 #include <random>
 #include <string>
 
+#include "tapegrad/nn/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/nn/parameters.hpp"
-#include "tapegrad/nn/serialize.hpp"
 #include "tapegrad/nn/train.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -89,9 +89,7 @@ bool part1(const Split& train, const Split& test, std::size_t epochs, const std:
   const double acc = test_accuracy(net, test);
   std::printf("test accuracy %.4f (target 0.88): %s\n", acc, acc >= 0.88 ? "met" : "NOT met");
   log.write_csv(out + ".history.csv");
-  std::vector<std::pair<std::string, TensorF>> arrays;
-  for (auto& p : net.named_parameters()) arrays.emplace_back(p.name, p.tensor);
-  nn::save_npz(out, arrays);
+  nn::save_parameters(net, out);
   std::printf("saved the model to %s and the loss history to %s.history.csv\n", out.c_str(),
               out.c_str());
   return acc >= 0.88;
@@ -135,7 +133,7 @@ void part2(const Split& train, const Split& test) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t epochs = 15;
+  std::size_t epochs = 20;
   std::string dir = "/usr/share/datasets/fashion-mnist", out = "classifier_model.npz";
   bool lbfgs = true;
   for (int i = 1; i < argc; ++i) {

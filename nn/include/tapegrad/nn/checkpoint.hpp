@@ -1,0 +1,22 @@
+// A model's parameters to and from a NumPy .npz archive, one member per named parameter
+// ("0.W.npy", "0.b.npy", ...), so that numpy.load(path)["0.W"] inspects a trained model.
+#pragma once
+
+#include <string>
+
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/serialize.hpp"
+
+namespace tg::nn {
+
+// Written atomically: a failed save leaves any previous file in place (SerializeError).
+template <class T>
+void save_parameters(const Module<T>& model, const std::string& path);
+
+// Loads every parameter by name. All or nothing: a missing or extra name, or a shape that does
+// not match the model's, throws SerializeError naming the parameter and both shapes before any
+// parameter is changed.
+template <class T>
+void load_parameters(Module<T>& model, const std::string& path);
+
+}  // namespace tg::nn

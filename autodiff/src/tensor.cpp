@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <unordered_set>
 #include <vector>
 
@@ -14,10 +15,58 @@ namespace {
 
 thread_local bool t_grad_enabled = true;
 
-std::atomic<std::int64_t> g_live_nodes{0};
-std::atomic<std::int64_t> g_live_buffers{0};
-std::atomic<std::int64_t> g_live_buffer_bytes{0};
-std::atomic<std::uint64_t> g_node_sequence{0};
+// Live-object counters, one block per thread. Every op bumps them, so they must cost no more
+// than a plain add: only the owning thread writes its block (relaxed load + store, no locked
+// read-modify-write), and memory_stats() sums all blocks. A buffer freed on another thread than
+// the one that allocated it is counted down there; the sum is still right. A block outlives its
+// thread: it goes back to a pool for the next thread, so counts are never lost.
+struct Counters {
+  std::atomic<std::int64_t> nodes{0}, buffers{0}, bytes{0};
+};
+
+struct CounterRegistry {
+  std::mutex mutex;
+  std::vector<Counters*> all;   // every block ever handed out (never freed)
+  std::vector<Counters*> pool;  // blocks of threads that have exited
+};
+
+CounterRegistry& counter_registry() {
+  static CounterRegistry* registry = new CounterRegistry;  // never destroyed: threads may outlive main
+  return *registry;
+}
+
+thread_local Counters* t_counters = nullptr;
+
+struct CounterRecycler {
+  ~CounterRecycler() {
+    if (!t_counters) return;
+    CounterRegistry& r = counter_registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.pool.push_back(t_counters);
+    t_counters = nullptr;
+  }
+};
+thread_local CounterRecycler t_recycler;
+
+Counters& counters() {
+  if (!t_counters) {
+    CounterRegistry& r = counter_registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    if (!r.pool.empty()) {
+      t_counters = r.pool.back();
+      r.pool.pop_back();
+    } else {
+      t_counters = new Counters;
+      r.all.push_back(t_counters);
+    }
+    (void)&t_recycler;  // constructs this thread's recycler
+  }
+  return *t_counters;
+}
+
+void bump(std::atomic<std::int64_t>& counter, std::int64_t delta) {
+  counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
 
 // Counts the bytes of every tensor buffer (and its shared control block) so that tests and
 // benchmarks can show memory staying flat without reading the process's RSS.
@@ -28,13 +77,15 @@ struct CountingAllocator {
   template <class V>
   CountingAllocator(const CountingAllocator<V>&) {}
   U* allocate(std::size_t n) {
-    g_live_buffers.fetch_add(1, std::memory_order_relaxed);
-    g_live_buffer_bytes.fetch_add(std::int64_t(n * sizeof(U)), std::memory_order_relaxed);
+    Counters& c = counters();
+    bump(c.buffers, 1);
+    bump(c.bytes, std::int64_t(n * sizeof(U)));
     return std::allocator<U>().allocate(n);
   }
   void deallocate(U* p, std::size_t n) {
-    g_live_buffers.fetch_sub(1, std::memory_order_relaxed);
-    g_live_buffer_bytes.fetch_sub(std::int64_t(n * sizeof(U)), std::memory_order_relaxed);
+    Counters& c = counters();
+    bump(c.buffers, -1);
+    bump(c.bytes, -std::int64_t(n * sizeof(U)));
     std::allocator<U>().deallocate(p, n);
   }
   template <class V>
@@ -53,7 +104,15 @@ void set_grad_enabled(bool enabled) {
 }
 
 MemoryStats memory_stats() {
-  return {g_live_nodes.load(), g_live_buffers.load(), g_live_buffer_bytes.load()};
+  MemoryStats stats;
+  CounterRegistry& r = counter_registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const Counters* c : r.all) {
+    stats.live_nodes += c->nodes.load(std::memory_order_relaxed);
+    stats.live_buffers += c->buffers.load(std::memory_order_relaxed);
+    stats.live_buffer_bytes += c->bytes.load(std::memory_order_relaxed);
+  }
+  return stats;
 }
 
 template <class T>
@@ -70,8 +129,8 @@ std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape) {
 // ---- Node ---------------------------------------------------------------------------------
 
 template <class T>
-Node<T>::Node() : sequence_(g_node_sequence.fetch_add(1, std::memory_order_relaxed) + 1) {
-  g_live_nodes.fetch_add(1, std::memory_order_relaxed);
+Node<T>::Node() {
+  bump(counters().nodes, 1);
 }
 
 // Dropping the last reference to a long chain would otherwise destroy it recursively, one stack
@@ -80,7 +139,7 @@ Node<T>::Node() : sequence_(g_node_sequence.fetch_add(1, std::memory_order_relax
 // already gone: derived members are destroyed before the base.)
 template <class T>
 Node<T>::~Node() {
-  g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
+  bump(counters().nodes, -1);
   std::vector<std::shared_ptr<Node<T>>> orphans;
   for (auto& e : edges_)
     if (e.node && e.node.use_count() == 1) orphans.push_back(std::move(e.node));

@@ -4,9 +4,11 @@
 // during a plain backward pass grad mode is off, so they run as raw kernels and record nothing;
 // with BackwardOptions::create_graph they record, and gradients become differentiable.
 //
-// Ordering: every node takes a sequence number when created. An op is created after its inputs,
-// so descending sequence order is a valid reverse topological order (the "tape"), and backward
-// needs no recursion.
+// Ordering: every node takes a sequence number one above the largest of its inputs' nodes (its
+// depth in the graph; leaves count 0). A node's number is thus greater than every node it
+// depends on, so descending order is a valid reverse topological order (the "tape"), and backward
+// needs no recursion. Unlike a global counter it needs no atomic and stays right for graphs
+// built across threads.
 #pragma once
 
 #include <array>
@@ -121,6 +123,9 @@ NodeT* record(Tensor<T>& output, std::initializer_list<const Tensor<T>*> inputs)
       e.leaf = in->impl();
   }
   node->num_inputs_ = i;
+  for (std::size_t k = 0; k < i; ++k)
+    if (node->edges_[k].node && node->edges_[k].node->sequence_ >= node->sequence_)
+      node->sequence_ = node->edges_[k].node->sequence_ + 1;
   node->output_shape_ = output.shape();
   NodeT* raw = node.get();
   output.impl()->requires_grad = true;

@@ -1,0 +1,755 @@
+// tg::nn data loading: the IDX reader (plain and gzip'd, every malformed-file case raises a
+// DataError naming the file and never crashes), CSV, one_hot and the minibatch iterator.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <random>
+#include <ranges>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "tapegrad/nn/data.hpp"
+
+namespace fs = std::filesystem;
+using tg::Labels;
+using tg::Shape;
+using tg::TensorD;
+using tg::TensorF;
+using tg::nn::DataError;
+using tg::nn::IdxArray;
+using tg::nn::IdxType;
+using tg::nn::Minibatches;
+
+namespace {
+
+// A unique scratch directory under the system temp directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const fs::path p = fs::temp_directory_path() / ("tapegrad_nn_data_" + std::to_string(rd()) +
+                                                      "_" + std::to_string(counter.fetch_add(1)));
+      if (fs::create_directory(p)) {
+        path_ = p;
+        return;
+      }
+    }
+    FAIL("could not create a temporary directory");
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+using Bytes = std::vector<std::uint8_t>;
+
+void write_file(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  REQUIRE(out.good());
+}
+
+Bytes read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void put_be(Bytes& out, std::uint64_t v, int size) {
+  for (int i = size - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+// An IDX file: magic 00 00 <type> <ndims>, big-endian uint32 extents, then `payload` as is.
+Bytes idx_file(std::uint8_t type, const std::vector<std::uint32_t>& shape, const Bytes& payload) {
+  Bytes out = {0, 0, type, static_cast<std::uint8_t>(shape.size())};
+  for (std::uint32_t d : shape) put_be(out, d, 4);
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+// gzip -c in > out (gzip is part of every Debian base system); false when it is unavailable.
+bool gzip_file(const std::string& in, const std::string& out) {
+  const std::string cmd = "gzip -c -n '" + in + "' > '" + out + "' 2>/dev/null";
+  return std::system(cmd.c_str()) == 0;
+}
+
+std::string gzip_bytes(const TempDir& dir, const std::string& name, const Bytes& bytes) {
+  const std::string raw = dir.file(name + ".raw");
+  const std::string gz = dir.file(name + ".gz");
+  write_file(raw, bytes);
+  REQUIRE_MESSAGE(gzip_file(raw, gz), "gzip is needed to write the .gz test files");
+  return gz;
+}
+
+// Runs f, expects exactly an E whose message contains every one of `parts`.
+template <class E>
+void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    FAIL("no exception thrown");
+  } catch (const E& e) {
+    const std::string msg = e.what();
+    for (const std::string& p : parts) {
+      INFO("message: \"" << msg << "\" should contain \"" << p << "\"");
+      CHECK(msg.find(p) != std::string::npos);
+    }
+  } catch (const std::exception& e) {
+    FAIL("wrong exception type, message: " << e.what());
+  }
+}
+
+#define CHECK_ERROR(expr, Type, ...)                         \
+  do {                                                       \
+    CHECK_THROWS_AS((void)(expr), Type);                     \
+    check_error<Type>([&] { (void)(expr); }, {__VA_ARGS__}); \
+  } while (0)
+
+// read_idx of a file written from `bytes` must throw a DataError naming the file and `parts`.
+void check_idx_error(const TempDir& dir, const std::string& name, const Bytes& bytes,
+                     const std::vector<std::string>& parts) {
+  const std::string path = dir.file(name);
+  write_file(path, bytes);
+  std::vector<std::string> all = parts;
+  all.push_back("read_idx");
+  all.push_back(path);
+  CHECK_THROWS_AS(tg::nn::read_idx(path), tg::Error);  // DataError is a tg::Error
+  check_error<DataError>([&] { (void)tg::nn::read_idx(path); }, all);
+}
+
+// A valid [3, 2, 2] ubyte image file: values 0, 20, 40, ...
+Bytes small_images() {
+  Bytes payload;
+  for (int i = 0; i < 12; ++i) payload.push_back(static_cast<std::uint8_t>(20 * i));
+  return idx_file(0x08, {3, 2, 2}, payload);
+}
+
+}  // namespace
+
+// ============================================================================================
+// IDX
+// ============================================================================================
+
+TEST_CASE("nn data: read_idx reads a plain ubyte file, idx_images scales it to a matrix") {
+  TempDir dir;
+  const std::string path = dir.file("images-idx3-ubyte");
+  write_file(path, small_images());
+  const IdxArray a = tg::nn::read_idx(path);
+  CHECK(a.path == path);
+  CHECK(a.type == IdxType::u8);
+  CHECK(a.shape == std::vector<std::size_t>{3, 2, 2});
+  CHECK(a.shape_str() == "[3,2,2]");
+  CHECK(a.size() == 12);
+  CHECK(a.bytes.size() == 12);
+  CHECK(a.value(0) == 0);
+  CHECK(a.value(11) == 220);
+  CHECK_THROWS_AS(a.value(12), tg::IndexError);
+  CHECK(a.to_vector<double>()[5] == 100.0);
+
+  const TensorF xf = tg::nn::idx_images<float>(a, 1.0f / 255);
+  CHECK(xf.shape() == Shape{3, 4});
+  CHECK(xf.at({2, 3}) == doctest::Approx(220.0 / 255).epsilon(1e-6));
+  CHECK(xf.at({1, 0}) == doctest::Approx(80.0 / 255).epsilon(1e-6));
+  const TensorD xd = tg::nn::idx_images<double>(a, 1.0 / 255);
+  for (std::size_t i = 0; i < 12; ++i) CHECK(xd.data()[i] == 20.0 * double(i) * (1.0 / 255));
+  const TensorD raw = tg::nn::idx_images<double>(a);  // scale 1
+  CHECK(raw.at({0, 1}) == 20.0);
+}
+
+TEST_CASE("nn data: read_idx decodes every type code big-endian") {
+  TempDir dir;
+  SUBCASE("sbyte") {
+    write_file(dir.file("a"), idx_file(0x09, {3}, {0x80, 0xFF, 0x7F}));
+    const IdxArray a = tg::nn::read_idx(dir.file("a"));
+    CHECK(a.type == IdxType::i8);
+    CHECK(a.to_vector<double>() == std::vector<double>{-128, -1, 127});
+    CHECK(tg::nn::idx_labels(a) == Labels{-128, -1, 127});
+  }
+  SUBCASE("short") {
+    Bytes p;
+    put_be(p, 300, 2);
+    put_be(p, 0xFFFE, 2);  // -2
+    write_file(dir.file("a"), idx_file(0x0B, {2}, p));
+    const IdxArray a = tg::nn::read_idx(dir.file("a"));
+    CHECK(a.type == IdxType::i16);
+    CHECK(a.to_vector<double>() == std::vector<double>{300, -2});
+  }
+  SUBCASE("int") {
+    Bytes p;
+    put_be(p, 70000, 4);
+    put_be(p, static_cast<std::uint32_t>(-70000), 4);
+    write_file(dir.file("a"), idx_file(0x0C, {1, 2}, p));
+    const IdxArray a = tg::nn::read_idx(dir.file("a"));
+    CHECK(a.type == IdxType::i32);
+    CHECK(a.shape == std::vector<std::size_t>{1, 2});
+    CHECK(a.value(0) == 70000);
+    CHECK(a.value(1) == -70000);
+  }
+  SUBCASE("float") {
+    Bytes p;
+    put_be(p, 0x3FC00000, 4);  // 1.5f
+    put_be(p, 0xBE800000, 4);  // -0.25f
+    write_file(dir.file("a"), idx_file(0x0D, {2, 1}, p));
+    const IdxArray a = tg::nn::read_idx(dir.file("a"));
+    CHECK(a.type == IdxType::f32);
+    CHECK(a.to_vector<float>() == std::vector<float>{1.5f, -0.25f});
+    const TensorD x = tg::nn::idx_images<double>(a, 2.0);
+    CHECK(x.to_vector() == std::vector<double>{3.0, -0.5});
+  }
+  SUBCASE("double") {
+    Bytes p;
+    put_be(p, 0x400921FB54442D18ull, 8);  // pi
+    write_file(dir.file("a"), idx_file(0x0E, {1}, p));
+    const IdxArray a = tg::nn::read_idx(dir.file("a"));
+    CHECK(a.type == IdxType::f64);
+    CHECK(a.value(0) == 3.141592653589793);
+  }
+  SUBCASE("an empty extent is an empty array") {
+    write_file(dir.file("a"), idx_file(0x08, {0, 28, 28}, {}));
+    const IdxArray a = tg::nn::read_idx(dir.file("a"));
+    CHECK(a.size() == 0);
+    CHECK(tg::nn::idx_images<float>(a, 1.0f).shape() == Shape{0, 784});
+    write_file(dir.file("b"), idx_file(0x0E, {0xFFFFFFFF, 0xFFFFFFFF, 0}, {}));
+    CHECK(tg::nn::read_idx(dir.file("b")).size() == 0);
+  }
+}
+
+TEST_CASE("nn data: read_idx reads gzip'd files like plain ones, large ones in chunks") {
+  TempDir dir;
+  const IdxArray plain = [&] {
+    write_file(dir.file("small"), small_images());
+    return tg::nn::read_idx(dir.file("small"));
+  }();
+  const std::string gz = gzip_bytes(dir, "small", small_images());
+  const IdxArray z = tg::nn::read_idx(gz);
+  CHECK(z.path == gz);
+  CHECK(z.type == plain.type);
+  CHECK(z.shape == plain.shape);
+  CHECK(z.bytes == plain.bytes);
+
+  // 3000 28x28 images of random bytes (2.35 MB, incompressible: several read chunks) and
+  // int labels, gzip'd.
+  std::mt19937_64 rng(5);
+  Bytes pixels(3000 * 28 * 28);
+  for (auto& b : pixels) b = static_cast<std::uint8_t>(rng());
+  const IdxArray big =
+      tg::nn::read_idx(gzip_bytes(dir, "big", idx_file(0x08, {3000, 28, 28}, pixels)));
+  CHECK(big.shape == std::vector<std::size_t>{3000, 28, 28});
+  CHECK(big.bytes == pixels);
+  Bytes lp;
+  for (int i = 0; i < 3000; ++i) put_be(lp, static_cast<std::uint32_t>(i % 10), 4);
+  const Labels labels =
+      tg::nn::idx_labels(tg::nn::read_idx(gzip_bytes(dir, "labels", idx_file(0x0C, {3000}, lp))));
+  REQUIRE(labels.size() == 3000);
+  CHECK(labels[0] == 0);
+  CHECK(labels[2999] == 9);
+}
+
+TEST_CASE("nn data: read_idx rejects malformed files with a DataError naming the file") {
+  TempDir dir;
+  SUBCASE("missing file") {
+    const std::string path = dir.file("does-not-exist.idx");
+    CHECK_ERROR(tg::nn::read_idx(path), DataError, "read_idx", path, "cannot open", "No such file");
+  }
+  SUBCASE("a directory") {
+    const std::string path = dir.file("subdir");
+    fs::create_directory(path);
+    CHECK_ERROR(tg::nn::read_idx(path), DataError, "read_idx", path);
+  }
+  SUBCASE("empty file") {
+    check_idx_error(dir, "empty", {}, {"empty file"});
+  }
+  SUBCASE("file ends inside the magic") {
+    check_idx_error(dir, "short", {0, 0, 8}, {"truncated", "magic"});
+  }
+  SUBCASE("wrong magic") {
+    check_idx_error(dir, "png", {0x89, 'P', 'N', 'G', 0, 0, 0, 0},
+                    {"bad magic 0x89 0x50 0x4e 0x47", "not an IDX file"});
+    check_idx_error(dir, "le", {0x03, 0x08, 0x00, 0x00, 1, 0, 0, 0}, {"bad magic"});
+  }
+  SUBCASE("unknown type code") {
+    check_idx_error(dir, "type", idx_file(0x0A, {2}, {1, 2}), {"unknown type code 0x0a"});
+  }
+  SUBCASE("file ends inside the extents") {
+    Bytes b = {0, 0, 8, 3, 0, 0, 0, 10, 0, 0};  // 3 dimensions, 1.5 extents
+    check_idx_error(dir, "dims", b, {"truncated", "3 dimensions", "12 bytes"});
+  }
+  SUBCASE("truncated data") {
+    check_idx_error(dir, "trunc", idx_file(0x08, {10000, 28, 28}, Bytes(1200, 7)),
+                    {"truncated: header promises 7840000 bytes of data", "[10000,28,28] ubyte",
+                     "file has 1200"});
+    check_idx_error(dir, "trunc-int", idx_file(0x0C, {5}, Bytes(19, 0)),
+                    {"truncated: header promises 20 bytes", "file has 19"});
+  }
+  SUBCASE("trailing garbage") {
+    Bytes b = small_images();
+    b.push_back(1);
+    b.push_back(2);
+    b.push_back(3);
+    check_idx_error(dir, "trail", b, {"trailing garbage: 3 bytes", "12 bytes of data"});
+  }
+  SUBCASE("an absurd header is checked against the file, never allocated") {
+    check_idx_error(dir, "huge", idx_file(0x0E, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, Bytes(8, 0)),
+                    {"impossible size"});
+    check_idx_error(dir, "big", idx_file(0x08, {65536, 65536, 1024}, Bytes(64, 0)),
+                    {"truncated: header promises 4398046511104 bytes", "file has 64"});
+  }
+}
+
+TEST_CASE("nn data: read_idx rejects malformed gzip'd files cleanly") {
+  TempDir dir;
+  SUBCASE("truncated data inside a valid gzip stream") {
+    const std::string gz = gzip_bytes(dir, "t", idx_file(0x08, {10000, 28, 28}, Bytes(1200, 7)));
+    CHECK_ERROR(tg::nn::read_idx(gz), DataError, "read_idx", gz,
+                "truncated: header promises 7840000 bytes of data", "has 1200");
+  }
+  SUBCASE("an absurd header in a tiny gzip stream fails without a huge allocation") {
+    const std::string gz =
+        gzip_bytes(dir, "h", idx_file(0x08, {65536, 65536, 16}, Bytes(100, 1)));  // 64 GiB
+    CHECK_ERROR(tg::nn::read_idx(gz), DataError, gz, "truncated", "has 100");
+  }
+  SUBCASE("trailing garbage after the data") {
+    Bytes b = small_images();
+    b.insert(b.end(), 1000, 9);
+    const std::string gz = gzip_bytes(dir, "g", b);
+    CHECK_ERROR(tg::nn::read_idx(gz), DataError, gz, "trailing garbage: 1000 bytes");
+  }
+  SUBCASE("bad magic inside the gzip stream") {
+    const std::string gz = gzip_bytes(dir, "m", Bytes{'h', 'e', 'l', 'l', 'o'});
+    CHECK_ERROR(tg::nn::read_idx(gz), DataError, gz, "bad magic");
+  }
+  std::mt19937_64 rng(3);
+  Bytes pixels(50000);
+  for (auto& b : pixels) b = static_cast<std::uint8_t>(rng() % 4);  // compressible
+  const Bytes gzbytes = read_file(gzip_bytes(dir, "src", idx_file(0x08, {50, 1000}, pixels)));
+  REQUIRE(gzbytes.size() > 100);
+  SUBCASE("a cut gzip file") {
+    const std::string path = dir.file("cut.gz");
+    write_file(path, Bytes(gzbytes.begin(), gzbytes.begin() + gzbytes.size() / 2));
+    CHECK_ERROR(tg::nn::read_idx(path), DataError, path, "truncated");
+  }
+  SUBCASE("a gzip file without its trailer (CRC and size)") {
+    const std::string path = dir.file("notrailer.gz");
+    write_file(path, Bytes(gzbytes.begin(), gzbytes.end() - 8));
+    CHECK_ERROR(tg::nn::read_idx(path), DataError, path, "gzip");
+  }
+  SUBCASE("corrupt compressed data") {
+    Bytes b = gzbytes;
+    for (std::size_t i = b.size() / 3; i < b.size() / 3 + 16; ++i) b[i] ^= 0x5A;
+    const std::string path = dir.file("corrupt.gz");
+    write_file(path, b);
+    CHECK_ERROR(tg::nn::read_idx(path), DataError, path, "gzip");
+  }
+  SUBCASE("just the gzip magic") {
+    const std::string path = dir.file("magic.gz");
+    write_file(path, Bytes{0x1f, 0x8b});
+    CHECK_ERROR(tg::nn::read_idx(path), DataError, path);
+  }
+}
+
+TEST_CASE("nn data: read_idx never crashes on any truncation or single-byte corruption") {
+  TempDir dir;
+  Bytes lp;
+  for (int i = 0; i < 6; ++i) put_be(lp, static_cast<std::uint32_t>(i * 1000), 4);
+  const std::vector<Bytes> sources = {small_images(), idx_file(0x0C, {2, 3}, lp)};
+  std::vector<Bytes> files = sources;
+  for (std::size_t s = 0; s < sources.size(); ++s)
+    files.push_back(read_file(gzip_bytes(dir, std::to_string(s) + "f", sources[s])));
+  const std::string path = dir.file("fuzz");
+  std::size_t reads = 0, errors = 0;
+  auto attempt = [&](const Bytes& b) {
+    write_file(path, b);
+    ++reads;
+    try {
+      (void)tg::nn::read_idx(path);
+    } catch (const DataError& e) {
+      ++errors;
+      CHECK(std::string(e.what()).find(path) != std::string::npos);
+    }  // any other exception fails the test case
+  };
+  for (const Bytes& f : files) {
+    for (std::size_t len = 0; len < f.size(); ++len) attempt(Bytes(f.begin(), f.begin() + len));
+    for (std::size_t i = 0; i < f.size(); ++i)
+      for (std::uint8_t flip : {0x01, 0xFF}) {
+        Bytes b = f;
+        b[i] ^= flip;
+        attempt(b);
+      }
+  }
+  MESSAGE(reads << " corrupted files read, " << errors << " rejected with a DataError");
+  CHECK(errors > reads / 2);
+}
+
+TEST_CASE("nn data: idx_images and idx_labels check rank and type") {
+  TempDir dir;
+  write_file(dir.file("l"), idx_file(0x08, {4}, {3, 1, 4, 1}));
+  const IdxArray labels = tg::nn::read_idx(dir.file("l"));
+  CHECK(tg::nn::idx_labels(labels) == Labels{3, 1, 4, 1});
+  CHECK_ERROR(tg::nn::idx_images<float>(labels, 1.0f), tg::ShapeError, "idx_images", "[4]",
+              dir.file("l"));
+
+  write_file(dir.file("i"), small_images());
+  CHECK_ERROR(tg::nn::idx_labels(tg::nn::read_idx(dir.file("i"))), tg::ShapeError, "idx_labels",
+              "[3,2,2]");
+  Bytes p;
+  put_be(p, 0x3FC00000, 4);
+  write_file(dir.file("f"), idx_file(0x0D, {1}, p));
+  CHECK_ERROR(tg::nn::idx_labels(tg::nn::read_idx(dir.file("f"))), DataError, "idx_labels",
+              "integer type", "float");
+}
+
+TEST_CASE("nn data: the real Fashion-MNIST test set, when installed") {
+  const std::string dir = "/usr/share/datasets/fashion-mnist/";
+  const std::string labels_path = dir + "t10k-labels-idx1-ubyte.gz";
+  if (!fs::exists(labels_path)) {
+    MESSAGE("skipped: " << labels_path << " is not installed");
+    return;
+  }
+  const IdxArray a = tg::nn::read_idx(labels_path);
+  CHECK(a.type == IdxType::u8);
+  const Labels labels = tg::nn::idx_labels(a);
+  REQUIRE(labels.size() == 10000);
+  std::vector<int> counts(10, 0);
+  for (std::int64_t l : labels) {
+    REQUIRE(l >= 0);
+    REQUIRE(l <= 9);
+    ++counts[static_cast<std::size_t>(l)];
+  }
+  for (int c : counts) CHECK(c == 1000);
+
+  const std::string images_path = dir + "t10k-images-idx3-ubyte.gz";
+  if (!fs::exists(images_path)) return;
+  const TensorF x = tg::nn::idx_images<float>(tg::nn::read_idx(images_path), 1.0f / 255);
+  CHECK(x.shape() == Shape{10000, 784});
+  const auto [lo, hi] = std::minmax_element(x.data(), x.data() + x.size());
+  CHECK(*lo == 0.0f);
+  CHECK(*hi == 1.0f);
+}
+
+// ============================================================================================
+// CSV
+// ============================================================================================
+
+TEST_CASE("nn data: read_csv round trip") {
+  TempDir dir;
+  const std::string path = dir.file("data.csv");
+  SUBCASE("header, signs, exponents, quotes, blanks, CRLF, a trailing blank line") {
+    write_text(path,
+               "\xEF\xBB\xBF"
+               "x1,x2,y\r\n"
+               "1, -2.5 ,3e2\r\n"
+               "+4,\"0.125\",-1E-3\r\n"
+               "\r\n");
+    const TensorD t = tg::nn::read_csv<double>(path, true);
+    CHECK(t.shape() == Shape{2, 3});
+    CHECK(t.to_vector() == std::vector<double>{1, -2.5, 300, 4, 0.125, -0.001});
+    const TensorF f = tg::nn::read_csv<float>(path, true);
+    CHECK(f.at({1, 2}) == -0.001f);
+  }
+  SUBCASE("written values come back exactly") {
+    std::mt19937_64 rng(11);
+    const TensorD m = TensorD::normal(Shape{20, 7}, 0.0, 100.0, rng);
+    std::ofstream out(path);
+    out.precision(17);
+    for (std::size_t i = 0; i < 20; ++i)
+      for (std::size_t j = 0; j < 7; ++j) out << m.at({i, j}) << (j + 1 < 7 ? ";" : "\n");
+    out.close();
+    const TensorD t = tg::nn::read_csv<double>(path, false, ';');
+    CHECK(t.shape() == Shape{20, 7});
+    CHECK(t.to_vector() == m.to_vector());
+  }
+  SUBCASE("whitespace delimiters treat runs of blanks as one") {
+    write_text(path, "  1\t\t2   3\n4 5\t6  \n");
+    CHECK(tg::nn::read_csv<double>(path, false, ' ').to_vector() ==
+          std::vector<double>{1, 2, 3, 4, 5, 6});
+    CHECK(tg::nn::read_csv<double>(path, false, '\t').shape() == Shape{2, 3});
+  }
+  SUBCASE("no trailing newline, one column") {
+    write_text(path, "7\n8\n9");
+    CHECK(tg::nn::read_csv<float>(path).shape() == Shape{3, 1});
+  }
+}
+
+TEST_CASE("nn data: read_csv errors name the file, line and column") {
+  TempDir dir;
+  const std::string path = dir.file("bad.csv");
+  SUBCASE("missing file") {
+    const std::string missing = dir.file("missing.csv");
+    CHECK_ERROR(tg::nn::read_csv<double>(missing), DataError, "read_csv", missing, "cannot open");
+  }
+  SUBCASE("ragged rows") {
+    write_text(path, "a,b,c\n1,2,3\n4,5,6\n7,8\n");
+    CHECK_ERROR(tg::nn::read_csv<double>(path, true), DataError, "read_csv", path,
+                "line 4 has 2 fields, expected 3", "line 2");
+    write_text(path, "1,2\n3,4,5\n");
+    CHECK_ERROR(tg::nn::read_csv<double>(path), DataError, path, "line 2 has 3 fields");
+  }
+  SUBCASE("a non-numeric field") {
+    write_text(path, "1,2,3\n4,five,6\n");
+    CHECK_ERROR(tg::nn::read_csv<float>(path), DataError, "read_csv", path, "line 2, column 2",
+                "'five' is not a number");
+    write_text(path, "1,2,3x\n");
+    CHECK_ERROR(tg::nn::read_csv<double>(path), DataError, "line 1, column 3", "'3x'");
+  }
+  SUBCASE("a header read as data") {
+    write_text(path, "x,y\n1,2\n");
+    CHECK_ERROR(tg::nn::read_csv<double>(path), DataError, "line 1, column 1", "'x'");
+  }
+  SUBCASE("an empty field") {
+    write_text(path, "1,,3\n");
+    CHECK_ERROR(tg::nn::read_csv<double>(path), DataError, "line 1, column 2", "empty field");
+  }
+  SUBCASE("out of range") {
+    write_text(path, "1e300\n");
+    CHECK_ERROR(tg::nn::read_csv<float>(path), DataError, "out of range for float");
+    CHECK(tg::nn::read_csv<double>(path).item() == 1e300);
+    write_text(path, "1e999\n");
+    CHECK_ERROR(tg::nn::read_csv<double>(path), DataError, "out of range");
+  }
+  SUBCASE("empty files") {
+    write_text(path, "");
+    CHECK_ERROR(tg::nn::read_csv<double>(path), DataError, path, "empty file");
+    write_text(path, "\n\n  \n");
+    CHECK_ERROR(tg::nn::read_csv<double>(path), DataError, path, "empty file");
+    write_text(path, "a,b\n");
+    CHECK_ERROR(tg::nn::read_csv<double>(path, true), DataError, path, "no data rows");
+  }
+}
+
+// ============================================================================================
+// one_hot
+// ============================================================================================
+
+TEST_CASE("nn data: one_hot") {
+  const TensorD t = tg::nn::one_hot<double>({2, 0, 1, 2}, 3);
+  CHECK(t.shape() == Shape{4, 3});
+  CHECK(t.to_vector() == std::vector<double>{0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1});
+  CHECK(tg::nn::one_hot<float>({}, 5).shape() == Shape{0, 5});
+  CHECK_ERROR(tg::nn::one_hot<float>({0, 1, 3}, 3), tg::IndexError, "one_hot", "label 3", "row 2",
+              "3 classes", "0..2");
+  CHECK_ERROR(tg::nn::one_hot<double>({-1}, 3), tg::IndexError, "label -1", "row 0");
+  CHECK_ERROR(tg::nn::one_hot<double>({0}, 0), tg::IndexError, "label 0", "0 classes");
+}
+
+// ============================================================================================
+// Minibatches
+// ============================================================================================
+
+namespace {
+
+// n samples with 3 features: X[i, c] = 10 i + c, label i (or target row [i, -i]).
+TensorD numbered(std::size_t n) {
+  TensorD x = TensorD::empty(Shape{n, 3});
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < 3; ++c) x.data()[3 * i + c] = 10.0 * double(i) + double(c);
+  return x;
+}
+Labels iota_labels(std::size_t n) {
+  Labels y(n);
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<std::int64_t>(i);
+  return y;
+}
+
+// The sample ids of one epoch, batch by batch, checking that x rows match their labels.
+std::vector<std::vector<std::int64_t>> epoch_ids(Minibatches<double>& batches) {
+  std::vector<std::vector<std::int64_t>> out;
+  for (const auto& b : batches) {
+    REQUIRE(b.x.ndim() == 2);
+    REQUIRE(b.x.dim(0) == b.y.size());
+    CHECK(b.x.dim(1) == 3);
+    for (std::size_t j = 0; j < b.y.size(); ++j)
+      for (std::size_t c = 0; c < 3; ++c)
+        CHECK(b.x.at({j, c}) == 10.0 * double(b.y[j]) + double(c));
+    out.push_back(b.y);
+  }
+  return out;
+}
+
+}  // namespace
+
+static_assert(std::ranges::input_range<Minibatches<float>>);
+static_assert(std::is_same_v<decltype(Minibatches(std::declval<TensorF>(), std::declval<Labels>(),
+                                                  1, std::declval<std::mt19937_64&>())),
+                             Minibatches<float, Labels>>);
+static_assert(std::is_same_v<decltype(Minibatches(std::declval<TensorD>(), std::declval<TensorD>(),
+                                                  1, std::declval<std::mt19937_64&>())),
+                             Minibatches<double, TensorD>>);
+
+TEST_CASE("nn data: every sample appears exactly once per epoch, the last batch is smaller") {
+  std::mt19937_64 rng(1);
+  Minibatches batches(numbered(10), iota_labels(10), 4, rng);
+  CHECK(batches.samples() == 10);
+  CHECK(batches.batch_size() == 4);
+  CHECK(batches.batches_per_epoch() == 3);
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    const auto ids = epoch_ids(batches);
+    REQUIRE(ids.size() == 3);
+    CHECK(ids[0].size() == 4);
+    CHECK(ids[1].size() == 4);
+    CHECK(ids[2].size() == 2);
+    std::vector<std::int64_t> all;
+    for (const auto& b : ids) all.insert(all.end(), b.begin(), b.end());
+    std::sort(all.begin(), all.end());
+    CHECK(all == iota_labels(10));
+  }
+  CHECK(batches.epochs_started() == 3);
+}
+
+TEST_CASE("nn data: drop_last keeps only full batches, each sample at most once") {
+  std::mt19937_64 rng(2);
+  Minibatches batches(numbered(10), iota_labels(10), 4, rng, {.drop_last = true});
+  CHECK(batches.batches_per_epoch() == 2);
+  const auto ids = epoch_ids(batches);
+  REQUIRE(ids.size() == 2);
+  std::set<std::int64_t> seen;
+  for (const auto& b : ids) {
+    CHECK(b.size() == 4);
+    seen.insert(b.begin(), b.end());
+  }
+  CHECK(seen.size() == 8);
+  // An exact multiple loses nothing; fewer samples than a batch gives no batch at all.
+  Minibatches exact(numbered(8), iota_labels(8), 4, rng, {.drop_last = true});
+  CHECK(exact.batches_per_epoch() == 2);
+  Minibatches tiny(numbered(3), iota_labels(3), 4, rng, {.drop_last = true});
+  CHECK(tiny.batches_per_epoch() == 0);
+  CHECK(epoch_ids(tiny).empty());
+  Minibatches tiny_kept(numbered(3), iota_labels(3), 4, rng);
+  const auto tiny_ids = epoch_ids(tiny_kept);  // one short batch holding the epoch's order
+  REQUIRE(tiny_ids.size() == 1);
+  CHECK(tiny_ids[0] ==
+        std::vector<std::int64_t>(tiny_kept.order().begin(), tiny_kept.order().end()));
+}
+
+TEST_CASE("nn data: shuffling differs between epochs and is reproducible from the seed") {
+  std::mt19937_64 rng_a(42), rng_b(42), rng_c(43);
+  Minibatches a(numbered(100), iota_labels(100), 16, rng_a);
+  Minibatches b(numbered(100), iota_labels(100), 16, rng_b);
+  Minibatches c(numbered(100), iota_labels(100), 16, rng_c);
+  const auto a1 = epoch_ids(a), a2 = epoch_ids(a), a3 = epoch_ids(a);
+  CHECK(a1 != a2);
+  CHECK(a2 != a3);
+  CHECK(epoch_ids(b) == a1);  // same seed, same batches, epoch after epoch
+  CHECK(epoch_ids(b) == a2);
+  CHECK(epoch_ids(b) == a3);
+  CHECK(epoch_ids(c) != a1);
+  // The first epoch is shuffled too.
+  std::vector<std::int64_t> first;
+  for (const auto& batch : a1) first.insert(first.end(), batch.begin(), batch.end());
+  CHECK(first != iota_labels(100));
+}
+
+TEST_CASE("nn data: shuffle = false iterates in order, batch(k) and iterators") {
+  std::mt19937_64 rng(0);
+  const std::uint64_t before = std::mt19937_64(0)();
+  Minibatches batches(numbered(5), iota_labels(5), 2, rng, {.shuffle = false});
+  const auto ids = epoch_ids(batches);
+  CHECK(ids == std::vector<std::vector<std::int64_t>>{{0, 1}, {2, 3}, {4}});
+  CHECK(rng() == before);  // no shuffling, the generator is untouched
+  CHECK(batches.batch(1).y == Labels{2, 3});
+  CHECK_ERROR(batches.batch(3), tg::IndexError, "batch 3", "3 batches per epoch");
+  std::size_t count = 0;
+  for (auto it = batches.begin(); it != batches.end(); ++it) {
+    CHECK(it->x.dim(0) == it->y.size());
+    ++count;
+  }
+  CHECK(count == 3);
+  CHECK(std::ranges::distance(batches) == 3);
+}
+
+TEST_CASE("nn data: batches are copies that stay valid while the iteration goes on") {
+  std::mt19937_64 rng(9);
+  TensorD x = numbered(9);
+  Minibatches batches(x, iota_labels(9), 2, rng);
+  std::vector<Minibatches<double>::Batch> kept;
+  for (const auto& b : batches) kept.push_back(b);
+  REQUIRE(kept.size() == 5);
+  for (const auto& b : kept)
+    for (std::size_t j = 0; j < b.y.size(); ++j) CHECK(b.x.at({j, 0}) == 10.0 * double(b.y[j]));
+  CHECK(kept[0].x.data() != x.data());
+  CHECK_FALSE(kept[0].x.requires_grad());
+}
+
+TEST_CASE("nn data: tensor targets and higher-rank samples") {
+  std::mt19937_64 rng(4);
+  const std::size_t n = 7;
+  TensorF x = TensorF::empty(Shape{n, 2, 2});  // image-like samples keep their shape
+  TensorF y = TensorF::empty(Shape{n, 2});
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t k = 0; k < 4; ++k) x.data()[4 * i + k] = float(i);
+    y.data()[2 * i] = float(i);
+    y.data()[2 * i + 1] = -float(i);
+  }
+  Minibatches batches(x, y, 3, rng);
+  std::multiset<float> seen;
+  for (const auto& b : batches) {
+    CHECK(b.x.ndim() == 3);
+    CHECK(b.x.dim(1) == 2);
+    CHECK(b.y.ndim() == 2);
+    REQUIRE(b.x.dim(0) == b.y.dim(0));
+    for (std::size_t j = 0; j < b.y.dim(0); ++j) {
+      CHECK(b.x.at({j, 1, 1}) == b.y.at({j, 0}));
+      CHECK(b.y.at({j, 1}) == -b.y.at({j, 0}));
+      seen.insert(b.y.at({j, 0}));
+    }
+  }
+  CHECK(seen == std::multiset<float>{0, 1, 2, 3, 4, 5, 6});
+  // One-hot targets from labels work the same way.
+  Minibatches onehot(numbered(4), tg::nn::one_hot<double>({0, 1, 2, 1}, 3), 4, rng,
+                     {.shuffle = false});
+  CHECK(onehot.batch(0).y.at({3, 1}) == 1.0);
+}
+
+TEST_CASE("nn data: Minibatches rejects mismatched sizes and a zero batch size") {
+  std::mt19937_64 rng(0);
+  CHECK_ERROR(Minibatches(numbered(5), iota_labels(4), 2, rng), tg::ShapeError, "Minibatches",
+              "X[5,3]", "5 samples", "4 labels");
+  CHECK_ERROR(Minibatches(numbered(5), TensorD::zeros(Shape{6, 2}), 2, rng), tg::ShapeError,
+              "X[5,3]", "Y[6,2]");
+  CHECK_ERROR(Minibatches(numbered(5), TensorD::scalar(1.0), 2, rng), tg::ShapeError, "Y[]");
+  CHECK_ERROR(Minibatches(TensorD::scalar(1.0), Labels{1}, 2, rng), tg::ShapeError, "0-d");
+  CHECK_ERROR(Minibatches(numbered(5), iota_labels(5), 0, rng), tg::DomainError, "batch_size");
+  // An empty data set is fine: no batches.
+  Minibatches empty(TensorD::zeros(Shape{0, 3}), Labels{}, 4, rng);
+  CHECK(empty.batches_per_epoch() == 0);
+  CHECK(epoch_ids(empty).empty());
+}
+
+TEST_CASE("nn data: an MNIST-sized epoch is fast") {
+  // 60000 x 784 floats in batches of 128: copying 188 MB of rows. Loose bound (debug builds,
+  // loaded machines); the Release figure is in the nn data report (~25 ms).
+  std::mt19937_64 rng(7);
+  TensorF x = TensorF::zeros(Shape{60000, 784});
+  Minibatches batches(x, iota_labels(60000), 128, rng);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t rows = 0;
+  for (const auto& b : batches) rows += b.x.dim(0);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(rows == 60000);
+  MESSAGE("one 60000x784 float epoch in batches of 128: " << ms << " ms");
+  CHECK(ms < 2000);
+}

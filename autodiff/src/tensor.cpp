@@ -13,7 +13,11 @@ namespace tg {
 
 namespace {
 
-thread_local bool t_grad_enabled = true;
+// Initial-exec TLS: a plain %fs-relative load instead of a __tls_get_addr call per op. Safe for
+// a library linked at start-up (and for dlopen while static TLS space remains, a few bytes here).
+#define TG_FAST_TLS __attribute__((tls_model("initial-exec")))
+
+TG_FAST_TLS thread_local bool t_grad_enabled = true;
 
 // Live-object counters, one block per thread. Every op bumps them, so they must cost no more
 // than a plain add: only the owning thread writes its block (relaxed load + store, no locked
@@ -31,11 +35,12 @@ struct CounterRegistry {
 };
 
 CounterRegistry& counter_registry() {
-  static CounterRegistry* registry = new CounterRegistry;  // never destroyed: threads may outlive main
+  static CounterRegistry* registry =
+      new CounterRegistry;  // never destroyed: threads may outlive main
   return *registry;
 }
 
-thread_local Counters* t_counters = nullptr;
+TG_FAST_TLS thread_local Counters* t_counters = nullptr;
 
 struct CounterRecycler {
   ~CounterRecycler() {
@@ -117,9 +122,7 @@ MemoryStats memory_stats() {
 
 template <class T>
 std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape) {
-  auto impl = std::make_shared<TensorImpl<T>>();
-  impl->shape = shape;
-  impl->numel = shape.numel();
+  auto impl = std::make_shared<TensorImpl<T>>(shape);
   impl->storage = std::allocate_shared_for_overwrite<T[]>(CountingAllocator<T>(),
                                                           std::max<std::size_t>(impl->numel, 1));
   impl->data = impl->storage.get();

@@ -68,6 +68,19 @@ Tensor<T> relu(const Tensor<T>& x);
 template <class T>
 Tensor<T> pow(const Tensor<T>& x, T exponent);
 
+// ---- fused adjoints: the backward kernels of sigmoid, tanh and relu as ops of their own, so
+// that first-order backward runs one kernel and recorded backward (create_graph) stays
+// differentiable.
+// G*s*(1-s) for s = sigmoid(x).
+template <class T>
+Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s);
+// G*(1-t^2) for t = tanh(x).
+template <class T>
+Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& t);
+// G*[y > 0] for y = relu(x).
+template <class T>
+Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y);
+
 // ---- reductions (the reduced axis is removed) ----------------------------------------------
 template <class T>
 Tensor<T> sum(const Tensor<T>& x);  // -> []

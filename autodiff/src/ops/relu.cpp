@@ -1,5 +1,6 @@
 // relu: max(x, 0). Adjoint: G*[x > 0], so relu'(0) = 0 (the PyTorch/JAX/TF convention).
-// The mask is piecewise constant, so it enters the recorded backward as a constant.
+// The fused op relu_backward applies the mask; being piecewise constant, the mask passes no
+// gradient on to the saved output when backward is recorded.
 #include "../op_kit.hpp"
 
 namespace tg {
@@ -12,8 +13,7 @@ class ReluNode final : public detail::SavingNode<T, 1> {
   const char* name() const override { return "relu"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     // The saved output is positive exactly where x is.
-    Tensor<T> mask = detail::map_unary(this->get(0).detach(), [](T v) { return T(v > T(0)); });
-    grads[0] = mul(g, mask);
+    grads[0] = relu_backward(g, this->get(0));
   }
 };
 

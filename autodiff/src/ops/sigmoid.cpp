@@ -1,5 +1,5 @@
 // sigmoid: 1/(1+e^-x), evaluated as e^x/(1+e^x) for x < 0 so that e^-x never overflows.
-// Saves its output s, not its input. Adjoint: G*s*(1-s).
+// Saves its output s, not its input. Adjoint: G*s*(1-s), the fused op sigmoid_backward.
 #include "../op_kit.hpp"
 
 namespace tg {
@@ -11,8 +11,7 @@ class SigmoidNode final : public detail::SavingNode<T, 1> {
  public:
   const char* name() const override { return "sigmoid"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    Tensor<T> s = this->get(0);
-    grads[0] = g * (s * (T(1) - s));
+    grads[0] = sigmoid_backward(g, this->get(0));
   }
 };
 

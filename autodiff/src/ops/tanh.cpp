@@ -1,4 +1,4 @@
-// tanh. Saves its output t. Adjoint: G*(1 - t^2).
+// tanh. Saves its output t. Adjoint: G*(1 - t^2), the fused op tanh_backward.
 #include "../op_kit.hpp"
 
 namespace tg {
@@ -10,8 +10,7 @@ class TanhNode final : public detail::SavingNode<T, 1> {
  public:
   const char* name() const override { return "tanh"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    Tensor<T> t = this->get(0);
-    grads[0] = g * (T(1) - t * t);
+    grads[0] = tanh_backward(g, this->get(0));
   }
 };
 

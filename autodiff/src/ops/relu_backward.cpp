@@ -1,0 +1,43 @@
+// relu_backward: G*[y > 0] for relu's output y (positive exactly where its input is), relu's
+// adjoint as one fused kernel. The mask is piecewise constant: dG = [y > 0], dy = 0 (no gradient
+// flows into y; relu''(x) = 0 almost everywhere).
+#include "../op_kit.hpp"
+
+namespace tg {
+
+namespace {
+
+template <class T>
+class ReluBackwardNode final : public detail::SavingNode<T, 1> {
+ public:
+  const char* name() const override { return "relu_backward"; }
+  void backward(const Tensor<T>& u, Grads<T>& grads) override {
+    if (this->needs_grad(0)) grads[0] = relu_backward(u, this->get(0));
+  }
+};
+
+template <class T>
+std::vector<GradSample<T>> relu_backward_samples(std::uint64_t seed) {
+  // y keeps away from 0 so that finite differences in y do not cross the mask's step.
+  return detail::binary_samples<T>(
+      seed, -2, 2, 0.05, 2, true,
+      [](const Tensor<T>& g, const Tensor<T>& y) { return relu_backward(g, y); });
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
+  Tensor<T> out =
+      detail::map_binary("relu_backward", g, y, [](T gv, T yv) { return yv > T(0) ? gv : T(0); });
+  if (auto* node = record<ReluBackwardNode<T>>(out, {&g, &y}))
+    if (node->needs_grad(0)) node->saved[0].save_input(y.detach());
+  return out;
+}
+
+template Tensor<float> relu_backward(const Tensor<float>&, const Tensor<float>&);
+template Tensor<double> relu_backward(const Tensor<double>&, const Tensor<double>&);
+
+TG_REGISTER_OP(relu_backward, "dG = U*[y > 0], dy = 0", relu_backward_samples);
+
+}  // namespace tg

@@ -1,0 +1,45 @@
+// tanh_backward: G*(1-t^2), tanh's adjoint as one fused kernel. Recorded under create_graph,
+// with its own adjoint: dG = 1-t^2, dt = -2*G*t.
+#include "../op_kit.hpp"
+
+namespace tg {
+
+namespace {
+
+template <class T>
+class TanhBackwardNode final : public detail::SavingNode<T, 2> {
+ public:
+  const char* name() const override { return "tanh_backward"; }
+  void backward(const Tensor<T>& u, Grads<T>& grads) override {
+    Tensor<T> g = this->get(0), t = this->get(1);
+    if (this->needs_grad(0)) grads[0] = tanh_backward(u, t);
+    if (this->needs_grad(1)) grads[1] = u * g * t * T(-2);
+  }
+};
+
+template <class T>
+std::vector<GradSample<T>> tanh_backward_samples(std::uint64_t seed) {
+  return detail::binary_samples<T>(
+      seed, -2, 2, -0.95, 0.95, false,
+      [](const Tensor<T>& g, const Tensor<T>& t) { return tanh_backward(g, t); });
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& t) {
+  Tensor<T> out =
+      detail::map_binary("tanh_backward", g, t, [](T gv, T tv) { return gv * (T(1) - tv * tv); });
+  if (auto* node = record<TanhBackwardNode<T>>(out, {&g, &t})) {
+    if (node->needs_grad(1)) node->saved[0].save_input(g);
+    node->saved[1].save_input(t);
+  }
+  return out;
+}
+
+template Tensor<float> tanh_backward(const Tensor<float>&, const Tensor<float>&);
+template Tensor<double> tanh_backward(const Tensor<double>&, const Tensor<double>&);
+
+TG_REGISTER_OP(tanh_backward, "dG = U*(1-t^2), dt = -2*U*G*t", tanh_backward_samples);
+
+}  // namespace tg

@@ -58,3 +58,33 @@ TEST_CASE("accumulating a loss across steps without detaching keeps every graph 
   for (int step = 0; step < 50; ++step) running = (running + tg::sum(w * w)).detach();
   CHECK(running.graph_stats().nodes == 0);
 }
+
+TEST_CASE("big buffers are cached for reuse, bounded, and can be released") {
+  tg::release_buffer_cache();
+  const auto base = tg::memory_stats();
+  const std::size_t n = 100000;  // 800 kB: cached
+  { TensorD big = TensorD::zeros({n}); }
+  const auto after_free = tg::memory_stats();
+  CHECK(after_free.live_buffer_bytes == base.live_buffer_bytes);
+  CHECK(after_free.cached_buffer_bytes > base.cached_buffer_bytes);
+  const double* first = nullptr;
+  {
+    TensorD again = TensorD::zeros({n});  // the same size comes back from the cache
+    first = again.data();
+    CHECK(tg::memory_stats().cached_buffer_bytes == base.cached_buffer_bytes);
+  }
+  {
+    TensorD third = TensorD::zeros({n});
+    CHECK(third.data() == first);
+  }
+  CHECK(tg::release_buffer_cache() > 0);
+  CHECK(tg::memory_stats().cached_buffer_bytes == 0);
+  // A limit of 0 turns the cache off.
+  tg::set_buffer_cache_limit(0);
+  { TensorD big = TensorD::zeros({n}); }
+  CHECK(tg::memory_stats().cached_buffer_bytes == 0);
+  tg::set_buffer_cache_limit(std::size_t(1) << 30);
+  // Small buffers never enter the cache.
+  { TensorD small = TensorD::zeros({16}); }
+  CHECK(tg::memory_stats().cached_buffer_bytes == 0);
+}

@@ -25,7 +25,7 @@ TG_FAST_TLS thread_local bool t_grad_enabled = true;
 // the one that allocated it is counted down there; the sum is still right. A block outlives its
 // thread: it goes back to a pool for the next thread, so counts are never lost.
 struct Counters {
-  std::atomic<std::int64_t> nodes{0}, buffers{0}, bytes{0};
+  std::atomic<std::int64_t> nodes{0}, buffers{0}, bytes{0}, cached{0};
 };
 
 struct CounterRegistry {
@@ -73,26 +73,107 @@ void bump(std::atomic<std::int64_t>& counter, std::int64_t delta) {
   counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
 }
 
-// Counts the bytes of every tensor buffer (and its shared control block) so that tests and
-// benchmarks can show memory staying flat without reading the process's RSS.
+// Large tensor buffers are kept for reuse instead of going back to malloc, which returns blocks
+// of about 1 MB and up to the OS, so that the next training step faults every page in again
+// (about 2.4 ms per MiB on this VM, more than the GEMM that fills it: shared/xtensor-notes.md). A
+// training loop allocates the same sizes every step, so exact-size free lists per thread serve
+// every step after the first. Small buffers stay with malloc, whose own per-thread cache is fast.
+constexpr std::size_t kCacheMinBytes = 64 * 1024;
+std::atomic<std::size_t> g_cache_limit{std::size_t(1) << 30};  // per thread
+
+struct BufferCache {
+  std::vector<std::pair<std::size_t, std::vector<void*>>> lists;  // few distinct sizes: linear
+  std::size_t bytes = 0;
+
+  std::vector<void*>* list(std::size_t n) {
+    for (auto& [size, blocks] : lists)
+      if (size == n) return &blocks;
+    return nullptr;
+  }
+  void* take(std::size_t n) {
+    std::vector<void*>* blocks = list(n);
+    if (!blocks || blocks->empty()) return nullptr;
+    void* p = blocks->back();
+    blocks->pop_back();
+    bytes -= n;
+    return p;
+  }
+  bool put(void* p, std::size_t n) {
+    if (bytes + n > g_cache_limit.load(std::memory_order_relaxed)) return false;
+    std::vector<void*>* blocks = list(n);
+    if (!blocks) blocks = &lists.emplace_back(n, std::vector<void*>()).second;
+    blocks->push_back(p);
+    bytes += n;
+    return true;
+  }
+  std::size_t clear() {
+    const std::size_t freed = bytes;
+    for (auto& [size, blocks] : lists)
+      for (void* p : blocks) ::operator delete(p, size);
+    lists.clear();
+    bytes = 0;
+    return freed;
+  }
+};
+
+TG_FAST_TLS thread_local BufferCache* t_cache = nullptr;
+TG_FAST_TLS thread_local bool t_cache_closed = false;  // this thread's cache is gone (exiting)
+
+struct CacheRecycler {
+  ~CacheRecycler() {
+    if (!t_cache) return;
+    BufferCache* cache = t_cache;
+    t_cache = nullptr;
+    t_cache_closed = true;  // a buffer freed later on this thread goes straight to the allocator
+    bump(counters().cached, -std::int64_t(cache->clear()));
+    delete cache;
+  }
+};
+thread_local CacheRecycler t_cache_recycler;
+
+BufferCache* buffer_cache() {
+  if (!t_cache && !t_cache_closed) {
+    t_cache = new BufferCache;
+    (void)&t_cache_recycler;
+  }
+  return t_cache;
+}
+
+void* allocate_buffer(std::size_t bytes) {
+  Counters& c = counters();
+  bump(c.buffers, 1);
+  bump(c.bytes, std::int64_t(bytes));
+  if (BufferCache* cache = bytes >= kCacheMinBytes ? buffer_cache() : nullptr)
+    if (void* p = cache->take(bytes)) {
+      bump(c.cached, -std::int64_t(bytes));
+      return p;
+    }
+  return ::operator new(bytes);
+}
+
+void deallocate_buffer(void* p, std::size_t bytes) {
+  Counters& c = counters();
+  bump(c.buffers, -1);
+  bump(c.bytes, -std::int64_t(bytes));
+  BufferCache* cache = bytes >= kCacheMinBytes ? buffer_cache() : nullptr;
+  if (cache && cache->put(p, bytes)) {
+    bump(c.cached, std::int64_t(bytes));
+    return;
+  }
+  ::operator delete(p, bytes);
+}
+
+// Every tensor buffer (with its shared control block) goes through here: counted, so that tests
+// and benchmarks can show memory staying flat without reading the process's RSS, and cached.
 template <class U>
 struct CountingAllocator {
+  static_assert(alignof(U) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
   using value_type = U;
   CountingAllocator() = default;
   template <class V>
   CountingAllocator(const CountingAllocator<V>&) {}
-  U* allocate(std::size_t n) {
-    Counters& c = counters();
-    bump(c.buffers, 1);
-    bump(c.bytes, std::int64_t(n * sizeof(U)));
-    return std::allocator<U>().allocate(n);
-  }
-  void deallocate(U* p, std::size_t n) {
-    Counters& c = counters();
-    bump(c.buffers, -1);
-    bump(c.bytes, -std::int64_t(n * sizeof(U)));
-    std::allocator<U>().deallocate(p, n);
-  }
+  U* allocate(std::size_t n) { return static_cast<U*>(allocate_buffer(n * sizeof(U))); }
+  void deallocate(U* p, std::size_t n) { deallocate_buffer(p, n * sizeof(U)); }
   template <class V>
   bool operator==(const CountingAllocator<V>&) const {
     return true;
@@ -116,8 +197,20 @@ MemoryStats memory_stats() {
     stats.live_nodes += c->nodes.load(std::memory_order_relaxed);
     stats.live_buffers += c->buffers.load(std::memory_order_relaxed);
     stats.live_buffer_bytes += c->bytes.load(std::memory_order_relaxed);
+    stats.cached_buffer_bytes += c->cached.load(std::memory_order_relaxed);
   }
   return stats;
+}
+
+std::size_t release_buffer_cache() {
+  if (!t_cache) return 0;
+  const std::size_t freed = t_cache->clear();
+  bump(counters().cached, -std::int64_t(freed));
+  return freed;
+}
+
+void set_buffer_cache_limit(std::size_t bytes) {
+  g_cache_limit.store(bytes, std::memory_order_relaxed);
 }
 
 template <class T>

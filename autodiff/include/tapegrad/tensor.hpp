@@ -66,8 +66,15 @@ struct MemoryStats {
   std::int64_t live_nodes = 0;
   std::int64_t live_buffers = 0;
   std::int64_t live_buffer_bytes = 0;
+  // Freed buffers of 64 KiB and up kept for reuse (exact-size free lists, per thread), so that a
+  // training loop's big buffers are not returned to the OS and faulted in again every step.
+  std::int64_t cached_buffer_bytes = 0;
 };
 MemoryStats memory_stats();
+// Frees this thread's cached buffers; returns the bytes freed.
+std::size_t release_buffer_cache();
+// The most each thread keeps cached (default 1 GiB); 0 disables the cache.
+void set_buffer_cache_limit(std::size_t bytes);
 
 // The size of the graph that produced a tensor: the nodes reachable from it and the bytes of the
 // tensors those nodes keep for their adjoints.

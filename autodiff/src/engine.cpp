@@ -9,6 +9,8 @@
 //    sum_to: the one place where broadcast gradients are reduced.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <string>
 #include <vector>
 
 #include "tapegrad/node.hpp"
@@ -28,6 +30,36 @@ class GradModeScope {
 };
 
 std::atomic<std::uint64_t> g_backward_pass{0};
+
+__attribute__((tls_model("initial-exec"))) thread_local bool t_anomaly_mode = false;
+
+template <class T>
+std::ptrdiff_t first_non_finite(const Tensor<T>& t) {
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (!std::isfinite(t.data()[i])) return std::ptrdiff_t(i);
+  return -1;
+}
+
+// "sigmoid (depth 3; inputs: [4,2] from add_bias, leaf [2])"
+template <class T>
+std::string where(const Node<T>& node) {
+  std::string s = std::string(node.name()) + " (depth " + std::to_string(node.sequence()) +
+                  " in the graph; inputs:";
+  for (std::size_t i = 0; i < node.num_inputs(); ++i) {
+    const Edge<T>& e = node.edge(i);
+    s += i ? ", " : " ";
+    s += e.shape.str() +
+         (e.node ? std::string(" from ") + e.node->name() : (e.needs_grad ? " leaf" : " constant"));
+  }
+  return s + "; output " + node.output_shape().str() + ")";
+}
+
+template <class T>
+std::string describe_value(const Tensor<T>& t, std::ptrdiff_t i) {
+  const T v = t.data()[i];
+  return std::string(std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf")) + " at flat index " +
+         std::to_string(i);
+}
 
 // A gradient buffer nobody else references, so adding into it in place is safe.
 template <class T>
@@ -54,6 +86,37 @@ void accumulate_leaf(TensorImpl<T>& leaf, Tensor<T> g) {
     Tensor<T> into(leaf.grad);
     add_in_place(into, g);
   }
+}
+
+}  // namespace
+
+bool anomaly_mode() {
+  return t_anomaly_mode;
+}
+void set_anomaly_mode(bool enabled) {
+  t_anomaly_mode = enabled;
+}
+
+template <class T>
+void check_forward_finite(const Node<T>& node, const Tensor<T>& output) {
+  const std::ptrdiff_t bad = first_non_finite(output);
+  if (bad >= 0)
+    throw AnomalyError("anomaly: the forward of " + where(node) + " produced " +
+                       describe_value(output, bad));
+}
+
+template void check_forward_finite(const Node<float>&, const Tensor<float>&);
+template void check_forward_finite(const Node<double>&, const Tensor<double>&);
+
+namespace {
+
+template <class T>
+void check_backward_finite(const Node<T>& node, std::size_t input, const Tensor<T>& g) {
+  const std::ptrdiff_t bad = first_non_finite(g);
+  if (bad >= 0)
+    throw AnomalyError("anomaly: the backward of " + where(node) +
+                       " produced, in the gradient for input " + std::to_string(input) + " " +
+                       g.shape().str() + ", " + describe_value(g, bad));
 }
 
 }  // namespace
@@ -137,6 +200,7 @@ class Engine {
         const Edge<T>& edge = node.edges_[i];
         if (!edge.needs_grad || !grads[i].defined()) continue;
         Tensor<T> gi = std::move(grads[i]);
+        if (t_anomaly_mode) check_backward_finite(node, i, gi);
         if (gi.shape() != edge.shape) gi = sum_to(gi, edge.shape);
         if (edge.node)
           accumulate_node(*edge.node, std::move(gi));

@@ -43,4 +43,10 @@ class GraphError : public Error {
   using Error::Error;
 };
 
+// Anomaly mode found a NaN or inf (see set_anomaly_mode in node.hpp).
+class AnomalyError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace tg

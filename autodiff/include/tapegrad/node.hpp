@@ -69,7 +69,7 @@ class Node : public std::enable_shared_from_this<Node<T>> {
   std::array<Edge<T>, kMaxOpInputs> edges_;
   std::size_t num_inputs_ = 0;
   Shape output_shape_;
-  std::uint64_t sequence_ = 0;
+  std::uint64_t sequence_ = 1;  // leaves count as 0
   std::uint64_t visited_pass_ = 0;
   bool released_ = false;
   bool upstream_owned_ = false;  // upstream_ is a buffer of our own, safe to add into in place
@@ -100,6 +100,30 @@ class SavedTensor {
   bool is_output_ = false;
 };
 
+// Anomaly mode (off by default; per thread): every recorded op checks its forward output, and
+// backward checks every gradient it computes, for NaN and inf. The first op that produces one
+// raises AnomalyError naming the op, its inputs' and output's shapes, and where the node sits in
+// the graph. When off it costs one thread-local flag test per recorded op and per backward node.
+bool anomaly_mode();
+void set_anomaly_mode(bool enabled);
+
+class AnomalyGuard {
+ public:
+  explicit AnomalyGuard(bool enabled = true) : previous_(anomaly_mode()) {
+    set_anomaly_mode(enabled);
+  }
+  ~AnomalyGuard() { set_anomaly_mode(previous_); }
+  AnomalyGuard(const AnomalyGuard&) = delete;
+  AnomalyGuard& operator=(const AnomalyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Throws AnomalyError when `output` (just computed by `node`'s op) holds a NaN or inf.
+template <class T>
+void check_forward_finite(const Node<T>& node, const Tensor<T>& output);
+
 // Records `output` as produced by a new NodeT from `inputs` (null pointers are skipped) when grad
 // mode is on and any input requires a gradient; returns the node for the op to save what its
 // adjoint needs, or nullptr when nothing is recorded.
@@ -127,6 +151,7 @@ NodeT* record(Tensor<T>& output, std::initializer_list<const Tensor<T>*> inputs)
     if (node->edges_[k].node && node->edges_[k].node->sequence_ >= node->sequence_)
       node->sequence_ = node->edges_[k].node->sequence_ + 1;
   node->output_shape_ = output.shape();
+  if (anomaly_mode()) check_forward_finite(*node, output);
   NodeT* raw = node.get();
   output.impl()->requires_grad = true;
   output.impl()->grad_fn = std::move(node);

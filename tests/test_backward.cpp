@@ -189,3 +189,25 @@ TEST_CASE("create_graph through a saved output: second derivative of sigmoid") {
   const double s = 1 / (1 + std::exp(-0.3));
   CHECK(x.grad().item() == doctest::Approx(s * (1 - s) * (1 - 2 * s)).epsilon(1e-14));
 }
+
+TEST_CASE("a plain backward after a recorded one never writes into a shared gradient") {
+  // create_graph stores the upstream itself as both leaves' gradient (add passes G on); a later
+  // plain backward into a must not change b's gradient or the caller's upstream.
+  TensorD a = TensorD::vector({1.0, 2.0}, true);
+  TensorD b = TensorD::vector({3.0, 4.0}, true);
+  TensorD upstream = TensorD::vector({10.0, 20.0});
+  (a + b).backward(upstream, {.create_graph = true});
+  tg::sum(a * 1.0).backward();
+  CHECK(a.grad().to_vector() == std::vector<double>{11.0, 21.0});
+  CHECK(b.grad().to_vector() == std::vector<double>{10.0, 20.0});
+  CHECK(upstream.to_vector() == std::vector<double>{10.0, 20.0});
+}
+
+TEST_CASE("a gradient handle kept by the caller is not changed by later accumulation") {
+  TensorD w = TensorD::vector({1.0, 2.0}, true);
+  tg::sum(w * w).backward();
+  TensorD first = w.grad();
+  tg::sum(w * w).backward();
+  CHECK(first.to_vector() == std::vector<double>{2.0, 4.0});
+  CHECK(w.grad().to_vector() == std::vector<double>{4.0, 8.0});
+}

@@ -82,9 +82,14 @@ void accumulate_leaf(TensorImpl<T>& leaf, Tensor<T> g) {
   }
   if (!leaf.grad) {
     leaf.grad = exclusively_owned(g) ? g.impl() : g.clone().impl();
-  } else {
+  } else if (leaf.grad.use_count() == 1 && leaf.grad->storage.use_count() == 1 &&
+             !leaf.grad->grad_fn) {
     Tensor<T> into(leaf.grad);
     add_in_place(into, g);
+  } else {
+    // Shared (a recorded gradient, a caller's upstream, a handle someone kept): never write
+    // into it.
+    leaf.grad = add(Tensor<T>(leaf.grad), g).impl();
   }
 }
 

@@ -28,8 +28,10 @@ struct GradCheckOptions {
   // Pass when the relative error is below this. Default: 1e-7 in double (the seeds' criterion),
   // 1e-2 in float (float32 rounding over a step of 1e-3 allows no better).
   std::optional<double> tolerance = std::nullopt;
-  // Also pass when ||a - n|| is below this (both gradients essentially zero). Default: 1e-12 in
-  // double, 1e-5 in float.
+  // Also pass when ||a - n|| is below this (both gradients essentially zero). Default: the
+  // larger of 1e-12 (double) / 1e-5 (float) and ten times the numerical gradient's rounding noise
+  // (machine epsilon * magnitude of f's terms / eps, times sqrt(elements)), below which central
+  // differences cannot tell a gradient from zero.
   std::optional<double> abs_tolerance = std::nullopt;
   // Seed of the random projection used for non-scalar outputs.
   std::uint64_t seed = 20261122;
@@ -41,7 +43,8 @@ struct InputCheck {
   std::string name;
   Shape shape;
   double relative_error = 0;
-  double abs_error = 0;  // ||a - n||
+  double abs_error = 0;    // ||a - n||
+  double noise_floor = 0;  // expected rounding noise of ||n|| (see abs_tolerance)
   bool passed = false;
   // The element with the largest |a - n| (flat index and as a multi-index string "[1,2]").
   std::size_t worst_flat_index = 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "tapegrad/errors.hpp"
+#include "tapegrad/grad.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/shape.hpp"

@@ -1,0 +1,224 @@
+// The second-order gradient checker (PyTorch's gradgradcheck).
+//
+//   auto report = tg::gradgradcheck([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[1]);
+//   },
+//                                   {x, y}, {.names = {"x", "y"}});
+//   CHECK_MESSAGE(report.passed, report);
+//
+// For f of inputs x_1..x_k with output y, it builds the scalar function
+//
+//   g(x_1..x_k, U) = sum_i sum(grad_i * R_i),   grad_i = U^T dy/dx_i (a recorded backward pass),
+//
+// with a fixed random upstream gradient U of y's shape and fixed random projections R_i of each
+// input's shape, and hands g to tg::gradcheck: g's analytic gradient (the backward of the recorded
+// backward: the second derivatives) is compared with central differences of g, that is of the
+// analytic first derivatives. U is an input of g too (check_upstream), so the recorded backward's
+// dependence on its upstream gradient is checked as well, as gradgradcheck does with grad_outputs.
+//
+// An op whose gradient does not depend on its inputs (add, neg, sum, reshape, ...) has second
+// derivative zero: the recorded gradient is constant in x, g's analytic gradient is zero there and
+// so are the differences, which passes (gradcheck's absolute tolerance). An adjoint built from a
+// piece that does not record (a raw kernel, a detach where the value matters) is caught: its
+// missing term is present in the differences.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <initializer_list>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tapegrad/grad.hpp"
+#include "tapegrad/gradcheck.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/registry.hpp"
+#include "tapegrad/tensor.hpp"
+
+namespace tg {
+
+struct GradGradCheckOptions {
+  // Central-difference step, pass threshold and absolute threshold for g, as in GradCheckOptions
+  // (the same defaults: 1e-6 / 1e-7 / 1e-12 in double, 1e-3 / 1e-2 / 1e-5 in float).
+  std::optional<double> eps = std::nullopt;
+  std::optional<double> tolerance = std::nullopt;
+  std::optional<double> abs_tolerance = std::nullopt;
+  // Seed of the upstream gradient U and the projections R_i.
+  std::uint64_t seed = 20261123;
+  // Names for the inputs in the report; "input i" when absent. U is reported as "upstream".
+  std::vector<std::string> names = {};
+  // Also check the derivative with respect to the upstream gradient U.
+  bool check_upstream = true;
+};
+
+namespace detail {
+
+template <class T>
+GradCheckReport run_gradgradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
+                                  const GradGradCheckOptions& options) {
+  if (inputs.empty()) throw Error("gradgradcheck: no inputs");
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].defined())
+      throw Error("gradgradcheck: input " + std::to_string(i) + " is undefined");
+  EnableGradGuard recording;  // the check needs graphs even if called under NoGradGuard
+
+  // The output's shape, for U.
+  Shape out_shape;
+  {
+    std::vector<Tensor<T>> probe;
+    for (const auto& t : inputs) probe.push_back(t.detach());
+    NoGradGuard no_grad;
+    const Tensor<T> y = f(probe);
+    if (!y.defined()) throw Error("gradgradcheck: the function returned an undefined tensor");
+    out_shape = y.shape();
+  }
+  std::mt19937_64 rng(options.seed);
+  const Tensor<T> U = Tensor<T>::uniform(out_shape, T(-1), T(1), rng);
+  std::vector<Tensor<T>> R;
+  for (const auto& t : inputs) R.push_back(Tensor<T>::uniform(t.shape(), T(-1), T(1), rng));
+
+  const std::size_t k = inputs.size();
+  // g(inputs[, U]). gradcheck calls it with grad mode on for the analytic pass (record the first
+  // backward so that it can be differentiated) and under NoGradGuard for the differences (plain
+  // first-order gradients, raw kernels).
+  auto g = [&](const std::vector<Tensor<T>>& in) -> Tensor<T> {
+    const bool record = grad_enabled();
+    EnableGradGuard on;  // f must build its graph even inside the differences
+    const std::vector<Tensor<T>> x(in.begin(), in.begin() + std::ptrdiff_t(k));
+    const Tensor<T> u = options.check_upstream ? in[k] : U;
+    const Tensor<T> y = f(x);
+    if (!y.defined() || y.shape() != out_shape)
+      throw Error("gradgradcheck: the function's output shape changed from " + out_shape.str() +
+                  " to " + (y.defined() ? y.shape().str() : std::string("undefined")));
+    const std::vector<Tensor<T>> grads = grad(y, x, u, {.create_graph = record});
+    Tensor<T> total;
+    for (std::size_t i = 0; i < k; ++i) {
+      Tensor<T> term = sum(mul(grads[i], R[i]));
+      total = total.defined() ? add(total, term) : term;
+    }
+    return total;
+  };
+
+  std::vector<Tensor<T>> all(inputs);
+  GradCheckOptions gc;
+  gc.eps = options.eps;
+  gc.tolerance = options.tolerance;
+  gc.abs_tolerance = options.abs_tolerance;
+  gc.seed = options.seed;
+  for (std::size_t i = 0; i < k; ++i)
+    gc.names.push_back(i < options.names.size() ? options.names[i] : "input " + std::to_string(i));
+  if (options.check_upstream) {
+    all.push_back(U);
+    gc.names.push_back("upstream");
+  }
+  return gradcheck(g, all, gc);
+}
+
+}  // namespace detail
+
+// Checks the second derivatives of f, any callable taking `const std::vector<Tensor<T>>&` and
+// returning a tensor (any shape), at `inputs` (copied into fresh leaves: theirs are untouched).
+// One report line per input (and one for the upstream gradient), as gradcheck's. g is evaluated
+// 2 * (input elements + output elements) + 1 times, each a forward and a backward pass of f.
+template <class F, class T>
+GradCheckReport gradgradcheck(F&& f, const std::vector<Tensor<T>>& inputs,
+                              const GradGradCheckOptions& options = {}) {
+  return detail::run_gradgradcheck<T>(TensorFunction<T>(std::forward<F>(f)), inputs, options);
+}
+template <class F, class T>
+GradCheckReport gradgradcheck(F&& f, std::initializer_list<Tensor<T>> inputs,
+                              const GradGradCheckOptions& options = {}) {
+  return detail::run_gradgradcheck<T>(TensorFunction<T>(std::forward<F>(f)),
+                                      std::vector<Tensor<T>>(inputs), options);
+}
+
+// ---- the per-op second-order suite ---------------------------------------------------------
+
+struct SecondOrderCheckResult {
+  std::string op;
+  std::string adjoint;
+  std::size_t samples_run = 0;
+  std::vector<std::string> shapes;  // the distinct sample labels tried
+  double worst_relative_error = 0;
+  std::string worst_sample;
+  // Whether, on some sample, the recorded first-order gradient is a function of the op's inputs
+  // (false for ops linear in their inputs: their second derivative is zero by construction).
+  bool gradient_depends_on_inputs = false;
+  bool passed = false;
+  std::string failure;  // the first failing report, the missing sample, or what was raised
+};
+
+namespace detail {
+
+template <class T>
+SecondOrderCheckResult check_op_second_order(const OpInfo& op, SampleFactory<T> factory,
+                                             const std::vector<std::uint64_t>& seeds,
+                                             const GradGradCheckOptions& options) {
+  SecondOrderCheckResult row;
+  row.op = op.name;
+  row.adjoint = op.adjoint;
+  row.passed = true;
+  auto fail = [&](const std::string& why) {
+    row.passed = false;
+    if (row.failure.empty()) row.failure = why;
+  };
+  if (!factory) {
+    fail("op " + op.name + " has no sample factory");
+    return row;
+  }
+  for (const std::uint64_t seed : seeds) {
+    for (const GradSample<T>& sample : factory(seed)) {
+      ++row.samples_run;
+      if (std::find(row.shapes.begin(), row.shapes.end(), sample.label) == row.shapes.end())
+        row.shapes.push_back(sample.label);
+      try {
+        EnableGradGuard recording;
+        std::vector<Tensor<T>> probe;
+        for (const auto& t : sample.inputs) {
+          probe.push_back(t.clone());
+          probe.back().set_requires_grad(true);
+        }
+        const Tensor<T> out = sample.fn(probe);
+        if (op.name != out.op_name()) {
+          fail("sample " + sample.label + " is computed by " + out.op_name() + ", not " + op.name);
+          continue;
+        }
+        // Does the recorded backward depend on the inputs (with a constant upstream)?
+        const std::vector<Tensor<T>> first =
+            grad(out, probe, Tensor<T>::ones(out.shape()), {.create_graph = true});
+        for (const auto& d : first)
+          row.gradient_depends_on_inputs = row.gradient_depends_on_inputs || d.requires_grad();
+
+        const GradCheckReport report = gradgradcheck(sample.fn, sample.inputs, options);
+        const double err = report.worst_relative_error();
+        if (std::isnan(err) || err >= row.worst_relative_error) {
+          row.worst_relative_error = err;
+          row.worst_sample = sample.label;
+        }
+        if (!report.passed) fail("sample " + sample.label + ": " + report.str());
+      } catch (const std::exception& e) {
+        fail("sample " + sample.label + ": second order raised: " + e.what());
+      }
+    }
+  }
+  if (row.samples_run == 0) fail("op " + op.name + " has no gradient-check sample");
+  return row;
+}
+
+}  // namespace detail
+
+// Every registered op's double samples, for each seed, through gradgradcheck: one row per op.
+// A row fails when the op has no sample, when a sample's output is not the op's, when the second
+// derivatives disagree with the differences of the first, or when double backward raises.
+inline std::vector<SecondOrderCheckResult> check_registered_ops_second_order(
+    const std::vector<std::uint64_t>& seeds = {1, 2, 3}, const GradGradCheckOptions& options = {}) {
+  std::vector<SecondOrderCheckResult> rows;
+  for (const OpInfo& op : registered_ops())
+    rows.push_back(detail::check_op_second_order<double>(op, op.samples_double, seeds, options));
+  return rows;
+}
+
+}  // namespace tg

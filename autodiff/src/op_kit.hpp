@@ -254,15 +254,26 @@ namespace tg::detail {
 // "0.5", "2", "-1": short numbers for sample labels.
 std::string format_number(double v);
 
-// max(v) + log(sum(exp(v - max(v)))): the max shift keeps logits of +-800 finite.
+// logsumexp(v) = max(v) + log(sum(exp(v - max(v)))), kept as its two parts: the max shift keeps
+// logits of +-800 finite, and v[c] - logsumexp(v) computed as (v[c] - max) - log_sum loses no
+// digits to cancellation when the logits are large (1000 in float has an ulp of 6e-5).
 template <class T>
-T logsumexp(const T* v, std::size_t n) {
+struct LogSumExp {
+  T max;
+  T log_sum;
+  T value() const { return max + log_sum; }
+  // v - logsumexp(v) for one element of the row.
+  T log_softmax(T v) const { return std::isinf(max) ? v - max : (v - max) - log_sum; }
+};
+
+template <class T>
+LogSumExp<T> logsumexp(const T* v, std::size_t n) {
   T top = v[0];
   for (std::size_t i = 1; i < n; ++i) top = v[i] > top ? v[i] : top;
-  if (std::isinf(top)) return top;  // all -inf (or a +inf): the shift would make NaN
+  if (std::isinf(top)) return {top, T(0)};  // all -inf (or a +inf): the shift would make NaN
   T s = 0;
   for (std::size_t i = 0; i < n; ++i) s += std::exp(v[i] - top);
-  return top + std::log(s);
+  return {top, std::log(s)};
 }
 
 // Row-wise softmax (or log_softmax) along the last axis.
@@ -273,9 +284,9 @@ Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, const char* op) {
   for (std::size_t r = 0; r < rv.rows; ++r) {
     const T* in = x.data() + r * rv.cols;
     T* o = out.data() + r * rv.cols;
-    const T lse = logsumexp(in, rv.cols);
+    const LogSumExp<T> lse = logsumexp(in, rv.cols);
     for (std::size_t c = 0; c < rv.cols; ++c)
-      o[c] = log_space ? in[c] - lse : std::exp(in[c] - lse);
+      o[c] = log_space ? lse.log_softmax(in[c]) : std::exp(lse.log_softmax(in[c]));
   }
   return out;
 }

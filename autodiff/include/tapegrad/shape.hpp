@@ -29,9 +29,12 @@ class Shape {
   const std::size_t* end() const { return dims_.data() + rank_; }
   std::size_t back() const { return dims_[rank_ - 1]; }
 
+  // The element count; ShapeError when it overflows size_t (a shape no buffer could hold).
   std::size_t numel() const {
     std::size_t n = 1;
-    for (std::size_t i = 0; i < rank_; ++i) n *= dims_[i];
+    for (std::size_t i = 0; i < rank_; ++i)
+      if (__builtin_mul_overflow(n, dims_[i], &n))
+        throw ShapeError("shape: the element count of " + str() + " overflows");
     return n;
   }
 

@@ -12,9 +12,9 @@ class SigmoidBackwardNode final : public detail::SavingNode<T, 2> {
  public:
   const char* name() const override { return "sigmoid_backward"; }
   void backward(const Tensor<T>& u, Grads<T>& grads) override {
-    Tensor<T> g = this->get(0), s = this->get(1);
+    Tensor<T> s = this->get(1);
     if (this->needs_grad(0)) grads[0] = sigmoid_backward(u, s);
-    if (this->needs_grad(1)) grads[1] = u * g * (T(1) - T(2) * s);
+    if (this->needs_grad(1)) grads[1] = u * this->get(0) * (T(1) - T(2) * s);
   }
 };
 

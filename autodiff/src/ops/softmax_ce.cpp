@@ -62,7 +62,7 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels) {
   T total = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const T* row = logits.data() + i * classes;
-    total += detail::logsumexp(row, classes) - row[labels[i]];
+    total -= detail::logsumexp(row, classes).log_softmax(row[labels[i]]);
   }
   Tensor<T> out = Tensor<T>::scalar(total / T(n));
   if (auto* node = record<SoftmaxCeNode<T>>(out, {&logits})) {

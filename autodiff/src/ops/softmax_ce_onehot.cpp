@@ -50,9 +50,9 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets) {
   for (std::size_t i = 0; i < n; ++i) {
     const T* row = logits.data() + i * classes;
     const T* t = targets.data() + i * classes;
-    const T lse = detail::logsumexp(row, classes);
+    const detail::LogSumExp<T> lse = detail::logsumexp(row, classes);
     for (std::size_t c = 0; c < classes; ++c)
-      if (t[c] != T(0)) total += t[c] * (lse - row[c]);  // 0 * (-inf) = 0, as xlogy
+      if (t[c] != T(0)) total -= t[c] * lse.log_softmax(row[c]);  // 0 * (-inf) = 0, as xlogy
   }
   Tensor<T> out = Tensor<T>::scalar(total / T(n));
   if (auto* node = record<SoftmaxCeOnehotNode<T>>(out, {&logits, &targets})) {

@@ -11,9 +11,9 @@ class TanhBackwardNode final : public detail::SavingNode<T, 2> {
  public:
   const char* name() const override { return "tanh_backward"; }
   void backward(const Tensor<T>& u, Grads<T>& grads) override {
-    Tensor<T> g = this->get(0), t = this->get(1);
+    Tensor<T> t = this->get(1);
     if (this->needs_grad(0)) grads[0] = tanh_backward(u, t);
-    if (this->needs_grad(1)) grads[1] = u * g * t * T(-2);
+    if (this->needs_grad(1)) grads[1] = u * this->get(0) * t * T(-2);
   }
 };
 

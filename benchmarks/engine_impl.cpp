@@ -1,0 +1,182 @@
+#include "engine_impl.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include "tapegrad/nn/data.hpp"
+#include "tapegrad/nn/losses.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/optim.hpp"
+#include "tapegrad/tapegrad.hpp"
+
+namespace bench {
+
+namespace {
+
+namespace nn = tg::nn;
+
+nn::Activation to_nn(Act a) {
+  switch (a) {
+    case Act::sigmoid:
+      return nn::Activation::sigmoid;
+    case Act::relu:
+      return nn::Activation::relu;
+    case Act::identity:
+      return nn::Activation::identity;
+  }
+  return nn::Activation::identity;
+}
+
+// One copy, converted in place (a temporary std::vector<T> first would double the peak memory of
+// a 60,000-image data set).
+template <class T>
+tg::Tensor<T> tensor(const tg::Shape& shape, const std::vector<double>& values) {
+  tg::Tensor<T> t = tg::Tensor<T>::empty(shape);
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+template <class T>
+class EngineMlp final : public Runner {
+ public:
+  explicit EngineMlp(const Problem& p) : p_(p.without_data()) {
+    const std::size_t L = p.layers();
+    for (std::size_t l = 0; l < L; ++l) {
+      const std::size_t in = p.sizes[l], out = p.sizes[l + 1];
+      net_.template emplace<nn::Linear<T>>(tensor<T>({in, out}, p.W[l]), tensor<T>({out}, p.b[l]));
+      const Act a = l + 1 == L ? p.output : p.hidden;
+      if (a != Act::identity) net_.template emplace<nn::ActivationLayer<T>>(to_nn(a));
+    }
+    X_ = tensor<T>({p.n, p.sizes[0]}, p.X);
+    if (!p.Y.empty()) Y_ = tensor<T>({p.n, p.sizes.back()}, p.Y);
+    labels_ = p.labels;
+    opt_ = std::make_unique<nn::SGD<T>>(net_.parameters(), nn::SgdOptions{.lr = p.lr});
+    if (p.mode == Mode::epoch)
+      batches_ = std::make_unique<nn::Minibatches<T>>(X_, labels_, p.batch, rng_,
+                                                      nn::MinibatchOptions{.shuffle = p.shuffle});
+  }
+
+  void run() override {
+    switch (p_.mode) {
+      case Mode::step:
+        step(X_, labels_);
+        break;
+      case Mode::grad: {
+        net_.zero_grad();
+        tg::Tensor<T> J = loss(net_(X_), labels_);
+        J.backward();
+        if (capture_) loss_ = double(J.item());
+        break;
+      }
+      case Mode::epoch:
+        for (const auto& b : *batches_) step(b.x, b.y);
+        break;
+      case Mode::chain:
+        break;
+    }
+  }
+
+  void warmup() override {
+    if (p_.mode == Mode::epoch)
+      run_partial(10);
+    else
+      Runner::warmup();
+  }
+
+  void run_partial(std::size_t units) override {
+    if (p_.mode != Mode::epoch) return Runner::run_partial(units);
+    std::size_t k = 0;
+    for (auto it = batches_->begin(); it != batches_->end() && k < units; ++it, ++k)
+      step(it->x, it->y);
+  }
+
+  std::vector<double> dump() override {
+    capture_ = true;
+    run();
+    capture_ = false;
+    std::vector<double> out{loss_};
+    const auto params = net_.parameters();
+    for (const auto& p : params) {
+      const auto g = p.grad();
+      out.insert(out.end(), g.data(), g.data() + g.size());
+    }
+    for (const auto& p : params) out.insert(out.end(), p.data(), p.data() + p.size());
+    return out;
+  }
+
+ private:
+  tg::Tensor<T> loss(const tg::Tensor<T>& out, const tg::Labels& labels) {
+    switch (p_.loss) {
+      case Loss::mse:
+        return tg::mse(out, Y_);
+      case Loss::half_mse:
+        return tg::mse(out, Y_) * T(0.5);
+      case Loss::seed001:
+        return nn::regularized_cross_entropy(out, Y_, net_, p_.lambda);
+      case Loss::softmax_ce:
+        return tg::softmax_ce(out, labels);
+    }
+    return {};
+  }
+
+  void step(const tg::Tensor<T>& x, const tg::Labels& labels) {
+    opt_->zero_grad();
+    tg::Tensor<T> J = loss(net_(x), labels);
+    J.backward();
+    opt_->step();
+    if (capture_) loss_ = double(J.item());
+  }
+
+  const Problem p_;
+  nn::Sequential<T> net_;
+  tg::Tensor<T> X_, Y_;
+  tg::Labels labels_;
+  std::unique_ptr<nn::SGD<T>> opt_;
+  std::mt19937_64 rng_{5};
+  std::unique_ptr<nn::Minibatches<T>> batches_;
+  bool capture_ = false;
+  double loss_ = 0;
+};
+
+// The per-op overhead: `ops` multiplications of a one-element tensor by a constant, then backward.
+template <class T>
+class EngineChain final : public Runner {
+ public:
+  explicit EngineChain(const Problem& p)
+      : ops_(p.ops),
+        x_(tg::Tensor<T>::full({1}, T(0.5), true)),
+        c_(tg::Tensor<T>::full({1}, T(0.99))) {}
+  void run() override {
+    x_.zero_grad();
+    tg::Tensor<T> y = x_;
+    for (std::size_t i = 0; i < ops_; ++i) y = y * c_;
+    y.backward();
+    if (capture_) value_ = double(y.item());
+  }
+  std::vector<double> dump() override {
+    capture_ = true;
+    run();
+    capture_ = false;
+    return {value_, double(x_.grad().item())};
+  }
+
+ private:
+  std::size_t ops_;
+  tg::Tensor<T> x_, c_;
+  bool capture_ = false;
+  double value_ = 0;
+};
+
+template <class T>
+std::unique_ptr<Runner> make(const Problem& p) {
+  if (p.mode == Mode::chain) return std::make_unique<EngineChain<T>>(p);
+  return std::make_unique<EngineMlp<T>>(p);
+}
+
+}  // namespace
+
+std::unique_ptr<Runner> make_engine(const Problem& problem, bool f32) {
+  return f32 ? make<float>(problem) : make<double>(problem);
+}
+
+}  // namespace bench

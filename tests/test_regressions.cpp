@@ -55,19 +55,20 @@ TEST_CASE("regression 3: a shape whose element count overflows size_t is a Shape
   CHECK_THROWS_AS(tg::reshape(TensorD::zeros(tg::Shape{0}), huge), tg::ShapeError);
 }
 
-// ---- open ----------------------------------------------------------------------------------
-// Marked doctest::should_fail() while the bug stands (an expected failure counts as a pass); once
-// fixed, doctest reports the test case as failing: then delete the decorator.
-
-// Bug 4. numel() now refuses an element count that overflows size_t, but make_impl's byte count
-// numel * sizeof(T) is not checked: Shape{2^61} of doubles is 2^64 bytes, which wraps to 0, so
-// the tensor gets a buffer of a few bytes and claims 2^61 elements; ones() survives only because
-// data + 2^61 wraps back to data, and then sum() reads off the heap (SIGSEGV). Fix (tensor.cpp,
-// make_impl): throw ShapeError naming the shape when numel > PTRDIFF_MAX / sizeof(T), before
-// allocating. (Also: reshape/broadcast_to to an overflowing shape raise "shape: the element count
-// of [...] overflows", which does not name the op as every other error does.)
-TEST_CASE("open bug 4: a shape whose byte count overflows gets a tiny buffer" *
-          doctest::should_fail()) {
+// numel() refused an element count that overflows size_t, but the byte count numel * sizeof(T)
+// was not checked: Shape{2^61} of doubles is 2^64 bytes, which wrapped to 0, so the tensor got a
+// buffer of a few bytes and claimed 2^61 elements, and sum() then read off the heap. An empty
+// [0, 2^61] passed too, and sum(x, 0) of it made [2^61] over an empty buffer. Fixed: every buffer
+// is sized through Shape::checked_bytes, which counts an extent of 0 as 1.
+TEST_CASE("regression 4: a shape whose byte count overflows is a ShapeError before allocation") {
   CHECK_THROWS_AS(TensorD::empty(tg::Shape{std::size_t(1) << 61}), tg::ShapeError);
   CHECK_THROWS_AS(TensorF::empty(tg::Shape{std::size_t(1) << 62}), tg::ShapeError);
+  CHECK_THROWS_AS(TensorD::zeros(tg::Shape{0, std::size_t(1) << 61}), tg::ShapeError);
+  CHECK_THROWS_WITH_AS(TensorD::empty(tg::Shape{std::size_t(1) << 61}),
+                       doctest::Contains("empty: shape [2305843009213693952]"), tg::ShapeError);
+  // The largest shapes that fit still describe themselves correctly (nothing is allocated here).
+  const tg::Shape fits{0, std::size_t(1) << 59}, too_large{0, std::size_t(1) << 60};
+  CHECK(fits.checked_bytes(sizeof(double), "t") == 0);
+  CHECK_THROWS_AS(too_large.checked_bytes(sizeof(double), "t"), tg::ShapeError);
+  CHECK(TensorF::empty(tg::Shape{0, 3}).size() == 0);
 }

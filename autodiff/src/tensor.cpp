@@ -214,7 +214,8 @@ void set_buffer_cache_limit(std::size_t bytes) {
 }
 
 template <class T>
-std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape) {
+std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
+  shape.checked_bytes(sizeof(T), who);
   auto impl = std::make_shared<TensorImpl<T>>(shape);
   impl->storage = std::allocate_shared_for_overwrite<T[]>(CountingAllocator<T>(),
                                                           std::max<std::size_t>(impl->numel, 1));
@@ -266,7 +267,7 @@ Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
 
 template <class T>
 Tensor<T> Tensor<T>::empty(const Shape& shape) {
-  return Tensor(make_impl<T>(shape));
+  return Tensor(make_impl<T>(shape, "empty"));
 }
 
 template <class T>
@@ -431,7 +432,7 @@ template class Node<float>;
 template class Node<double>;
 template class SavedTensor<float>;
 template class SavedTensor<double>;
-template std::shared_ptr<TensorImpl<float>> make_impl<float>(const Shape&);
-template std::shared_ptr<TensorImpl<double>> make_impl<double>(const Shape&);
+template std::shared_ptr<TensorImpl<float>> make_impl<float>(const Shape&, const char*);
+template std::shared_ptr<TensorImpl<double>> make_impl<double>(const Shape&, const char*);
 
 }  // namespace tg

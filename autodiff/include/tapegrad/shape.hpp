@@ -38,6 +38,22 @@ class Shape {
     return n;
   }
 
+  // The bytes a buffer of this shape needs, for elements of `element_size` bytes. Throws
+  // ShapeError naming `who` and the shape when no buffer could hold it: when the product of the
+  // extents, an extent of 0 counted as 1, times element_size exceeds PTRDIFF_MAX. Counting a 0 as
+  // 1 matters: an empty [0, 2^61] would otherwise pass, and an op that reduces its 0 away would
+  // then describe 2^61 elements over an empty buffer.
+  std::size_t checked_bytes(std::size_t element_size, const char* who) const {
+    std::size_t n = element_size;
+    for (std::size_t i = 0; i < rank_; ++i)
+      if (__builtin_mul_overflow(n, dims_[i] ? dims_[i] : 1, &n) || n > kMaxBytes)
+        throw ShapeError(std::string(who) + ": shape " + str() + " of " +
+                         std::to_string(element_size) +
+                         "-byte elements is too large for any buffer (more than 2^63 bytes)");
+    return numel() * element_size;
+  }
+  static constexpr std::size_t kMaxBytes = std::size_t(PTRDIFF_MAX);
+
   void push_back(std::size_t extent) {
     if (rank_ == kMaxRank)
       throw ShapeError("shape: rank above the supported maximum of " + std::to_string(kMaxRank));

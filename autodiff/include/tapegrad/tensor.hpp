@@ -160,9 +160,11 @@ class Tensor {
 using TensorF = Tensor<float>;
 using TensorD = Tensor<double>;
 
-// Allocates the impl and an uninitialized buffer of shape.numel() elements.
+// Allocates the impl and an uninitialized buffer of shape.numel() elements. Throws ShapeError
+// naming `who` (the op or factory) when the shape is too large for any buffer
+// (Shape::checked_bytes), before anything is allocated.
 template <class T>
-std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape);
+std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who = "tensor");
 
 // "[2,3]" style description used by error messages: "A[2,3]".
 template <class T>

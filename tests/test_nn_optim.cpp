@@ -179,7 +179,7 @@ TEST_SUITE("nn.optim") {
 
   // ---- Adam --------------------------------------------------------------------------------
 
-  TEST_CASE("Adam: the first step is lr * sign(g); the second by hand") {
+  TEST_CASE("Adam: the first step is lr * sign(g), the second by hand") {
     // loss 0.5 sum(p^2), so g = p; p0 = [1, -2], lr 0.1, betas (0.9, 0.999), eps 1e-8.
     // Step 1 (t = 1): m = 0.1 g, v = 0.001 g^2, m_hat = m / 0.1 = g, v_hat = v / 0.001 = g^2,
     //   update = 0.1 g / (|g| + 1e-8) = 0.1 sign(g) up to 1e-8 relative:

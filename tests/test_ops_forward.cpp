@@ -107,7 +107,7 @@ TEST_CASE("matmul: gradients of sum(A^T B) with a transpose flag") {
 // add_bias, elementwise binary ops and broadcasting
 // ============================================================================================
 
-TEST_CASE("add_bias: bias added to every row; its gradient is the column sum of G") {
+TEST_CASE("add_bias: bias added to every row, its gradient is the column sum of G") {
   TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
   TensorD b = TensorD::vector({10, 20, 30}, true);
   TensorD y = tg::add_bias(x, b);
@@ -158,7 +158,7 @@ TEST_CASE("add/sub/mul/div: gradients for same-shape operands") {
   }
 }
 
-TEST_CASE("add: [3,4] + [4] broadcasts the row; the row's gradient is summed over rows") {
+TEST_CASE("add: [3,4] + [4] broadcasts the row, the row's gradient is summed over rows") {
   TensorD x = TensorD::from_vector(Shape{3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, true);
   TensorD v = TensorD::vector({100, 200, 300, 400}, true);
   TensorD y = x + v;
@@ -168,7 +168,7 @@ TEST_CASE("add: [3,4] + [4] broadcasts the row; the row's gradient is summed ove
   check_tensor(v.grad(), Shape{4}, {3, 3, 3, 3});  // 3 rows
 }
 
-TEST_CASE("mul: [3,1] * [1,4] is the outer product; gradients summed back") {
+TEST_CASE("mul: [3,1] * [1,4] is the outer product, gradients summed back") {
   TensorD c = TensorD::from_vector(Shape{3, 1}, {1, 2, 3}, true);
   TensorD r = TensorD::from_vector(Shape{1, 4}, {10, 20, 30, 40}, true);
   TensorD y = c * r;
@@ -305,7 +305,7 @@ TEST_CASE("tanh: values, +-1000 saturate to +-1, gradient 1 - tanh^2") {
   check_tensor(x.grad(), Shape{5}, {0, 0, 1, 0.7864477329659274, 0.18070663892364836});
 }
 
-TEST_CASE("relu: max(x,0); relu(0) = 0 and relu'(0) = 0") {
+TEST_CASE("relu: max(x,0), relu(0) = 0 and relu'(0) = 0") {
   TensorD x = TensorD::vector({-2, 0, 3, -0.0, 1e-300}, true);
   TensorD y = tg::relu(x);
   check_tensor(y, Shape{5}, {0, 0, 3, 0, 1e-300});
@@ -382,7 +382,7 @@ TEST_CASE("sum: gradient is G broadcast back along the removed axis") {
   check_tensor(x.grad(), Shape{2, 3}, {2, 2, 2, -1, -1, -1});
 }
 
-TEST_CASE("mean: all elements, each axis removed, 3-D; gradient G/count") {
+TEST_CASE("mean: all elements, each axis removed, 3-D, gradient G/count") {
   TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
   check_tensor(tg::mean(x), Shape{}, {3.5});                // 21/6
   check_tensor(tg::mean(x, 0), Shape{3}, {2.5, 3.5, 4.5});  // [5,7,9]/2
@@ -401,7 +401,7 @@ TEST_CASE("mean: all elements, each axis removed, 3-D; gradient G/count") {
   check_tensor(x.grad(), Shape{2, 3}, {1, 1, 1, -2, -2, -2});
 }
 
-TEST_CASE("broadcast_to: [3] -> [2,3], [3,1] -> [3,2], [] -> [2,2]; gradient summed back") {
+TEST_CASE("broadcast_to: [3] -> [2,3], [3,1] -> [3,2], [] -> [2,2], gradient summed back") {
   TensorD v = TensorD::vector({1, 2, 3}, true);
   TensorD y = tg::broadcast_to(v, Shape{2, 3});
   check_tensor(y, Shape{2, 3}, {1, 2, 3, 1, 2, 3});
@@ -412,7 +412,7 @@ TEST_CASE("broadcast_to: [3] -> [2,3], [3,1] -> [3,2], [] -> [2,2]; gradient sum
   check_tensor(v.grad(), Shape{3}, {11, 22, 33});
 }
 
-TEST_CASE("sum_to: [2,3] -> [3], [2,1], [1,3], []; gradient broadcast back") {
+TEST_CASE("sum_to: [2,3] -> [3], [2,1], [1,3], [], gradient broadcast back") {
   TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
   check_tensor(tg::sum_to(x, Shape{3}), Shape{3}, {5, 7, 9});
   check_tensor(tg::sum_to(x, Shape{1, 3}), Shape{1, 3}, {5, 7, 9});
@@ -423,7 +423,7 @@ TEST_CASE("sum_to: [2,3] -> [3], [2,1], [1,3], []; gradient broadcast back") {
   check_tensor(x.grad(), Shape{2, 3}, {3, 3, 3, -1, -1, -1});
 }
 
-TEST_CASE("reshape: same row-major elements, new shape; gradient reshaped back") {
+TEST_CASE("reshape: same row-major elements, new shape, gradient reshaped back") {
   TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
   TensorD y = tg::reshape(x, Shape{3, 2});
   check_tensor(y, Shape{3, 2}, {1, 2, 3, 4, 5, 6});
@@ -434,7 +434,7 @@ TEST_CASE("reshape: same row-major elements, new shape; gradient reshaped back")
   check_tensor(x.grad(), Shape{2, 3}, {1, 2, 3, 4, 5, 6});
 }
 
-TEST_CASE("transpose: [2,3] -> [3,2]; gradient G^T") {
+TEST_CASE("transpose: [2,3] -> [3,2], gradient G^T") {
   TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
   TensorD y = tg::transpose(x);
   check_tensor(y, Shape{3, 2}, {1, 4, 2, 5, 3, 6});

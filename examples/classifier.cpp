@@ -1,14 +1,15 @@
-// Seed 001 scaled to real data: a sigmoid MLP with the regularized cross-entropy
+// The digit-classifier course notes (docs/tutorials.md) scaled to real data: a sigmoid MLP with
+// the course notes' regularized cross-entropy
 //   J = -(1/m) sum_{i,k} [y log h + (1-y) log(1-h)] + lambda/(2m) sum of squared non-bias weights
 // on Fashion-MNIST (Debian's dataset-fashion-mnist: 60,000 training and 10,000 test images).
 //
 // Part 1: 784-256-128-10, sigmoid hidden units and outputs, minibatch Adam; reports the test
-// accuracy (target
-//         >= 0.88) and saves the model to classifier_model.npz (readable with numpy.load).
-// Part 2: the seed's literal setup: 400-25-10 sigmoid, lambda = 1, weights uniform in
+//         accuracy (target >= 0.88) and saves the model to classifier_model.npz (readable with
+//         numpy.load).
+// Part 2: the course notes' own setup: 400-25-10 sigmoid, lambda = 1, weights uniform in
 //         [-0.12, 0.12], trained with L-BFGS on the unrolled parameter vector, full batch, on a
-//         5000-image subset with the centre 20x20 crop of each image (400 inputs, like the seed's
-//         20x20 digits).
+//         5000-image subset with the centre 20x20 crop of each image (400 inputs, like the course
+//         notes' 20x20 digits).
 //
 //   ./build/examples/classifier [--epochs N] [--data DIR] [--out FILE] [--skip-lbfgs]
 #include <chrono>
@@ -49,7 +50,7 @@ double test_accuracy(nn::Module<float>& net, const Split& test) {
   return nn::accuracy(net(test.images), test.labels);
 }
 
-// seed 001's cost for a batch from the output pre-activations z (h = sigmoid(z)), through
+// The course notes' cost for a batch from the output pre-activations z (h = sigmoid(z)), through
 // bce_with_logits so that a float sigmoid saturating at exactly 1 cannot make log(0); m is the
 // number of samples the penalty is spread over.
 TensorF cost(const TensorF& z, const TensorF& Y, const nn::Module<float>& net, double lambda,
@@ -65,8 +66,8 @@ bool part1(const Split& train, const Split& test, std::size_t epochs, const std:
   auto net = nn::mlp<float>({784, 256, 128, 10}, nn::Activation::sigmoid, nn::Activation::identity,
                             nn::Init::xavier_uniform(), rng);
   nn::Adam<float> adam(net.parameters(), {.lr = 1e-3});
-  // lambda over the whole training set (seed 001's m = all samples): each minibatch carries the
-  // penalty lambda/(2 * 60000) * sum W^2, so that an epoch adds up to the seed's J.
+  // lambda over the whole training set (the course notes' m = all samples): each minibatch
+  // carries the penalty lambda/(2 * 60000) * sum W^2, so that an epoch adds up to their J.
   const double lambda = 1.0, m = double(train.labels.size());
   nn::Minibatches<float> batches(train.images, train.labels, 128, rng);
   nn::ProgressLog log(epochs, &std::cout);
@@ -95,7 +96,7 @@ bool part1(const Split& train, const Split& test, std::size_t epochs, const std:
   return acc >= 0.88;
 }
 
-// The centre 20x20 of each 28x28 image: 400 inputs, the seed's input size.
+// The centre 20x20 of each 28x28 image: 400 inputs, the course notes' input size.
 TensorF crop20(const TensorF& images, std::size_t count) {
   TensorF out = TensorF::empty({count, 400});
   for (std::size_t i = 0; i < count; ++i)
@@ -106,7 +107,7 @@ TensorF crop20(const TensorF& images, std::size_t count) {
 }
 
 void part2(const Split& train, const Split& test) {
-  std::printf("\n== Part 2: seed 001 literally: 400-25-10 sigmoid, lambda 1, L-BFGS ==\n");
+  std::printf("\n== Part 2: the course notes' network: 400-25-10 sigmoid, lambda 1, L-BFGS ==\n");
   const std::size_t n = 5000;
   TensorF X = crop20(train.images, n);
   tg::Labels y(train.labels.begin(), train.labels.begin() + n);

@@ -1,6 +1,7 @@
-// Seed 002: gradient validation of a 2-5-1 regression MLP (sigmoid hidden, linear output) on 20
-// samples of y = x1^2 + x2^2 with x ~ U(-1,1)^2, loss 0.5 * mean((yhat - y)^2), eps 1e-5; the
-// per-parameter report must show every relative error below 1e-7. Then the network is trained.
+// The regression gradient-validation tutorial (docs/tutorials.md): a 2-5-1 regression MLP
+// (sigmoid hidden, linear output) on 20 samples of y = x1^2 + x2^2 with x ~ U(-1,1)^2, loss
+// 0.5 * mean((yhat - y)^2), eps 1e-5; the per-parameter report must show every relative error
+// below 1e-7. Then the network is trained.
 #include <cstdio>
 #include <random>
 
@@ -16,7 +17,7 @@ int main() {
   TensorD X = TensorD::uniform({20, 2}, -1, 1, rng);
   TensorD y = tg::reshape(tg::sum(X * X, 1), {20, 1});  // x1^2 + x2^2
 
-  // Xavier normal for the sigmoid layer, biases zero (as the seed).
+  // Xavier normal for the sigmoid layer, biases zero (as the tutorial).
   auto net = nn::mlp<double>({2, 5, 1}, nn::Activation::sigmoid, nn::Activation::identity,
                              nn::Init::xavier_normal(), rng);
   auto loss = [&] { return tg::mse(net(X), y) * 0.5; };

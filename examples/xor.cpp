@@ -1,8 +1,9 @@
-// Seed 000: XOR with a [2,2,2,1] sigmoid network, mean squared error, plain SGD with eta 0.1.
+// The XOR tutorial's network (docs/tutorials.md): [2,2,2,1], sigmoid everywhere, mean squared
+// error, plain SGD with eta 0.1.
 //
-// The seed's backprop gradient came out 2x the finite-difference one and the author divided it by
-// 2 without an explanation. The cost was J = (1/m) sum (yhat - y)^2, whose gradient is
-// (2/m) sum (yhat - y) sigma'(z) a; the seed's delta terms computed sum (yhat - y) sigma'(z) a,
+// The tutorial's backprop gradient came out 2x the finite-difference one and its author divided it
+// by 2 without an explanation. The cost was J = (1/m) sum (yhat - y)^2, whose gradient is
+// (2/m) sum (yhat - y) sigma'(z) a; the tutorial's delta terms computed sum (yhat - y) sigma'(z) a,
 // dropping the 2/m factor. With m = 4 samples that is m/2 = 2 times the true gradient: the
 // "division by 2" was the missing 2/m, right only because m happened to be 4. Here mse's
 // adjoint carries the 2/N itself, so the gradient check below passes without any fudge factor.
@@ -22,7 +23,8 @@ int main() {
   TensorD y = TensorD::matrix({{0}, {1}, {1}, {0}});
 
   std::mt19937_64 rng(0);
-  // Symmetry breaking: weights uniform in [-1, 1] (the seed drew from [0, 1)); biases start at 0.
+  // Symmetry breaking: weights uniform in [-1, 1] (the tutorial drew from [0, 1)); biases start at
+  // 0.
   auto net = nn::mlp<double>({2, 2, 2, 1}, nn::Activation::sigmoid, nn::Activation::sigmoid,
                              nn::Init::uniform(1.0), rng);
   std::printf("%s\n", net.describe().c_str());

@@ -1,11 +1,11 @@
-// The seed XOR network's graph, seen two ways: the tape as text (one line per op) and the graph
-// as Graphviz DOT, rendered to PNG and SVG when Debian's graphviz (`dot`) is installed.
+// The graph of the XOR tutorial's network, seen two ways: the tape as text (one line per op) and
+// the graph as Graphviz DOT, rendered to PNG and SVG when Debian's graphviz (`dot`) is installed.
 //
 //   build/examples/xor_graph [output-dir]     # writes xor_graph.dot (+ .png/.svg) there
 //   build/examples/xor_graph docs             # from the repository root: docs/xor_graph.png
 //
-// The network is seed 000's (examples/xor): [2,2,2,1], sigmoid everywhere, MSE on the 4 XOR
-// points, built with tg::nn::mlp exactly as the xor example builds it.
+// The network is the XOR tutorial's (docs/tutorials.md): [2,2,2,1], sigmoid everywhere, MSE on
+// the 4 XOR points, built with tg::nn::mlp exactly as examples/xor.cpp builds it.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   const std::string dot_path = dir + "xor_graph.dot";
   const std::string dot = tg::to_dot(
       loss, {.names = names,
-             .title = "seed XOR network: loss = mse(sigmoid MLP [2,2,2,1] (X), y)\n"
+             .title = "the XOR tutorial's network: loss = mse(sigmoid MLP [2,2,2,1] (X), y)\n"
                       "green: leaves that require a gradient; dashed: constants (X[4,2], y[4,1])"});
   const std::string values_path = dir + "xor_graph_values.dot";
   const std::string with_values =

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs missing dependencies, builds (Release) into build/ and runs the tour of the engine:
-# the per-op gradient-check table and a hand-built graph, then seed 000 (xor) and seed 002
-# (regression_gradcheck) as working examples.
+# the per-op gradient-check table and a hand-built graph, then the XOR tutorial's network (xor)
+# and the regression gradient-validation tutorial's (regression_gradcheck) as working examples;
+# docs/tutorials.md describes both tutorials.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -36,8 +36,8 @@ const char* to_string(Loss l) {
       return "mse";
     case Loss::half_mse:
       return "half_mse";
-    case Loss::seed001:
-      return "seed001";
+    case Loss::regularized_ce:
+      return "regularized_ce";
     case Loss::softmax_ce:
       return "softmax_ce";
   }
@@ -182,7 +182,7 @@ Problem make_problem(const Spec& spec, const std::string& fashion_dir) {
   Problem p;
   const std::string w = spec.get("w");
   p.name = w;
-  if (w == "W1") {  // seed 000: XOR, [2,2,2,1], sigmoid everywhere, MSE, SGD eta 0.1
+  if (w == "W1") {  // the XOR tutorial: [2,2,2,1], sigmoid everywhere, MSE, SGD eta 0.1
     p.sizes = {2, 2, 2, 1};
     p.hidden = p.output = Act::sigmoid;
     p.loss = Loss::mse;
@@ -191,7 +191,7 @@ Problem make_problem(const Spec& spec, const std::string& fashion_dir) {
     p.X = {0, 0, 0, 1, 1, 0, 1, 1};
     p.Y = {0, 1, 1, 0};
     init_weights(p, 1.0, 1.0);
-  } else if (w == "W2") {  // seed 002: 2-5-1, sigmoid hidden, linear out, 0.5 * MSE, 20 samples
+  } else if (w == "W2") {  // the regression tutorial: 2-5-1, sigmoid/linear, 0.5 * MSE, 20 samples
     p.sizes = {2, 5, 1};
     p.hidden = Act::sigmoid;
     p.output = Act::identity;
@@ -202,10 +202,10 @@ Problem make_problem(const Spec& spec, const std::string& fashion_dir) {
     for (std::size_t i = 0; i < 20; ++i)
       p.Y.push_back(p.X[2 * i] * p.X[2 * i] + p.X[2 * i + 1] * p.X[2 * i + 1]);
     init_weights(p, 1.0, 1.0);
-  } else if (w == "W3") {  // seed 001: 5000 x 400, 400-25-10 sigmoid, regularized CE, lambda 1
+  } else if (w == "W3") {  // the digit course notes: 5000 x 400, 400-25-10 sigmoid, lambda 1
     p.sizes = {400, 25, 10};
     p.hidden = p.output = Act::sigmoid;
-    p.loss = Loss::seed001;
+    p.loss = Loss::regularized_ce;
     p.mode = Mode::grad;
     p.lambda = 1.0;
     classification_data(p, 5000);

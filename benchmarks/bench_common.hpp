@@ -20,10 +20,11 @@ namespace bench {
 
 enum class Act { identity, sigmoid, relu };
 enum class Loss {
-  mse,         // mean((h - y)^2) over all elements (seed 000)
-  half_mse,    // 0.5 * mean((h - y)^2) (seed 002)
-  seed001,     // -(1/m) sum[y log h + (1-y) log(1-h)] + lambda/(2m) sum W^2 (biases skipped)
-  softmax_ce,  // mean_i(logsumexp(z_i) - z_i[label_i])
+  mse,             // mean((h - y)^2) over all elements (the XOR tutorial's cost)
+  half_mse,        // 0.5 * mean((h - y)^2) (the regression gradient-validation tutorial's)
+  regularized_ce,  // the course notes' -(1/m) sum[y log h + (1-y) log(1-h)] + lambda/(2m) sum W^2,
+                   // biases not regularized (docs/tutorials.md)
+  softmax_ce,      // mean_i(logsumexp(z_i) - z_i[label_i])
 };
 enum class Mode {
   step,   // one SGD step on the whole batch: forward, backward, update
@@ -62,8 +63,8 @@ struct Problem {
   bool shuffle = false;   // epoch: reshuffle the order (each implementation with its own RNG)
   std::size_t ops = 0;    // chain: number of multiplications
   std::vector<double> X;  // [n, sizes[0]]
-  std::vector<double> Y;  // [n, sizes.back()]: targets (mse, half_mse) or one-hot (seed001)
-  std::vector<std::int64_t> labels;       // [n] (seed001, softmax_ce)
+  std::vector<double> Y;  // [n, sizes.back()]: targets (mse, half_mse) or one-hot (regularized_ce)
+  std::vector<std::int64_t> labels;       // [n] (regularized_ce, softmax_ce)
   std::vector<std::vector<double>> W, b;  // W[l] is [sizes[l], sizes[l+1]] row-major
   std::size_t layers() const { return sizes.size() - 1; }
   // A copy with the sizes and settings only (X, Y, labels, W and b empty).

@@ -12,9 +12,10 @@ with the same splitmix64 stream, so that both languages start from bit-identical
 the gradients can be compared to 1e-10.
 
 PyTorch is written the way a PyTorch user writes it (addmm, fused losses, torch.optim.SGD).
-NumPy is written the way the seed tutorials do it (seed 000): parameter matrices Theta[out, in+1]
-with the bias in column 0, np.hstack of a ones column onto every layer's input, np.matmul with
-Theta.T, sigmoid_prime(z) = sigmoid(z) * (1 - sigmoid(z)), deltas propagated by hand.
+NumPy is written the way the backprop tutorials in docs/tutorials.md do it: parameter matrices
+Theta[out, in+1] with the bias in column 0, np.hstack of a ones column onto every layer's input,
+np.matmul with Theta.T, sigmoid_prime(z) = sigmoid(z) * (1 - sigmoid(z)), deltas propagated by
+hand.
 """
 import gzip
 import math
@@ -106,7 +107,7 @@ def make_problem(spec):
         p.Y = (p.X[:, 0] * p.X[:, 0] + p.X[:, 1] * p.X[:, 1]).reshape(20, 1)
         init_weights(p, 1.0, 1.0)
     elif w == "W3":
-        p.sizes, p.output, p.loss, p.mode, p.lam = [400, 25, 10], "sigmoid", "seed001", "grad", 1.0
+        p.sizes, p.output, p.loss, p.mode, p.lam = [400, 25, 10], "sigmoid", "regularized_ce", "grad", 1.0
         classification_data(p, 5000)
         p.batch = p.n
         p.Y = np.zeros((p.n, 10))
@@ -174,7 +175,7 @@ class TorchMlp:
             return F.mse_loss(h, y)
         if p.loss == "half_mse":
             return 0.5 * F.mse_loss(h, y)
-        if p.loss == "seed001":
+        if p.loss == "regularized_ce":
             penalty = sum((w * w).sum() for w in self.W)
             return F.binary_cross_entropy(h, y) * h.shape[1] + p.lam / (2 * h.shape[0]) * penalty
         return F.cross_entropy(h, labels)
@@ -262,7 +263,7 @@ class TorchChain:
         return np.array([self.y.item(), self.x.grad.item()])
 
 
-# ---- NumPy, the seed tutorials' way -----------------------------------------------------------
+# ---- NumPy, the tutorials' way (docs/tutorials.md) ----------------------------------------------
 
 def sigmoid(x):
     return 1 / (1 + np.exp(-x))
@@ -285,7 +286,7 @@ class NumpyMlp:
         self.p = p
         dt = np.float32 if f32 else np.float64
         self.dt = dt
-        # THETA[l] is [out, in+1], bias in column 0, as in seed 000.
+        # THETA[l] is [out, in+1], bias in column 0, as in the digit-classifier course notes.
         self.THETA = [np.hstack((b.reshape(-1, 1), w.T)).astype(dt) for w, b in zip(p.W, p.b)]
         self.X = p.X.astype(dt)
         self.Y = p.Y.astype(dt) if p.Y is not None else None
@@ -328,7 +329,7 @@ class NumpyMlp:
             delta = (y_hat - y) * ((2.0 if p.loss == "mse" else 1.0) / N)
             if p.output == "sigmoid":
                 delta = delta * sigmoid_prime(Z[-1])
-        elif p.loss == "seed001":
+        elif p.loss == "regularized_ce":
             self.last_loss = (-np.sum(y * np.log(y_hat) + (1 - y) * np.log(1 - y_hat)) / m
                               + p.lam / (2 * m) * sum(np.sum(t[:, 1:] ** 2) for t in self.THETA))
             delta = (y_hat - y) / m
@@ -347,7 +348,7 @@ class NumpyMlp:
         grads = []
         for idx in range(len(del_)):
             g = np.matmul(del_[idx].T, A[idx])
-            if p.loss == "seed001":
+            if p.loss == "regularized_ce":
                 reg = self.THETA[idx].copy()
                 reg[:, 0] = 0
                 g = g + p.lam / m * reg

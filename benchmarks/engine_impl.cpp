@@ -111,7 +111,7 @@ class EngineMlp final : public Runner {
         return tg::mse(out, Y_);
       case Loss::half_mse:
         return tg::mse(out, Y_) * T(0.5);
-      case Loss::seed001:
+      case Loss::regularized_ce:
         return nn::regularized_cross_entropy(out, Y_, net_, p_.lambda);
       case Loss::softmax_ce:
         return tg::softmax_ce(out, labels);

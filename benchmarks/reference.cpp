@@ -176,7 +176,7 @@ class ReferenceMlp final : public Runner {
         if (p_.loss == Loss::half_mse) loss *= 0.5;
         break;
       }
-      case Loss::seed001: {  // h = sigmoid(z): dJ/dz = (h - y) / m
+      case Loss::regularized_ce: {  // h = sigmoid(z): dJ/dz = (h - y) / m
         const T inv_m = T(1.0 / double(m));
         for (std::size_t i = 0; i < m * K; ++i) {
           loss -= y[i] != T(0) ? double(y[i]) * std::log(double(h[i])) : 0.0;
@@ -208,14 +208,14 @@ class ReferenceMlp final : public Runner {
         break;
       }
     }
-    // ---- backward: dW = A^T D (seed001: + lambda/m W through beta = 1), db = column sums of D,
-    // D[l-1] = (D W^T) * act'(A[l-1]).
+    // ---- backward: dW = A^T D (regularized_ce: + lambda/m W through beta = 1), db = column sums
+    // of D, D[l-1] = (D W^T) * act'(A[l-1]).
     for (std::size_t l = L_; l-- > 0;) {
       const std::size_t k = s[l], n = s[l + 1];
       const T* a_prev = l == 0 ? x : A_[l].data();
       const T* dl = D_[l + 1].data();
       T beta = T(0);
-      if (p_.loss == Loss::seed001 && p_.lambda != 0) {
+      if (p_.loss == Loss::regularized_ce && p_.lambda != 0) {
         const T c = T(p_.lambda / double(m));
         const T* w = W_[l].data();
         T* dw = dW_[l].data();

@@ -114,7 +114,7 @@ class TorchMlp final : public Runner {
         return torch::mse_loss(h, y);
       case Loss::half_mse:
         return 0.5 * torch::mse_loss(h, y);
-      case Loss::seed001: {
+      case Loss::regularized_ce: {
         auto J = torch::binary_cross_entropy(h, y) * double(h.size(1));
         torch::Tensor penalty = W_[0].square().sum();
         for (std::size_t l = 1; l < W_.size(); ++l) penalty = penalty + W_[l].square().sum();

@@ -12,9 +12,9 @@
 #   bash scripts/bench.sh --verify-only   # gradients of the engine == the reference's, no timing
 #
 # Arguments go to build/benchmarks/tapegrad_bench (see benchmarks/README.md). OPENBLAS_CORETYPE
-# defaults to Haswell (AVX2 kernels), the setting the issue's figures were measured under; set it
-# yourself (e.g. OPENBLAS_CORETYPE=SkylakeX) to compare another kernel. TAPEGRAD_BUILD_DIR picks
-# another build directory than build/.
+# defaults to Haswell (AVX2 kernels), the setting benchmarks/results/latest.md was measured under;
+# set it yourself (e.g. OPENBLAS_CORETYPE=SkylakeX) to compare another kernel. TAPEGRAD_BUILD_DIR
+# picks another build directory than build/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

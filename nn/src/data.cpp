@@ -16,6 +16,10 @@
 #include <memory>
 #include <optional>
 
+#include <sys/stat.h>
+
+#include "file_io.hpp"
+
 namespace tg::nn {
 
 namespace {
@@ -47,23 +51,19 @@ bool valid_type_code(unsigned code) {
 }
 
 // A byte source over a plain file or a gzip'd one (inflated incrementally with zlib: the
-// decompressed size is never trusted before the bytes have arrived). Works on pipes too: the
-// file is opened once and read forward only. A gzip file may hold several members (as `cat a.gz
-// b.gz` makes); bytes after the last member that do not start another one are ignored, as gzip
+// decompressed size is never trusted before the bytes have arrived). Only a regular file is
+// read (a FIFO or a device could block or never end). A gzip file may hold several members (as `cat
+// a.gz b.gz` makes); bytes after the last member that do not start another one are ignored, as gzip
 // and zlib's gzread do. Every I/O or decompression error throws DataError naming the file.
 class ByteSource {
  public:
   ByteSource(const char* fn, std::string path) : fn_(fn), path_(std::move(path)) {
-    errno = 0;
-    file_.reset(std::fopen(path_.c_str(), "rb"));
-    if (!file_) fail(fn_, path_, std::string("cannot open: ") + std::strerror(errno));
+    file_.reset(detail::open_regular_file(
+        path_, [this](const std::string& problem) { fail(fn_, path_, problem); }));
+    struct stat st {};
+    if (::fstat(fileno(file_.get()), &st) == 0) file_size_ = static_cast<std::uint64_t>(st.st_size);
     in_.resize(1 << 18);
     const std::size_t got = fill(in_.data(), 2);
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(path_, ec)) {
-      const auto size = std::filesystem::file_size(path_, ec);
-      if (!ec) file_size_ = size;
-    }
     pending_ = got;  // the bytes looked at are served first (plain) or inflated (gzip)
     if (got == 2 && in_[0] == 0x1f && in_[1] == 0x8b) {
       if (inflateInit2(&zs_, 15 + 16) != Z_OK)  // gzip wrapper only
@@ -80,12 +80,12 @@ class ByteSource {
   ByteSource& operator=(const ByteSource&) = delete;
 
   bool gzipped() const { return inflating_; }
-  // The size of a plain regular file (unknown for gzip'd files and pipes).
+  // The size of a plain file (unknown for gzip'd files).
   std::optional<std::uint64_t> plain_size() const {
     if (inflating_) return std::nullopt;
     return file_size_;
   }
-  // The size of the file on disk, compressed or not, when it is a regular file.
+  // The size of the file on disk, compressed or not.
   std::optional<std::uint64_t> file_size() const { return file_size_; }
 
   // Reads up to n bytes (decompressed for gzip); fewer only at the end of the data.
@@ -505,9 +505,8 @@ std::string quoted(std::string_view field) {
 template <class T>
 Tensor<T> read_csv(const std::string& path, bool has_header, char delimiter) {
   static const char* fn = "read_csv";
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(fn, path, std::string("cannot open: ") + std::strerror(errno));
+  std::FILE* f =
+      detail::open_regular_file(path, [&](const std::string& problem) { fail(fn, path, problem); });
   std::string text;
   {
     std::array<char, 1 << 16> chunk;

@@ -67,10 +67,10 @@ struct IdxArray {
 };
 
 // Reads an IDX file, gzip'd (detected by the 1f 8b magic) or plain. Throws DataError naming the
-// file when it cannot be opened, the magic is wrong, the type code is unknown, the file (or the
-// decompressed stream) holds fewer bytes than the header promises or more (trailing garbage), or
-// the gzip stream is corrupt, e.g.
-// "read_idx: t.idx: truncated: header promises 7840000 bytes of data, file has 1200".
+// file when it cannot be opened or is not a regular file (a FIFO, a device), the magic is wrong,
+// the type code is unknown, the file (or the decompressed stream) holds fewer bytes than the header
+// promises or more (trailing garbage), or the gzip stream is corrupt, e.g. "read_idx: t.idx:
+// truncated: header promises 7840000 bytes of data, file has 1200".
 IdxArray read_idx(const std::string& path);
 
 // [n, rows, cols] (any rank >= 2: [n, d1, ..., dk]) -> a [n, d1*...*dk] matrix of value * scale
@@ -84,9 +84,10 @@ Labels idx_labels(const IdxArray& labels);
 // ---- CSV ------------------------------------------------------------------------------------
 // A numeric CSV file -> [rows, cols]. `has_header` skips the first line. Fields may be surrounded
 // by blanks or double quotes; blank lines are skipped; \r\n line ends and a UTF-8 BOM are fine.
-// Throws DataError naming the file for: a missing file, no data rows ("empty file"), a row whose
-// field count differs from the first row's (naming the line number), a field that is not a
-// number (naming line and column, 1-based, counting the header line).
+// Throws DataError naming the file for: a missing file or one that is not a regular file, no data
+// rows ("empty file"), a row whose field count differs from the first row's (naming the line
+// number), a field that is not a number (naming line and column, 1-based, counting the header
+// line).
 template <class T>
 Tensor<T> read_csv(const std::string& path, bool has_header = false, char delimiter = ',');
 

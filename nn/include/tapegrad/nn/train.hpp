@@ -32,8 +32,10 @@ class ProgressLog {
   const EpochRecord& end_epoch(double loss, std::size_t samples, double accuracy = -1,
                                double test_accuracy = -1);
   const std::vector<EpochRecord>& history() const { return history_; }
-  // epoch,loss,accuracy,test_accuracy,samples_per_second,seconds. Written atomically (a temporary
-  // file renamed over the target), so a failed write leaves no truncated file.
+  // epoch,loss,accuracy,test_accuracy,samples_per_second,seconds. Written like save_npy
+  // (serialize.hpp): atomically through a uniquely named temporary file, through a symlink to its
+  // target, keeping an existing file's permission bits, refusing a path that is not a regular
+  // file. Failures throw tg::Error naming the path.
   void write_csv(const std::string& path) const;
 
  private:

@@ -91,6 +91,83 @@ mode_t lmode(const std::string& path) {
   return st.st_mode;
 }
 
+// A version 1.0 .npy file with the given header dict and raw data bytes.
+Bytes npy_file(const std::string& dict, const Bytes& data) {
+  std::string header = dict;
+  header.append(64 - ((10 + header.size() + 1) % 64), ' ');
+  header += '\n';
+  Bytes out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + data;
+}
+
+std::uint32_t crc32(const Bytes& b) {
+  std::uint32_t c = 0xffffffffu;
+  for (unsigned char byte : b) {
+    c ^= byte;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+void put(Bytes& s, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+// A ZIP archive holding one stored member.
+Bytes zip_one(const std::string& name, const Bytes& data) {
+  const std::uint32_t crc = crc32(data);
+  Bytes z;
+  put(z, 0x04034b50, 4);
+  put(z, 20, 2);
+  put(z, 0, 2);
+  put(z, 0, 2);  // stored
+  put(z, 0, 4);  // time, date
+  put(z, crc, 4);
+  put(z, data.size(), 4);
+  put(z, data.size(), 4);
+  put(z, name.size(), 2);
+  put(z, 0, 2);
+  z += name + data;
+  const std::size_t cd_offset = z.size();
+  put(z, 0x02014b50, 4);
+  put(z, 20, 2);
+  put(z, 20, 2);
+  put(z, 0, 2);
+  put(z, 0, 2);
+  put(z, 0, 4);
+  put(z, crc, 4);
+  put(z, data.size(), 4);
+  put(z, data.size(), 4);
+  put(z, name.size(), 2);
+  put(z, 0, 2);  // extra
+  put(z, 0, 2);  // comment
+  put(z, 0, 2);  // disk
+  put(z, 0, 2);  // internal attributes
+  put(z, 0, 4);  // external attributes
+  put(z, 0, 4);  // local header offset
+  z += name;
+  const std::size_t cd_size = z.size() - cd_offset;
+  put(z, 0x06054b50, 4);
+  put(z, 0, 2);
+  put(z, 0, 2);
+  put(z, 1, 2);
+  put(z, 1, 2);
+  put(z, cd_size, 4);
+  put(z, cd_offset, 4);
+  put(z, 0, 2);
+  return z;
+}
+
+// An IDX header (big-endian extents) with no data.
+Bytes idx_header(unsigned char type, const std::vector<std::uint32_t>& dims) {
+  Bytes b{'\0', '\0', static_cast<char>(type), static_cast<char>(dims.size())};
+  for (std::uint32_t d : dims)
+    for (int shift = 24; shift >= 0; shift -= 8) b += static_cast<char>((d >> shift) & 0xff);
+  return b;
+}
+
 nn::Sequential<double> small_model(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   return nn::mlp<double>({2, 3, 1}, nn::Activation::tanh, nn::Activation::identity,
@@ -343,4 +420,91 @@ TEST_CASE("nn loads: a device is refused with the same typed errors") {
                        has("read_idx: /dev/null: cannot open: it is a character device"),
                        nn::DataError);
   CHECK_THROWS_WITH_AS(nn::read_csv<float>("/dev/null"), has("character device"), nn::DataError);
+}
+
+// ---- byte counts ---------------------------------------------------------------------------
+
+TEST_CASE("nn byte counts: load_npy and load_npz refuse a shape whose bytes overflow") {
+  TempDir dir;
+  struct Case {
+    const char* header;
+    const char* shape;
+  };
+  for (const Case& c : {
+           // empty, but 2^61 doubles per row: an op reducing the 0 away would need 2^64 bytes
+           Case{"{'descr': '<f8', 'fortran_order': False, 'shape': (0, 2305843009213693952), }",
+                "[0,2305843009213693952]"},
+           Case{"{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952, 0), }",
+                "[2305843009213693952,0]"},
+           Case{"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4611686018427387904), }",
+                "[0,4611686018427387904]"},
+           Case{"{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, "
+                "4294967296), }",
+                "[4294967296,4294967296,4294967296]"},
+       }) {
+    INFO(c.header);
+    const std::string npy = dir.file("x.npy");
+    write_bytes(npy, npy_file(c.header, ""));
+    REQUIRE(read_bytes(npy).size() == 128);
+    for (int as_float = 0; as_float < 2; ++as_float) {
+      auto load = [&] {
+        if (as_float)
+          (void)nn::load_npy<float>(npy);
+        else
+          (void)nn::load_npy<double>(npy);
+      };
+      CHECK_THROWS_WITH_AS(load(), has("load_npy: '" + npy + "': shape " + c.shape),
+                           tg::ShapeError);
+    }
+    const std::string npz = dir.file("x.npz");
+    write_bytes(npz, zip_one("big.npy", npy_file(c.header, "")));
+    CHECK_THROWS_WITH_AS(nn::load_npz<double>(npz),
+                         has("load_npz: '" + npz + "': member 'big.npy': shape " + c.shape),
+                         tg::ShapeError);
+  }
+}
+
+TEST_CASE("nn byte counts: read_idx and idx_images refuse a shape whose bytes overflow") {
+  TempDir dir;
+  const std::string path = dir.file("images.idx");
+  // Empty (n = 0), but 2^96 bytes per image: the feature count would wrap to 12884901887.
+  write_bytes(path, idx_header(0x08, {0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}));
+  CHECK_THROWS_WITH_AS(
+      nn::read_idx(path),
+      has("read_idx: " + path + ": shape [0,4294967295,4294967295,4294967295] ubyte"),
+      tg::ShapeError);
+
+  // An IdxArray is a plain struct: idx_images checks what it is given, whatever made it.
+  nn::IdxArray wide;
+  wide.path = "made.idx";
+  wide.shape = {0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF};
+  CHECK_THROWS_WITH_AS(
+      nn::idx_images<double>(wide),
+      has("idx_images: made.idx: shape [0,4294967295,4294967295,4294967295] ubyte"),
+      tg::ShapeError);
+  nn::IdxArray wraps;  // 2^64 elements: the element count itself wraps to 0
+  wraps.path = "made.idx";
+  wraps.shape = {std::size_t{1} << 32, std::size_t{1} << 32};
+  CHECK_THROWS_WITH_AS(nn::idx_images<float>(wraps),
+                       has("idx_images: made.idx: shape [4294967296,4294967296] ubyte"),
+                       tg::ShapeError);
+  CHECK_THROWS_WITH_AS(wraps.to_vector<float>(), has("[4294967296,4294967296]"), tg::ShapeError);
+  // A shape that fits in the file's bytes but not as doubles.
+  nn::IdxArray doubles;
+  doubles.path = "made.idx";
+  doubles.shape = {0, std::size_t{1} << 61};
+  CHECK_THROWS_WITH_AS(nn::idx_images<double>(doubles),
+                       has("idx_images: made.idx: shape [0,2305843009213693952]"), tg::ShapeError);
+}
+
+TEST_CASE("nn byte counts: one_hot refuses a class count whose bytes overflow") {
+  const std::size_t two61 = std::size_t{1} << 61;
+  CHECK_THROWS_WITH_AS(nn::one_hot<double>(Labels{0}, two61),
+                       has("one_hot: shape [1,2305843009213693952]"), tg::ShapeError);
+  CHECK_THROWS_WITH_AS(nn::one_hot<double>(Labels{}, two61),
+                       has("one_hot: shape [0,2305843009213693952]"), tg::ShapeError);
+  CHECK_THROWS_WITH_AS(nn::one_hot<float>(Labels{1, 2}, std::size_t{1} << 62),
+                       has("one_hot: shape [2,4611686018427387904]"), tg::ShapeError);
+  // Within range it still works.
+  CHECK(nn::one_hot<float>(Labels{1}, 3).to_vector() == std::vector<float>{0, 1, 0});
 }

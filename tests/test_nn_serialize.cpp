@@ -628,7 +628,9 @@ TEST_CASE("serialize: truncated files, trailing bytes and impossible header leng
   write_bytes(path, npy_file("{'descr': '<f8', 'fortran_order': False, 'shape': "
                              "(4294967296, 4294967296, 4294967296), }",
                              ""));
-  expect_error([&] { load_npy<double>(path); }, {path, "too large"});
+  CHECK_THROWS_WITH_AS(load_npy<double>(path),
+                       doctest::Contains(("load_npy: '" + path + "': shape").c_str()),
+                       tg::ShapeError);
 
   // Every truncation of a valid file is an error, never a crash or a short tensor.
   for (std::size_t n = 0; n < good.size(); ++n) {

@@ -434,18 +434,11 @@ NpyInfo parse_npy_header(std::string_view text, const Where& w) {
   if (dims.size() > Shape::kMaxRank)
     w.fail("shape " + shape_text(dims) + " has rank " + std::to_string(dims.size()) +
            ", above the supported maximum of " + std::to_string(Shape::kMaxRank));
-  const bool empty = std::find(dims.begin(), dims.end(), std::size_t{0}) != dims.end();
-  std::size_t numel = 1;
-  if (!empty) {
-    for (std::size_t e : dims) {
-      if (numel > SIZE_MAX / itemsize(info.dtype) / e)
-        w.fail("shape " + shape_text(dims) + " is too large to address");
-      numel *= e;
-    }
-  }
   info.shape = Shape(dims.begin(), dims.end());
-  info.numel = empty ? 0 : numel;
-  info.data_bytes = info.numel * itemsize(info.dtype);
+  // ShapeError when no buffer could hold the shape, an empty one included: an extent of 0 must
+  // not hide 2^61 elements per row that a reduction over the 0 would then materialize.
+  info.data_bytes = info.shape.checked_bytes(itemsize(info.dtype), w.who().c_str());
+  info.numel = info.shape.numel();
   return info;
 }
 
@@ -468,6 +461,7 @@ Tensor<T> parse_npy(const unsigned char* p, std::size_t n, const Where& w) {
            std::to_string(n));
   const NpyInfo info = parse_npy_header(
       std::string_view(reinterpret_cast<const char*>(p) + header_offset, pre - header_offset), w);
+  info.shape.checked_bytes(sizeof(T), w.who().c_str());
   if (n - pre != info.data_bytes) w.fail(size_problem(info, n - pre));
   Tensor<T> t = Tensor<T>::empty(info.shape);
   decode(p + pre, info.dtype, info.numel, t.data());
@@ -734,6 +728,7 @@ Tensor<T> load_npy(const std::string& path) {
   f.seek(header_offset);
   f.read(header.data(), header.size());
   const NpyInfo info = parse_npy_header(header, w);
+  info.shape.checked_bytes(sizeof(T), w.who().c_str());
   if (n - pre != info.data_bytes) w.fail(size_problem(info, n - pre));
 
   Tensor<T> t = Tensor<T>::empty(info.shape);

@@ -70,11 +70,14 @@ struct IdxArray {
 // file when it cannot be opened or is not a regular file (a FIFO, a device), the magic is wrong,
 // the type code is unknown, the file (or the decompressed stream) holds fewer bytes than the header
 // promises or more (trailing garbage), or the gzip stream is corrupt, e.g. "read_idx: t.idx:
-// truncated: header promises 7840000 bytes of data, file has 1200".
+// truncated: header promises 7840000 bytes of data, file has 1200". A header whose shape no buffer
+// could hold (more than 2^63 bytes, an extent of 0 counted as 1, so that an empty [0, 2^32-1,
+// 2^32-1] is refused too) throws ShapeError naming the file and the shape.
 IdxArray read_idx(const std::string& path);
 
 // [n, rows, cols] (any rank >= 2: [n, d1, ..., dk]) -> a [n, d1*...*dk] matrix of value * scale
-// (e.g. scale = 1/255 for pixels). ShapeError for rank < 2.
+// (e.g. scale = 1/255 for pixels). ShapeError for rank < 2 and for a shape no buffer could hold
+// (checked as read_idx does: an IdxArray may be made by hand).
 template <class T>
 Tensor<T> idx_images(const IdxArray& images, T scale = T(1));
 
@@ -93,7 +96,8 @@ Tensor<T> read_csv(const std::string& path, bool has_header = false, char delimi
 
 // ---- targets --------------------------------------------------------------------------------
 // [n, classes] with a 1 at (i, labels[i]) and 0 elsewhere. A label outside 0..classes-1 throws
-// IndexError naming the label and its row.
+// IndexError naming the label and its row; a [n, classes] too large for any buffer (n = 0
+// included) throws ShapeError naming the shape, before anything is allocated.
 template <class T>
 Tensor<T> one_hot(const Labels& labels, std::size_t classes);
 

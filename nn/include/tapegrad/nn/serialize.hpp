@@ -13,7 +13,9 @@
 // Every problem with a file (missing, wrong magic, unsupported dtype, Fortran order, truncated,
 // garbled header, corrupt archive, CRC mismatch, failed write) throws SerializeError, whose message
 // names the function, the file and the problem. Sizes in headers are checked against the bytes
-// actually present before anything is allocated or read.
+// actually present before anything is allocated or read. A header whose shape no buffer could hold
+// (more than 2^63 bytes, an extent of 0 counted as 1, so an empty (0, 2^61) too) throws ShapeError
+// naming the function, the file and the shape, as everywhere a shape is made.
 //
 // Loads read regular files only: a FIFO, a device or a directory is refused (SerializeError)
 // before a byte is read, so a load never blocks on a FIFO nor reads a device without end.

@@ -764,3 +764,30 @@ TEST_CASE("nn data: an MNIST-sized epoch is fast") {
   MESSAGE("one 60000x784 float epoch in batches of 128: " << ms << " ms");
   CHECK(ms < 2000);
 }
+
+TEST_CASE("nn Minibatches: a batch size beyond the sample count gives one batch of every row") {
+  const TensorD X = TensorD::matrix({{0, 0}, {1, 1}, {2, 2}, {3, 3}, {4, 4}});
+  const Labels y{0, 1, 2, 3, 4};
+  for (const std::size_t batch_size : {std::size_t{5}, std::size_t{6}, SIZE_MAX, SIZE_MAX - 1}) {
+    INFO("batch_size " << batch_size);
+    std::mt19937_64 rng(3);
+    Minibatches batches(X, y, batch_size, rng);
+    CHECK(batches.batches_per_epoch() == 1);
+    std::vector<std::int64_t> seen;
+    std::size_t count = 0;
+    for (const auto& b : batches) {
+      ++count;
+      CHECK(b.x.shape() == Shape{5, 2});
+      seen.insert(seen.end(), b.y.begin(), b.y.end());
+    }
+    CHECK(count == 1);
+    std::sort(seen.begin(), seen.end());
+    CHECK(seen == y);
+    // drop_last drops the only batch, which is smaller than batch_size (but not with 5).
+    Minibatches dropping(X, y, batch_size, rng, {.drop_last = true});
+    CHECK(dropping.batches_per_epoch() == (batch_size == 5 ? 1u : 0u));
+  }
+  std::mt19937_64 rng(3);
+  Minibatches none(TensorD::zeros({0, 2}), Labels{}, SIZE_MAX, rng);
+  CHECK(none.batches_per_epoch() == 0);
+}

@@ -662,7 +662,9 @@ Minibatches<T, Y>::Minibatches(const Tensor<T>& X, const Y& y, std::size_t batch
 
 template <class T, class Y>
 std::size_t Minibatches<T, Y>::batches_per_epoch() const {
-  return options_.drop_last ? n_ / batch_size_ : (n_ + batch_size_ - 1) / batch_size_;
+  // ceil(n / b) written so that it cannot wrap: n + b - 1 does for b near SIZE_MAX.
+  if (options_.drop_last) return n_ / batch_size_;
+  return n_ == 0 ? 0 : (n_ - 1) / batch_size_ + 1;
 }
 
 template <class T, class Y>

@@ -62,6 +62,12 @@ double accuracy(const Tensor<T>& scores, const Labels& labels) {
     throw ShapeError("accuracy: needs scores[n,C] and n labels, got scores" + scores.shape().str() +
                      " and " + std::to_string(labels.size()) + " labels");
   const std::size_t n = scores.dim(0), classes = scores.dim(1);
+  for (std::size_t i = 0; i < n; ++i)
+    if (labels[i] < 0 || static_cast<std::uint64_t>(labels[i]) >= classes)
+      throw IndexError("accuracy: label " + std::to_string(labels[i]) + " at row " +
+                       std::to_string(i) + " is out of range for " + std::to_string(classes) +
+                       " classes" +
+                       (classes ? " (valid 0.." + std::to_string(classes - 1) + ")" : ""));
   if (n == 0) return 0;
   std::size_t correct = 0;
   for (std::size_t i = 0; i < n; ++i) {

@@ -145,7 +145,8 @@ class Minibatches {
   // here the batches, which batches_per_epoch() gives.)
   std::size_t samples() const { return n_; }
   std::size_t batch_size() const { return batch_size_; }
-  // ceil(n / batch_size), or floor(n / batch_size) with drop_last.
+  // ceil(n / batch_size), or floor(n / batch_size) with drop_last. Any batch_size up to SIZE_MAX:
+  // one at least n gives one batch holding every row (none with drop_last unless it equals n).
   std::size_t batches_per_epoch() const;
   std::size_t epochs_started() const { return epochs_; }
   // The sample order of the current epoch (the identity before the first epoch).

@@ -233,8 +233,12 @@ TEST_CASE("nn data: read_idx decodes every type code big-endian") {
     const IdxArray a = tg::nn::read_idx(dir.file("a"));
     CHECK(a.size() == 0);
     CHECK(tg::nn::idx_images<float>(a, 1.0f).shape() == Shape{0, 784});
-    write_file(dir.file("b"), idx_file(0x0E, {0xFFFFFFFF, 0xFFFFFFFF, 0}, {}));
-    CHECK(tg::nn::read_idx(dir.file("b")).size() == 0);
+    // Empty, but each row would need 2^67 bytes: refused like any shape no buffer could hold.
+    write_file(dir.file("b"), idx_file(0x0E, {0, 0xFFFFFFFF, 0xFFFFFFFF}, {}));
+    CHECK_ERROR(tg::nn::read_idx(dir.file("b")), tg::ShapeError, "read_idx", dir.file("b"),
+                "shape [0,4294967295,4294967295] double");
+    write_file(dir.file("c"), idx_file(0x0E, {0, 0xFFFF, 0xFFFF}, {}));
+    CHECK(tg::nn::read_idx(dir.file("c")).size() == 0);
   }
 }
 
@@ -313,8 +317,11 @@ TEST_CASE("nn data: read_idx rejects malformed files with a DataError naming the
     check_idx_error(dir, "trail", b, {"trailing garbage: 3 bytes", "12 bytes of data"});
   }
   SUBCASE("an absurd header is checked against the file, never allocated") {
-    check_idx_error(dir, "huge", idx_file(0x0E, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, Bytes(8, 0)),
-                    {"impossible size"});
+    // A shape no buffer could hold is a ShapeError, as everywhere a shape is made.
+    const std::string huge = dir.file("huge");
+    write_file(huge, idx_file(0x0E, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, Bytes(8, 0)));
+    CHECK_ERROR(tg::nn::read_idx(huge), tg::ShapeError, "read_idx", huge,
+                "shape [4294967295,4294967295,4294967295] double is too large");
     check_idx_error(dir, "big", idx_file(0x08, {65536, 65536, 1024}, Bytes(64, 0)),
                     {"truncated: header promises 4398046511104 bytes", "file has 64"});
   }
@@ -389,6 +396,9 @@ TEST_CASE("nn data: read_idx never crashes on any truncation or single-byte corr
     } catch (const DataError& e) {
       ++errors;
       CHECK(std::string(e.what()).find(path) != std::string::npos);
+    } catch (const tg::ShapeError& e) {  // a header whose shape no buffer could hold
+      ++errors;
+      CHECK(std::string(e.what()).find(path) != std::string::npos);
     }  // any other exception fails the test case
   };
   for (const Bytes& f : files) {
@@ -400,7 +410,8 @@ TEST_CASE("nn data: read_idx never crashes on any truncation or single-byte corr
         attempt(b);
       }
   }
-  MESSAGE(reads << " corrupted files read, " << errors << " rejected with a DataError");
+  MESSAGE(reads << " corrupted files read, " << errors
+                << " rejected with a DataError or a ShapeError");
   CHECK(errors > reads / 2);
 }
 
@@ -752,4 +763,31 @@ TEST_CASE("nn data: an MNIST-sized epoch is fast") {
   CHECK(rows == 60000);
   MESSAGE("one 60000x784 float epoch in batches of 128: " << ms << " ms");
   CHECK(ms < 2000);
+}
+
+TEST_CASE("nn Minibatches: a batch size beyond the sample count gives one batch of every row") {
+  const TensorD X = TensorD::matrix({{0, 0}, {1, 1}, {2, 2}, {3, 3}, {4, 4}});
+  const Labels y{0, 1, 2, 3, 4};
+  for (const std::size_t batch_size : {std::size_t{5}, std::size_t{6}, SIZE_MAX, SIZE_MAX - 1}) {
+    INFO("batch_size " << batch_size);
+    std::mt19937_64 rng(3);
+    Minibatches batches(X, y, batch_size, rng);
+    CHECK(batches.batches_per_epoch() == 1);
+    std::vector<std::int64_t> seen;
+    std::size_t count = 0;
+    for (const auto& b : batches) {
+      ++count;
+      CHECK(b.x.shape() == Shape{5, 2});
+      seen.insert(seen.end(), b.y.begin(), b.y.end());
+    }
+    CHECK(count == 1);
+    std::sort(seen.begin(), seen.end());
+    CHECK(seen == y);
+    // drop_last drops the only batch, which is smaller than batch_size (but not with 5).
+    Minibatches dropping(X, y, batch_size, rng, {.drop_last = true});
+    CHECK(dropping.batches_per_epoch() == (batch_size == 5 ? 1u : 0u));
+  }
+  std::mt19937_64 rng(3);
+  Minibatches none(TensorD::zeros({0, 2}), Labels{}, SIZE_MAX, rng);
+  CHECK(none.batches_per_epoch() == 0);
 }

@@ -1,6 +1,7 @@
 // Layers, initializers, unrolled parameters, regularized losses and whole-model gradient checks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -185,10 +186,40 @@ TEST_CASE("a model's parameter gradients are untouched by gradcheck_model") {
 }
 
 TEST_CASE("float models work") {
+  // A float model computes what the same model in double computes, to float rounding: outputs,
+  // loss and every parameter's gradient.
   std::mt19937_64 rng(7);
-  auto net = nn::mlp<float>({3, 4, 1}, nn::Activation::relu, nn::Activation::identity,
+  auto net = nn::mlp<float>({3, 4, 1}, nn::Activation::tanh, nn::Activation::identity,
                             nn::Init::he_uniform(), rng);
+  auto reference = nn::mlp<double>({3, 4, 1}, nn::Activation::tanh, nn::Activation::identity,
+                                   nn::Init::he_uniform(), rng);
+  nn::unflatten(nn::flatten(net.parameters()), reference.parameters());  // exact: float -> double
   TensorF X = TensorF::uniform({6, 3}, -1, 1, rng);
-  tg::mean(net(X)).backward();
-  CHECK(nn::flatten_gradients(net.parameters()).size() == net.parameter_count());
+  const std::vector<float> xf = X.to_vector();
+  TensorD Xd = TensorD::from_vector(tg::Shape{6, 3}, std::vector<double>(xf.begin(), xf.end()));
+
+  TensorF y = net(X);
+  TensorD yd = reference(Xd);
+  REQUIRE(y.shape() == tg::Shape{6, 1});
+  const std::vector<float> out = y.to_vector();
+  const std::vector<double> out_d = yd.to_vector();
+  for (std::size_t i = 0; i < out.size(); ++i)
+    CHECK(double(out[i]) == doctest::Approx(out_d[i]).epsilon(1e-5));
+
+  TensorF loss = tg::mean(y * y);
+  TensorD loss_d = tg::mean(yd * yd);
+  CHECK(double(loss.item()) == doctest::Approx(loss_d.item()).epsilon(1e-5));
+  loss.backward();
+  loss_d.backward();
+  const std::vector<double> g = nn::flatten_gradients(net.parameters());
+  const std::vector<double> g_d = nn::flatten_gradients(reference.parameters());
+  REQUIRE(g.size() == net.parameter_count());
+  REQUIRE(g_d.size() == g.size());
+  double largest = 0;
+  for (double v : g_d) largest = std::max(largest, std::abs(v));
+  REQUIRE(largest > 1e-3);  // the comparison below is not between zeros
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    INFO("gradient element " << i);
+    CHECK(std::abs(g[i] - g_d[i]) <= 1e-5 * largest);
+  }
 }

@@ -547,3 +547,16 @@ TEST_SUITE("nn.optim") {
     CHECK(r.evaluations == 1);
   }
 }
+
+TEST_CASE("nn tensor L-BFGS: a loss with more than one element is a ShapeError, as documented") {
+  TensorD x = TensorD::vector({1, 2, 3}, true);
+  CHECK_THROWS_WITH_AS(tg::nn::lbfgs_minimize<double>([&] { return x * x; }, {x}),
+                       doctest::Contains("lbfgs_minimize: loss() returned shape [3]"),
+                       tg::ShapeError);
+  TensorF m = TensorF::ones({2, 2}, true);
+  CHECK_THROWS_WITH_AS(tg::nn::lbfgs_minimize<float>([&] { return tg::sum(m, 0); }, {m}),
+                       doctest::Contains("[2]"), tg::ShapeError);
+  // A one-element loss of any rank is fine.
+  const auto r = tg::nn::lbfgs_minimize<double>([&] { return tg::sum(x * x, 0); }, {x});
+  CHECK(r.value == doctest::Approx(0).epsilon(1e-12));
+}

@@ -47,3 +47,18 @@ TEST_CASE("the progress log prints one line per epoch and writes the history as 
   CHECK_FALSE(std::filesystem::exists(dir / "no-such-dir"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("nn accuracy: a label out of range is an IndexError, as in softmax_ce and one_hot") {
+  const TensorD scores = TensorD::matrix({{0.1, 0.7, 0.2}, {0.5, 0.4, 0.1}});
+  CHECK_THROWS_WITH_AS(
+      tg::nn::accuracy(scores, {1, 7}),
+      doctest::Contains("accuracy: label 7 at row 1 is out of range for 3 classes"),
+      tg::IndexError);
+  CHECK_THROWS_WITH_AS(
+      tg::nn::accuracy(scores, {-1, 0}),
+      doctest::Contains("accuracy: label -1 at row 0 is out of range for 3 classes"),
+      tg::IndexError);
+  CHECK_THROWS_WITH_AS(tg::nn::accuracy(tg::TensorF::zeros({1, 3}), {3}),
+                       doctest::Contains("label 3"), tg::IndexError);
+  CHECK(tg::nn::accuracy(scores, {1, 0}) == 1.0);
+}

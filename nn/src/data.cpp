@@ -16,6 +16,10 @@
 #include <memory>
 #include <optional>
 
+#include <sys/stat.h>
+
+#include "file_io.hpp"
+
 namespace tg::nn {
 
 namespace {
@@ -47,23 +51,19 @@ bool valid_type_code(unsigned code) {
 }
 
 // A byte source over a plain file or a gzip'd one (inflated incrementally with zlib: the
-// decompressed size is never trusted before the bytes have arrived). Works on pipes too: the
-// file is opened once and read forward only. A gzip file may hold several members (as `cat a.gz
-// b.gz` makes); bytes after the last member that do not start another one are ignored, as gzip
+// decompressed size is never trusted before the bytes have arrived). Only a regular file is
+// read (a FIFO or a device could block or never end). A gzip file may hold several members (as `cat
+// a.gz b.gz` makes); bytes after the last member that do not start another one are ignored, as gzip
 // and zlib's gzread do. Every I/O or decompression error throws DataError naming the file.
 class ByteSource {
  public:
   ByteSource(const char* fn, std::string path) : fn_(fn), path_(std::move(path)) {
-    errno = 0;
-    file_.reset(std::fopen(path_.c_str(), "rb"));
-    if (!file_) fail(fn_, path_, std::string("cannot open: ") + std::strerror(errno));
+    file_.reset(detail::open_regular_file(
+        path_, [this](const std::string& problem) { fail(fn_, path_, problem); }));
+    struct stat st {};
+    if (::fstat(fileno(file_.get()), &st) == 0) file_size_ = static_cast<std::uint64_t>(st.st_size);
     in_.resize(1 << 18);
     const std::size_t got = fill(in_.data(), 2);
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(path_, ec)) {
-      const auto size = std::filesystem::file_size(path_, ec);
-      if (!ec) file_size_ = size;
-    }
     pending_ = got;  // the bytes looked at are served first (plain) or inflated (gzip)
     if (got == 2 && in_[0] == 0x1f && in_[1] == 0x8b) {
       if (inflateInit2(&zs_, 15 + 16) != Z_OK)  // gzip wrapper only
@@ -80,12 +80,12 @@ class ByteSource {
   ByteSource& operator=(const ByteSource&) = delete;
 
   bool gzipped() const { return inflating_; }
-  // The size of a plain regular file (unknown for gzip'd files and pipes).
+  // The size of a plain file (unknown for gzip'd files).
   std::optional<std::uint64_t> plain_size() const {
     if (inflating_) return std::nullopt;
     return file_size_;
   }
-  // The size of the file on disk, compressed or not, when it is a regular file.
+  // The size of the file on disk, compressed or not.
   std::optional<std::uint64_t> file_size() const { return file_size_; }
 
   // Reads up to n bytes (decompressed for gzip); fewer only at the end of the data.
@@ -210,6 +210,19 @@ void for_each_value(const IdxArray& a, F&& f) {
   }
 }
 
+// Throws ShapeError naming `fn`, the file and the shape when no buffer of elements of
+// `element_size` bytes could hold `a.shape` (more than PTRDIFF_MAX bytes). An extent of 0 counts as
+// 1: an empty [0, 2^32-1, 2^32-1, 2^32-1] still describes rows no buffer could hold, and the
+// product of the other extents would wrap.
+void check_shape(const IdxArray& a, std::size_t element_size, const char* fn) {
+  std::size_t n = element_size;
+  for (std::size_t d : a.shape)
+    if (__builtin_mul_overflow(n, d ? d : 1, &n) || n > std::size_t(PTRDIFF_MAX))
+      throw ShapeError(std::string(fn) + ": " + a.path + ": shape " + a.shape_str() + " " +
+                       idx_type_name(a.type) + " is too large for any buffer of " +
+                       std::to_string(element_size) + "-byte elements (more than 2^63 bytes)");
+}
+
 void check_consistent(const IdxArray& a, const char* fn) {
   if (a.bytes.size() != a.size() * idx_element_size(a.type))
     throw DataError(std::string(fn) + ": " + a.path + ": " + std::to_string(a.bytes.size()) +
@@ -255,6 +268,7 @@ const char* idx_type_name(IdxType type) {
 }
 
 std::size_t IdxArray::size() const {
+  check_shape(*this, 1, "IdxArray::size");
   std::size_t n = 1;
   for (std::size_t d : shape) n *= d;
   return n;
@@ -335,27 +349,15 @@ IdxArray read_idx(const std::string& path) {
              std::to_string(got_dims) + " after the magic");
 
   const std::size_t es = idx_element_size(a.type);
-  std::uint64_t promised = es;
-  bool overflow = false;
   a.shape.resize(ndims);
   for (std::size_t d = 0; d < ndims; ++d) {
     const std::uint8_t* p = dims + 4 * d;
-    const std::uint32_t extent = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                                 (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
-    a.shape[d] = extent;
-    if (extent != 0 && promised > std::numeric_limits<std::uint64_t>::max() / extent)
-      overflow = true;
-    else
-      promised *= extent;
+    a.shape[d] = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                 (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
   }
-  const bool any_zero = std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end();
-  if (any_zero) {  // an empty array, however large the other extents
-    promised = 0;
-    overflow = false;
-  }
+  check_shape(a, es, fn);
+  const std::uint64_t promised = std::uint64_t{a.size()} * es;
   const std::string what = a.shape_str() + " " + idx_type_name(a.type);
-  if (overflow || promised > std::numeric_limits<std::size_t>::max() / 2)
-    fail(fn, path, "header promises an impossible size: " + what + " does not fit in memory");
 
   // A plain regular file: check its size against the header before allocating anything.
   if (auto size = src.plain_size()) {
@@ -419,6 +421,8 @@ Tensor<T> idx_images(const IdxArray& images, T scale) {
   if (images.shape.size() < 2)
     throw ShapeError("idx_images: " + images.path + ": expected [n, rows, cols] (rank >= 2), got " +
                      images.shape_str() + " " + idx_type_name(images.type));
+  // Both the file's elements and the T elements made from them must be addressable.
+  check_shape(images, std::max(idx_element_size(images.type), sizeof(T)), "idx_images");
   check_consistent(images, "idx_images");
   const std::size_t n = images.shape[0];
   std::size_t features = 1;
@@ -445,6 +449,7 @@ Labels idx_labels(const IdxArray& labels) {
   if (labels.type == IdxType::f32 || labels.type == IdxType::f64)
     throw DataError("idx_labels: " + labels.path + ": labels must have an integer type, got " +
                     idx_type_name(labels.type));
+  check_shape(labels, sizeof(std::int64_t), "idx_labels");
   check_consistent(labels, "idx_labels");
   Labels out;
   out.reserve(labels.size());
@@ -505,9 +510,8 @@ std::string quoted(std::string_view field) {
 template <class T>
 Tensor<T> read_csv(const std::string& path, bool has_header, char delimiter) {
   static const char* fn = "read_csv";
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(fn, path, std::string("cannot open: ") + std::strerror(errno));
+  std::FILE* f =
+      detail::open_regular_file(path, [&](const std::string& problem) { fail(fn, path, problem); });
   std::string text;
   {
     std::array<char, 1 << 16> chunk;
@@ -566,7 +570,9 @@ Tensor<T> read_csv(const std::string& path, bool has_header, char delimiter) {
   if (rows == 0)
     fail(fn, path,
          has_header && line_no > 0 ? "no data rows after the header" : "empty file (no data rows)");
-  Tensor<T> out = Tensor<T>::empty(Shape{rows, cols});
+  const Shape shape{rows, cols};
+  shape.checked_bytes(sizeof(T), "read_csv");
+  Tensor<T> out = Tensor<T>::empty(shape);
   std::copy(values.begin(), values.end(), out.data());
   return out;
 }
@@ -576,6 +582,8 @@ Tensor<T> read_csv(const std::string& path, bool has_header, char delimiter) {
 template <class T>
 Tensor<T> one_hot(const Labels& labels, std::size_t classes) {
   const std::size_t n = labels.size();
+  const Shape shape{n, classes};
+  shape.checked_bytes(sizeof(T), "one_hot");
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t l = labels[i];
     if (l < 0 || static_cast<std::uint64_t>(l) >= classes)
@@ -583,7 +591,7 @@ Tensor<T> one_hot(const Labels& labels, std::size_t classes) {
                        " is out of range for " + std::to_string(classes) + " classes" +
                        (classes ? " (valid 0.." + std::to_string(classes - 1) + ")" : ""));
   }
-  Tensor<T> out = Tensor<T>::zeros(Shape{n, classes});
+  Tensor<T> out = Tensor<T>::zeros(shape);
   T* p = out.data();
   for (std::size_t i = 0; i < n; ++i) p[i * classes + static_cast<std::size_t>(labels[i])] = T(1);
   return out;
@@ -654,7 +662,9 @@ Minibatches<T, Y>::Minibatches(const Tensor<T>& X, const Y& y, std::size_t batch
 
 template <class T, class Y>
 std::size_t Minibatches<T, Y>::batches_per_epoch() const {
-  return options_.drop_last ? n_ / batch_size_ : (n_ + batch_size_ - 1) / batch_size_;
+  // ceil(n / b) written so that it cannot wrap: n + b - 1 does for b near SIZE_MAX.
+  if (options_.drop_last) return n_ / batch_size_;
+  return n_ == 0 ? 0 : (n_ - 1) / batch_size_ + 1;
 }
 
 template <class T, class Y>

@@ -567,7 +567,17 @@ LbfgsResult lbfgs_minimize(const std::type_identity_t<std::function<Tensor<T>()>
                            const std::vector<Tensor<T>>& params, const LbfgsOptions& options) {
   validate_parameters("lbfgs_minimize", params);
   if (!loss) throw DomainError("lbfgs_minimize: the loss function is empty");
-  LbfgsResult result = lbfgs_minimize(vector_objective<T>(params, loss), flatten(params), options);
+  // Checked here: backward() on a non-scalar would raise GraphError asking for an upstream
+  // gradient, which is not what is wrong.
+  std::function<Tensor<T>()> scalar_loss = [&loss] {
+    Tensor<T> value = loss();
+    if (value.defined() && value.size() != 1)
+      throw ShapeError("lbfgs_minimize: loss() returned shape " + value.shape().str() +
+                       "; it must return a one-element tensor");
+    return value;
+  };
+  LbfgsResult result =
+      lbfgs_minimize(vector_objective<T>(params, std::move(scalar_loss)), flatten(params), options);
   unflatten(result.x, params);
   for (auto p : params) p.zero_grad();
   return result;

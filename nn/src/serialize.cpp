@@ -16,24 +16,18 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <memory>
-#include <random>
 #include <string_view>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <unordered_set>
 
-#if __has_include(<unistd.h>)
-#include <unistd.h>
-#define TG_HAVE_FSYNC 1
-#endif
+#include "file_io.hpp"
 
 namespace tg::nn {
 namespace {
 
-namespace fs = std::filesystem;
 using Bytes = std::vector<unsigned char>;
 
 constexpr bool kLittleEndian = std::endian::native == std::endian::little;
@@ -46,10 +40,17 @@ struct Where {
   const std::string& path;
   std::string member = {};
 
+  // "load_npz: 'path': member 'name'": how every message starts.
+  std::string who() const {
+    std::string s = std::string(fn) + ": '" + path + "'";
+    if (!member.empty()) s += ": member '" + member + "'";
+    return s;
+  }
   [[noreturn]] void fail(const std::string& problem) const {
-    std::string msg = std::string(fn) + ": '" + path + "': ";
-    if (!member.empty()) msg += "member '" + member + "': ";
-    throw SerializeError(msg + problem);
+    throw SerializeError(who() + ": " + problem);
+  }
+  detail::Fail failer() const {
+    return [this](const std::string& problem) { fail(problem); };
   }
 };
 
@@ -433,18 +434,11 @@ NpyInfo parse_npy_header(std::string_view text, const Where& w) {
   if (dims.size() > Shape::kMaxRank)
     w.fail("shape " + shape_text(dims) + " has rank " + std::to_string(dims.size()) +
            ", above the supported maximum of " + std::to_string(Shape::kMaxRank));
-  const bool empty = std::find(dims.begin(), dims.end(), std::size_t{0}) != dims.end();
-  std::size_t numel = 1;
-  if (!empty) {
-    for (std::size_t e : dims) {
-      if (numel > SIZE_MAX / itemsize(info.dtype) / e)
-        w.fail("shape " + shape_text(dims) + " is too large to address");
-      numel *= e;
-    }
-  }
   info.shape = Shape(dims.begin(), dims.end());
-  info.numel = empty ? 0 : numel;
-  info.data_bytes = info.numel * itemsize(info.dtype);
+  // ShapeError when no buffer could hold the shape, an empty one included: an extent of 0 must
+  // not hide 2^61 elements per row that a reduction over the 0 would then materialize.
+  info.data_bytes = info.shape.checked_bytes(itemsize(info.dtype), w.who().c_str());
+  info.numel = info.shape.numel();
   return info;
 }
 
@@ -467,6 +461,7 @@ Tensor<T> parse_npy(const unsigned char* p, std::size_t n, const Where& w) {
            std::to_string(n));
   const NpyInfo info = parse_npy_header(
       std::string_view(reinterpret_cast<const char*>(p) + header_offset, pre - header_offset), w);
+  info.shape.checked_bytes(sizeof(T), w.who().c_str());
   if (n - pre != info.data_bytes) w.fail(size_problem(info, n - pre));
   Tensor<T> t = Tensor<T>::empty(info.shape);
   decode(p + pre, info.dtype, info.numel, t.data());
@@ -477,18 +472,14 @@ Tensor<T> parse_npy(const unsigned char* p, std::size_t n, const Where& w) {
 
 class InFile {
  public:
-  InFile(const std::string& path, const Where& w) : w_(w) {
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) w.fail("cannot open: it is a directory");
-    f_ = std::fopen(path.c_str(), "rb");
-    if (!f_) w.fail("cannot open: " + errno_text(errno));
+  InFile(const std::string& path, const Where& w)
+      : w_(w), file_(detail::open_regular_file(path, w.failer())), f_(file_.get()) {
     if (std::fseek(f_, 0, SEEK_END) != 0) w.fail("cannot seek: " + errno_text(errno));
     const long size = std::ftell(f_);
     if (size < 0) w.fail("cannot determine the file size: " + errno_text(errno));
     size_ = static_cast<std::size_t>(size);
     seek(0);
   }
-  ~InFile() { std::fclose(f_); }
   InFile(const InFile&) = delete;
   InFile& operator=(const InFile&) = delete;
 
@@ -506,83 +497,18 @@ class InFile {
   }
 
  private:
+  struct Closer {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
   const Where& w_;
-  std::FILE* f_ = nullptr;
+  std::unique_ptr<std::FILE, Closer> file_;  // closed even when the constructor throws
+  std::FILE* f_;
   std::size_t size_ = 0;
 };
 
 // ---- atomic writing ------------------------------------------------------------------------
 
-// Writes to `<path>.tmp-XXXXXX` in the same directory and renames it over `path` on commit().
-// Destroyed without commit (an exception), it removes the temporary file.
-class AtomicFile {
- public:
-  AtomicFile(const std::string& path, const Where& w) : path_(path), w_(w) {
-    thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                     reinterpret_cast<std::uintptr_t>(&rng)};
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    int err = 0;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      std::string tmp = path + ".tmp-";
-      for (int i = 0; i < 6; ++i) tmp += alphabet[rng() % (sizeof alphabet - 1)];
-      f_ = std::fopen(tmp.c_str(), "wbx");  // x: O_EXCL, never an existing file
-      if (f_) {
-        tmp_ = std::move(tmp);
-        return;
-      }
-      err = errno;
-      if (err != EEXIST) break;
-    }
-    w.fail("cannot create a temporary file next to it (" + path +
-           ".tmp-XXXXXX): " + errno_text(err));
-  }
-
-  ~AtomicFile() {
-    if (f_) std::fclose(f_);
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove(tmp_, ec);
-    }
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-
-  void write(const void* p, std::size_t n) {
-    if (n && std::fwrite(p, 1, n, f_) != n) fail_io("write to");
-    offset_ += n;
-  }
-  void write(const std::string& s) { write(s.data(), s.size()); }
-  std::uint64_t offset() const { return offset_; }
-
-  void commit() {
-    if (std::fflush(f_) != 0 || std::ferror(f_)) fail_io("write to");
-#ifdef TG_HAVE_FSYNC
-    if (::fsync(fileno(f_)) != 0 && errno != EINVAL && errno != ENOTSUP) fail_io("sync");
-#endif
-    std::FILE* f = f_;
-    f_ = nullptr;
-    if (std::fclose(f) != 0) fail_io("close");
-    std::error_code ec;
-    fs::rename(tmp_, path_, ec);
-    if (ec)
-      w_.fail("cannot rename the temporary file " + tmp_ + " over it: " + ec.message() +
-              " (the previous file, if any, is unchanged)");
-    committed_ = true;
-  }
-
- private:
-  [[noreturn]] void fail_io(const char* what) const {
-    w_.fail(std::string("cannot ") + what + " the temporary file " + tmp_ + ": " +
-            errno_text(errno) + " (the previous file, if any, is unchanged)");
-  }
-
-  const std::string& path_;
-  const Where& w_;
-  std::string tmp_;
-  std::FILE* f_ = nullptr;
-  std::uint64_t offset_ = 0;
-  bool committed_ = false;
-};
+using AtomicFile = detail::AtomicFile;
 
 // ---- ZIP -----------------------------------------------------------------------------------
 
@@ -778,7 +704,7 @@ template <class T>
 void save_npy(const std::string& path, const Tensor<T>& t) {
   const Where w{"save_npy", path};
   if (!t.defined()) w.fail("cannot save an undefined tensor");
-  AtomicFile out(path, w);
+  AtomicFile out(path, w.failer());
   out.write(npy_preamble(dtype_of<T>(), t.shape()));
   encode(t.data(), t.size(), [&](const unsigned char* p, std::size_t n) { out.write(p, n); });
   out.commit();
@@ -802,6 +728,7 @@ Tensor<T> load_npy(const std::string& path) {
   f.seek(header_offset);
   f.read(header.data(), header.size());
   const NpyInfo info = parse_npy_header(header, w);
+  info.shape.checked_bytes(sizeof(T), w.who().c_str());
   if (n - pre != info.data_bytes) w.fail(size_problem(info, n - pre));
 
   Tensor<T> t = Tensor<T>::empty(info.shape);
@@ -860,7 +787,7 @@ void save_npz(const std::string& path,
   if (offset >= kMax32 || cd_size >= kMax32 - offset)
     w.fail("the archive would exceed 4 GiB, which needs ZIP64, not supported for writing");
 
-  AtomicFile out(path, w);
+  AtomicFile out(path, w.failer());
   for (const Member& m : members) {
     std::string h;
     put32(h, kLocalSig);

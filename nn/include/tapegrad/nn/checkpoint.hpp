@@ -9,7 +9,9 @@
 
 namespace tg::nn {
 
-// Written atomically: a failed save leaves any previous file in place (SerializeError).
+// Written as save_npz writes (atomically, through a symlink, keeping the file's permission bits,
+// refusing a path that is not a regular file): a failed save leaves any previous file in place
+// (SerializeError).
 template <class T>
 void save_parameters(const Module<T>& model, const std::string& path);
 

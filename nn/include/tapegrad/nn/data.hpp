@@ -67,14 +67,17 @@ struct IdxArray {
 };
 
 // Reads an IDX file, gzip'd (detected by the 1f 8b magic) or plain. Throws DataError naming the
-// file when it cannot be opened, the magic is wrong, the type code is unknown, the file (or the
-// decompressed stream) holds fewer bytes than the header promises or more (trailing garbage), or
-// the gzip stream is corrupt, e.g.
-// "read_idx: t.idx: truncated: header promises 7840000 bytes of data, file has 1200".
+// file when it cannot be opened or is not a regular file (a FIFO, a device), the magic is wrong,
+// the type code is unknown, the file (or the decompressed stream) holds fewer bytes than the header
+// promises or more (trailing garbage), or the gzip stream is corrupt, e.g. "read_idx: t.idx:
+// truncated: header promises 7840000 bytes of data, file has 1200". A header whose shape no buffer
+// could hold (more than 2^63 bytes, an extent of 0 counted as 1, so that an empty [0, 2^32-1,
+// 2^32-1] is refused too) throws ShapeError naming the file and the shape.
 IdxArray read_idx(const std::string& path);
 
 // [n, rows, cols] (any rank >= 2: [n, d1, ..., dk]) -> a [n, d1*...*dk] matrix of value * scale
-// (e.g. scale = 1/255 for pixels). ShapeError for rank < 2.
+// (e.g. scale = 1/255 for pixels). ShapeError for rank < 2 and for a shape no buffer could hold
+// (checked as read_idx does: an IdxArray may be made by hand).
 template <class T>
 Tensor<T> idx_images(const IdxArray& images, T scale = T(1));
 
@@ -84,15 +87,17 @@ Labels idx_labels(const IdxArray& labels);
 // ---- CSV ------------------------------------------------------------------------------------
 // A numeric CSV file -> [rows, cols]. `has_header` skips the first line. Fields may be surrounded
 // by blanks or double quotes; blank lines are skipped; \r\n line ends and a UTF-8 BOM are fine.
-// Throws DataError naming the file for: a missing file, no data rows ("empty file"), a row whose
-// field count differs from the first row's (naming the line number), a field that is not a
-// number (naming line and column, 1-based, counting the header line).
+// Throws DataError naming the file for: a missing file or one that is not a regular file, no data
+// rows ("empty file"), a row whose field count differs from the first row's (naming the line
+// number), a field that is not a number (naming line and column, 1-based, counting the header
+// line).
 template <class T>
 Tensor<T> read_csv(const std::string& path, bool has_header = false, char delimiter = ',');
 
 // ---- targets --------------------------------------------------------------------------------
 // [n, classes] with a 1 at (i, labels[i]) and 0 elsewhere. A label outside 0..classes-1 throws
-// IndexError naming the label and its row.
+// IndexError naming the label and its row; a [n, classes] too large for any buffer (n = 0
+// included) throws ShapeError naming the shape, before anything is allocated.
 template <class T>
 Tensor<T> one_hot(const Labels& labels, std::size_t classes);
 
@@ -140,7 +145,8 @@ class Minibatches {
   // here the batches, which batches_per_epoch() gives.)
   std::size_t samples() const { return n_; }
   std::size_t batch_size() const { return batch_size_; }
-  // ceil(n / batch_size), or floor(n / batch_size) with drop_last.
+  // ceil(n / batch_size), or floor(n / batch_size) with drop_last. Any batch_size up to SIZE_MAX:
+  // one at least n gives one batch holding every row (none with drop_last unless it equals n).
   std::size_t batches_per_epoch() const;
   std::size_t epochs_started() const { return epochs_; }
   // The sample order of the current epoch (the identity before the first epoch).

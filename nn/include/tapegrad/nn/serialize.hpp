@@ -13,12 +13,20 @@
 // Every problem with a file (missing, wrong magic, unsupported dtype, Fortran order, truncated,
 // garbled header, corrupt archive, CRC mismatch, failed write) throws SerializeError, whose message
 // names the function, the file and the problem. Sizes in headers are checked against the bytes
-// actually present before anything is allocated or read.
+// actually present before anything is allocated or read. A header whose shape no buffer could hold
+// (more than 2^63 bytes, an extent of 0 counted as 1, so an empty (0, 2^61) too) throws ShapeError
+// naming the function, the file and the shape, as everywhere a shape is made.
+//
+// Loads read regular files only: a FIFO, a device or a directory is refused (SerializeError)
+// before a byte is read, so a load never blocks on a FIFO nor reads a device without end.
 //
 // Saves are atomic: the bytes go to a temporary file in the target's directory
-// (`<path>.tmp-XXXXXX`), every write is checked, the file is flushed and synced, then renamed over
-// the target. On any failure the temporary file is removed and an existing file at the path is
-// left untouched.
+// (`<target>.tmp-XXXXXX`, created exclusively), every write is checked, the file is flushed and
+// synced, then renamed over the target. On any failure the temporary file is removed and an
+// existing file at the path is left untouched. The target is what the path names: a symlink is
+// written through to its target (as np.save does) and stays a symlink; an existing file keeps its
+// permission bits; a path that exists but is not a regular file (a directory, a FIFO, a device,
+// or a symlink to one) is refused with SerializeError and left as it is.
 #pragma once
 
 #include <string>

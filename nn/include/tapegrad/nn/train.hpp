@@ -32,8 +32,10 @@ class ProgressLog {
   const EpochRecord& end_epoch(double loss, std::size_t samples, double accuracy = -1,
                                double test_accuracy = -1);
   const std::vector<EpochRecord>& history() const { return history_; }
-  // epoch,loss,accuracy,test_accuracy,samples_per_second,seconds. Written atomically (a temporary
-  // file renamed over the target), so a failed write leaves no truncated file.
+  // epoch,loss,accuracy,test_accuracy,samples_per_second,seconds. Written like save_npy
+  // (serialize.hpp): atomically through a uniquely named temporary file, through a symlink to its
+  // target, keeping an existing file's permission bits, refusing a path that is not a regular
+  // file. Failures throw tg::Error naming the path.
   void write_csv(const std::string& path) const;
 
  private:
@@ -43,7 +45,9 @@ class ProgressLog {
   std::vector<EpochRecord> history_;
 };
 
-// Fraction of rows whose largest score is at the label's column (ties: first maximum).
+// Fraction of rows whose largest score is at the label's column (ties: first maximum). ShapeError
+// unless scores is [n, C] with n labels; IndexError for a label outside 0..C-1 (as softmax_ce and
+// one_hot), naming the label and its row.
 template <class T>
 double accuracy(const Tensor<T>& scores, const Labels& labels);
 

@@ -44,13 +44,16 @@ class Shape {
   // 1 matters: an empty [0, 2^61] would otherwise pass, and an op that reduces its 0 away would
   // then describe 2^61 elements over an empty buffer.
   std::size_t checked_bytes(std::size_t element_size, const char* who) const {
-    const std::size_t count = numel();
-    std::size_t n = element_size;
-    for (std::size_t i = 0; i < rank_; ++i)
-      if (__builtin_mul_overflow(n, dims_[i] ? dims_[i] : 1, &n) || n > kMaxBytes)
+    std::size_t count = 1, bytes = element_size;
+    for (std::size_t i = 0; i < rank_; ++i) {
+      if (__builtin_mul_overflow(count, dims_[i], &count))
+        throw ShapeError(std::string(who) + ": the element count of shape " + str() +
+                         " overflows");
+      if (__builtin_mul_overflow(bytes, dims_[i] ? dims_[i] : 1, &bytes) || bytes > kMaxBytes)
         throw ShapeError(std::string(who) + ": shape " + str() + " of " +
                          std::to_string(element_size) +
                          "-byte elements is too large for any buffer (more than 2^63 bytes)");
+    }
     return count * element_size;
   }
   static constexpr std::size_t kMaxBytes = std::size_t(PTRDIFF_MAX);

@@ -3,11 +3,14 @@
 
 The byte format is the one ops_fuzzer.cpp decodes, in the same order:
   dtype byte (bit 0: float), leaf count (1 + b % 4), each leaf: rank (b % 4), extents (index into
-  {1,2,3,4,1,2,3,0}), one value byte per element, requires_grad byte (bit 0); then ops, each as a
+  {1,2,3,4,1,2,3,0,5,8,16,32,64,100,128,7}, b % 16; a leaf above 16384 elements is halved), one
+  value byte per element up to 64 elements, else a pattern seed byte and a mode byte (mode % 4 == 3
+  puts one special value in), requires_grad byte (bit 0); then ops, each as a
   byte < 0xF0 followed by the op code (b % 20) and its operands (a free-form target shape of
   reshape/broadcast_to/sum_to: rank, then per extent a byte, 15 meaning 2^62, else an extent
-  index); 0xF0 ends the ops; then the number of backward passes (1 + b % 2) and, for each, the
-  root, a mode byte and upstream values.
+  index); a byte >= 0xF0 ends the ops, its low 4 bits choosing the value checks (1: gradcheck,
+  2: hessian/hvp, 4: the plain tg::grad releases the graph, 8: no value checks); then the number
+  of backward passes (1 + b % 2) and, for each, the root, a mode byte and upstream values.
 Run it from anywhere: python3 fuzz/make_corpus.py (rewrites the seed_* files only; inputs found by
 the fuzzer and committed as regressions are named crash_* or found_* and kept).
 """
@@ -21,7 +24,9 @@ CORPUS = os.path.join(HERE, "corpus")
 SPECIALS = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-30, 1000.0, -1000.0, 30.0, -30.0, 800.0, -800.0,
             math.inf, -math.inf, math.nan, 1e300, -1e300, 5e-324, 1e-300, 0.999999, 1e-7, 88.0,
             -88.0, 710.0]
-EXTENT = {1: 0, 2: 1, 3: 2, 4: 3, 0: 7}
+EXTENT = {1: 0, 2: 1, 3: 2, 4: 3, 0: 7, 5: 8, 8: 9, 16: 10, 32: 11, 64: 12, 100: 13, 128: 14, 7: 15}
+FACTORIES = ["zeros", "ones", "full", "scalar", "from_vector", "vector", "matrix", "uniform",
+             "normal"]
 OPS = {"matmul": 0, "add_bias": 1, "binary": 2, "unary": 4, "pow": 6, "sum": 7, "mean": 8,
        "transpose": 9, "reshape": 10, "softmax": 11, "loss": 12, "softmax_ce": 13,
        "softmax_ce_onehot": 14, "broadcast_to": 15, "sum_to": 16, "number": 17, "api": 18,
@@ -48,12 +53,35 @@ class Seed:
         self.leaves = []
         self.ops = []
         self.tail = []
+        self.check_mode = 0
 
     def leaf(self, shape, values=None, grad=True):
         n = math.prod(shape)
+        assert n <= 16384
+        if n > 64:  # a pattern: values = (seed, mode)
+            seed, mode = values if values is not None else (1, 0)
+            return [len(shape)] + [EXTENT[d] for d in shape] + [seed, mode, int(grad)]
         values = values if values is not None else [0.1 * (i + 1) * (-1) ** i for i in range(n)]
         assert len(values) == n
         return [len(shape)] + [EXTENT[d] for d in shape] + [value(v) for v in values] + [int(grad)]
+
+    def checks(self, gradcheck=False, hessian=False, release=False, none=False):
+        """The value checks run after the ops (the byte that ends the op list)."""
+        self.check_mode = (1 if gradcheck else 0) | (2 if hessian else 0) | (4 if release else 0)
+        self.check_mode |= 8 if none else 0
+        return self
+
+    def factory(self, name, shape=(), c=1.0, seed=0, grad=False, x=0):
+        """A new leaf from a factory (tensor API case 5); shape extents of None mean 2^62."""
+        dims = []
+        for d in shape:
+            dims += [15] if d is None else [0, EXTENT[d]]
+        return self.op("api", 5, x, FACTORIES.index(name) | (16 if grad else 0), len(shape),
+                       *dims, value(c), seed)
+
+    def write(self, leaf, at, v, x=0):
+        """Writes value v at flat index `at` of leaves[leaf] in place (tensor API case 7)."""
+        return self.op("api", 7, x, leaf, at, value(v))
 
     def start(self, *leaves):
         """Initial leaves: (shape, values, grad) tuples; they become t0, t1, ..."""
@@ -93,7 +121,7 @@ class Seed:
     def bytes(self):
         passes = self.tail or [[0, 0]]
         assert len(passes) <= 2
-        out = self.head + self.leaves + self.ops + [0xF0, len(passes) - 1]
+        out = self.head + self.leaves + self.ops + [0xF0 | self.check_mode, len(passes) - 1]
         for p in passes:
             out += p
         return bytes(out)
@@ -198,6 +226,57 @@ def seeds():
     s["empty_tensors"] = (Seed().start(([0, 3],), ([3],)).op("add_bias", 0, 1).unary("sigmoid", 2)
                           .op("softmax", 0, 3).op("sum", 1, 4, 0).op("sum", 0, 5)
                           .backward(6))
+    # Large tensors: the BLAS path of matmul (m*n*k above 512) and buffers of 64 KiB and up, which
+    # the engine's buffer cache keeps for reuse.
+    s["big_matmul_blas"] = (Seed().start(([128, 64], (3, 0), False), ([64, 32], (5, 0)),
+                                         ([32],), ([128, 32], (9, 0), False))
+                            .op("matmul", 0, 1, 0).op("add_bias", 4, 2).unary("tanh", 5)
+                            .loss("mse", 6, 3).op("matmul", 0, 6, 1).op("sum", 0, 8)
+                            .binary("add", 7, 9).backward(10))
+    s["big_float_cache"] = (Seed("float").start(([128, 128], (7, 3)), ([128], (11, 0)))
+                            .unary("relu", 0).op("add_bias", 2, 1).op("softmax", 1, 3)
+                            .op("matmul", 4, 2, 2).op("mean", 0, 5).backward(6, retain=True, again=True))
+    # The value checks on small smooth programs: gradcheck, the Hessian and hvp.
+    s["gradcheck_hessian"] = (Seed().start(([2, 2], [0.4, -0.8, 1.2, 0.6]), ([2], [0.3, -0.5]),
+                                           ([2, 2], [1.5, 2.0, 0.5, 1.0], False))
+                              .binary("mul", 0, 0).op("add_bias", 3, 1).unary("tanh", 4)
+                              .binary("div", 5, 2).op("pow", 1, 0).binary("add", 6, 7)
+                              .op("softmax", 1, 8).op("sum", 0, 9)
+                              .checks(gradcheck=True, hessian=True).backward(10))
+    s["gradcheck_losses"] = (Seed().start(([3], [0.3, 0.5, 0.6]), ([3], [0.2, 1.0, 0.0]),
+                                          ([2, 3], [0.5, -1.0, 2.0, 0.1, 0.2, -0.3]))
+                             .loss("bce", 0, 1).loss("bce_with_logits", 0, 1)
+                             .op("softmax_ce", 2, 0, 1, 9).binary("add", 3, 4).binary("mul", 6, 5)
+                             .checks(gradcheck=True, hessian=True).backward(7))
+    s["float_vs_double"] = (Seed("float").start(([3, 4],), ([4, 2],), ([2],))
+                            .op("matmul", 0, 1, 0).op("add_bias", 3, 2).unary("sigmoid", 4)
+                            .op("softmax", 1, 5).unary("exp", 6).op("mean", 1, 7, 1)
+                            .checks(hessian=True).backward(8, upstream=[0.5, -1.0, 2.0]))
+    s["grad_releases_graph"] = (Seed().start(([2],)).unary("exp", 0).op("sum", 0, 1)
+                                .checks(release=True).backward(2))
+    # Factories: each kind, valid and not (a shape of 2^62 elements, a ragged matrix, a value
+    # count that does not match), used in ops.
+    s["factories"] = (Seed().start(([2, 3],))
+                      .factory("zeros", [2, 3], grad=True).factory("ones", [3]).factory("full", [2, 3], c=-0.5)
+                      .factory("scalar", [], c=2.0, grad=True).factory("from_vector", [2, 3], seed=1, grad=True)
+                      .factory("from_vector", [2, 3], seed=7).factory("vector", [], c=0.5)
+                      .factory("matrix", [], seed=0).factory("matrix", [], seed=1)
+                      .factory("uniform", [2, 3], seed=3, grad=True).factory("normal", [3], seed=4)
+                      .factory("zeros", [None, 4]).factory("full", [None, 0]).factory("from_vector", [None])
+                      .binary("mul", 0, 1).binary("add", 10, 5).binary("mul", 11, 4)
+                      .op("sum", 0, 12).backward(13))
+    s["grad_misuse"] = (Seed().start(([2],), ([2], None, False)).unary("exp", 0).op("sum", 0, 2)
+                        .op("api", 6, 0, 3, 2).op("api", 6, 0, 3, 1).backward(3))
+    # Writes in place into recorded leaves: one mul saved (backward must raise once the engine
+    # checks versions), one no op reads (backward must run, its gradient unaffected).
+    s["inplace_saved_mul"] = (Seed().start(([3], [0.5, -1.0, 2.0]), ([3], [1.5, 0.25, -2.0]))
+                              .binary("mul", 0, 1).op("sum", 0, 2).write(0, 1, 3.0).backward(3))
+    s["inplace_saved_matmul"] = (Seed().start(([2, 2],), ([2, 2], None, False))
+                                 .op("matmul", 1, 0, 0).op("sum", 0, 2).write(1, 2, 1.0)
+                                 .backward(3, retain=True, again=True))
+    s["inplace_unread"] = (Seed().start(([3],), ([3],), ([2],))
+                           .binary("add", 0, 1).op("sum", 0, 3).write(2, 0, 1.0)
+                           .backward(4, retain=True, again=True))
     return s
 
 

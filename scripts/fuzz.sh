@@ -1,30 +1,47 @@
 #!/usr/bin/env bash
 # Builds the ops fuzzer (fuzz/ops_fuzzer.cpp) with clang++ -fsanitize=fuzzer,address,undefined and
-# runs it for SECONDS (default 600) on 2 jobs, starting from the committed seed corpus fuzz/corpus.
-# New inputs go to the working corpus $FUZZ_BUILD_DIR/corpus (not committed), crashes to
-# $FUZZ_BUILD_DIR/artifacts/. Usage: bash scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
+# runs it for SECONDS (default 600) in one process, starting from the committed seed corpus
+# fuzz/corpus. New inputs go to the working corpus $FUZZ_BUILD_DIR/corpus (not committed), crashes
+# to $FUZZ_BUILD_DIR/artifacts/. Usage: bash scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
 # Replay one input: $FUZZ_BUILD_DIR/fuzz/ops_fuzzer <file> (OPS_FUZZER_TRACE=1 prints the program).
+#
+# Environment: FUZZ_BUILD_DIR (default build-fuzz); FUZZ_JOBS (default 1: one process, no fork;
+# N > 1 runs libFuzzer's -fork=N); FUZZ_MAX_LEN (default 4096 bytes); FUZZ_BUILD_JOBS (build
+# parallelism, default 2); FUZZ_REQUIRE_VERSION_CHECK=1 makes a backward through a saved leaf
+# written in place without a GraphError a violation (see fuzz/README.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${1:-600}
 shift || true
 build=${FUZZ_BUILD_DIR:-build-fuzz}
-jobs=${FUZZ_JOBS:-$(nproc)}
+jobs=${FUZZ_JOBS:-1}
+max_len=${FUZZ_MAX_LEN:-4096}
 
-# clang 16 and its runtimes (libclang-rt-16-dev: libFuzzer and the sanitizer runtimes) are needed
-# by this script only, so they are installed here, not by the main build. (Bookworm's default
-# clang 14 cannot compile the engine: it lacks C++20 lambda captures of structured bindings.)
-bash scripts/setup.sh clang-16 libclang-rt-16-dev
+# clang 16 and its runtimes (libclang-rt-16-dev: libFuzzer and the sanitizer runtimes;
+# llvm-16 ships llvm-symbolizer-16) are needed by this script only, so they are installed here,
+# not by the main build. (Bookworm's default clang 14 cannot compile the engine: it lacks C++20
+# lambda captures of structured bindings.)
+bash scripts/setup.sh clang-16 libclang-rt-16-dev llvm-16
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTAPEGRAD_SANITIZE=address -DTAPEGRAD_BUILD_FUZZER=ON -DTAPEGRAD_BUILD_TESTS=OFF \
-  -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BUILD_BENCHMARKS=OFF
-cmake --build "$build" --target ops_fuzzer --parallel "$(nproc)"
+  -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BUILD_BENCHMARKS=OFF \
+  -DTAPEGRAD_FUZZ_REQUIRE_VERSION_CHECK="${FUZZ_REQUIRE_VERSION_CHECK:-0}"
+cmake --build "$build" --target ops_fuzzer --parallel "${FUZZ_BUILD_JOBS:-2}"
 
 mkdir -p "$build/corpus" "$build/artifacts"
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Readable stacks: without a symbolizer ASan and UBSan print bare addresses.
+symbolizer=$(command -v llvm-symbolizer-16 || echo /usr/lib/llvm-16/bin/llvm-symbolizer)
+[[ -x "$symbolizer" ]] || { echo "fuzz.sh: no llvm-symbolizer-16 (apt install llvm-16)" >&2; exit 1; }
+export ASAN_SYMBOLIZER_PATH=$symbolizer UBSAN_SYMBOLIZER_PATH=$symbolizer
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:symbolize=1}
 export OPENBLAS_NUM_THREADS=1
-# -fork: jobs in parallel sharing one corpus; a crash is saved to artifacts/ and fuzzing stops.
-"$build/fuzz/ops_fuzzer" -fork="$jobs" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$build/artifacts/" "$@" "$build/corpus" fuzz/corpus
+# -max_len: without it libFuzzer caps inputs near the seeds' length (every input stayed at 67
+# bytes or less in fork mode), too short for large leaves and long programs.
+flags=(-max_total_time="$seconds" -max_len="$max_len" -timeout=20 -rss_limit_mb=2048
+  -print_final_stats=1 -artifact_prefix="$build/artifacts/")
+# One process by default: a crash stops fuzzing with its input in artifacts/. -fork=N runs N
+# workers sharing one corpus.
+if ((jobs > 1)); then flags+=(-fork="$jobs"); fi
+"$build/fuzz/ops_fuzzer" "${flags[@]}" "$@" "$build/corpus" fuzz/corpus

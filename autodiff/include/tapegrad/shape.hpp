@@ -47,8 +47,8 @@ class Shape {
     std::size_t count = 1, bytes = element_size;
     for (std::size_t i = 0; i < rank_; ++i) {
       if (__builtin_mul_overflow(count, dims_[i], &count))
-        throw ShapeError(std::string(who) + ": the element count of shape " + str() +
-                         " overflows");
+        throw ShapeError(std::string(who) + ": shape " + str() +
+                         " has more elements than size_t can count");
       if (__builtin_mul_overflow(bytes, dims_[i] ? dims_[i] : 1, &bytes) || bytes > kMaxBytes)
         throw ShapeError(std::string(who) + ": shape " + str() + " of " +
                          std::to_string(element_size) +

@@ -2,6 +2,7 @@
 // shape checks, and helpers to build gradient-check samples. Internal to the autodiff library.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -57,10 +58,34 @@ inline void require_axis(const char* op, const Shape& shape, std::size_t axis) {
                     std::to_string(int(shape.rank()) - 1) + ")");
 }
 
+// ---- outputs ------------------------------------------------------------------------------
+// Every op makes its result here, naming itself: a shape no buffer could hold (an output shape
+// computed from inputs that are legal, such as a broadcast of [2^32,1,0] with [1,2^32,0], or a
+// target shape given by the caller) is then a ShapeError that names the op and the shape, raised
+// before anything is allocated, instead of one that names a factory the caller never called.
+template <class T>
+Tensor<T> new_output(const char* op, const Shape& shape) {
+  return Tensor<T>(make_impl<T>(shape, op));
+}
+
+template <class T>
+Tensor<T> zeros_output(const char* op, const Shape& shape) {
+  Tensor<T> out = new_output<T>(op, shape);
+  std::fill_n(out.data(), out.size(), T(0));
+  return out;
+}
+
+template <class T>
+Tensor<T> scalar_output(const char* op, T value) {
+  Tensor<T> out = new_output<T>(op, Shape{});
+  out.data()[0] = value;
+  return out;
+}
+
 // ---- elementwise kernels ------------------------------------------------------------------
 template <class T, class F>
-Tensor<T> map_unary(const Tensor<T>& x, F f) {
-  Tensor<T> out = Tensor<T>::empty(x.shape());
+Tensor<T> map_unary(const char* op, const Tensor<T>& x, F f) {
+  Tensor<T> out = new_output<T>(op, x.shape());
   const T* in = x.data();
   T* o = out.data();
   const std::size_t n = x.size();
@@ -104,7 +129,7 @@ template <class T, class F>
 Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
   const Shape shape =
       a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor<T> out = Tensor<T>::empty(shape);
+  Tensor<T> out = new_output<T>(op, shape);
   T* o = out.data();
   const T* pa = a.data();
   const T* pb = b.data();
@@ -208,7 +233,7 @@ namespace tg::detail {
 
 // Sums x along `axis` (removing it), viewing x as [outer, length, inner]. Scales by `scale`.
 template <class T>
-Tensor<T> reduce_axis(const Tensor<T>& x, std::size_t axis, T scale) {
+Tensor<T> reduce_axis(const char* op, const Tensor<T>& x, std::size_t axis, T scale) {
   Shape out_shape;
   std::size_t outer = 1, inner = 1;
   for (std::size_t d = 0; d < x.ndim(); ++d) {
@@ -217,7 +242,10 @@ Tensor<T> reduce_axis(const Tensor<T>& x, std::size_t axis, T scale) {
     if (d > axis) inner *= x.dim(d);
   }
   const std::size_t length = x.dim(axis);
-  Tensor<T> out = Tensor<T>::zeros(out_shape);
+  Tensor<T> out = zeros_output<T>(op, out_shape);
+  // An empty x has nothing to add, but its extents may not be small: [2^40, 0] along axis 0
+  // would run 2^40 empty iterations.
+  if (x.size() == 0) return out;
   const T* in = x.data();
   T* o = out.data();
   for (std::size_t a = 0; a < outer; ++a)
@@ -280,7 +308,7 @@ LogSumExp<T> logsumexp(const T* v, std::size_t n) {
 template <class T>
 Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, const char* op) {
   const RowView rv = rows_of(op, x);
-  Tensor<T> out = Tensor<T>::empty(x.shape());
+  Tensor<T> out = new_output<T>(op, x.shape());
   for (std::size_t r = 0; r < rv.rows; ++r) {
     const T* in = x.data() + r * rv.cols;
     T* o = out.data() + r * rv.cols;

@@ -57,7 +57,7 @@ Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
     const T pi = p.data()[i], yi = y.data()[i];
     total += xlogy(yi, pi) + xlogy(T(1) - yi, T(1) - pi);
   }
-  Tensor<T> out = Tensor<T>::scalar(-total / T(p.size()));
+  Tensor<T> out = detail::scalar_output<T>("bce", -total / T(p.size()));
   if (auto* node = record<BceNode<T>>(out, {&p, &y})) {
     node->saved[0].save_input(p);
     node->saved[1].save_input(y);

@@ -41,7 +41,7 @@ Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y) {
     const T zi = z.data()[i], yi = y.data()[i];
     total += std::max(zi, T(0)) - zi * yi + std::log1p(std::exp(-std::abs(zi)));
   }
-  Tensor<T> out = Tensor<T>::scalar(total / T(z.size()));
+  Tensor<T> out = detail::scalar_output<T>("bce_with_logits", total / T(z.size()));
   if (auto* node = record<BceWithLogitsNode<T>>(out, {&z, &y})) {
     node->saved[0].save_input(z);
     node->saved[1].save_input(y);

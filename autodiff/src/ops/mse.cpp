@@ -42,7 +42,7 @@ Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b) {
     const T d = a.data()[i] - b.data()[i];
     total += d * d;
   }
-  Tensor<T> out = Tensor<T>::scalar(total / T(a.size()));
+  Tensor<T> out = detail::scalar_output<T>("mse", total / T(a.size()));
   if (auto* node = record<MseNode<T>>(out, {&a, &b})) {
     node->saved[0].save_input(a);
     node->saved[1].save_input(b);

@@ -43,9 +43,9 @@ template <class T>
 Tensor<T> pow(const Tensor<T>& x, T exponent) {
   Tensor<T> out;
   if (exponent == T(2))
-    out = detail::map_unary(x, [](T v) { return v * v; });
+    out = detail::map_unary("pow", x, [](T v) { return v * v; });
   else
-    out = detail::map_unary(x, [exponent](T v) { return std::pow(v, exponent); });
+    out = detail::map_unary("pow", x, [exponent](T v) { return std::pow(v, exponent); });
   if (auto* node = record<PowNode<T>>(out, {&x})) {
     node->exponent = exponent;
     node->saved[0].save_input(x);

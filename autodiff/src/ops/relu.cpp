@@ -33,7 +33,7 @@ std::vector<GradSample<T>> relu_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary(x, [](T v) { return v > T(0) ? v : T(0); });
+  Tensor<T> out = detail::map_unary("relu", x, [](T v) { return v > T(0) ? v : T(0); });
   if (auto* node = record<ReluNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;
 }

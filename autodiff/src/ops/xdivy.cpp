@@ -20,7 +20,7 @@ class XdivyNode final : public detail::SavingNode<T, 2> {
     Tensor<T> x = this->get(0), y = this->get(1);
     if (this->needs_grad(0)) {
       // [x != 0] is piecewise constant: a constant in the graph.
-      Tensor<T> nonzero = detail::map_unary(x.detach(), [](T v) { return T(v != T(0)); });
+      Tensor<T> nonzero = detail::map_unary("xdivy", x.detach(), [](T v) { return T(v != T(0)); });
       grads[0] = xdivy(mul(g, nonzero), y);
     }
     if (this->needs_grad(1)) grads[1] = neg(xdivy(mul(g, x), mul(y, y)));

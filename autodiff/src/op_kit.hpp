@@ -296,8 +296,10 @@ struct LogSumExp {
 
 template <class T>
 LogSumExp<T> logsumexp(const T* v, std::size_t n) {
+  // The max is NaN once a NaN is seen (a NaN after a +inf would otherwise be skipped, and the
+  // row would come out as 0 and -inf: a hidden NaN).
   T top = v[0];
-  for (std::size_t i = 1; i < n; ++i) top = v[i] > top ? v[i] : top;
+  for (std::size_t i = 1; i < n; ++i) top = v[i] > top || v[i] != v[i] ? v[i] : top;
   if (std::isinf(top)) return {top, T(0)};  // all -inf (or a +inf): the shift would make NaN
   T s = 0;
   for (std::size_t i = 0; i < n; ++i) s += std::exp(v[i] - top);

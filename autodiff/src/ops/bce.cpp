@@ -12,7 +12,7 @@ namespace {
 
 template <class T>
 T xlogy(T x, T y) {
-  return x == T(0) ? T(0) : x * std::log(y);
+  return x == T(0) && y == y ? T(0) : x * std::log(y);  // xlogy(0, NaN) = NaN, as PyTorch
 }
 
 template <class T>

@@ -59,8 +59,11 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets) {
     const T* row = logits.data() + i * classes;
     const T* t = targets.data() + i * classes;
     const detail::LogSumExp<T> lse = detail::logsumexp(row, classes);
-    for (std::size_t c = 0; c < classes; ++c)
-      if (t[c] != T(0)) total -= t[c] * lse.log_softmax(row[c]);  // 0 * (-inf) = 0, as xlogy
+    for (std::size_t c = 0; c < classes; ++c) {
+      // 0 * (-inf) = 0, as xlogy; but 0 * NaN stays NaN (inf - inf in the row), as in PyTorch.
+      const T log_p = lse.log_softmax(row[c]);
+      if (t[c] != T(0) || log_p != log_p) total -= t[c] * log_p;
+    }
   }
   Tensor<T> out = detail::scalar_output<T>("softmax_ce_onehot", total / T(n));
   if (auto* node = record<SoftmaxCeOnehotNode<T>>(out, {&logits, &targets})) {

@@ -7,9 +7,11 @@ namespace tg {
 
 namespace {
 
+// 0/y is 0 even for y = 0, but not for a NaN y: a NaN is never hidden (PyTorch's xlogy(0, NaN)
+// is NaN too).
 template <class T>
 T xdivy_kernel(T x, T y) {
-  return x == T(0) ? T(0) : x / y;
+  return x == T(0) && y == y ? T(0) : x / y;
 }
 
 template <class T>

@@ -240,6 +240,27 @@ TEST_CASE("xdivy: gradient is finite where x == 0 and y == 0") {
   check_tensor(y.grad(), Shape{2}, {0, -0.125});
 }
 
+TEST_CASE("xdivy: the x == 0 mask selects, so an infinite upstream still gives 0 there") {
+  // xdivy([0,2],[1,4]) = [0, 0.5]; log's upstream 1/v = [inf, 2]. The mask [x != 0] must select
+  // 0 at x = 0, not multiply inf by 0: dx = [0, 2/4], dy = [0, -2*2/4^2].
+  for (const bool recorded : {false, true}) {
+    CAPTURE(recorded);
+    TensorD x = TensorD::vector({0, 2}, true);
+    TensorD y = TensorD::vector({1, 4}, true);
+    tg::sum(tg::log(tg::xdivy(x, y))).backward({.create_graph = recorded});
+    check_tensor(x.grad(), Shape{2}, {0, 0.5});
+    check_tensor(y.grad(), Shape{2}, {0, -0.25});
+    x.zero_grad();  // a recorded gradient refers back to its leaf: break the cycle
+    y.zero_grad();
+  }
+  // Broadcast y: the selected zeros are summed back like any gradient.
+  TensorD x = TensorD::vector({0, 2, 0}, true);
+  TensorD y = TensorD::scalar(2, true);
+  tg::xdivy(x, y).backward(TensorD::vector({kInf, 1, -kInf}));
+  check_tensor(x.grad(), Shape{3}, {0, 0.5, 0});
+  check_tensor(y.grad(), Shape{}, {-0.5});
+}
+
 // ============================================================================================
 // unary ops
 // ============================================================================================

@@ -347,6 +347,28 @@ namespace tg::detail {
 // Shapes the losses are checked on (equal for both operands).
 std::vector<Shape> loss_shapes();
 
+// Hard targets: a leaf requiring grad whose entries are exactly 0 or 1 (both present when it has
+// two entries or more). Losses are checked there too, with the targets differentiated as well:
+// an adjoint can be right for soft targets and wrong at exactly 0 or 1 (a convention such as
+// xdivy's 0/0 = 0 whose derivative is 0 there).
+template <class T>
+Tensor<T> sample_hard_targets(const Shape& shape, std::mt19937_64& rng) {
+  Tensor<T> t = Tensor<T>::zeros(shape, true);
+  std::bernoulli_distribution one(0.5);
+  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = one(rng) ? T(1) : T(0);
+  if (t.size() >= 2) {
+    t.data()[0] = T(0);
+    t.data()[t.size() - 1] = T(1);
+  }
+  return t;
+}
+
+// bce_backward at order k: G*F_k/N with F_k = (k-1)! ((1-y)/(1-p)^k + (-1)^k y/p^k), the k-th
+// derivative in p of bce's terms (k = 1 is bce_backward). The adjoint of order k uses order k+1.
+template <class T>
+Tensor<T> bce_derivative(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y,
+                         unsigned order);
+
 // Throws ShapeError when a loss is asked to average over nothing.
 template <class T>
 void require_nonempty(const char* op, const Tensor<T>& x) {

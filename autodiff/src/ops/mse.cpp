@@ -23,11 +23,16 @@ template <class T>
 std::vector<GradSample<T>> mse_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const Shape& s : detail::loss_shapes())
+  for (const Shape& s : detail::loss_shapes()) {
     out.push_back(
         {s.str() + "," + s.str(),
          {detail::sample_uniform<T>(s, -1, 1, rng), detail::sample_uniform<T>(s, -1, 1, rng)},
          [](const std::vector<Tensor<T>>& in) { return mse(in[0], in[1]); }});
+    out.push_back(
+        {s.str() + "," + s.str() + " hard targets",
+         {detail::sample_uniform<T>(s, -1, 1, rng), detail::sample_hard_targets<T>(s, rng)},
+         [](const std::vector<Tensor<T>>& in) { return mse(in[0], in[1]); }});
+  }
   return out;
 }
 

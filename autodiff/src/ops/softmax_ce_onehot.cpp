@@ -38,6 +38,13 @@ std::vector<GradSample<T>> softmax_ce_onehot_samples(std::uint64_t seed) {
         {s.str() + "," + s.str(),
          {detail::sample_uniform<T>(s, -3, 3, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
          [](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1]); }});
+    // One-hot rows: targets exactly 0 and 1, differentiated as well.
+    Tensor<T> onehot = Tensor<T>::zeros(s, true);
+    std::uniform_int_distribution<std::size_t> pick(0, c - 1);
+    for (std::size_t i = 0; i < n; ++i) onehot.data()[i * c + pick(rng)] = T(1);
+    out.push_back({s.str() + "," + s.str() + " one-hot",
+                   {detail::sample_uniform<T>(s, -3, 3, rng), onehot},
+                   [](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1]); }});
   }
   return out;
 }

@@ -1,7 +1,7 @@
 // xdivy: x / y, except 0 wherever x == 0 (even at y == 0). It is to division what xlogy is to
-// log: bce's adjoint -y/p + (1-y)/(1-p) uses it so that p = 0, y = 0 (a zero term of the loss)
-// has a finite gradient. Adjoint: dx = G/y where x != 0, else 0; dy = -G*x/y^2 where x != 0,
-// else 0. The mask selects: multiplying by it would turn an infinite G at x = 0 into NaN.
+// log: a term whose numerator is 0 (such as the gradient of a 0 log 0 term) stays 0 and finite.
+// Adjoint: dx = G/y where x != 0, else 0; dy = -G*x/y^2 where x != 0, else 0. The mask selects:
+// multiplying by it would turn an infinite G at x = 0 into NaN.
 #include "../op_kit.hpp"
 
 namespace tg {

@@ -22,7 +22,8 @@ TEST_CASE("every op the engine promises is registered with a sample") {
                             "softmax_ce",    "softmax_ce_onehot",
                             "broadcast_to",  "sum_to",
                             "xdivy",         "sigmoid_backward",
-                            "tanh_backward", "relu_backward"};
+                            "tanh_backward", "relu_backward",
+                            "bce_backward"};
   const auto& ops = tg::registered_ops();
   for (const char* name : promised) {
     CAPTURE(name);

@@ -240,6 +240,27 @@ TEST_CASE("xdivy: gradient is finite where x == 0 and y == 0") {
   check_tensor(y.grad(), Shape{2}, {0, -0.125});
 }
 
+TEST_CASE("xdivy: the x == 0 mask selects, so an infinite upstream still gives 0 there") {
+  // xdivy([0,2],[1,4]) = [0, 0.5]; log's upstream 1/v = [inf, 2]. The mask [x != 0] must select
+  // 0 at x = 0, not multiply inf by 0: dx = [0, 2/4], dy = [0, -2*2/4^2].
+  for (const bool recorded : {false, true}) {
+    CAPTURE(recorded);
+    TensorD x = TensorD::vector({0, 2}, true);
+    TensorD y = TensorD::vector({1, 4}, true);
+    tg::sum(tg::log(tg::xdivy(x, y))).backward({.create_graph = recorded});
+    check_tensor(x.grad(), Shape{2}, {0, 0.5});
+    check_tensor(y.grad(), Shape{2}, {0, -0.25});
+    x.zero_grad();  // a recorded gradient refers back to its leaf: break the cycle
+    y.zero_grad();
+  }
+  // Broadcast y: the selected zeros are summed back like any gradient.
+  TensorD x = TensorD::vector({0, 2, 0}, true);
+  TensorD y = TensorD::scalar(2, true);
+  tg::xdivy(x, y).backward(TensorD::vector({kInf, 1, -kInf}));
+  check_tensor(x.grad(), Shape{3}, {0, 0.5, 0});
+  check_tensor(y.grad(), Shape{}, {-0.5});
+}
+
 // ============================================================================================
 // unary ops
 // ============================================================================================
@@ -311,6 +332,43 @@ TEST_CASE("relu: max(x,0), relu(0) = 0 and relu'(0) = 0") {
   check_tensor(y, Shape{5}, {0, 0, 3, 0, 1e-300});
   tg::sum(y).backward();
   check_tensor(x.grad(), Shape{5}, {0, 0, 1, 0, 1});
+}
+
+TEST_CASE("pow at x = 0: x^0 has gradient 0 there, and PyTorch's G*p*x^(p-1) for other p") {
+  // torch.pow(x, p) at x = [0, 2, -2] with sum().backward(), PyTorch's pow_backward:
+  //   p = 0: value 1 everywhere (0^0 = 1), gradient zeros_like(x): 0 even at x = 0, where
+  //          p*x^(p-1) = 0 * 0^-1 = 0 * inf would be NaN;
+  //   p = 0.5: [0, sqrt 2, NaN], gradient 0.5*x^-0.5 = [inf, 0.3535533905932738, NaN];
+  //   p = 1: [0, 2, -2], gradient 1*x^0 = [1, 1, 1];
+  //   p = 2: [0, 4, 4], gradient [0, 4, -4];  p = 3: [0, 8, -8], gradient 3x^2 = [0, 12, 12];
+  //   p = -1: [inf, 0.5, -0.5], gradient -x^-2 = [-inf, -0.25, -0.25].
+  struct Case {
+    double p;
+    std::vector<double> value, gradient;
+  };
+  const Case cases[] = {{0, {1, 1, 1}, {0, 0, 0}},
+                        {0.5, {0, std::sqrt(2.0), kNaN}, {kInf, 0.3535533905932738, kNaN}},
+                        {1, {0, 2, -2}, {1, 1, 1}},
+                        {2, {0, 4, 4}, {0, 4, -4}},
+                        {3, {0, 8, -8}, {0, 12, 12}},
+                        {-1, {kInf, 0.5, -0.5}, {-kInf, -0.25, -0.25}}};
+  for (const Case& c : cases) {
+    for (const bool recorded : {false, true}) {
+      CAPTURE(c.p);
+      CAPTURE(recorded);
+      TensorD x = TensorD::vector({0, 2, -2}, true);
+      TensorD y = tg::pow(x, c.p);
+      check_tensor(y, Shape{3}, c.value);
+      tg::sum(y).backward({.create_graph = recorded});
+      check_tensor(x.grad(), Shape{3}, c.gradient);
+      x.zero_grad();
+    }
+  }
+  // x^0 is constant: its gradient is 0 whatever the upstream (zeros_like(x) in PyTorch), also
+  // for an infinite one, where multiplying by 0 would give NaN.
+  TensorD x = TensorD::vector({0, 3}, true);
+  tg::pow(x, 0.0).backward(TensorD::vector({kInf, -kInf}));
+  check_tensor(x.grad(), Shape{2}, {0, 0});
 }
 
 TEST_CASE("pow: x^0.5, x^2, x^-1 and gradient p*x^(p-1)") {
@@ -598,6 +656,18 @@ TEST_CASE("bce_with_logits: finite at +-1000, value and gradient (sigmoid(z) - y
   check_tensor(z.grad(), Shape{7},
                {0.0, 0.0, -0.07142857142857142, 0.12582815399684036, -0.13608201811749046,
                 0.14285714285714285, -0.14285714285714285});
+}
+
+TEST_CASE_TEMPLATE("bce_with_logits: log1p keeps the tail at |z| = 40 (1 + e^-40 rounds to 1)", T,
+                   float, double) {
+  // A confident right answer: z = 40, y = 1 and z = -40, y = 0, each term log1p(e^-40), where
+  // log(1 + e^-40) is log(1) = 0. np.log1p(np.exp(-40.0)) = 4.248354255291589e-18; in float32,
+  // np.log1p(np.exp(np.float32(-40))) = 4.2483543e-18.
+  const tg::Tensor<T> z = tg::Tensor<T>::vector({40, -40});
+  const tg::Tensor<T> y = tg::Tensor<T>::vector({1, 0});
+  const double loss = double(tg::bce_with_logits(z, y).item());
+  // Relative (scale 0): with doctest's default absolute floor 4e-18 and 0 would both pass.
+  CHECK(loss == doctest::Approx(4.248354255291589e-18).epsilon(1e-6).scale(0));
 }
 
 TEST_CASE("bce_with_logits agrees with bce(sigmoid(z)) for moderate z") {

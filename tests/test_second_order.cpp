@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -225,6 +226,76 @@ TEST_CASE("third derivatives through the fused backward ops: sigmoid''' and tanh
     const auto t3 = tg::grad(t2, {x})[0];
     const double t = std::tanh(v);
     CHECK(t3.item() == doctest::Approx(-2 * (1 - t * t) * (1 - 3 * t * t)).epsilon(1e-13));
+  }
+}
+
+TEST_CASE("bce's second derivatives at hard and soft targets that require a gradient") {
+  // L = -(y log p + (1-y) log(1-p)) with N = 1, p = 0.3:
+  //   dL/dp = (1-y)/(1-p) - y/p, linear in y, so for every y (0, 0.5 and 1 alike)
+  //   d2L/dy dp = -1/(1-p) - 1/p = -1/(p(1-p)) = -1/0.21 = -4.761904761904762,
+  //   d2L/dp dy = d/dp (log(1-p) - log p) = the same (the Hessian is symmetric),
+  //   d2L/dp2 = (1-y)/(1-p)^2 + y/p^2: 1/0.49 = 2.0408163265306123 at y = 0,
+  //   0.5/0.49 + 0.5/0.09 = 6.575963718820862 at y = 0.5, 1/0.09 = 11.11111111111111 at y = 1,
+  //   d2L/dy2 = 0.
+  const double mixed = -1 / (0.3 * 0.7);
+  const double pp[] = {1 / 0.49, 0.5 / 0.49 + 0.5 / 0.09, 1 / 0.09};
+  CHECK(mixed == doctest::Approx(-4.761904761904762).epsilon(1e-15));
+  const double targets[] = {0, 0.5, 1};
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(targets[i]);
+    TensorD p = TensorD::vector({0.3}, true);
+    TensorD y = TensorD::vector({targets[i]}, true);
+    const auto d = tg::grad(tg::bce(p, y), {p, y}, {.create_graph = true});
+    const auto dp = tg::grad(tg::sum(d[0]), {p, y}, {.create_graph = true});
+    const auto dy = tg::grad(tg::sum(d[1]), {p, y}, {.create_graph = true});
+    CHECK(dp[0].item() == doctest::Approx(pp[i]).epsilon(1e-13));
+    CHECK(dp[1].item() == doctest::Approx(mixed).epsilon(1e-13));
+    CHECK(dy[0].item() == doctest::Approx(mixed).epsilon(1e-13));
+    CHECK(dy[1].item() == 0.0);
+  }
+  // The same with N = 3 in one tensor: every entry of the mixed derivative is -4.7619/3.
+  TensorD p = TensorD::vector({0.3, 0.3, 0.3}, true);
+  TensorD y = TensorD::vector({0, 0.5, 1}, true);
+  const auto d = tg::grad(tg::bce(p, y), {p}, {.create_graph = true});
+  const auto h = tg::grad(tg::sum(d[0]), {p, y});
+  for (std::size_t j = 0; j < 3; ++j) {
+    CHECK(h[0].to_vector()[j] == doctest::Approx(pp[j] / 3).epsilon(1e-13));
+    CHECK(h[1].to_vector()[j] == doctest::Approx(mixed / 3).epsilon(1e-13));
+  }
+}
+
+TEST_CASE("bce's third derivative in p at hard targets: 2(1-y)/(1-p)^3 - 2y/p^3") {
+  // p = 0.3: 2/0.343 = 5.830903790087463 at y = 0, -2/0.027 = -74.07407407407408 at y = 1.
+  const double expected[] = {2 / 0.343, -2 / 0.027};
+  const double targets[] = {0, 1};
+  for (int i = 0; i < 2; ++i) {
+    CAPTURE(targets[i]);
+    TensorD p = TensorD::scalar(0.3, true);
+    TensorD y = TensorD::scalar(targets[i], true);
+    const auto d1 = tg::grad(tg::bce(p, y), {p}, {.create_graph = true})[0];
+    const auto d2 = tg::grad(d1, {p}, {.create_graph = true})[0];
+    const auto d3 = tg::grad(d2, {p, y});
+    CHECK(d3[0].item() == doctest::Approx(expected[i]).epsilon(1e-12));
+    // d/dy of d2L/dp2 = -1/(1-p)^2 + 1/p^2 = -2.0408163265306123 + 11.11111111111111
+    CHECK(d3[1].item() == doctest::Approx(-1 / 0.49 + 1 / 0.09).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("bce's first order at the edges is unchanged by its fused adjoint (recorded or not)") {
+  // p = 0, y = 0 and p = 1, y = 1 are zero terms with finite gradients (1/N and -1/N); p = 0,
+  // y = 1 is honestly -inf; a soft target in the middle. N = 4.
+  for (const bool recorded : {false, true}) {
+    CAPTURE(recorded);
+    TensorD p = TensorD::vector({0, 1, 0, 0.25}, true);
+    const TensorD y = TensorD::vector({0, 1, 1, 0.5});
+    tg::bce(p, y).backward({.create_graph = recorded});
+    const std::vector<double> g = p.grad().to_vector();
+    CHECK(g[0] == 0.25);
+    CHECK(g[1] == -0.25);
+    CHECK(g[2] == -std::numeric_limits<double>::infinity());
+    // (0.5/0.75 - 0.5/0.25)/4 = (0.6666666666666666 - 2)/4
+    CHECK(g[3] == doctest::Approx((0.5 / 0.75 - 2) / 4).epsilon(1e-15));
+    p.zero_grad();
   }
 }
 

@@ -2,6 +2,7 @@
 // shape checks, and helpers to build gradient-check samples. Internal to the autodiff library.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -57,10 +58,34 @@ inline void require_axis(const char* op, const Shape& shape, std::size_t axis) {
                     std::to_string(int(shape.rank()) - 1) + ")");
 }
 
+// ---- outputs ------------------------------------------------------------------------------
+// Every op makes its result here, naming itself: a shape no buffer could hold (an output shape
+// computed from inputs that are legal, such as a broadcast of [2^32,1,0] with [1,2^32,0], or a
+// target shape given by the caller) is then a ShapeError that names the op and the shape, raised
+// before anything is allocated, instead of one that names a factory the caller never called.
+template <class T>
+Tensor<T> new_output(const char* op, const Shape& shape) {
+  return Tensor<T>(make_impl<T>(shape, op));
+}
+
+template <class T>
+Tensor<T> zeros_output(const char* op, const Shape& shape) {
+  Tensor<T> out = new_output<T>(op, shape);
+  std::fill_n(out.data(), out.size(), T(0));
+  return out;
+}
+
+template <class T>
+Tensor<T> scalar_output(const char* op, T value) {
+  Tensor<T> out = new_output<T>(op, Shape{});
+  out.data()[0] = value;
+  return out;
+}
+
 // ---- elementwise kernels ------------------------------------------------------------------
 template <class T, class F>
-Tensor<T> map_unary(const Tensor<T>& x, F f) {
-  Tensor<T> out = Tensor<T>::empty(x.shape());
+Tensor<T> map_unary(const char* op, const Tensor<T>& x, F f) {
+  Tensor<T> out = new_output<T>(op, x.shape());
   const T* in = x.data();
   T* o = out.data();
   const std::size_t n = x.size();
@@ -104,7 +129,7 @@ template <class T, class F>
 Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
   const Shape shape =
       a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor<T> out = Tensor<T>::empty(shape);
+  Tensor<T> out = new_output<T>(op, shape);
   T* o = out.data();
   const T* pa = a.data();
   const T* pb = b.data();
@@ -208,7 +233,7 @@ namespace tg::detail {
 
 // Sums x along `axis` (removing it), viewing x as [outer, length, inner]. Scales by `scale`.
 template <class T>
-Tensor<T> reduce_axis(const Tensor<T>& x, std::size_t axis, T scale) {
+Tensor<T> reduce_axis(const char* op, const Tensor<T>& x, std::size_t axis, T scale) {
   Shape out_shape;
   std::size_t outer = 1, inner = 1;
   for (std::size_t d = 0; d < x.ndim(); ++d) {
@@ -217,7 +242,10 @@ Tensor<T> reduce_axis(const Tensor<T>& x, std::size_t axis, T scale) {
     if (d > axis) inner *= x.dim(d);
   }
   const std::size_t length = x.dim(axis);
-  Tensor<T> out = Tensor<T>::zeros(out_shape);
+  Tensor<T> out = zeros_output<T>(op, out_shape);
+  // An empty x has nothing to add, but its extents may not be small: [2^40, 0] along axis 0
+  // would run 2^40 empty iterations.
+  if (x.size() == 0) return out;
   const T* in = x.data();
   T* o = out.data();
   for (std::size_t a = 0; a < outer; ++a)
@@ -268,8 +296,10 @@ struct LogSumExp {
 
 template <class T>
 LogSumExp<T> logsumexp(const T* v, std::size_t n) {
+  // The max is NaN once a NaN is seen (a NaN after a +inf would otherwise be skipped, and the
+  // row would come out as 0 and -inf: a hidden NaN).
   T top = v[0];
-  for (std::size_t i = 1; i < n; ++i) top = v[i] > top ? v[i] : top;
+  for (std::size_t i = 1; i < n; ++i) top = v[i] > top || v[i] != v[i] ? v[i] : top;
   if (std::isinf(top)) return {top, T(0)};  // all -inf (or a +inf): the shift would make NaN
   T s = 0;
   for (std::size_t i = 0; i < n; ++i) s += std::exp(v[i] - top);
@@ -280,7 +310,7 @@ LogSumExp<T> logsumexp(const T* v, std::size_t n) {
 template <class T>
 Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, const char* op) {
   const RowView rv = rows_of(op, x);
-  Tensor<T> out = Tensor<T>::empty(x.shape());
+  Tensor<T> out = new_output<T>(op, x.shape());
   for (std::size_t r = 0; r < rv.rows; ++r) {
     const T* in = x.data() + r * rv.cols;
     T* o = out.data() + r * rv.cols;
@@ -316,6 +346,28 @@ namespace tg::detail {
 
 // Shapes the losses are checked on (equal for both operands).
 std::vector<Shape> loss_shapes();
+
+// Hard targets: a leaf requiring grad whose entries are exactly 0 or 1 (both present when it has
+// two entries or more). Losses are checked there too, with the targets differentiated as well:
+// an adjoint can be right for soft targets and wrong at exactly 0 or 1 (a convention such as
+// xdivy's 0/0 = 0 whose derivative is 0 there).
+template <class T>
+Tensor<T> sample_hard_targets(const Shape& shape, std::mt19937_64& rng) {
+  Tensor<T> t = Tensor<T>::zeros(shape, true);
+  std::bernoulli_distribution one(0.5);
+  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = one(rng) ? T(1) : T(0);
+  if (t.size() >= 2) {
+    t.data()[0] = T(0);
+    t.data()[t.size() - 1] = T(1);
+  }
+  return t;
+}
+
+// bce_backward at order k: G*F_k/N with F_k = (k-1)! ((1-y)/(1-p)^k + (-1)^k y/p^k), the k-th
+// derivative in p of bce's terms (k = 1 is bce_backward). The adjoint of order k uses order k+1.
+template <class T>
+Tensor<T> bce_derivative(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y,
+                         unsigned order);
 
 // Throws ShapeError when a loss is asked to average over nothing.
 template <class T>

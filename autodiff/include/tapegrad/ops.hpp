@@ -44,8 +44,8 @@ template <class T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b);
 template <class T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b);
-// x / y, but 0 wherever x == 0 (even where y == 0): the derivative companion of xlogy, used by
-// bce's adjoint so that p = 0, y = 0 has a finite gradient.
+// x / y, but 0 wherever x == 0 (even where y == 0; not where y is NaN): the derivative companion
+// of xlogy.
 template <class T>
 Tensor<T> xdivy(const Tensor<T>& x, const Tensor<T>& y);
 
@@ -77,9 +77,14 @@ Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s);
 // G*(1-t^2) for t = tanh(x).
 template <class T>
 Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& t);
-// G*[y > 0] for y = relu(x).
+// G where y > 0 or y is NaN, else 0 (selected: an infinite G gives 0 there), for y = relu(x).
 template <class T>
 Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y);
+// bce's adjoint: G*((1-y)/(1-p) - y/p)/N for N = p.size(), each term 0 where its numerator is 0
+// (even over p = 0 or 1); p and y of equal shape, G broadcasting against them (bce's is 0-d).
+// Its own adjoint is exact in y at hard targets (0 and 1), so second derivatives through bce are.
+template <class T>
+Tensor<T> bce_backward(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y);
 
 // ---- reductions (the reduced axis is removed) ----------------------------------------------
 template <class T>

@@ -37,12 +37,14 @@ Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias) {
     throw ShapeError("add_bias: needs X[n,m] and a bias b[m] with one entry per column, got X" +
                      x.shape().str() + " and b" + bias.shape().str());
   const std::size_t n = x.dim(0), m = x.dim(1);
-  Tensor<T> out = Tensor<T>::empty(x.shape());
+  Tensor<T> out = detail::new_output<T>("add_bias", x.shape());
   const T* in = x.data();
   const T* b = bias.data();
   T* o = out.data();
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < m; ++j) o[i * m + j] = in[i * m + j] + b[j];
+  // An empty X may still have 2^40 rows: no loop over them.
+  if (out.size() != 0)
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < m; ++j) o[i * m + j] = in[i * m + j] + b[j];
   record<AddBiasNode<T>>(out, {&x, &bias});
   return out;
 }

@@ -1,9 +1,10 @@
 // bce: -mean(y log p + (1-y) log(1-p)) over all N elements, p in [0,1] (DomainError otherwise;
 // a NaN p propagates). No clamping: 0 log 0 = 0 (xlogy), so p = 0, y = 0 adds 0 with a finite
 // gradient, while p = 0, y = 1 is honestly +inf.
-// Adjoint: dp = G*(xdivy(1-y, 1-p) - xdivy(y, p))/N, which is G*(p-y)/(p(1-p))/N away from the
-// edges. PyTorch clamps that denominator at 1e-12 and so is ~10x too small after sigmoid(30);
-// here sigmoid's s(1-s) cancels it exactly. dy = G*(log(1-p) - log p)/N.
+// Adjoint: dp = G*((1-y)/(1-p) - y/p)/N, each term 0 where its numerator is 0 (the fused op
+// bce_backward), which is G*(p-y)/(p(1-p))/N away from the edges. PyTorch clamps that denominator
+// at 1e-12 and so is ~10x too small after sigmoid(30); here sigmoid's s(1-s) cancels it exactly.
+// dy = G*(log(1-p) - log p)/N.
 #include "../op_kit.hpp"
 
 namespace tg {
@@ -12,7 +13,7 @@ namespace {
 
 template <class T>
 T xlogy(T x, T y) {
-  return x == T(0) ? T(0) : x * std::log(y);
+  return x == T(0) && y == y ? T(0) : x * std::log(y);  // xlogy(0, NaN) = NaN, as PyTorch
 }
 
 template <class T>
@@ -21,9 +22,8 @@ class BceNode final : public detail::SavingNode<T, 2> {
   const char* name() const override { return "bce"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> p = this->get(0), y = this->get(1);
-    Tensor<T> scale = g * (T(1) / T(p.size()));
-    if (this->needs_grad(0)) grads[0] = mul(xdivy(T(1) - y, T(1) - p) - xdivy(y, p), scale);
-    if (this->needs_grad(1)) grads[1] = mul(log(T(1) - p) - log(p), scale);
+    if (this->needs_grad(0)) grads[0] = bce_backward(g, p, y);
+    if (this->needs_grad(1)) grads[1] = mul(log(T(1) - p) - log(p), g * (T(1) / T(p.size())));
   }
 };
 
@@ -31,11 +31,16 @@ template <class T>
 std::vector<GradSample<T>> bce_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const Shape& s : detail::loss_shapes())
+  for (const Shape& s : detail::loss_shapes()) {
     out.push_back(
         {s.str() + "," + s.str(),
          {detail::sample_uniform<T>(s, 0.1, 0.9, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
          [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
+    out.push_back(
+        {s.str() + "," + s.str() + " hard targets",
+         {detail::sample_uniform<T>(s, 0.1, 0.9, rng), detail::sample_hard_targets<T>(s, rng)},
+         [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
+  }
   return out;
 }
 
@@ -57,7 +62,7 @@ Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
     const T pi = p.data()[i], yi = y.data()[i];
     total += xlogy(yi, pi) + xlogy(T(1) - yi, T(1) - pi);
   }
-  Tensor<T> out = Tensor<T>::scalar(-total / T(p.size()));
+  Tensor<T> out = detail::scalar_output<T>("bce", -total / T(p.size()));
   if (auto* node = record<BceNode<T>>(out, {&p, &y})) {
     node->saved[0].save_input(p);
     node->saved[1].save_input(y);
@@ -68,7 +73,9 @@ Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
 template Tensor<float> bce(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> bce(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(bce, "dp = G*(p-y)/(p(1-p))/N via xdivy (finite at p=y=0), dy = G*log((1-p)/p)/N",
+TG_REGISTER_OP(bce,
+               "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "
+               "dy = G*log((1-p)/p)/N",
                bce_samples);
 
 }  // namespace tg

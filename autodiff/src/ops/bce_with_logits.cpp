@@ -22,11 +22,16 @@ template <class T>
 std::vector<GradSample<T>> bce_with_logits_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const Shape& s : detail::loss_shapes())
+  for (const Shape& s : detail::loss_shapes()) {
     out.push_back(
         {s.str() + "," + s.str(),
          {detail::sample_uniform<T>(s, -4, 4, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
          [](const std::vector<Tensor<T>>& in) { return bce_with_logits(in[0], in[1]); }});
+    out.push_back(
+        {s.str() + "," + s.str() + " hard targets",
+         {detail::sample_uniform<T>(s, -4, 4, rng), detail::sample_hard_targets<T>(s, rng)},
+         [](const std::vector<Tensor<T>>& in) { return bce_with_logits(in[0], in[1]); }});
+  }
   return out;
 }
 
@@ -41,7 +46,7 @@ Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y) {
     const T zi = z.data()[i], yi = y.data()[i];
     total += std::max(zi, T(0)) - zi * yi + std::log1p(std::exp(-std::abs(zi)));
   }
-  Tensor<T> out = Tensor<T>::scalar(total / T(z.size()));
+  Tensor<T> out = detail::scalar_output<T>("bce_with_logits", total / T(z.size()));
   if (auto* node = record<BceWithLogitsNode<T>>(out, {&z, &y})) {
     node->saved[0].save_input(z);
     node->saved[1].save_input(y);

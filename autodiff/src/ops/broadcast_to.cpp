@@ -34,7 +34,7 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   if (!broadcastable_to(x.shape(), shape))
     throw ShapeError("broadcast_to: cannot broadcast " + x.shape().str() + " to " + shape.str());
   if (x.shape() == shape) return x;
-  Tensor<T> out = Tensor<T>::empty(shape);
+  Tensor<T> out = detail::new_output<T>("broadcast_to", shape);
   const T* in = x.data();
   T* o = out.data();
   detail::for_each_broadcast(shape, detail::broadcast_strides(x.shape(), shape), detail::Strides{},

@@ -21,7 +21,7 @@ std::vector<GradSample<T>> exp_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> exp(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary(x, [](T v) { return std::exp(v); });
+  Tensor<T> out = detail::map_unary("exp", x, [](T v) { return std::exp(v); });
   if (auto* node = record<ExpNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;
 }

@@ -22,7 +22,7 @@ std::vector<GradSample<T>> log_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> log(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary(x, [](T v) { return std::log(v); });
+  Tensor<T> out = detail::map_unary("log", x, [](T v) { return std::log(v); });
   if (auto* node = record<LogNode<T>>(out, {&x})) node->saved[0].save_input(x);
   return out;
 }

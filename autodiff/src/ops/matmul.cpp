@@ -66,7 +66,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
     throw ShapeError("matmul: inner dimensions differ: " + name("A", transpose_a, a) + " @ " +
                      name("B", transpose_b, b) + " (" + std::to_string(k) +
                      " != " + std::to_string(kb) + ")");
-  Tensor<T> out = Tensor<T>::empty(Shape{m, n});
+  Tensor<T> out = detail::new_output<T>("matmul", Shape{m, n});
   detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), a.data(), a.dim(1), b.data(), b.dim(1),
                   T(0), out.data());
   if (auto* node = record<MatmulNode<T>>(out, {&a, &b})) {

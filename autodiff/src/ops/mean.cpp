@@ -36,7 +36,7 @@ Tensor<T> mean(const Tensor<T>& x) {
   T total = 0;
   for (std::size_t i = 0; i < x.size(); ++i) total += x.data()[i];
   const T inverse = T(1) / T(x.size());
-  Tensor<T> out = Tensor<T>::scalar(total * inverse);
+  Tensor<T> out = detail::scalar_output<T>("mean", total * inverse);
   if (auto* node = record<MeanNode<T>>(out, {&x})) node->inverse_count = inverse;
   return out;
 }
@@ -48,7 +48,7 @@ Tensor<T> mean(const Tensor<T>& x, std::size_t axis) {
     throw ShapeError("mean: axis " + std::to_string(axis) + " of " + x.shape().str() +
                      " is empty and has no mean");
   const T inverse = T(1) / T(x.dim(axis));
-  Tensor<T> out = detail::reduce_axis(x, axis, inverse);
+  Tensor<T> out = detail::reduce_axis("mean", x, axis, inverse);
   if (auto* node = record<MeanNode<T>>(out, {&x})) {
     node->axis = axis;
     node->inverse_count = inverse;

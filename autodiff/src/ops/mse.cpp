@@ -23,11 +23,16 @@ template <class T>
 std::vector<GradSample<T>> mse_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const Shape& s : detail::loss_shapes())
+  for (const Shape& s : detail::loss_shapes()) {
     out.push_back(
         {s.str() + "," + s.str(),
          {detail::sample_uniform<T>(s, -1, 1, rng), detail::sample_uniform<T>(s, -1, 1, rng)},
          [](const std::vector<Tensor<T>>& in) { return mse(in[0], in[1]); }});
+    out.push_back(
+        {s.str() + "," + s.str() + " hard targets",
+         {detail::sample_uniform<T>(s, -1, 1, rng), detail::sample_hard_targets<T>(s, rng)},
+         [](const std::vector<Tensor<T>>& in) { return mse(in[0], in[1]); }});
+  }
   return out;
 }
 
@@ -42,7 +47,7 @@ Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b) {
     const T d = a.data()[i] - b.data()[i];
     total += d * d;
   }
-  Tensor<T> out = Tensor<T>::scalar(total / T(a.size()));
+  Tensor<T> out = detail::scalar_output<T>("mse", total / T(a.size()));
   if (auto* node = record<MseNode<T>>(out, {&a, &b})) {
     node->saved[0].save_input(a);
     node->saved[1].save_input(b);

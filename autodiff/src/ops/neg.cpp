@@ -21,7 +21,7 @@ std::vector<GradSample<T>> neg_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> neg(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary(x, [](T v) { return -v; });
+  Tensor<T> out = detail::map_unary("neg", x, [](T v) { return -v; });
   record<NegNode<T>>(out, {&x});
   return out;
 }

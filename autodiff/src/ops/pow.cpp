@@ -1,5 +1,5 @@
 // pow: x^p elementwise for a constant exponent p; IEEE-754 outside the domain (a negative base
-// with a fractional p gives NaN). Adjoint: G*p*x^(p-1); exactly 0 for p = 0.
+// with a fractional p gives NaN). Adjoint: G*p*x^(p-1); exactly 0 for p = 0 (whatever G).
 #include "../op_kit.hpp"
 
 namespace tg {
@@ -12,10 +12,13 @@ class PowNode final : public detail::SavingNode<T, 1> {
   T exponent = 1;
   const char* name() const override { return "pow"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    Tensor<T> x = this->get(0);
-    // x^p is constant for p = 0; p * x^(p-1) would give NaN at x = 0.
-    grads[0] = exponent == T(0) ? mul(g, Tensor<T>::zeros(x.shape()))
-                                : mul(g, pow(x, exponent - T(1)) * exponent);
+    // x^p is constant for p = 0: its gradient is 0 whatever G (PyTorch's zeros_like(x)), where
+    // p * x^(p-1) would be 0 * inf = NaN at x = 0 and G * 0 would be NaN for an infinite G.
+    if (exponent == T(0)) {
+      grads[0] = detail::zeros_output<T>("pow", this->input_shape(0));
+      return;
+    }
+    grads[0] = mul(g, pow(this->get(0), exponent - T(1)) * exponent);
   }
 };
 
@@ -43,12 +46,12 @@ template <class T>
 Tensor<T> pow(const Tensor<T>& x, T exponent) {
   Tensor<T> out;
   if (exponent == T(2))
-    out = detail::map_unary(x, [](T v) { return v * v; });
+    out = detail::map_unary("pow", x, [](T v) { return v * v; });
   else
-    out = detail::map_unary(x, [exponent](T v) { return std::pow(v, exponent); });
+    out = detail::map_unary("pow", x, [exponent](T v) { return std::pow(v, exponent); });
   if (auto* node = record<PowNode<T>>(out, {&x})) {
     node->exponent = exponent;
-    node->saved[0].save_input(x);
+    if (exponent != T(0)) node->saved[0].save_input(x);  // x^0's adjoint needs no x
   }
   return out;
 }

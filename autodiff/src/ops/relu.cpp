@@ -1,4 +1,6 @@
-// relu: max(x, 0). Adjoint: G*[x > 0], so relu'(0) = 0 (the PyTorch/JAX/TF convention).
+// relu: max(x, 0), NaN for a NaN (as PyTorch: a NaN is never hidden). Adjoint: G*[x > 0], so
+// relu'(0) = 0 (the PyTorch/JAX/TF convention), and at a NaN the upstream passes (PyTorch's
+// threshold_backward zeroes only where the output is <= 0).
 // The fused op relu_backward applies the mask; being piecewise constant, the mask passes no
 // gradient on to the saved output when backward is recorded.
 #include "../op_kit.hpp"
@@ -33,7 +35,7 @@ std::vector<GradSample<T>> relu_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary(x, [](T v) { return v > T(0) ? v : T(0); });
+  Tensor<T> out = detail::map_unary("relu", x, [](T v) { return v <= T(0) ? T(0) : v; });
   if (auto* node = record<ReluNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;
 }

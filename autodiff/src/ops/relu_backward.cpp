@@ -1,6 +1,7 @@
-// relu_backward: G*[y > 0] for relu's output y (positive exactly where its input is), relu's
-// adjoint as one fused kernel. The mask is piecewise constant: dG = [y > 0], dy = 0 (no gradient
-// flows into y; relu''(x) = 0 almost everywhere).
+// relu_backward: G where y > 0 or y is NaN, else 0 (selected, never multiplied: an infinite G
+// where y <= 0 gives 0, not NaN), for relu's output y (positive exactly where its input is, NaN
+// where it is NaN), relu's adjoint as one fused kernel. The mask is piecewise constant: dG = [y >
+// 0], dy = 0 (no gradient flows into y; relu''(x) = 0 almost everywhere).
 #include "../op_kit.hpp"
 
 namespace tg {
@@ -29,7 +30,7 @@ std::vector<GradSample<T>> relu_backward_samples(std::uint64_t seed) {
 template <class T>
 Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
   Tensor<T> out =
-      detail::map_binary("relu_backward", g, y, [](T gv, T yv) { return yv > T(0) ? gv : T(0); });
+      detail::map_binary("relu_backward", g, y, [](T gv, T yv) { return yv <= T(0) ? T(0) : gv; });
   if (auto* node = record<ReluBackwardNode<T>>(out, {&g, &y}))
     if (node->needs_grad(0)) node->saved[0].save_input(y.detach());
   return out;

@@ -33,11 +33,14 @@ std::vector<GradSample<T>> reshape_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
+  // Before the element counts are compared: a target whose count overflows, or an empty one no
+  // buffer could describe, is refused under this op's name.
+  shape.checked_bytes(sizeof(T), "reshape");
   if (shape.numel() != x.size())
     throw ShapeError("reshape: cannot reshape " + x.shape().str() + " (" +
                      std::to_string(x.size()) + " elements) to " + shape.str() + " (" +
                      std::to_string(shape.numel()) + " elements)");
-  Tensor<T> out = Tensor<T>::empty(shape);
+  Tensor<T> out = detail::new_output<T>("reshape", shape);
   std::copy(x.data(), x.data() + x.size(), out.data());
   record<ReshapeNode<T>>(out, {&x});
   return out;

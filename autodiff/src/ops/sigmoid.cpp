@@ -24,7 +24,7 @@ std::vector<GradSample<T>> sigmoid_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary(x, [](T v) {
+  Tensor<T> out = detail::map_unary("sigmoid", x, [](T v) {
     if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
     const T e = std::exp(v);
     return e / (T(1) + e);

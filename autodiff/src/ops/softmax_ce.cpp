@@ -15,7 +15,7 @@ class SoftmaxCeNode final : public detail::SavingNode<T, 1> {
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> logits = this->get(0);
     const std::size_t n = logits.dim(0), classes = logits.dim(1);
-    Tensor<T> onehot = Tensor<T>::zeros(logits.shape());
+    Tensor<T> onehot = detail::zeros_output<T>("softmax_ce", logits.shape());
     for (std::size_t i = 0; i < n; ++i) onehot.data()[i * classes + std::size_t(labels[i])] = T(1);
     grads[0] = mul(softmax(logits) - onehot, g * (T(1) / T(n)));
   }
@@ -64,7 +64,7 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels) {
     const T* row = logits.data() + i * classes;
     total -= detail::logsumexp(row, classes).log_softmax(row[labels[i]]);
   }
-  Tensor<T> out = Tensor<T>::scalar(total / T(n));
+  Tensor<T> out = detail::scalar_output<T>("softmax_ce", total / T(n));
   if (auto* node = record<SoftmaxCeNode<T>>(out, {&logits})) {
     node->saved[0].save_input(logits);
     node->labels = labels;

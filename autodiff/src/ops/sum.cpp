@@ -32,7 +32,7 @@ template <class T>
 Tensor<T> sum(const Tensor<T>& x) {
   T total = 0;
   for (std::size_t i = 0; i < x.size(); ++i) total += x.data()[i];
-  Tensor<T> out = Tensor<T>::scalar(total);
+  Tensor<T> out = detail::scalar_output<T>("sum", total);
   record<SumNode<T>>(out, {&x});
   return out;
 }
@@ -40,7 +40,7 @@ Tensor<T> sum(const Tensor<T>& x) {
 template <class T>
 Tensor<T> sum(const Tensor<T>& x, std::size_t axis) {
   detail::require_axis("sum", x.shape(), axis);
-  Tensor<T> out = detail::reduce_axis(x, axis, T(1));
+  Tensor<T> out = detail::reduce_axis("sum", x, axis, T(1));
   if (auto* node = record<SumNode<T>>(out, {&x})) node->axis = axis;
   return out;
 }

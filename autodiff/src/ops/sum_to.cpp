@@ -34,11 +34,12 @@ std::vector<GradSample<T>> sum_to_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
+  shape.checked_bytes(sizeof(T), "sum_to");
   if (!broadcastable_to(shape, x.shape()))
     throw ShapeError("sum_to: cannot sum " + x.shape().str() + " down to " + shape.str() +
                      " (the target must broadcast to the source)");
   if (x.shape() == shape) return x;
-  Tensor<T> out = Tensor<T>::zeros(shape);
+  Tensor<T> out = detail::zeros_output<T>("sum_to", shape);
   const T* in = x.data();
   T* o = out.data();
   detail::for_each_broadcast(x.shape(), detail::broadcast_strides(shape, x.shape()),

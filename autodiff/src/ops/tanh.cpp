@@ -23,7 +23,7 @@ std::vector<GradSample<T>> tanh_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> tanh(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary(x, [](T v) { return std::tanh(v); });
+  Tensor<T> out = detail::map_unary("tanh", x, [](T v) { return std::tanh(v); });
   if (auto* node = record<TanhNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;
 }

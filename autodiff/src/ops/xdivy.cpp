@@ -1,15 +1,18 @@
 // xdivy: x / y, except 0 wherever x == 0 (even at y == 0). It is to division what xlogy is to
-// log: bce's adjoint -y/p + (1-y)/(1-p) uses it so that p = 0, y = 0 (a zero term of the loss)
-// has a finite gradient. Adjoint: dx = xdivy(G*[x != 0], y), dy = -xdivy(G*x, y^2).
+// log: a term whose numerator is 0 (such as the gradient of a 0 log 0 term) stays 0 and finite.
+// Adjoint: dx = G/y where x != 0, else 0; dy = -G*x/y^2 where x != 0, else 0. The mask selects:
+// multiplying by it would turn an infinite G at x = 0 into NaN.
 #include "../op_kit.hpp"
 
 namespace tg {
 
 namespace {
 
+// 0/y is 0 even for y = 0, but not for a NaN y: a NaN is never hidden (PyTorch's xlogy(0, NaN)
+// is NaN too).
 template <class T>
 T xdivy_kernel(T x, T y) {
-  return x == T(0) ? T(0) : x / y;
+  return x == T(0) && y == y ? T(0) : x / y;
 }
 
 template <class T>
@@ -18,12 +21,14 @@ class XdivyNode final : public detail::SavingNode<T, 2> {
   const char* name() const override { return "xdivy"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> x = this->get(0), y = this->get(1);
-    if (this->needs_grad(0)) {
-      // [x != 0] is piecewise constant: a constant in the graph.
-      Tensor<T> nonzero = detail::map_unary(x.detach(), [](T v) { return T(v != T(0)); });
-      grads[0] = xdivy(mul(g, nonzero), y);
-    }
-    if (this->needs_grad(1)) grads[1] = neg(xdivy(mul(g, x), mul(y, y)));
+    // G where x != 0, exactly 0 elsewhere, whatever G is there. [x != 0] is piecewise constant:
+    // a constant in the graph, and relu_backward(G, mask) is the fused select G*[mask > 0], linear
+    // in G and constant in the mask, so a recorded backward stays differentiable in G.
+    const Tensor<T> nonzero =
+        detail::map_unary("xdivy", x.detach(), [](T v) { return T(v != T(0)); });
+    const Tensor<T> selected = relu_backward(g, nonzero);
+    if (this->needs_grad(0)) grads[0] = xdivy(selected, y);
+    if (this->needs_grad(1)) grads[1] = neg(xdivy(mul(selected, x), mul(y, y)));
   }
 };
 

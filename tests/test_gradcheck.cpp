@@ -119,3 +119,76 @@ TEST_CASE("the caller's tensors are left untouched") {
   CHECK(x.to_vector() == std::vector<double>{1.0, 2.0});
   CHECK(x.grad().to_vector() == std::vector<double>{0.0, 0.0});
 }
+
+// ---- the checker must not pass what it cannot judge ------------------------------------------
+
+namespace {
+
+// sum(x.detach() * x): value sum(x^2), true gradient 2x, but the recorded adjoint is x only.
+template <class T>
+tg::Tensor<T> half_gradient_square(const tg::Tensor<T>& x) {
+  return tg::sum(tg::mul(x.detach(), x));
+}
+
+// y's value with (1 + delta) times y's gradient: a wrong adjoint of a known relative size.
+template <class T>
+tg::Tensor<T> scaled_gradient(const tg::Tensor<T>& y, double delta) {
+  return tg::add(y, tg::mul(tg::Tensor<T>::scalar(T(delta)), tg::sub(y, y.detach())));
+}
+
+}  // namespace
+
+TEST_CASE("a step that is not positive is a DomainError, not a NaN failure") {
+  TensorD x = TensorD::vector({0.5, -1.5, 3.0});
+  auto f = [](const std::vector<TensorD>& in) { return tg::sum(in[0] * in[0]); };
+  CHECK_THROWS_WITH_AS(tg::gradcheck(f, {x}, {.eps = 0.0}), doctest::Contains("eps"),
+                       tg::DomainError);
+  CHECK_THROWS_WITH_AS(tg::gradcheck(f, {x}, {.eps = -1e-6}), doctest::Contains("-1e-06"),
+                       tg::DomainError);
+  CHECK_THROWS_AS(tg::gradcheck(f, {x}, {.eps = std::nan("")}), tg::DomainError);
+}
+
+TEST_CASE("a step that vanishes next to an input element is a DomainError naming it") {
+  // x + 1e-20 == x for every element here: the differences would all be zero.
+  TensorD x = TensorD::vector({0.5, -1.5, 3.0});
+  auto f = [](const std::vector<TensorD>& in) { return half_gradient_square(in[0]); };
+  CHECK_THROWS_WITH_AS(tg::gradcheck(f, {x}, {.eps = 1e-20}),
+                       doctest::Contains("input 0 element [0]"), tg::DomainError);
+}
+
+TEST_CASE("a wrong adjoint hidden under a large offset is not passed: the report says why") {
+  // f + 1e10: the differences' rounding noise grows with f's magnitude until it is of the order
+  // of the gradient itself; the check then cannot judge the adjoint and must not pass it.
+  TensorD x = TensorD::vector({0.5, -1.5, 3.0});
+  auto f = [](const std::vector<TensorD>& in) {
+    return tg::add(half_gradient_square(in[0]), TensorD::scalar(1e10));
+  };
+  const auto report = tg::gradcheck(f, {x}, {.eps = 1e-6});
+  CHECK_FALSE(report.passed);
+  CHECK_MESSAGE(report.str().find("cannot resolve") != std::string::npos, report);
+  // The same wrong adjoint without the offset fails plainly.
+  CHECK_FALSE(
+      tg::gradcheck([](const auto& in) { return half_gradient_square(in[0]); }, {x}).passed);
+}
+
+TEST_CASE("a correct gradient of exactly zero still passes under rounding noise") {
+  // d/dx sum(softmax(x)) = 0: the analytic gradient is zero, the differences are pure noise.
+  TensorD x = TensorD::matrix({{0.5, -1.5, 3.0}, {0.1, 0.2, 0.3}});
+  const auto report =
+      tg::gradcheck([](const auto& in) { return tg::sum(tg::softmax(in[0])); }, {x});
+  CHECK_MESSAGE(report.passed, report);
+}
+
+TEST_CASE("gradcheck_leaves restores every leaf when f throws on a later evaluation") {
+  TensorD W = TensorD::vector({0.5, -1.5, 3.0}, true);
+  int calls = 0;
+  auto f = [&]() {
+    if (++calls == 4) throw tg::Error("f failed on its fourth call");
+    return tg::sum(W * W);
+  };
+  CHECK_THROWS_WITH_AS(tg::gradcheck_leaves(f, std::vector<TensorD>{W}),
+                       doctest::Contains("fourth call"), tg::Error);
+  CHECK(calls == 4);
+  CHECK(W.to_vector() == std::vector<double>{0.5, -1.5, 3.0});
+  CHECK_FALSE(W.has_grad());
+}

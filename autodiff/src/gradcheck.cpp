@@ -65,11 +65,36 @@ class GradientsAside {
   std::vector<std::shared_ptr<TensorImpl<T>>> saved_;
 };
 
+// Sets one input element for the duration of a scope; the original value is put back on every
+// path, an exception from f included, so that a failed check never leaves a parameter moved.
+template <class T>
+class Perturbation {
+ public:
+  explicit Perturbation(T& element) : element_(element), original_(element) {}
+  ~Perturbation() { element_ = original_; }
+  Perturbation(const Perturbation&) = delete;
+  Perturbation& operator=(const Perturbation&) = delete;
+  void set(T value) { element_ = value; }
+  void restore() { element_ = original_; }
+  T original() const { return original_; }
+
+ private:
+  T& element_;
+  T original_;
+};
+
+template <class T>
+const char* dtype_name() {
+  return sizeof(T) == sizeof(float) ? "float" : "double";
+}
+
 // The checker proper: f reads the leaves, which are perturbed in place and restored.
 template <class T>
 GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
                              const std::vector<Tensor<T>>& inputs,
                              const GradCheckOptions& options) {
+  if (options.eps && !(std::isfinite(*options.eps) && *options.eps > 0))
+    throw DomainError("gradcheck: eps must be a positive finite step, got " + fmt(*options.eps));
   GradCheckReport report;
   report.eps = options.eps.value_or(Defaults<T>::eps);
   report.tolerance = options.tolerance.value_or(Defaults<T>::tolerance);
@@ -125,13 +150,19 @@ GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
     c.shape = x.shape();
     double diff2 = 0, a2 = 0, n2 = 0, worst = -1;
     for (std::size_t j = 0; j < x.size(); ++j) {
-      T& v = x.data()[j];
-      const T saved = v;
-      v = T(saved + eps);
+      Perturbation<T> v(x.data()[j]);
+      const T saved = v.original();
+      const T up = T(saved + eps), down = T(saved - eps);
+      if (up == saved || down == saved)
+        throw DomainError("gradcheck: the step eps = " + fmt(eps) + " vanishes at " + c.name +
+                          " element " + multi_index(x.shape(), j) + " = " + fmt(saved) +
+                          " (x + eps == x in " + dtype_name<T>() +
+                          "): the differences would be zero; use a larger step");
+      v.set(up);
       const double plus = phi();
-      v = T(saved - eps);
+      v.set(down);
       const double minus = phi();
-      v = saved;
+      v.restore();
       const double n = (plus - minus) / (2 * eps);
       const double a = analytic.data()[j];
       const double d = a - n;
@@ -154,18 +185,24 @@ GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
     // Without an explicit abs_tolerance, anything within ten times the noise floor of the
     // numerical gradient (as a norm over the input's elements) passes too.
     c.noise_floor = element_noise * std::sqrt(double(std::max<std::size_t>(x.size(), 1)));
+    // The noise may only excuse a discrepancy when the analytic gradient claims zero: a nonzero
+    // analytic gradient within the noise is a gradient the differences cannot see, not a pass.
+    const double a_norm = std::sqrt(a2), n_norm = std::sqrt(n2);
+    const bool analytic_zero = a_norm <= abs_tolerance;
     const double abs_limit = options.abs_tolerance ? *options.abs_tolerance
-                                                   : std::max(abs_tolerance, 10 * c.noise_floor);
+                             : analytic_zero       ? std::max(abs_tolerance, 10 * c.noise_floor)
+                                                   : abs_tolerance;
     c.passed = c.relative_error < report.tolerance || c.abs_error < abs_limit;
+    c.resolved = c.passed || 10 * c.noise_floor < std::max(a_norm, n_norm);
     if (!c.passed && x.size() > 0) {
-      T& v = x.data()[c.worst_flat_index];
-      const T saved = v;
+      Perturbation<T> v(x.data()[c.worst_flat_index]);
+      const T saved = v.original();
       const double at = phi();
-      v = T(saved + eps);
+      v.set(T(saved + eps));
       const double plus = phi();
-      v = T(saved - eps);
+      v.set(T(saved - eps));
       const double minus = phi();
-      v = saved;
+      v.restore();
       c.right_difference = (plus - at) / eps;
       c.left_difference = (at - minus) / eps;
       const double gap = std::abs(c.right_difference - c.left_difference);
@@ -207,7 +244,12 @@ std::string GradCheckReport::str() const {
     os << "  " << c.name << c.shape.str() << ": relative error " << fmt(c.relative_error) << "  "
        << (c.passed ? "ok" : "FAIL") << "; worst element " << c.worst_index << ": analytic "
        << fmt(c.worst_analytic) << ", numeric " << fmt(c.worst_numeric);
-    if (!c.passed)
+    if (!c.resolved)
+      os << "; finite differences cannot resolve this gradient: their rounding noise ("
+         << fmt(c.noise_floor)
+         << ") is of the order of the gradient itself (f is too large for the step: remove a "
+            "constant offset or scale f down)";
+    else if (!c.passed)
       os << "; one-sided differences left " << fmt(c.left_difference) << ", right "
          << fmt(c.right_difference)
          << (c.kink ? " -- a kink: the function is not differentiable here, so finite differences "

@@ -28,10 +28,12 @@ struct GradCheckOptions {
   // Pass when the relative error is below this. Default: 1e-7 in double (the seeds' criterion),
   // 1e-2 in float (float32 rounding over a step of 1e-3 allows no better).
   std::optional<double> tolerance = std::nullopt;
-  // Also pass when ||a - n|| is below this (both gradients essentially zero). Default: the
-  // larger of 1e-12 (double) / 1e-5 (float) and ten times the numerical gradient's rounding noise
-  // (machine epsilon * magnitude of f's terms / eps, times sqrt(elements)), below which central
-  // differences cannot tell a gradient from zero.
+  // Also pass when ||a - n|| is below this (both gradients essentially zero). Default: 1e-12
+  // (double) / 1e-5 (float); when the analytic gradient is that small itself, the larger of that
+  // and ten times the numerical gradient's rounding noise (machine epsilon * magnitude of f's
+  // terms / eps, times sqrt(elements)), below which central differences cannot tell a gradient
+  // from zero. A nonzero analytic gradient is never excused by the noise: when the noise is of
+  // its order, the input is reported as unresolved and fails.
   std::optional<double> abs_tolerance = std::nullopt;
   // Seed of the random projection used for non-scalar outputs.
   std::uint64_t seed = 20261122;
@@ -46,6 +48,9 @@ struct InputCheck {
   double abs_error = 0;    // ||a - n||
   double noise_floor = 0;  // expected rounding noise of ||n|| (see abs_tolerance)
   bool passed = false;
+  // False when the differences' noise is of the order of the gradient itself: they can neither
+  // confirm nor refute the adjoint, and the input does not pass.
+  bool resolved = true;
   // The element with the largest |a - n| (flat index and as a multi-index string "[1,2]").
   std::size_t worst_flat_index = 0;
   std::string worst_index;

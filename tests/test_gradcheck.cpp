@@ -192,3 +192,27 @@ TEST_CASE("gradcheck_leaves restores every leaf when f throws on a later evaluat
   CHECK(W.to_vector() == std::vector<double>{0.5, -1.5, 3.0});
   CHECK_FALSE(W.has_grad());
 }
+
+TEST_CASE("float: a wrong adjoint a few percent off fails at the default tolerance") {
+  // relative error measure ||a - n|| / (||a|| + ||n||) = delta / (2 + delta): 2.4e-2 here, which
+  // a float tolerance loosened to 1e-1 would let through.
+  TensorF x = TensorF::matrix({{0.3f, -1.2f, 0.8f}, {2.0f, 0.7f, -0.4f}});
+  for (const double delta : {0.05, -0.05}) {
+    CAPTURE(delta);
+    const auto wrong = tg::gradcheck(
+        [delta](const auto& in) {
+          return scaled_gradient(tg::sum(tg::tanh(in[0]) * in[0]), delta);
+        },
+        {x});
+    CHECK_FALSE(wrong.passed);
+    CHECK(wrong.worst_relative_error() > 1e-2);
+    // The same construction with delta = 0 is right and passes.
+    const auto right = tg::gradcheck(
+        [](const auto& in) { return scaled_gradient(tg::sum(tg::tanh(in[0]) * in[0]), 0.0); }, {x});
+    CHECK_MESSAGE(right.passed, right);
+  }
+  // Non-scalar output, through the projection.
+  const auto wrong_matrix =
+      tg::gradcheck([](const auto& in) { return scaled_gradient(tg::sigmoid(in[0]), 0.05); }, {x});
+  CHECK_FALSE(wrong_matrix.passed);
+}

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <random>
 
 #include "tapegrad/node.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -90,7 +91,9 @@ TEST_CASE("float has working defaults") {
   const auto report =
       tg::gradcheck([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[0]); }, {x});
   CHECK_MESSAGE(report.passed, report);
-  CHECK(report.eps == 1e-3);
+  // No step to tune: it is chosen per element, and the report says so.
+  CHECK(report.eps == 0);
+  CHECK(report.str().find("adaptive steps") != std::string::npos);
 }
 
 TEST_CASE("eps and tolerance are the caller's to set") {
@@ -215,4 +218,50 @@ TEST_CASE("float: a wrong adjoint a few percent off fails at the default toleran
   const auto wrong_matrix =
       tg::gradcheck([](const auto& in) { return scaled_gradient(tg::sigmoid(in[0]), 0.05); }, {x});
   CHECK_FALSE(wrong_matrix.passed);
+}
+
+// ---- adaptive steps and the error estimate ---------------------------------------------------
+
+TEST_CASE(
+    "double: adjoints off by 1e-6 or 1e-8 relative fail at the defaults, with no step to tune") {
+  std::mt19937_64 rng(7);
+  const TensorD a = TensorD::uniform({24, 16}, -1.0, 1.0, rng);
+  const TensorD b = TensorD::uniform({16, 12}, -1.0, 1.0, rng);
+  const TensorD v = TensorD::uniform({5}, 0.2, 3.0, rng);
+  for (const double delta : {1e-6, -1e-6, 1e-8, -1e-8}) {
+    CAPTURE(delta);
+    const auto mm = tg::gradcheck(
+        [delta](const auto& in) {
+          return scaled_gradient(tg::tanh(tg::matmul(in[0], in[1])), delta);
+        },
+        {a, b});
+    CHECK_FALSE(mm.passed);
+    const auto scalar = tg::gradcheck(
+        [delta](const auto& in) { return scaled_gradient(tg::sum(tg::log(in[0]) * in[0]), delta); },
+        {v});
+    CHECK_FALSE(scalar.passed);
+  }
+  const auto right = tg::gradcheck(
+      [](const auto& in) { return scaled_gradient(tg::tanh(tg::matmul(in[0], in[1])), 0.0); },
+      {a, b});
+  CHECK_MESSAGE(right.passed, right);
+}
+
+TEST_CASE("the report states the estimated error of the numerical gradient") {
+  TensorD x = TensorD::vector({0.3, 1.7, 2.5});
+  const auto report = tg::gradcheck([](const auto& in) { return tg::sum(tg::exp(in[0])); }, {x});
+  CHECK_MESSAGE(report.passed, report);
+  const auto& c = report.inputs[0];
+  CHECK(c.numeric_error > 0);
+  CHECK(c.numeric_error < 1e-9);  // Ridders' extrapolation: far below a plain central difference
+  CHECK(c.abs_error < 1e-9);
+  CHECK(report.str().find("numeric error estimate") != std::string::npos);
+}
+
+TEST_CASE("an explicit step is validated element by element") {
+  // 1e-12 is a fine step next to 0.5 but vanishes next to 1e6.
+  TensorD x = TensorD::vector({0.5, 1e6});
+  CHECK_THROWS_WITH_AS(
+      tg::gradcheck([](const auto& in) { return tg::sum(in[0] * in[0]); }, {x}, {.eps = 1e-12}),
+      doctest::Contains("element [1] = 1e+06"), tg::DomainError);
 }

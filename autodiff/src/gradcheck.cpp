@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 #include <sstream>
+#include <type_traits>
 
 #include "tapegrad/registry.hpp"
 
@@ -17,11 +18,11 @@ template <class T>
 struct Defaults;
 template <>
 struct Defaults<double> {
-  static constexpr double eps = 1e-6, tolerance = 1e-7, abs_tolerance = 1e-12;
+  static constexpr double eps = 1e-6, tolerance = 1e-9, abs_tolerance = 1e-12;
 };
 template <>
 struct Defaults<float> {
-  static constexpr double eps = 1e-3, tolerance = 1e-2, abs_tolerance = 1e-5;
+  static constexpr double eps = 1e-3, tolerance = 1e-3, abs_tolerance = 1e-5;
 };
 
 std::string multi_index(const Shape& shape, std::size_t flat) {
@@ -88,91 +89,184 @@ const char* dtype_name() {
   return sizeof(T) == sizeof(float) ? "float" : "double";
 }
 
-// The checker proper: f reads the leaves, which are perturbed in place and restored.
-template <class T>
-GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
-                             const std::vector<Tensor<T>>& inputs,
-                             const GradCheckOptions& options) {
-  if (options.eps && !(std::isfinite(*options.eps) && *options.eps > 0))
-    throw DomainError("gradcheck: eps must be a positive finite step, got " + fmt(*options.eps));
-  GradCheckReport report;
-  report.eps = options.eps.value_or(Defaults<T>::eps);
-  report.tolerance = options.tolerance.value_or(Defaults<T>::tolerance);
-  const double abs_tolerance = options.abs_tolerance.value_or(Defaults<T>::abs_tolerance);
-  const double eps = report.eps;
-  for (std::size_t i = 0; i < inputs.size(); ++i)
-    if (!inputs[i].defined() || !inputs[i].is_leaf() || !inputs[i].requires_grad())
-      throw Error("gradcheck: input " + std::to_string(i) +
-                  " must be a defined leaf that requires a gradient");
-  GradientsAside<T> aside(inputs);
+// What the analytic side hands to the numeric side: each input's gradient and the projection R
+// (both as doubles, so that a float adjoint can be compared with double differences).
+struct Analytic {
+  std::vector<std::vector<double>> grads;
+  std::vector<double> projection;
+  Shape out_shape;
+};
 
-  // Analytic: one backward pass, seeded with the projection R (1 for a scalar output).
+// One backward pass of f seeded with the projection R (1 for a scalar output). The leaves'
+// own gradients are put aside and restored.
+template <class T>
+Analytic analytic_pass(const std::function<Tensor<T>()>& f, const std::vector<Tensor<T>>& inputs,
+                       std::uint64_t seed) {
+  GradientsAside<T> aside(inputs);
   Tensor<T> out = f();
   if (!out.defined()) throw Error("gradcheck: the function returned an undefined tensor");
   Tensor<T> projection = Tensor<T>::ones(out.shape());
   if (out.size() != 1) {
-    std::mt19937_64 rng(options.seed);
+    std::mt19937_64 rng(seed);
     projection = Tensor<T>::uniform(out.shape(), T(-1), T(1), rng);
   }
   if (out.requires_grad()) out.backward(projection);
+  Analytic an;
+  an.out_shape = out.shape();
+  an.projection.assign(projection.data(), projection.data() + projection.size());
+  for (const auto& x : inputs) {
+    const Tensor<T> g = x.grad();
+    an.grads.emplace_back(g.data(), g.data() + g.size());
+  }
+  return an;
+}
 
-  // phi(x) = sum(f(x) * R), accumulated in double.
-  auto phi = [&]() {
+// How the numeric side differentiates and judges.
+struct Settings {
+  std::optional<double> eps;  // a fixed central step, or adaptive steps when absent
+  double tolerance = 0;
+  double abs_tolerance = 0;
+  bool explicit_abs_tolerance = false;
+  std::vector<std::string> names;
+};
+
+// The numeric derivative of phi along one element and an estimate of its error.
+struct Numeric {
+  double value = 0;
+  double error = 0;
+  double step = 0;
+};
+
+// Central difference over the representable steps actually taken (x + h rounds in U).
+template <class U>
+double central(const std::function<double()>& phi, Perturbation<U>& v, double h) {
+  const U x = v.original();
+  const U up = U(x + h), down = U(x - h);
+  v.set(up);
+  const double plus = phi();
+  v.set(down);
+  const double minus = phi();
+  v.restore();
+  return (plus - minus) / (double(up) - double(down));
+}
+
+// Ridders' method: central differences at steps h0, h0/2, h0/4, ... extrapolated to step zero
+// (Richardson's tableau); the error estimate is the tableau's own disagreement, and the
+// extrapolation stops as soon as rounding makes it worse.
+template <class U>
+Numeric ridders(const std::function<double()>& phi, Perturbation<U>& v, double h0,
+                double rounding) {
+  constexpr int kTable = 6;
+  constexpr double kShrink = 2, kShrink2 = kShrink * kShrink, kSafe = 2;
+  double a[kTable][kTable];
+  Numeric best{0, std::numeric_limits<double>::infinity(), h0};
+  double h = h0;
+  a[0][0] = central(phi, v, h);
+  // A step that leaves f's domain (log of a negative) gives a non-finite value: shrink it.
+  for (int tries = 0; tries < 4 && !std::isfinite(a[0][0]); ++tries) {
+    h /= 10;
+    a[0][0] = central(phi, v, h);
+  }
+  best.value = a[0][0];
+  best.step = h;
+  for (int i = 1; i < kTable; ++i) {
+    h /= kShrink;
+    a[0][i] = central(phi, v, h);
+    double fac = kShrink2;
+    for (int j = 1; j <= i; ++j) {
+      a[j][i] = (a[j - 1][i] * fac - a[j - 1][i - 1]) / (fac - 1);
+      fac *= kShrink2;
+      const double errt =
+          std::max(std::abs(a[j][i] - a[j - 1][i]), std::abs(a[j][i] - a[j - 1][i - 1]));
+      if (errt <= best.error) best = {a[j][i], errt, h};
+    }
+    if (std::abs(a[i][i] - a[i - 1][i - 1]) >= kSafe * best.error) break;
+  }
+  if (!std::isfinite(best.error)) best.error = std::abs(best.value);
+  // phi itself is rounded: the difference quotient cannot be better than that noise.
+  best.error = std::max(best.error, rounding / best.step);
+  return best;
+}
+
+// The first adaptive step: a fraction of the element's magnitude (so that the step never crosses
+// zero, where kinks and poles sit, for elements kept away from it), never below a floor.
+template <class U>
+double initial_step(U x) {
+  constexpr double fraction = std::is_same_v<U, float> ? 0.1 : 1e-2;
+  return fraction * std::max(double(std::abs(x)), 0.05);
+}
+
+// Differentiates g (which reads `leaves`, perturbed in place and restored) along every element
+// and judges the analytic gradients against the differences.
+template <class U>
+GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
+                                const std::vector<Tensor<U>>& leaves, const Analytic& an,
+                                const Settings& set) {
+  GradCheckReport report;
+  report.eps = set.eps.value_or(0.0);
+  report.tolerance = set.tolerance;
+
+  // phi(x) = sum(g(x) * R), accumulated in double.
+  auto phi_fn = [&]() {
     NoGradGuard no_grad;
-    Tensor<T> y = f();
-    if (y.shape() != projection.shape())
-      throw Error("gradcheck: the function's output shape changed from " +
-                  projection.shape().str() + " to " + y.shape().str());
+    Tensor<U> y = g();
+    if (!y.defined() || y.shape() != an.out_shape)
+      throw Error("gradcheck: the function's output shape changed from " + an.out_shape.str() +
+                  " to " + (y.defined() ? y.shape().str() : std::string("undefined")));
     double s = 0;
-    for (std::size_t k = 0; k < y.size(); ++k)
-      s += double(y.data()[k]) * double(projection.data()[k]);
+    for (std::size_t k = 0; k < y.size(); ++k) s += double(y.data()[k]) * an.projection[k];
     return s;
   };
+  const std::function<double()> phi = phi_fn;
 
-  // The rounding noise of a central difference: phi is known to about machine epsilon times the
-  // magnitude of its terms, so (phi+ - phi-) / 2eps is noisy by about epsilon * magnitude / eps
-  // per element. Below that, finite differences cannot tell a gradient from zero.
+  // phi is known to about machine epsilon times the magnitude of its terms.
   double magnitude = 0;
   {
     NoGradGuard no_grad;
-    const Tensor<T> y = f();
+    const Tensor<U> y = g();
     for (std::size_t k = 0; k < y.size(); ++k)
-      magnitude += std::abs(double(y.data()[k]) * double(projection.data()[k]));
+      magnitude += std::abs(double(y.data()[k]) * an.projection[k]);
   }
-  const double element_noise = std::numeric_limits<T>::epsilon() * std::max(magnitude, 1.0) / eps;
+  const double rounding = std::numeric_limits<U>::epsilon() * std::max(magnitude, 1e-300);
 
   report.passed = true;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    Tensor<T> x = inputs[i];
-    const Tensor<T> analytic = x.grad();
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    Tensor<U> x = leaves[i];
+    const std::vector<double>& analytic = an.grads[i];
     InputCheck c;
-    c.name = i < options.names.size() ? options.names[i] : "input " + std::to_string(i);
+    c.name = i < set.names.size() ? set.names[i] : "input " + std::to_string(i);
     c.shape = x.shape();
-    double diff2 = 0, a2 = 0, n2 = 0, worst = -1;
+    double diff2 = 0, a2 = 0, n2 = 0, e2 = 0, noise2 = 0, worst = -1, worst_step = 0;
     for (std::size_t j = 0; j < x.size(); ++j) {
-      Perturbation<T> v(x.data()[j]);
-      const T saved = v.original();
-      const T up = T(saved + eps), down = T(saved - eps);
-      if (up == saved || down == saved)
-        throw DomainError("gradcheck: the step eps = " + fmt(eps) + " vanishes at " + c.name +
-                          " element " + multi_index(x.shape(), j) + " = " + fmt(saved) +
-                          " (x + eps == x in " + dtype_name<T>() +
-                          "): the differences would be zero; use a larger step");
-      v.set(up);
-      const double plus = phi();
-      v.set(down);
-      const double minus = phi();
-      v.restore();
-      const double n = (plus - minus) / (2 * eps);
-      const double a = analytic.data()[j];
+      Perturbation<U> v(x.data()[j]);
+      const U saved = v.original();
+      Numeric num;
+      if (set.eps) {
+        const double eps = *set.eps;
+        if (U(saved + eps) == saved || U(saved - eps) == saved)
+          throw DomainError("gradcheck: the step eps = " + fmt(eps) + " vanishes at " + c.name +
+                            " element " + multi_index(x.shape(), j) + " = " + fmt(saved) +
+                            " (x + eps == x in " + dtype_name<U>() +
+                            "): the differences would be zero; use a larger step");
+        num.value = central(phi, v, eps);
+        num.step = eps;
+        num.error = rounding / eps;
+      } else {
+        num = ridders(phi, v, initial_step(saved), rounding);
+      }
+      const double n = num.value;
+      const double a = analytic[j];
       const double d = a - n;
       diff2 += d * d;
       a2 += a * a;
       n2 += n * n;
+      e2 += num.error * num.error;
+      noise2 += (rounding / num.step) * (rounding / num.step);
       // NaN differences rank first: they are the worst news.
       const double badness = std::isnan(d) ? INFINITY : std::abs(d);
       if (badness > worst) {
         worst = badness;
+        worst_step = num.step;
         c.worst_flat_index = j;
         c.worst_analytic = a;
         c.worst_numeric = n;
@@ -180,39 +274,76 @@ GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
     }
     c.worst_index = multi_index(x.shape(), c.worst_flat_index);
     c.abs_error = std::sqrt(diff2);
-    const double denom = std::sqrt(a2) + std::sqrt(n2);
-    c.relative_error = denom > 0 ? c.abs_error / denom : (std::isnan(c.abs_error) ? NAN : 0.0);
-    // Without an explicit abs_tolerance, anything within ten times the noise floor of the
-    // numerical gradient (as a norm over the input's elements) passes too.
-    c.noise_floor = element_noise * std::sqrt(double(std::max<std::size_t>(x.size(), 1)));
-    // The noise may only excuse a discrepancy when the analytic gradient claims zero: a nonzero
-    // analytic gradient within the noise is a gradient the differences cannot see, not a pass.
     const double a_norm = std::sqrt(a2), n_norm = std::sqrt(n2);
-    const bool analytic_zero = a_norm <= abs_tolerance;
-    const double abs_limit = options.abs_tolerance ? *options.abs_tolerance
-                             : analytic_zero       ? std::max(abs_tolerance, 10 * c.noise_floor)
-                                                   : abs_tolerance;
-    c.passed = c.relative_error < report.tolerance || c.abs_error < abs_limit;
-    c.resolved = c.passed || 10 * c.noise_floor < std::max(a_norm, n_norm);
-    if (!c.passed && x.size() > 0) {
-      Perturbation<T> v(x.data()[c.worst_flat_index]);
-      const T saved = v.original();
+    const double denom = a_norm + n_norm;
+    c.relative_error = denom > 0 ? c.abs_error / denom : (std::isnan(c.abs_error) ? NAN : 0.0);
+    c.numeric_error = std::sqrt(e2);
+    c.noise_floor = std::sqrt(noise2);
+    // The differences' estimated error may only excuse a discrepancy when the analytic gradient
+    // claims zero: a nonzero analytic gradient within that error is a gradient the differences
+    // cannot see, not a pass.
+    const bool analytic_zero = a_norm <= set.abs_tolerance;
+    const double abs_limit = set.explicit_abs_tolerance ? set.abs_tolerance
+                             : analytic_zero ? std::max(set.abs_tolerance, 10 * c.numeric_error)
+                                             : set.abs_tolerance;
+    // The verdict against the estimate: the discrepancy may be the tolerance plus what the
+    // differences themselves are estimated to be off by, and no more.
+    // That allowance only counts where the differences resolve the gradient at all.
+    const bool strict = c.abs_error <= set.tolerance * denom || c.abs_error < abs_limit;
+    c.resolved = strict || 10 * c.numeric_error < std::max(a_norm, n_norm);
+    c.passed = c.resolved && (strict || c.abs_error <= set.tolerance * denom + 3 * c.numeric_error);
+    if (!c.passed && x.size() > 0 && worst_step > 0) {
+      Perturbation<U> v(x.data()[c.worst_flat_index]);
+      const U saved = v.original();
       const double at = phi();
-      v.set(T(saved + eps));
+      v.set(U(saved + worst_step));
       const double plus = phi();
-      v.set(T(saved - eps));
+      v.set(U(saved - worst_step));
       const double minus = phi();
       v.restore();
-      c.right_difference = (plus - at) / eps;
-      c.left_difference = (at - minus) / eps;
+      c.right_difference = (plus - at) / worst_step;
+      c.left_difference = (at - minus) / worst_step;
       const double gap = std::abs(c.right_difference - c.left_difference);
       c.kink = gap > 0.1 * (std::abs(c.right_difference) + std::abs(c.left_difference)) &&
-               gap > std::sqrt(eps);
+               gap > std::sqrt(worst_step);
     }
     report.passed = report.passed && c.passed;
     report.inputs.push_back(std::move(c));
   }
   return report;
+}
+
+template <class T>
+Settings settings_for(const GradCheckOptions& options, double tolerance, double abs_tolerance) {
+  if (options.eps && !(std::isfinite(*options.eps) && *options.eps > 0))
+    throw DomainError("gradcheck: eps must be a positive finite step, got " + fmt(*options.eps));
+  Settings set;
+  set.eps = options.eps;
+  set.tolerance = options.tolerance.value_or(tolerance);
+  set.abs_tolerance = options.abs_tolerance.value_or(abs_tolerance);
+  set.explicit_abs_tolerance = options.abs_tolerance.has_value();
+  set.names = options.names;
+  return set;
+}
+
+template <class T>
+void require_leaves(const std::vector<Tensor<T>>& inputs) {
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].defined() || !inputs[i].is_leaf() || !inputs[i].requires_grad())
+      throw Error("gradcheck: input " + std::to_string(i) +
+                  " must be a defined leaf that requires a gradient");
+}
+
+// The checker proper: f reads the leaves, which are perturbed in place and restored.
+template <class T>
+GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
+                             const std::vector<Tensor<T>>& inputs,
+                             const GradCheckOptions& options) {
+  const Settings set = settings_for<T>(options, Defaults<T>::tolerance, Defaults<T>::abs_tolerance);
+  require_leaves(inputs);
+  const Analytic an = analytic_pass(f, inputs, options.seed);
+  GradientsAside<T> aside(inputs);
+  return numeric_compare<T>(f, inputs, an, set);
 }
 
 template <class T>
@@ -238,15 +369,17 @@ double GradCheckReport::worst_relative_error() const {
 
 std::string GradCheckReport::str() const {
   std::ostringstream os;
-  os << "gradcheck " << (passed ? "passed" : "FAILED") << " (eps " << fmt(eps) << ", tolerance "
+  os << "gradcheck " << (passed ? "passed" : "FAILED") << " ("
+     << (eps > 0 ? "eps " + fmt(eps) : std::string("adaptive steps")) << ", tolerance "
      << fmt(tolerance) << ")\n";
   for (const auto& c : inputs) {
     os << "  " << c.name << c.shape.str() << ": relative error " << fmt(c.relative_error) << "  "
        << (c.passed ? "ok" : "FAIL") << "; worst element " << c.worst_index << ": analytic "
-       << fmt(c.worst_analytic) << ", numeric " << fmt(c.worst_numeric);
+       << fmt(c.worst_analytic) << ", numeric " << fmt(c.worst_numeric)
+       << "; numeric error estimate " << fmt(c.numeric_error);
     if (!c.resolved)
-      os << "; finite differences cannot resolve this gradient: their rounding noise ("
-         << fmt(c.noise_floor)
+      os << "; finite differences cannot resolve this gradient: their estimated error ("
+         << fmt(c.numeric_error)
          << ") is of the order of the gradient itself (f is too large for the step: remove a "
             "constant offset or scale f down)";
     else if (!c.passed)

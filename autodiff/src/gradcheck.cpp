@@ -25,6 +25,15 @@ struct Defaults<float> {
   static constexpr double eps = 1e-3, tolerance = 1e-3, abs_tolerance = 1e-5;
 };
 
+// The tolerance for a float adjoint against double differences: the adjoint's own rounding,
+// float's epsilon grown with the square root of the computation's size (its largest tensor,
+// which bounds the length of any reduction in it). Correct adjoints of every registered op stay
+// below a fifth of it; an adjoint 1e-4 off exceeds it up to a few thousand elements.
+double mixed_tolerance(std::size_t elements) {
+  return 16 * double(std::numeric_limits<float>::epsilon()) *
+         std::sqrt(double(std::max<std::size_t>(elements, 1)));
+}
+
 std::string multi_index(const Shape& shape, std::size_t flat) {
   if (shape.rank() == 0) return "[]";
   std::vector<std::size_t> idx(shape.rank());
@@ -358,6 +367,33 @@ GradCheckReport run(const TensorFunction<T>& f, const std::vector<Tensor<T>>& or
   return check_leaves<T>([&] { return f(inputs); }, inputs, options);
 }
 
+// A float adjoint judged against double differences: f (float) gives the analytic gradient at the
+// inputs, g (the same function in double) is differentiated at the same values promoted, so the
+// reference is free of float's rounding and the tolerance can be float's own.
+GradCheckReport run_mixed(const TensorFunction<float>& f, const TensorFunction<double>& g,
+                          const std::vector<Tensor<float>>& originals,
+                          const GradCheckOptions& options) {
+  std::vector<Tensor<float>> inputs;
+  std::vector<Tensor<double>> promoted;
+  std::size_t elements = 0;
+  for (const auto& t : originals) {
+    if (!t.defined())
+      throw Error("gradcheck: input " + std::to_string(inputs.size()) + " is undefined");
+    inputs.push_back(t.clone().set_requires_grad(true));
+    promoted.push_back(Tensor<double>::from_vector(
+        t.shape(), std::vector<double>(t.data(), t.data() + t.size()), true));
+    elements = std::max(elements, t.size());
+  }
+  const Analytic an = analytic_pass<float>([&] { return f(inputs); }, inputs, options.seed);
+  elements = std::max(elements, an.projection.size());
+  Settings set =
+      settings_for<float>(options, mixed_tolerance(elements), Defaults<float>::abs_tolerance);
+  GradientsAside<double> aside(promoted);
+  GradCheckReport report = numeric_compare<double>([&] { return g(promoted); }, promoted, an, set);
+  report.reference = "double differences";
+  return report;
+}
+
 }  // namespace
 
 double GradCheckReport::worst_relative_error() const {
@@ -370,8 +406,8 @@ double GradCheckReport::worst_relative_error() const {
 std::string GradCheckReport::str() const {
   std::ostringstream os;
   os << "gradcheck " << (passed ? "passed" : "FAILED") << " ("
-     << (eps > 0 ? "eps " + fmt(eps) : std::string("adaptive steps")) << ", tolerance "
-     << fmt(tolerance) << ")\n";
+     << (eps > 0 ? "eps " + fmt(eps) : std::string("adaptive steps"))
+     << (reference.empty() ? "" : ", " + reference) << ", tolerance " << fmt(tolerance) << ")\n";
   for (const auto& c : inputs) {
     os << "  " << c.name << c.shape.str() << ": relative error " << fmt(c.relative_error) << "  "
        << (c.passed ? "ok" : "FAIL") << "; worst element " << c.worst_index << ": analytic "
@@ -411,6 +447,12 @@ GradCheckReport run_gradcheck(const TensorFunction<float>& f,
   return run<float>(f, inputs, options);
 }
 
+GradCheckReport run_gradcheck_mixed(const TensorFunction<float>& f, const TensorFunction<double>& g,
+                                    const std::vector<Tensor<float>>& inputs,
+                                    const GradCheckOptions& options) {
+  return run_mixed(f, g, inputs, options);
+}
+
 GradCheckReport run_gradcheck_leaves(const std::function<Tensor<double>()>& f,
                                      const std::vector<Tensor<double>>& leaves,
                                      const GradCheckOptions& options) {
@@ -436,7 +478,13 @@ OpCheckResult check_op(const OpInfo& op, SampleFactory<T> factory, const char* d
   row.adjoint = op.adjoint;
   row.passed = true;
   for (const std::uint64_t seed : seeds) {
-    for (const GradSample<T>& sample : factory(seed)) {
+    const std::vector<GradSample<T>> samples = factory(seed);
+    // A float sample is judged against double differences of the double sample with the same
+    // structure, at the float inputs' values.
+    std::vector<GradSample<double>> references;
+    if constexpr (std::is_same_v<T, float>) references = op.samples_double(seed);
+    for (std::size_t k = 0; k < samples.size(); ++k) {
+      const GradSample<T>& sample = samples[k];
       ++row.samples_run;
       if (std::find(row.shapes.begin(), row.shapes.end(), sample.label) == row.shapes.end())
         row.shapes.push_back(sample.label);
@@ -451,7 +499,20 @@ OpCheckResult check_op(const OpInfo& op, SampleFactory<T> factory, const char* d
               "sample " + sample.label + " is computed by " + out.op_name() + ", not " + op.name;
         continue;
       }
-      const GradCheckReport report = gradcheck(sample.fn, sample.inputs);
+      GradCheckReport report;
+      if constexpr (std::is_same_v<T, float>) {
+        if (k >= references.size() || references[k].label != sample.label ||
+            references[k].inputs.size() != sample.inputs.size()) {
+          row.passed = false;
+          if (row.failure.empty())
+            row.failure = "float sample " + sample.label +
+                          " has no double sample of the same structure to take differences from";
+          continue;
+        }
+        report = detail::run_gradcheck_mixed(sample.fn, references[k].fn, sample.inputs, {});
+      } else {
+        report = gradcheck(sample.fn, sample.inputs);
+      }
       const double err = report.worst_relative_error();
       if (std::isnan(err) || err >= row.worst_relative_error) {
         row.worst_relative_error = err;

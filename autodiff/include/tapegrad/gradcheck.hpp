@@ -17,6 +17,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
@@ -74,6 +75,9 @@ struct GradCheckReport {
   bool passed = false;
   double eps = 0;
   double tolerance = 0;
+  // What the adjoint was compared with when not differences in its own type: "double
+  // differences" for a float adjoint whose function also runs in double.
+  std::string reference;
   // The largest relative error over the inputs.
   double worst_relative_error() const;
   // One line per input, in the style of seed 002's report.
@@ -92,6 +96,9 @@ GradCheckReport run_gradcheck(const TensorFunction<double>& f,
 GradCheckReport run_gradcheck(const TensorFunction<float>& f,
                               const std::vector<Tensor<float>>& inputs,
                               const GradCheckOptions& options);
+GradCheckReport run_gradcheck_mixed(const TensorFunction<float>& f, const TensorFunction<double>& g,
+                                    const std::vector<Tensor<float>>& inputs,
+                                    const GradCheckOptions& options);
 GradCheckReport run_gradcheck_leaves(const std::function<Tensor<double>()>& f,
                                      const std::vector<Tensor<double>>& leaves,
                                      const GradCheckOptions& options);
@@ -104,16 +111,27 @@ GradCheckReport run_gradcheck_leaves(const std::function<Tensor<float>()>& f,
 // is fine) and returning a tensor. The inputs are copied into fresh leaves, so their own
 // gradients are not touched. f is evaluated 4 to 12 times per input element (2 with an explicit
 // eps).
+//
+// A float check of an f that can also be called with double tensors (a generic lambda) compares
+// the float adjoint with double differences at the same input values, at a tolerance derived
+// from float's epsilon and the computation's size (an adjoint 1e-4 off fails). A generic lambda
+// whose body only compiles for float (it captures a TensorF) must name its parameter type:
+// `const std::vector<tg::TensorF>&`.
 template <class F, class T>
 GradCheckReport gradcheck(F&& f, const std::vector<Tensor<T>>& inputs,
                           const GradCheckOptions& options = {}) {
-  return detail::run_gradcheck(TensorFunction<T>(std::forward<F>(f)), inputs, options);
+  if constexpr (std::is_same_v<T, float> &&
+                std::is_invocable_v<F&, const std::vector<Tensor<double>>&>) {
+    return detail::run_gradcheck_mixed(TensorFunction<float>(f), TensorFunction<double>(f), inputs,
+                                       options);
+  } else {
+    return detail::run_gradcheck(TensorFunction<T>(std::forward<F>(f)), inputs, options);
+  }
 }
 template <class F, class T>
 GradCheckReport gradcheck(F&& f, std::initializer_list<Tensor<T>> inputs,
                           const GradCheckOptions& options = {}) {
-  return detail::run_gradcheck(TensorFunction<T>(std::forward<F>(f)),
-                               std::vector<Tensor<T>>(inputs), options);
+  return gradcheck(std::forward<F>(f), std::vector<Tensor<T>>(inputs), options);
 }
 
 // Checks f() against existing leaves that f reads by itself, such as a model's parameters: the

@@ -312,3 +312,32 @@ TEST_CASE("the per-op suite judges every float adjoint against double difference
     CHECK(row.worst_relative_error < 2e-6);
   }
 }
+
+// ---- full Jacobian mode ----------------------------------------------------------------------
+
+TEST_CASE("full Jacobian mode compares every (output, input) pair and names the worst") {
+  TensorD x = TensorD::vector({0.3, -0.8, 1.4});
+  // Only the Jacobian entry (output 1, input 1) is off, by 1e-6 relative.
+  auto f = [](const std::vector<TensorD>& in) {
+    const TensorD y = tg::tanh(in[0]);
+    const TensorD mask = TensorD::vector({0.0, 1e-6, 0.0});
+    return tg::add(y, tg::mul(mask, tg::sub(y, y.detach())));
+  };
+  const auto full = tg::gradcheck(f, {x}, {.mode = tg::GradCheckMode::full_jacobian});
+  CHECK_FALSE(full.passed);
+  CHECK(full.mode == tg::GradCheckMode::full_jacobian);
+  const auto& c = full.inputs[0];
+  CHECK(c.worst_output == "[1]");
+  CHECK(c.worst_index == "[1]");
+  CHECK(c.worst_analytic == doctest::Approx((1 + 1e-6) * (1 - std::tanh(-0.8) * std::tanh(-0.8))));
+  CHECK(full.str().find("(output [1])") != std::string::npos);
+  CHECK(full.str().find("full Jacobian") != std::string::npos);
+
+  // A correct function passes in both modes; the projection mode names no output.
+  auto g = [](const std::vector<TensorD>& in) { return tg::softmax(tg::reshape(in[0], {1, 3})); };
+  const auto right = tg::gradcheck(g, {x}, {.mode = tg::GradCheckMode::full_jacobian});
+  CHECK_MESSAGE(right.passed, right);
+  const auto projected = tg::gradcheck(g, {x});
+  CHECK_MESSAGE(projected.passed, projected);
+  CHECK(projected.inputs[0].worst_output.empty());
+}

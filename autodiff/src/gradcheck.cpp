@@ -1,6 +1,7 @@
 #include "tapegrad/gradcheck.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -102,31 +103,48 @@ const char* dtype_name() {
 // (both as doubles, so that a float adjoint can be compared with double differences).
 struct Analytic {
   std::vector<std::vector<double>> grads;
-  std::vector<double> projection;
+  std::vector<double> projection;  // empty in full mode
   Shape out_shape;
+  bool full = false;
 };
 
-// One backward pass of f seeded with the projection R (1 for a scalar output). The leaves'
-// own gradients are put aside and restored.
+// One backward pass of f seeded with the projection R (1 for a scalar output); in full mode one
+// per output element, seeded with that element alone (grads[i] is then outputs x elements, row
+// by row). The leaves' own gradients are put aside and restored.
 template <class T>
 Analytic analytic_pass(const std::function<Tensor<T>()>& f, const std::vector<Tensor<T>>& inputs,
-                       std::uint64_t seed) {
+                       std::uint64_t seed, bool full) {
   GradientsAside<T> aside(inputs);
   Tensor<T> out = f();
   if (!out.defined()) throw Error("gradcheck: the function returned an undefined tensor");
+  Analytic an;
+  an.out_shape = out.shape();
+  an.full = full;
+  an.grads.resize(inputs.size());
+  auto collect = [&] {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor<T> g = inputs[i].grad();
+      an.grads[i].insert(an.grads[i].end(), g.data(), g.data() + g.size());
+      inputs[i].impl()->grad.reset();
+    }
+  };
+  if (full) {
+    for (std::size_t o = 0; o < out.size(); ++o) {
+      Tensor<T> seed_o = Tensor<T>::zeros(out.shape());
+      seed_o.data()[o] = T(1);
+      if (out.requires_grad()) out.backward(seed_o, {.retain_graph = o + 1 < out.size()});
+      collect();
+    }
+    return an;
+  }
   Tensor<T> projection = Tensor<T>::ones(out.shape());
   if (out.size() != 1) {
     std::mt19937_64 rng(seed);
     projection = Tensor<T>::uniform(out.shape(), T(-1), T(1), rng);
   }
   if (out.requires_grad()) out.backward(projection);
-  Analytic an;
-  an.out_shape = out.shape();
   an.projection.assign(projection.data(), projection.data() + projection.size());
-  for (const auto& x : inputs) {
-    const Tensor<T> g = x.grad();
-    an.grads.emplace_back(g.data(), g.data() + g.size());
-  }
+  collect();
   return an;
 }
 
@@ -139,61 +157,88 @@ struct Settings {
   std::vector<std::string> names;
 };
 
-// The numeric derivative of phi along one element and an estimate of its error.
+// The numeric derivatives of phi's outputs along one element and estimates of their errors.
 struct Numeric {
-  double value = 0;
-  double error = 0;
-  double step = 0;
+  std::vector<double> value;
+  std::vector<double> error;
+  std::vector<double> step;
 };
+
+using Phi = std::function<std::vector<double>()>;
 
 // Central difference over the representable steps actually taken (x + h rounds in U).
 template <class U>
-double central(const std::function<double()>& phi, Perturbation<U>& v, double h) {
+std::vector<double> central(const Phi& phi, Perturbation<U>& v, double h) {
   const U x = v.original();
   const U up = U(x + h), down = U(x - h);
   v.set(up);
-  const double plus = phi();
+  std::vector<double> d = phi();
   v.set(down);
-  const double minus = phi();
+  const std::vector<double> minus = phi();
   v.restore();
-  return (plus - minus) / (double(up) - double(down));
+  const double width = double(up) - double(down);
+  for (std::size_t o = 0; o < d.size(); ++o) d[o] = (d[o] - minus[o]) / width;
+  return d;
+}
+
+bool all_finite(const std::vector<double>& v) {
+  return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
 }
 
 // Ridders' method: central differences at steps h0, h0/2, h0/4, ... extrapolated to step zero
-// (Richardson's tableau); the error estimate is the tableau's own disagreement, and the
-// extrapolation stops as soon as rounding makes it worse.
+// (Richardson's tableau), per output; the error estimate is the tableau's own disagreement, and
+// the extrapolation stops as soon as rounding makes it worse (when every output has stopped, no
+// further step is evaluated).
 template <class U>
-Numeric ridders(const std::function<double()>& phi, Perturbation<U>& v, double h0,
-                double rounding) {
+Numeric ridders(const Phi& phi, Perturbation<U>& v, double h0,
+                const std::vector<double>& rounding) {
   constexpr int kTable = 6;
   constexpr double kShrink = 2, kShrink2 = kShrink * kShrink, kSafe = 2;
-  double a[kTable][kTable];
-  Numeric best{0, std::numeric_limits<double>::infinity(), h0};
   double h = h0;
-  a[0][0] = central(phi, v, h);
+  std::vector<std::vector<double>> rows;  // rows[i] = central differences at step h0 / 2^i
+  rows.push_back(central(phi, v, h));
   // A step that leaves f's domain (log of a negative) gives a non-finite value: shrink it.
-  for (int tries = 0; tries < 4 && !std::isfinite(a[0][0]); ++tries) {
+  for (int tries = 0; tries < 4 && !all_finite(rows[0]); ++tries) {
     h /= 10;
-    a[0][0] = central(phi, v, h);
+    rows[0] = central(phi, v, h);
   }
-  best.value = a[0][0];
-  best.step = h;
+  const std::size_t m = rows[0].size();
+  std::vector<double> steps{h};
+  Numeric best;
+  best.value = rows[0];
+  best.error.assign(m, std::numeric_limits<double>::infinity());
+  best.step.assign(m, h);
+  std::vector<std::array<std::array<double, kTable>, kTable>> a(m);
+  std::vector<bool> done(m, false);
+  for (std::size_t o = 0; o < m; ++o) a[o][0][0] = rows[0][o];
   for (int i = 1; i < kTable; ++i) {
+    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
     h /= kShrink;
-    a[0][i] = central(phi, v, h);
-    double fac = kShrink2;
-    for (int j = 1; j <= i; ++j) {
-      a[j][i] = (a[j - 1][i] * fac - a[j - 1][i - 1]) / (fac - 1);
-      fac *= kShrink2;
-      const double errt =
-          std::max(std::abs(a[j][i] - a[j - 1][i]), std::abs(a[j][i] - a[j - 1][i - 1]));
-      if (errt <= best.error) best = {a[j][i], errt, h};
+    const std::vector<double> row = central(phi, v, h);
+    for (std::size_t o = 0; o < m; ++o) {
+      if (done[o]) continue;
+      auto& t = a[o];
+      t[0][i] = row[o];
+      double fac = kShrink2;
+      for (int j = 1; j <= i; ++j) {
+        t[j][i] = (t[j - 1][i] * fac - t[j - 1][i - 1]) / (fac - 1);
+        fac *= kShrink2;
+        const double errt =
+            std::max(std::abs(t[j][i] - t[j - 1][i]), std::abs(t[j][i] - t[j - 1][i - 1]));
+        if (errt <= best.error[o]) {
+          best.value[o] = t[j][i];
+          best.error[o] = errt;
+          best.step[o] = h;
+        }
+      }
+      if (std::abs(t[i][i] - t[i - 1][i - 1]) >= kSafe * best.error[o]) done[o] = true;
     }
-    if (std::abs(a[i][i] - a[i - 1][i - 1]) >= kSafe * best.error) break;
   }
-  if (!std::isfinite(best.error)) best.error = std::abs(best.value);
-  // phi itself is rounded: the difference quotient cannot be better than that noise.
-  best.error = std::max(best.error, rounding / best.step);
+  for (std::size_t o = 0; o < m; ++o) {
+    if (!std::isfinite(best.error[o])) best.error[o] = std::abs(best.value[o]);
+    // phi itself is rounded: the difference quotient cannot be better than that noise.
+    best.error[o] = std::max(best.error[o], rounding[o] / best.step[o]);
+  }
   return best;
 }
 
@@ -213,30 +258,39 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
                                 const Settings& set) {
   GradCheckReport report;
   report.eps = set.eps.value_or(0.0);
+  report.mode = an.full ? GradCheckMode::full_jacobian : GradCheckMode::projection;
   report.tolerance = set.tolerance;
 
-  // phi(x) = sum(g(x) * R), accumulated in double.
-  auto phi_fn = [&]() {
+  // phi(x) = sum(g(x) * R) accumulated in double, or every output element in full mode.
+  const Phi phi = [&]() {
     NoGradGuard no_grad;
     Tensor<U> y = g();
     if (!y.defined() || y.shape() != an.out_shape)
       throw Error("gradcheck: the function's output shape changed from " + an.out_shape.str() +
                   " to " + (y.defined() ? y.shape().str() : std::string("undefined")));
+    if (an.full) return std::vector<double>(y.data(), y.data() + y.size());
     double s = 0;
     for (std::size_t k = 0; k < y.size(); ++k) s += double(y.data()[k]) * an.projection[k];
-    return s;
+    return std::vector<double>{s};
   };
-  const std::function<double()> phi = phi_fn;
 
   // phi is known to about machine epsilon times the magnitude of its terms.
-  double magnitude = 0;
+  std::vector<double> rounding;
   {
     NoGradGuard no_grad;
     const Tensor<U> y = g();
-    for (std::size_t k = 0; k < y.size(); ++k)
-      magnitude += std::abs(double(y.data()[k]) * an.projection[k]);
+    const double eps_u = std::numeric_limits<U>::epsilon();
+    if (an.full) {
+      for (std::size_t k = 0; k < y.size(); ++k)
+        rounding.push_back(eps_u * std::max(std::abs(double(y.data()[k])), 1e-300));
+    } else {
+      double magnitude = 0;
+      for (std::size_t k = 0; k < y.size(); ++k)
+        magnitude += std::abs(double(y.data()[k]) * an.projection[k]);
+      rounding.push_back(eps_u * std::max(magnitude, 1e-300));
+    }
   }
-  const double rounding = std::numeric_limits<U>::epsilon() * std::max(magnitude, 1e-300);
+  const std::size_t m = rounding.size();
 
   report.passed = true;
   for (std::size_t i = 0; i < leaves.size(); ++i) {
@@ -246,6 +300,7 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
     c.name = i < set.names.size() ? set.names[i] : "input " + std::to_string(i);
     c.shape = x.shape();
     double diff2 = 0, a2 = 0, n2 = 0, e2 = 0, noise2 = 0, worst = -1, worst_step = 0;
+    std::size_t worst_output = 0;
     for (std::size_t j = 0; j < x.size(); ++j) {
       Perturbation<U> v(x.data()[j]);
       const U saved = v.original();
@@ -258,30 +313,35 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
                             " (x + eps == x in " + dtype_name<U>() +
                             "): the differences would be zero; use a larger step");
         num.value = central(phi, v, eps);
-        num.step = eps;
-        num.error = rounding / eps;
+        num.step.assign(m, eps);
+        for (std::size_t o = 0; o < m; ++o) num.error.push_back(rounding[o] / eps);
       } else {
         num = ridders(phi, v, initial_step(saved), rounding);
       }
-      const double n = num.value;
-      const double a = analytic[j];
-      const double d = a - n;
-      diff2 += d * d;
-      a2 += a * a;
-      n2 += n * n;
-      e2 += num.error * num.error;
-      noise2 += (rounding / num.step) * (rounding / num.step);
-      // NaN differences rank first: they are the worst news.
-      const double badness = std::isnan(d) ? INFINITY : std::abs(d);
-      if (badness > worst) {
-        worst = badness;
-        worst_step = num.step;
-        c.worst_flat_index = j;
-        c.worst_analytic = a;
-        c.worst_numeric = n;
+      for (std::size_t o = 0; o < m; ++o) {
+        const double n = num.value[o];
+        const double a = analytic[o * x.size() + j];
+        const double d = a - n;
+        diff2 += d * d;
+        a2 += a * a;
+        n2 += n * n;
+        e2 += num.error[o] * num.error[o];
+        const double noise = rounding[o] / num.step[o];
+        noise2 += noise * noise;
+        // NaN differences rank first: they are the worst news.
+        const double badness = std::isnan(d) ? INFINITY : std::abs(d);
+        if (badness > worst) {
+          worst = badness;
+          worst_step = num.step[o];
+          worst_output = o;
+          c.worst_flat_index = j;
+          c.worst_analytic = a;
+          c.worst_numeric = n;
+        }
       }
     }
     c.worst_index = multi_index(x.shape(), c.worst_flat_index);
+    if (an.full) c.worst_output = multi_index(an.out_shape, worst_output);
     c.abs_error = std::sqrt(diff2);
     const double a_norm = std::sqrt(a2), n_norm = std::sqrt(n2);
     const double denom = a_norm + n_norm;
@@ -304,11 +364,11 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
     if (!c.passed && x.size() > 0 && worst_step > 0) {
       Perturbation<U> v(x.data()[c.worst_flat_index]);
       const U saved = v.original();
-      const double at = phi();
+      const double at = phi()[worst_output];
       v.set(U(saved + worst_step));
-      const double plus = phi();
+      const double plus = phi()[worst_output];
       v.set(U(saved - worst_step));
-      const double minus = phi();
+      const double minus = phi()[worst_output];
       v.restore();
       c.right_difference = (plus - at) / worst_step;
       c.left_difference = (at - minus) / worst_step;
@@ -335,6 +395,10 @@ Settings settings_for(const GradCheckOptions& options, double tolerance, double 
   return set;
 }
 
+bool full_mode(const GradCheckOptions& options) {
+  return options.mode == GradCheckMode::full_jacobian;
+}
+
 template <class T>
 void require_leaves(const std::vector<Tensor<T>>& inputs) {
   for (std::size_t i = 0; i < inputs.size(); ++i)
@@ -350,7 +414,7 @@ GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
                              const GradCheckOptions& options) {
   const Settings set = settings_for<T>(options, Defaults<T>::tolerance, Defaults<T>::abs_tolerance);
   require_leaves(inputs);
-  const Analytic an = analytic_pass(f, inputs, options.seed);
+  const Analytic an = analytic_pass(f, inputs, options.seed, full_mode(options));
   GradientsAside<T> aside(inputs);
   return numeric_compare<T>(f, inputs, an, set);
 }
@@ -384,7 +448,8 @@ GradCheckReport run_mixed(const TensorFunction<float>& f, const TensorFunction<d
         t.shape(), std::vector<double>(t.data(), t.data() + t.size()), true));
     elements = std::max(elements, t.size());
   }
-  const Analytic an = analytic_pass<float>([&] { return f(inputs); }, inputs, options.seed);
+  const Analytic an =
+      analytic_pass<float>([&] { return f(inputs); }, inputs, options.seed, full_mode(options));
   elements = std::max(elements, an.projection.size());
   Settings set =
       settings_for<float>(options, mixed_tolerance(elements), Defaults<float>::abs_tolerance);
@@ -407,11 +472,14 @@ std::string GradCheckReport::str() const {
   std::ostringstream os;
   os << "gradcheck " << (passed ? "passed" : "FAILED") << " ("
      << (eps > 0 ? "eps " + fmt(eps) : std::string("adaptive steps"))
-     << (reference.empty() ? "" : ", " + reference) << ", tolerance " << fmt(tolerance) << ")\n";
+     << (reference.empty() ? "" : ", " + reference)
+     << (mode == GradCheckMode::full_jacobian ? ", full Jacobian" : "") << ", tolerance "
+     << fmt(tolerance) << ")\n";
   for (const auto& c : inputs) {
     os << "  " << c.name << c.shape.str() << ": relative error " << fmt(c.relative_error) << "  "
        << (c.passed ? "ok" : "FAIL") << "; worst element " << c.worst_index << ": analytic "
        << fmt(c.worst_analytic) << ", numeric " << fmt(c.worst_numeric)
+       << (c.worst_output.empty() ? "" : " (output " + c.worst_output + ")")
        << "; numeric error estimate " << fmt(c.numeric_error);
     if (!c.resolved)
       os << "; finite differences cannot resolve this gradient: their estimated error ("

@@ -24,6 +24,11 @@
 
 namespace tg {
 
+// How a non-scalar output is checked: through a fixed random projection sum(out * R) (one
+// backward pass; fast), or element by element (one backward pass per output element: every
+// (output, input) pair of the Jacobian is compared; for small functions).
+enum class GradCheckMode { projection, full_jacobian };
+
 struct GradCheckOptions {
   // A fixed central-difference step, validated (DomainError when it is not positive and finite,
   // or when x + eps == x for a perturbed element). Default: none; the step is chosen per element
@@ -45,6 +50,7 @@ struct GradCheckOptions {
   std::uint64_t seed = 20261122;
   // Names for the inputs in the report ("W1", "b1", ...); "input i" when absent.
   std::vector<std::string> names = {};
+  GradCheckMode mode = GradCheckMode::projection;
 };
 
 struct InputCheck {
@@ -61,6 +67,7 @@ struct InputCheck {
   // The element with the largest |a - n| (flat index and as a multi-index string "[1,2]").
   std::size_t worst_flat_index = 0;
   std::string worst_index;
+  std::string worst_output;  // full Jacobian mode: the output element of the worst pair
   double worst_analytic = 0;
   double worst_numeric = 0;
   // For a failing input: one-sided differences at the worst element, and whether they disagree
@@ -78,6 +85,7 @@ struct GradCheckReport {
   // What the adjoint was compared with when not differences in its own type: "double
   // differences" for a float adjoint whose function also runs in double.
   std::string reference;
+  GradCheckMode mode = GradCheckMode::projection;
   // The largest relative error over the inputs.
   double worst_relative_error() const;
   // One line per input, in the style of seed 002's report.

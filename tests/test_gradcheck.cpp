@@ -341,3 +341,86 @@ TEST_CASE("full Jacobian mode compares every (output, input) pair and names the 
   CHECK_MESSAGE(projected.passed, projected);
   CHECK(projected.inputs[0].worst_output.empty());
 }
+
+// ---- consistency beyond values ---------------------------------------------------------------
+
+namespace {
+
+// square(x) whose adjoint is NaN at element 1: an analytic NaN where the differences are finite.
+class NanAtOneSquare final : public tg::Node<double> {
+ public:
+  tg::SavedTensor<double> x;
+  const char* name() const override { return "nan_at_one_square"; }
+  void backward(const TensorD& g, tg::Grads<double>& grads) override {
+    TensorD d = tg::mul(g, tg::mul(TensorD::scalar(2.0), x.unpack(*this)));
+    d.data()[1] = std::nan("");
+    grads[0] = d;
+  }
+  void release_saved() override { x.reset(); }
+};
+
+TensorD nan_at_one_square(const TensorD& in) {
+  TensorD out = TensorD::empty(in.shape());
+  for (std::size_t i = 0; i < in.size(); ++i) out.data()[i] = in.data()[i] * in.data()[i];
+  if (auto* node = tg::record<NanAtOneSquare>(out, {&in})) node->x.save_input(in);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the recorded forward must equal the function with grad mode off") {
+  TensorD x = TensorD::vector({0.5, -1.5});
+  auto f = [](const std::vector<TensorD>& in) {
+    const TensorD s = tg::sum(in[0] * in[0]);
+    return tg::grad_enabled() ? s : tg::add(s, TensorD::scalar(1e-9));
+  };
+  CHECK_THROWS_WITH_AS(tg::gradcheck(f, {x}), doctest::Contains("recorded forward differs"),
+                       tg::GraphError);
+}
+
+TEST_CASE("an error the function raises must be raised the same way with grad mode on and off") {
+  TensorD x = TensorD::vector({0.5, -1.5});
+  auto only_recording = [](const std::vector<TensorD>& in) {
+    if (tg::grad_enabled()) throw tg::DomainError("f: refuses to record");
+    return tg::sum(in[0]);
+  };
+  CHECK_THROWS_WITH_AS(tg::gradcheck(only_recording, {x}),
+                       doctest::Contains("raises differently with grad mode on (f: refuses"),
+                       tg::GraphError);
+  // The same error both ways reaches the caller unchanged.
+  TensorD a = TensorD::matrix({{1.0, 2.0}});
+  CHECK_THROWS_AS(
+      tg::gradcheck([](const auto& in) { return tg::sum(tg::matmul(in[0], in[0])); }, {a}),
+      tg::ShapeError);
+}
+
+TEST_CASE("a NaN on one side only is reported as such") {
+  TensorD x = TensorD::vector({0.5, -1.5, 2.0});
+  const auto analytic_nan =
+      tg::gradcheck([](const auto& in) { return tg::sum(nan_at_one_square(in[0])); }, {x});
+  CHECK_FALSE(analytic_nan.passed);
+  CHECK(analytic_nan.inputs[0].nan_mismatch.find("analytic NaN") != std::string::npos);
+  CHECK(analytic_nan.str().find("analytic NaN where the numeric gradient is -3 at element [1]") !=
+        std::string::npos);
+  // The reverse: the step leaves log's domain, the adjoint 1/x is finite.
+  TensorD y = TensorD::vector({1e-4, 1.0});
+  const auto numeric_nan =
+      tg::gradcheck([](const auto& in) { return tg::sum(tg::log(in[0])); }, {y}, {.eps = 1e-3});
+  CHECK_FALSE(numeric_nan.passed);
+  CHECK(numeric_nan.inputs[0].nan_mismatch.find("numeric NaN") != std::string::npos);
+}
+
+TEST_CASE("an input the graph does not reach must not change the output either") {
+  TensorD x = TensorD::vector({0.5, -1.5});
+  TensorD y = TensorD::vector({2.0, 3.0});
+  // y enters through a raw copy of its data: recorded nowhere, yet f depends on it.
+  auto f = [](const std::vector<TensorD>& in) {
+    const TensorD raw = TensorD::from_vector(in[1].shape(), in[1].to_vector());
+    return tg::sum(in[0] * raw);
+  };
+  const auto report = tg::gradcheck(f, {x, y});
+  CHECK_FALSE(report.passed);
+  CHECK(report.inputs[0].passed);
+  CHECK(report.inputs[1].worst_analytic == 0.0);
+  CHECK(report.inputs[1].unreached_dependence.find("does not reach") != std::string::npos);
+}

@@ -4,11 +4,15 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <limits>
 #include <random>
+#include <set>
 #include <sstream>
 #include <type_traits>
+#include <typeinfo>
 
+#include "tapegrad/grad.hpp"
 #include "tapegrad/registry.hpp"
 
 namespace tg {
@@ -106,7 +110,67 @@ struct Analytic {
   std::vector<double> projection;  // empty in full mode
   Shape out_shape;
   bool full = false;
+  std::set<std::size_t> reached;  // the inputs the output's graph reaches
 };
+
+// f with grad mode on (recording), checked against f with grad mode off: the same values, and an
+// error raised the same way (type and message) in both modes or in neither.
+template <class T>
+Tensor<T> evaluate_both_ways(const std::function<Tensor<T>()>& f) {
+  Tensor<T> out;
+  Tensor<T> plain;
+  std::exception_ptr recorded_error, plain_error;
+  try {
+    out = f();
+  } catch (...) {
+    recorded_error = std::current_exception();
+  }
+  try {
+    NoGradGuard no_grad;
+    plain = f();
+  } catch (...) {
+    plain_error = std::current_exception();
+  }
+  auto what = [](const std::exception_ptr& p, const std::type_info** type) -> std::string {
+    try {
+      std::rethrow_exception(p);
+    } catch (const std::exception& e) {
+      *type = &typeid(e);
+      return e.what();
+    } catch (...) {
+      *type = nullptr;
+      return "a non-standard exception";
+    }
+  };
+  if (recorded_error || plain_error) {
+    const std::type_info *t1 = nullptr, *t2 = nullptr;
+    const std::string w1 = recorded_error ? what(recorded_error, &t1) : "";
+    const std::string w2 = plain_error ? what(plain_error, &t2) : "";
+    if (recorded_error && plain_error && t1 == t2 && w1 == w2)
+      std::rethrow_exception(recorded_error);
+    throw GraphError("gradcheck: the function raises differently with grad mode on (" +
+                     (recorded_error ? w1 : std::string("nothing")) + ") and off (" +
+                     (plain_error ? w2 : std::string("nothing")) + ")");
+  }
+  if (!out.defined() || !plain.defined())
+    throw Error("gradcheck: the function returned an undefined tensor");
+  bool same = out.shape() == plain.shape();
+  std::size_t at = 0;
+  for (; same && at < out.size(); ++at) {
+    const T a = out.data()[at], b = plain.data()[at];
+    same = a == b || (std::isnan(a) && std::isnan(b));
+    if (!same) break;
+  }
+  if (!same)
+    throw GraphError(
+        "gradcheck: the recorded forward differs from the function with grad mode "
+        "off: shape " +
+        out.shape().str() + " vs " + plain.shape().str() +
+        (out.shape() == plain.shape() ? ", element " + multi_index(out.shape(), at) + ": " +
+                                            fmt(out.data()[at]) + " vs " + fmt(plain.data()[at])
+                                      : std::string()));
+  return out;
+}
 
 // One backward pass of f seeded with the projection R (1 for a scalar output); in full mode one
 // per output element, seeded with that element alone (grads[i] is then outputs x elements, row
@@ -115,9 +179,11 @@ template <class T>
 Analytic analytic_pass(const std::function<Tensor<T>()>& f, const std::vector<Tensor<T>>& inputs,
                        std::uint64_t seed, bool full) {
   GradientsAside<T> aside(inputs);
-  Tensor<T> out = f();
-  if (!out.defined()) throw Error("gradcheck: the function returned an undefined tensor");
+  Tensor<T> out = evaluate_both_ways(f);
   Analytic an;
+  for (const auto& leaf : detail::reachable_leaves(out))
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].impl() == leaf) an.reached.insert(i);
   an.out_shape = out.shape();
   an.full = full;
   an.grads.resize(inputs.size());
@@ -300,7 +366,8 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
     c.name = i < set.names.size() ? set.names[i] : "input " + std::to_string(i);
     c.shape = x.shape();
     double diff2 = 0, a2 = 0, n2 = 0, e2 = 0, noise2 = 0, worst = -1, worst_step = 0;
-    std::size_t worst_output = 0;
+    std::size_t worst_output = 0, nan_mismatches = 0, unreached_nonzero = 0;
+    const bool reached = an.reached.count(i) > 0;
     for (std::size_t j = 0; j < x.size(); ++j) {
       Perturbation<U> v(x.data()[j]);
       const U saved = v.original();
@@ -322,6 +389,19 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
         const double n = num.value[o];
         const double a = analytic[o * x.size() + j];
         const double d = a - n;
+        if (std::isnan(a) != std::isnan(n)) {
+          if (nan_mismatches++ == 0)
+            c.nan_mismatch =
+                (std::isnan(a) ? "analytic NaN where the numeric gradient is " + fmt(n)
+                               : "numeric NaN where the analytic gradient is " + fmt(a)) +
+                " at element " + multi_index(x.shape(), j);
+        }
+        if (!reached && n != 0 && unreached_nonzero++ == 0)
+          c.unreached_dependence =
+              "the output's graph does not reach this input, yet f changes "
+              "with it (numeric " +
+              fmt(n) + " at element " + multi_index(x.shape(), j) +
+              "): a path computes without recording (a detach or raw data)";
         diff2 += d * d;
         a2 += a * a;
         n2 += n * n;
@@ -361,6 +441,9 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
     const bool strict = c.abs_error <= set.tolerance * denom || c.abs_error < abs_limit;
     c.resolved = strict || 10 * c.numeric_error < std::max(a_norm, n_norm);
     c.passed = c.resolved && (strict || c.abs_error <= set.tolerance * denom + 3 * c.numeric_error);
+    // An unreached input's analytic gradient is exactly zero by construction; its differences
+    // must be exactly zero too, and a NaN on one side only is never a rounding matter.
+    c.passed = c.passed && c.nan_mismatch.empty() && c.unreached_dependence.empty();
     if (!c.passed && x.size() > 0 && worst_step > 0) {
       Perturbation<U> v(x.data()[c.worst_flat_index]);
       const U saved = v.original();
@@ -481,6 +564,8 @@ std::string GradCheckReport::str() const {
        << fmt(c.worst_analytic) << ", numeric " << fmt(c.worst_numeric)
        << (c.worst_output.empty() ? "" : " (output " + c.worst_output + ")")
        << "; numeric error estimate " << fmt(c.numeric_error);
+    if (!c.nan_mismatch.empty()) os << "; " << c.nan_mismatch;
+    if (!c.unreached_dependence.empty()) os << "; " << c.unreached_dependence;
     if (!c.resolved)
       os << "; finite differences cannot resolve this gradient: their estimated error ("
          << fmt(c.numeric_error)

@@ -67,6 +67,10 @@ struct InputCheck {
   // The element with the largest |a - n| (flat index and as a multi-index string "[1,2]").
   std::size_t worst_flat_index = 0;
   std::string worst_index;
+  // A NaN on one side only (analytic NaN, numeric finite, or the reverse), described; fails.
+  std::string nan_mismatch;
+  // Set when the output's graph does not reach the input but f changes with it; fails.
+  std::string unreached_dependence;
   std::string worst_output;  // full Jacobian mode: the output element of the worst pair
   double worst_analytic = 0;
   double worst_numeric = 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "tapegrad/doctest.hpp"
 #include "tapegrad/node.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -177,9 +178,7 @@ TEST_CASE("a wrong adjoint hidden under a large offset is not passed: the report
 TEST_CASE("a correct gradient of exactly zero still passes under rounding noise") {
   // d/dx sum(softmax(x)) = 0: the analytic gradient is zero, the differences are pure noise.
   TensorD x = TensorD::matrix({{0.5, -1.5, 3.0}, {0.1, 0.2, 0.3}});
-  const auto report =
-      tg::gradcheck([](const auto& in) { return tg::sum(tg::softmax(in[0])); }, {x});
-  CHECK_MESSAGE(report.passed, report);
+  TG_CHECK_GRADIENTS([](const auto& in) { return tg::sum(tg::softmax(in[0])); }, {x});
 }
 
 TEST_CASE("gradcheck_leaves restores every leaf when f throws on a later evaluation") {
@@ -423,4 +422,18 @@ TEST_CASE("an input the graph does not reach must not change the output either")
   CHECK(report.inputs[0].passed);
   CHECK(report.inputs[1].worst_analytic == 0.0);
   CHECK(report.inputs[1].unreached_dependence.find("does not reach") != std::string::npos);
+}
+
+// ---- the doctest assertions ------------------------------------------------------------------
+
+TEST_CASE("TG_CHECK_GRADIENTS and TG_CHECK_SECOND_ORDER take gradcheck's arguments as they are") {
+  TensorD x = TensorD::vector({0.3, -0.8, 1.4});
+  TensorD y = TensorD::vector({1.1, 0.4, -0.6});
+  TG_CHECK_GRADIENTS([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[1]); }, {x, y});
+  TG_CHECK_GRADIENTS([](const auto& in) { return tg::sigmoid(tg::mul(in[0], in[1])); }, {x, y},
+                     {.names = {"x", "y"}, .mode = tg::GradCheckMode::full_jacobian});
+  TG_REQUIRE_GRADIENTS([](const auto& in) { return tg::sum(tg::exp(in[0])); }, {x});
+  TG_CHECK_SECOND_ORDER([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[1]); }, {x, y});
+  TensorF xf = TensorF::vector({0.3f, -0.8f, 1.4f});
+  TG_CHECK_GRADIENTS([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[0]); }, {xf});
 }

@@ -61,24 +61,15 @@ std::string fmt(double v) {
   return buf;
 }
 
-// Puts the leaves' gradients aside for the check and back afterwards, even on an exception.
+// The leaves' own gradients are put aside for the check and back afterwards, even on an
+// exception, by the same class tg::grad uses; a leaf listed twice is set aside once.
 template <class T>
-class GradientsAside {
- public:
-  explicit GradientsAside(const std::vector<Tensor<T>>& leaves) : leaves_(leaves) {
-    for (const auto& t : leaves_) {
-      saved_.push_back(t.impl()->grad);
-      t.impl()->grad.reset();
-    }
-  }
-  ~GradientsAside() {
-    for (std::size_t i = 0; i < leaves_.size(); ++i) leaves_[i].impl()->grad = saved_[i];
-  }
-
- private:
-  const std::vector<Tensor<T>>& leaves_;
-  std::vector<std::shared_ptr<TensorImpl<T>>> saved_;
-};
+std::vector<std::shared_ptr<TensorImpl<T>>> distinct_impls(const std::vector<Tensor<T>>& leaves) {
+  std::vector<std::shared_ptr<TensorImpl<T>>> impls;
+  for (const auto& t : leaves)
+    if (std::find(impls.begin(), impls.end(), t.impl()) == impls.end()) impls.push_back(t.impl());
+  return impls;
+}
 
 // Sets one input element for the duration of a scope; the original value is put back on every
 // path, an exception from f included, so that a failed check never leaves a parameter moved.
@@ -178,7 +169,7 @@ Tensor<T> evaluate_both_ways(const std::function<Tensor<T>()>& f) {
 template <class T>
 Analytic analytic_pass(const std::function<Tensor<T>()>& f, const std::vector<Tensor<T>>& inputs,
                        std::uint64_t seed, bool full) {
-  GradientsAside<T> aside(inputs);
+  detail::LeafGradsAside<T> aside(distinct_impls(inputs));
   Tensor<T> out = evaluate_both_ways(f);
   Analytic an;
   for (const auto& leaf : detail::reachable_leaves(out))
@@ -498,7 +489,7 @@ GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
   const Settings set = settings_for<T>(options, Defaults<T>::tolerance, Defaults<T>::abs_tolerance);
   require_leaves(inputs);
   const Analytic an = analytic_pass(f, inputs, options.seed, full_mode(options));
-  GradientsAside<T> aside(inputs);
+  detail::LeafGradsAside<T> aside(distinct_impls(inputs));
   return numeric_compare<T>(f, inputs, an, set);
 }
 
@@ -536,7 +527,7 @@ GradCheckReport run_mixed(const TensorFunction<float>& f, const TensorFunction<d
   elements = std::max(elements, an.projection.size());
   Settings set =
       settings_for<float>(options, mixed_tolerance(elements), Defaults<float>::abs_tolerance);
-  GradientsAside<double> aside(promoted);
+  detail::LeafGradsAside<double> aside(distinct_impls(promoted));
   GradCheckReport report = numeric_compare<double>([&] { return g(promoted); }, promoted, an, set);
   report.reference = "double differences";
   return report;
@@ -626,61 +617,31 @@ template <class T>
 OpCheckResult check_op(const OpInfo& op, SampleFactory<T> factory, const char* dtype,
                        const std::vector<std::uint64_t>& seeds) {
   OpCheckResult row;
-  row.op = op.name;
   row.dtype = dtype;
-  row.adjoint = op.adjoint;
-  row.passed = true;
-  for (const std::uint64_t seed : seeds) {
-    const std::vector<GradSample<T>> samples = factory(seed);
-    // A float sample is judged against double differences of the double sample with the same
-    // structure, at the float inputs' values.
-    std::vector<GradSample<double>> references;
-    if constexpr (std::is_same_v<T, float>) references = op.samples_double(seed);
-    for (std::size_t k = 0; k < samples.size(); ++k) {
-      const GradSample<T>& sample = samples[k];
-      ++row.samples_run;
-      if (std::find(row.shapes.begin(), row.shapes.end(), sample.label) == row.shapes.end())
-        row.shapes.push_back(sample.label);
-      // The sample must exercise the op itself, not something that bypasses it.
-      std::vector<Tensor<T>> probe;
-      for (const auto& t : sample.inputs) probe.push_back(t.clone().set_requires_grad(true));
-      const Tensor<T> out = sample.fn(probe);
-      if (op.name != out.op_name()) {
-        row.passed = false;
-        if (row.failure.empty())
-          row.failure =
-              "sample " + sample.label + " is computed by " + out.op_name() + ", not " + op.name;
-        continue;
-      }
-      GradCheckReport report;
-      if constexpr (std::is_same_v<T, float>) {
-        if (k >= references.size() || references[k].label != sample.label ||
-            references[k].inputs.size() != sample.inputs.size()) {
-          row.passed = false;
-          if (row.failure.empty())
-            row.failure = "float sample " + sample.label +
-                          " has no double sample of the same structure to take differences from";
-          continue;
+  // A float sample is judged against double differences of the double sample with the same
+  // structure, at the float inputs' values.
+  std::uint64_t references_seed = 0;
+  std::vector<GradSample<double>> references;
+  detail::run_op_samples<T>(
+      row, op, factory, seeds,
+      [&](const GradSample<T>& sample, std::size_t k, std::uint64_t seed, const Tensor<T>&,
+          const std::vector<Tensor<T>>&) -> GradCheckReport {
+        if constexpr (std::is_same_v<T, float>) {
+          if (references.empty() || references_seed != seed) {
+            references = op.samples_double(seed);
+            references_seed = seed;
+          }
+          if (k >= references.size() || references[k].label != sample.label ||
+              references[k].inputs.size() != sample.inputs.size())
+            throw Error("float sample " + sample.label +
+                        " has no double sample of the same structure to take differences from");
+          return detail::run_gradcheck_mixed(sample.fn, references[k].fn, sample.inputs, {});
+        } else {
+          (void)k;
+          (void)seed;
+          return gradcheck(sample.fn, sample.inputs);
         }
-        report = detail::run_gradcheck_mixed(sample.fn, references[k].fn, sample.inputs, {});
-      } else {
-        report = gradcheck(sample.fn, sample.inputs);
-      }
-      const double err = report.worst_relative_error();
-      if (std::isnan(err) || err >= row.worst_relative_error) {
-        row.worst_relative_error = err;
-        row.worst_sample = sample.label;
-      }
-      if (!report.passed) {
-        if (row.failure.empty()) row.failure = "sample " + sample.label + ": " + report.str();
-        row.passed = false;
-      }
-    }
-  }
-  if (row.samples_run == 0) {
-    row.passed = false;
-    row.failure = "op " + op.name + " has no gradient-check sample";
-  }
+      });
   return row;
 }
 

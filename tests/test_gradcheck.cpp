@@ -170,6 +170,12 @@ TEST_CASE("a wrong adjoint hidden under a large offset is not passed: the report
   const auto report = tg::gradcheck(f, {x}, {.eps = 1e-6});
   CHECK_FALSE(report.passed);
   CHECK_MESSAGE(report.str().find("cannot resolve") != std::string::npos, report);
+  // At the adaptive steps the differences resolve the gradient despite the offset, and the wrong
+  // adjoint fails on its numbers.
+  const auto adaptive = tg::gradcheck(f, {x});
+  CHECK_FALSE(adaptive.passed);
+  CHECK(adaptive.inputs[0].resolved);
+  CHECK(adaptive.inputs[0].relative_error == doctest::Approx(1.0 / 3).epsilon(1e-3));
   // The same wrong adjoint without the offset fails plainly.
   CHECK_FALSE(
       tg::gradcheck([](const auto& in) { return half_gradient_square(in[0]); }, {x}).passed);
@@ -436,4 +442,37 @@ TEST_CASE("TG_CHECK_GRADIENTS and TG_CHECK_SECOND_ORDER take gradcheck's argumen
   TG_CHECK_SECOND_ORDER([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[1]); }, {x, y});
   TensorF xf = TensorF::vector({0.3f, -0.8f, 1.4f});
   TG_CHECK_GRADIENTS([](const auto& in) { return tg::sum(tg::tanh(in[0]) * in[0]); }, {xf});
+}
+
+namespace {
+
+// square(x) whose adjoint gives a different value when the backward pass is recorded.
+class RecordingDependentSquare final : public tg::Node<double> {
+ public:
+  tg::SavedTensor<double> x;
+  const char* name() const override { return "recording_dependent_square"; }
+  void backward(const TensorD& g, tg::Grads<double>& grads) override {
+    const TensorD d = tg::mul(g, tg::mul(TensorD::scalar(2.0), x.unpack(*this)));
+    grads[0] = tg::grad_enabled() ? d : tg::add(d, TensorD::scalar(1e-6));
+  }
+  void release_saved() override { x.reset(); }
+};
+
+TensorD recording_dependent_square(const TensorD& in) {
+  TensorD out = TensorD::empty(in.shape());
+  for (std::size_t i = 0; i < in.size(); ++i) out.data()[i] = in.data()[i] * in.data()[i];
+  if (auto* node = tg::record<RecordingDependentSquare>(out, {&in})) node->x.save_input(in);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("gradgradcheck shares the consistency checks: a recorded backward that differs") {
+  // gradgradcheck's function is the recorded first-order gradient: with grad mode off it is the
+  // plain backward, which must give the same values.
+  TensorD x = TensorD::vector({0.5, -1.5});
+  CHECK_THROWS_WITH_AS(
+      tg::gradgradcheck([](const auto& in) { return tg::sum(recording_dependent_square(in[0])); },
+                        {x}),
+      doctest::Contains("recorded forward differs"), tg::GraphError);
 }

@@ -41,8 +41,8 @@
 namespace tg {
 
 struct GradGradCheckOptions {
-  // Central-difference step, pass threshold and absolute threshold for g, as in GradCheckOptions
-  // (the same defaults: 1e-6 / 1e-7 / 1e-12 in double, 1e-3 / 1e-2 / 1e-5 in float).
+  // Step, pass threshold and absolute threshold for g, as in GradCheckOptions (the same
+  // defaults: adaptive steps, 1e-9 / 1e-12 in double, 1e-3 / 1e-5 in float).
   std::optional<double> eps = std::nullopt;
   std::optional<double> tolerance = std::nullopt;
   std::optional<double> abs_tolerance = std::nullopt;
@@ -53,6 +53,15 @@ struct GradGradCheckOptions {
   // Also check the derivative with respect to the upstream gradient U.
   bool check_upstream = true;
 };
+
+namespace detail {
+// gradcheck's options for g, from gradgradcheck's (the fields they share). g is scalar, so
+// gradcheck's modes coincide for it and GradGradCheckOptions has none.
+inline GradCheckOptions first_order_options(const GradGradCheckOptions& options) {
+  GradCheckOptions gc = first_order_options(options);
+  return gc;
+}
+}  // namespace detail
 
 namespace detail {
 

@@ -15,7 +15,7 @@ using tg::TensorF;
 namespace {
 
 // A user-defined op, square(x) = x^2, whose adjoint forgets the factor 2 (G*x instead of G*2x):
-// the mirror image of seed 000's factor-of-2 bug.
+// a factor-of-2 bug of the commonest kind.
 class BuggySquare final : public tg::Node<double> {
  public:
   tg::SavedTensor<double> x;

@@ -96,7 +96,7 @@ struct GradCheckReport {
   GradCheckMode mode = GradCheckMode::projection;
   // The largest relative error over the inputs.
   double worst_relative_error() const;
-  // One line per input, in the style of seed 002's report.
+  // One line per input: the relative error, the verdict, the worst element with both values.
   std::string str() const;
 };
 
@@ -159,9 +159,11 @@ GradCheckReport gradcheck_leaves(F&& f, const std::vector<Tensor<T>>& leaves,
                                       options);
 }
 
-// The per-op suite: every registered op's samples, checked for each seed, in double and (a
-// smoke check at float's looser defaults) in float. A row fails when the op has no sample, when
-// a sample's output was not produced by the op itself, or when any gradient check fails.
+// The per-op suite: every registered op's samples, checked for each seed, in double and in float
+// (each float sample's adjoint against double differences of the double sample with the same
+// structure, at the float inputs' values). A row fails when the op has no sample, when a
+// sample's output was not produced by the op itself, when a sample raises, or when any gradient
+// check fails.
 struct OpCheckResult {
   std::string op;
   std::string dtype;  // "f64" or "f32"

@@ -41,8 +41,8 @@
 namespace tg {
 
 struct GradGradCheckOptions {
-  // Central-difference step, pass threshold and absolute threshold for g, as in GradCheckOptions
-  // (the same defaults: 1e-6 / 1e-7 / 1e-12 in double, 1e-3 / 1e-2 / 1e-5 in float).
+  // Step, pass threshold and absolute threshold for g, as in GradCheckOptions (the same
+  // defaults: adaptive steps, 1e-9 / 1e-12 in double, 1e-3 / 1e-5 in float).
   std::optional<double> eps = std::nullopt;
   std::optional<double> tolerance = std::nullopt;
   std::optional<double> abs_tolerance = std::nullopt;
@@ -53,6 +53,15 @@ struct GradGradCheckOptions {
   // Also check the derivative with respect to the upstream gradient U.
   bool check_upstream = true;
 };
+
+namespace detail {
+// gradcheck's options for g, from gradgradcheck's (the fields they share). g is scalar, so
+// gradcheck's modes coincide for it and GradGradCheckOptions has none.
+inline GradCheckOptions first_order_options(const GradGradCheckOptions& options) {
+  GradCheckOptions gc = first_order_options(options);
+  return gc;
+}
+}  // namespace detail
 
 namespace detail {
 
@@ -158,53 +167,18 @@ SecondOrderCheckResult check_op_second_order(const OpInfo& op, SampleFactory<T> 
                                              const std::vector<std::uint64_t>& seeds,
                                              const GradGradCheckOptions& options) {
   SecondOrderCheckResult row;
-  row.op = op.name;
-  row.adjoint = op.adjoint;
-  row.passed = true;
-  auto fail = [&](const std::string& why) {
-    row.passed = false;
-    if (row.failure.empty()) row.failure = why;
-  };
-  if (!factory) {
-    fail("op " + op.name + " has no sample factory");
-    return row;
-  }
-  for (const std::uint64_t seed : seeds) {
-    for (const GradSample<T>& sample : factory(seed)) {
-      ++row.samples_run;
-      if (std::find(row.shapes.begin(), row.shapes.end(), sample.label) == row.shapes.end())
-        row.shapes.push_back(sample.label);
-      try {
-        EnableGradGuard recording;
-        std::vector<Tensor<T>> probe;
-        for (const auto& t : sample.inputs) {
-          probe.push_back(t.clone());
-          probe.back().set_requires_grad(true);
-        }
-        const Tensor<T> out = sample.fn(probe);
-        if (op.name != out.op_name()) {
-          fail("sample " + sample.label + " is computed by " + out.op_name() + ", not " + op.name);
-          continue;
-        }
-        // Does the recorded backward depend on the inputs (with a constant upstream)?
-        const std::vector<Tensor<T>> first =
-            grad(out, probe, Tensor<T>::ones(out.shape()), {.create_graph = true});
-        for (const auto& d : first)
-          row.gradient_depends_on_inputs = row.gradient_depends_on_inputs || d.requires_grad();
-
-        const GradCheckReport report = gradgradcheck(sample.fn, sample.inputs, options);
-        const double err = report.worst_relative_error();
-        if (std::isnan(err) || err >= row.worst_relative_error) {
-          row.worst_relative_error = err;
-          row.worst_sample = sample.label;
-        }
-        if (!report.passed) fail("sample " + sample.label + ": " + report.str());
-      } catch (const std::exception& e) {
-        fail("sample " + sample.label + ": second order raised: " + e.what());
-      }
-    }
-  }
-  if (row.samples_run == 0) fail("op " + op.name + " has no gradient-check sample");
+  EnableGradGuard recording;
+  run_op_samples<T>(row, op, factory, seeds,
+                    [&](const GradSample<T>& sample, std::size_t, std::uint64_t,
+                        const Tensor<T>& out, const std::vector<Tensor<T>>& probe) {
+                      // Does the recorded backward depend on the inputs (constant upstream)?
+                      const std::vector<Tensor<T>> first =
+                          grad(out, probe, Tensor<T>::ones(out.shape()), {.create_graph = true});
+                      for (const auto& d : first)
+                        row.gradient_depends_on_inputs =
+                            row.gradient_depends_on_inputs || d.requires_grad();
+                      return gradgradcheck(sample.fn, sample.inputs, options);
+                    });
   return row;
 }
 

@@ -98,7 +98,8 @@ TEST_CASE("constants get no gradient and are not recorded") {
   TensorD y = tg::sum(c * c);
   CHECK_FALSE(y.requires_grad());
   CHECK(y.is_leaf());
-  CHECK_FALSE(c.grad().defined());
+  CHECK_FALSE(c.has_grad());
+  CHECK_THROWS_WITH_AS(c.grad(), doctest::Contains("does not require a gradient"), tg::GraphError);
 }
 
 TEST_CASE("a no-grad scope records nothing and restores the mode") {

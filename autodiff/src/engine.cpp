@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -74,8 +75,11 @@ void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
   for (std::size_t i = 0, n = into.size(); i < n; ++i) dst[i] += src[i];
 }
 
+// Under the leaf's lock: graphs on several threads may share leaves (data-parallel training) and
+// accumulate into them at once.
 template <class T>
 void accumulate_leaf(TensorImpl<T>& leaf, Tensor<T> g) {
+  std::lock_guard<detail::GradLock> lock(leaf.grad_lock);
   if (grad_enabled()) {  // create_graph: the gradient keeps its own graph
     leaf.grad = leaf.grad ? add(Tensor<T>(leaf.grad), g).impl() : g.impl();
     return;
@@ -131,7 +135,7 @@ class Engine {
  public:
   static void run(const Tensor<T>& root, Tensor<T> upstream, const BackwardOptions& options) {
     const auto& impl = root.impl();
-    if (!root.defined()) throw GraphError("backward: called on an undefined tensor");
+    if (!root.defined()) detail::throw_undefined("backward");
     if (!impl->requires_grad)
       throw GraphError("backward: the tensor " + root.shape().str() +
                        " does not require a gradient (no input requires one, or it was computed "
@@ -209,8 +213,8 @@ class Engine {
         if (gi.shape() != edge.shape) gi = sum_to(gi, edge.shape);
         if (edge.node)
           accumulate_node(*edge.node, std::move(gi));
-        else
-          accumulate_leaf(*edge.leaf, std::move(gi));
+        else if (const std::shared_ptr<TensorImpl<T>> leaf = edge.leaf.lock())
+          accumulate_leaf(*leaf, std::move(gi));
       }
     }
     if (release) {

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <new>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -213,13 +215,59 @@ void set_buffer_cache_limit(std::size_t bytes) {
   g_cache_limit.store(bytes, std::memory_order_relaxed);
 }
 
+namespace detail {
+
+void throw_undefined(const char* what) {
+  throw GraphError(std::string(what) +
+                   ": the tensor is undefined (it holds no data): a default-constructed or "
+                   "moved-from handle that was never given a value; assign it a factory's result "
+                   "(TensorD::zeros(shape), from_vector(...), ...) or an op's result first");
+}
+
+void throw_axis(const char* what, std::size_t axis, const Shape& shape) {
+  throw AxisError(std::string(what) + ": axis " + std::to_string(axis) +
+                  " out of range for shape " + shape.str() +
+                  (shape.rank() ? " (valid: 0.." + std::to_string(shape.rank() - 1) + ")"
+                                : " (a scalar has no axes)"));
+}
+
+void GradLock::wait() noexcept {
+  while (busy_.load(std::memory_order_relaxed)) std::this_thread::yield();
+}
+
+}  // namespace detail
+
+namespace {
+
+// The storage's Version sits in a header in front of the data, in the same allocation (no
+// allocation of its own); 16 bytes keep the data at the allocator's alignment.
+constexpr std::size_t kHeaderBytes = 16;
+static_assert(sizeof(Version) <= kHeaderBytes && alignof(Version) <= kHeaderBytes);
+
+// A new impl on the same storage (and so the same version), outside any graph.
+template <class T>
+std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl<T>& from) {
+  auto impl = std::make_shared<TensorImpl<T>>();
+  impl->storage = from.storage;
+  impl->data = from.data;
+  impl->version = from.version;
+  impl->shape = from.shape;
+  impl->numel = from.numel;
+  return impl;
+}
+
+}  // namespace
+
 template <class T>
 std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
   shape.checked_bytes(sizeof(T), who);
   auto impl = std::make_shared<TensorImpl<T>>(shape);
-  impl->storage = std::allocate_shared_for_overwrite<T[]>(CountingAllocator<T>(),
-                                                          std::max<std::size_t>(impl->numel, 1));
-  impl->data = impl->storage.get();
+  constexpr std::size_t header = kHeaderBytes / sizeof(T);
+  std::shared_ptr<T[]> block = std::allocate_shared_for_overwrite<T[]>(
+      CountingAllocator<T>(), header + std::max<std::size_t>(impl->numel, 1));
+  impl->version = ::new (static_cast<void*>(block.get())) Version(0);
+  impl->data = block.get() + header;
+  impl->storage = std::shared_ptr<T[]>(std::move(block), impl->data);
   return impl;
 }
 
@@ -250,21 +298,101 @@ Node<T>::~Node() {
 }
 
 template <class T>
+void SavedTensor<T>::save_input(const Tensor<T>& t) {
+  const std::shared_ptr<TensorImpl<T>>& impl = t.impl();
+  if (!impl) detail::throw_undefined("save_input");
+  is_output_ = false;
+  if (impl->requires_grad && !impl->grad_fn) {
+    tensor_ = Tensor<T>();
+    leaf_ = impl;
+    leaf_storage_ = impl->storage;
+  } else {
+    tensor_ = t;
+    leaf_.reset();
+    leaf_storage_.reset();
+  }
+  storage_version_ = impl->version;
+  source_ = impl.get();
+  numel_ = impl->numel;
+  version_ = impl->version->load(std::memory_order_relaxed);
+}
+
+template <class T>
+void SavedTensor<T>::save_output(const Tensor<T>& t) {
+  tensor_ = t.detach();
+  leaf_.reset();
+  leaf_storage_.reset();
+  is_output_ = true;
+  const TensorImpl<T>& impl = *tensor_.impl();
+  storage_version_ = impl.version;
+  source_ = t.impl().get();
+  numel_ = impl.numel;
+  version_ = impl.version->load(std::memory_order_relaxed);
+}
+
+template <class T>
+const Edge<T>* SavedTensor<T>::edge_of(const Node<T>& owner) const {
+  for (std::size_t i = 0; i < owner.num_inputs(); ++i)
+    if (owner.edge(i).source == source_) return &owner.edge(i);
+  return nullptr;
+}
+
+template <class T>
 Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
-  if (!tensor_.defined())
+  if (!defined())
     throw GraphError(std::string(owner.name()) +
                      ": its saved tensors were already released by an earlier backward; pass "
                      "retain_graph = true to the first backward to run backward twice");
+  const std::uint64_t now = storage_version_->load(std::memory_order_relaxed);
+  if (now != version_) [[unlikely]]
+    throw_modified(owner, now);
+  if (leaf_storage_) {
+    // The leaf itself: recording, the recorded gradient must depend on it.
+    if (std::shared_ptr<TensorImpl<T>> leaf = leaf_.lock()) return Tensor<T>(std::move(leaf));
+    // Nobody holds the leaf any more, so nobody can ask for its gradient: its data stands in as
+    // a constant.
+    auto impl = std::make_shared<TensorImpl<T>>();
+    impl->storage = leaf_storage_;
+    impl->data = leaf_storage_.get();
+    impl->version = storage_version_;
+    const Edge<T>* edge = edge_of(owner);
+    impl->shape = edge ? edge->shape : Shape{numel_};
+    impl->numel = numel_;
+    return Tensor<T>(std::move(impl));
+  }
   if (!is_output_ || !grad_enabled()) return tensor_;
   // Recording the backward pass: the output must again be a function of this node's inputs.
-  auto impl = std::make_shared<TensorImpl<T>>(*tensor_.impl());
+  auto impl = share_storage(*tensor_.impl());
   impl->requires_grad = true;
   impl->grad_fn = owner.shared_from_this();
   return Tensor<T>(std::move(impl));
 }
 
+template <class T>
+void SavedTensor<T>::throw_modified(const Node<T>& owner, std::uint64_t now) const {
+  std::string what = "its output";
+  Shape shape = tensor_.defined() ? tensor_.shape() : Shape{numel_};
+  if (!is_output_) {
+    what = "a saved input";
+    for (std::size_t i = 0; i < owner.num_inputs(); ++i)
+      if (owner.edge(i).source == source_) {
+        what = "input " + std::to_string(i);
+        shape = owner.edge(i).shape;
+        break;
+      }
+  }
+  throw GraphError(std::string(owner.name()) + ": " + what + " " + shape.str() +
+                   " saved for the gradient was modified in place after it was recorded (version " +
+                   std::to_string(version_) + " when saved, now " + std::to_string(now) +
+                   "); a write into it (through data(), or an optimizer step) between the forward "
+                   "pass and backward changes what the gradient is computed from: write into a "
+                   "clone() instead, or make the change after backward and build the graph again");
+}
+
 // ---- Tensor -------------------------------------------------------------------------------
 
+// The factories fill their fresh buffers directly, not through data(): nobody else can see them
+// yet, and a new tensor starts at version 0.
 template <class T>
 Tensor<T> Tensor<T>::empty(const Shape& shape) {
   return Tensor(make_impl<T>(shape, "empty"));
@@ -273,7 +401,7 @@ Tensor<T> Tensor<T>::empty(const Shape& shape) {
 template <class T>
 Tensor<T> Tensor<T>::full(const Shape& shape, T value, bool requires_grad) {
   Tensor t = empty(shape);
-  std::fill(t.data(), t.data() + t.size(), value);
+  std::fill(t.impl_->data, t.impl_->data + t.impl_->numel, value);
   t.impl_->requires_grad = requires_grad;
   return t;
 }
@@ -300,7 +428,7 @@ Tensor<T> Tensor<T>::from_vector(const Shape& shape, const std::vector<T>& value
     throw ShapeError("from_vector: " + std::to_string(values.size()) + " values for shape " +
                      shape.str() + " (needs " + std::to_string(shape.numel()) + ")");
   Tensor t = empty(shape);
-  std::copy(values.begin(), values.end(), t.data());
+  std::copy(values.begin(), values.end(), t.impl_->data);
   t.impl_->requires_grad = requires_grad;
   return t;
 }
@@ -333,7 +461,7 @@ Tensor<T> Tensor<T>::uniform(const Shape& shape, T low, T high, std::mt19937_64&
                              bool requires_grad) {
   Tensor t = empty(shape);
   std::uniform_real_distribution<T> dist(low, high);
-  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = dist(rng);
+  for (std::size_t i = 0; i < t.impl_->numel; ++i) t.impl_->data[i] = dist(rng);
   t.impl_->requires_grad = requires_grad;
   return t;
 }
@@ -343,7 +471,7 @@ Tensor<T> Tensor<T>::normal(const Shape& shape, T mean, T stddev, std::mt19937_6
                             bool requires_grad) {
   Tensor t = empty(shape);
   std::normal_distribution<T> dist(mean, stddev);
-  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = dist(rng);
+  for (std::size_t i = 0; i < t.impl_->numel; ++i) t.impl_->data[i] = dist(rng);
   t.impl_->requires_grad = requires_grad;
   return t;
 }
@@ -372,47 +500,69 @@ T Tensor<T>::at(std::initializer_list<std::size_t> index) const {
 
 template <class T>
 Tensor<T>& Tensor<T>::set_requires_grad(bool enabled) {
-  if (!is_leaf())
+  TensorImpl<T>& impl = checked("set_requires_grad");
+  if (impl.grad_fn)
     throw GraphError("set_requires_grad: only leaves can be marked; this tensor " + shape().str() +
                      " was produced by " + op_name() + " (use detach())");
-  impl_->requires_grad = enabled;
+  impl.requires_grad = enabled;
   return *this;
 }
 
 template <class T>
 const char* Tensor<T>::op_name() const {
-  return impl_->grad_fn ? impl_->grad_fn->name() : "leaf";
+  const TensorImpl<T>& impl = checked("op_name");
+  return impl.grad_fn ? impl.grad_fn->name() : "leaf";
 }
 
 template <class T>
 Tensor<T> Tensor<T>::grad() const {
-  if (impl_->grad) return Tensor(impl_->grad);
-  if (impl_->requires_grad) return zeros(shape());
-  return Tensor();
+  TensorImpl<T>& impl = checked("grad");
+  {
+    std::lock_guard<detail::GradLock> lock(impl.grad_lock);
+    if (impl.grad) return Tensor(impl.grad);
+  }
+  if (!impl.requires_grad)
+    throw GraphError("grad: this tensor " + impl.shape.str() +
+                     " does not require a gradient, so backward gives it none; create it with "
+                     "requires_grad = true (TensorD::vector({...}, true), zeros(shape, true), ...) "
+                     "or call set_requires_grad() on it before building the graph");
+  return zeros(impl.shape);
+}
+
+template <class T>
+bool Tensor<T>::has_grad() const {
+  TensorImpl<T>& impl = checked("has_grad");
+  std::lock_guard<detail::GradLock> lock(impl.grad_lock);
+  return impl.grad != nullptr;
+}
+
+template <class T>
+void Tensor<T>::zero_grad() {
+  TensorImpl<T>& impl = checked("zero_grad");
+  std::shared_ptr<TensorImpl<T>> old;  // freed after unlocking (it may hold a recorded graph)
+  std::lock_guard<detail::GradLock> lock(impl.grad_lock);
+  old.swap(impl.grad);
 }
 
 template <class T>
 Tensor<T> Tensor<T>::detach() const {
-  auto impl = std::make_shared<TensorImpl<T>>();
-  impl->storage = impl_->storage;
-  impl->data = impl_->data;
-  impl->shape = impl_->shape;
-  impl->numel = impl_->numel;
-  return Tensor(std::move(impl));
+  return Tensor(share_storage(checked("detach")));
 }
 
 template <class T>
 Tensor<T> Tensor<T>::clone() const {
-  Tensor t = empty(shape());
-  std::copy(data(), data() + size(), t.data());
+  const TensorImpl<T>& impl = checked("clone");
+  Tensor t = empty(impl.shape);
+  std::copy(impl.data, impl.data + impl.numel, t.impl_->data);
   return t;
 }
 
 template <class T>
 GraphStats Tensor<T>::graph_stats() const {
   GraphStats stats;
-  if (!impl_->grad_fn) return stats;
-  std::vector<const Node<T>*> stack{impl_->grad_fn.get()};
+  const TensorImpl<T>& impl = checked("graph_stats");
+  if (!impl.grad_fn) return stats;
+  std::vector<const Node<T>*> stack{impl.grad_fn.get()};
   std::unordered_set<const Node<T>*> seen;
   while (!stack.empty()) {
     const Node<T>* n = stack.back();

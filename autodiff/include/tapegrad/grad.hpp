@@ -75,8 +75,8 @@ std::vector<std::shared_ptr<TensorImpl<T>>> reachable_leaves(const Tensor<T>& ou
       const Edge<T>& e = node->edge(i);
       if (e.node) {
         if (seen.insert(e.node.get()).second) stack.push_back(e.node.get());
-      } else if (e.leaf) {
-        if (seen.insert(e.leaf.get()).second) leaves.push_back(e.leaf);
+      } else if (std::shared_ptr<TensorImpl<T>> leaf = e.leaf.lock()) {
+        if (seen.insert(leaf.get()).second) leaves.push_back(std::move(leaf));
       }
     }
   }

@@ -94,8 +94,10 @@ TapeView<T> tape_view(const Tensor<T>& output) {
     view.node_id[node] = i;
     for (std::size_t k = 0; k < node->num_inputs(); ++k) {
       const Edge<T>& e = node->edge(k);
-      if (!e.node && e.leaf && view.leaf_id.emplace(e.leaf.get(), view.leaves.size()).second)
-        view.leaves.push_back(e.leaf);
+      if (e.node) continue;
+      if (std::shared_ptr<TensorImpl<T>> leaf = e.leaf.lock())
+        if (view.leaf_id.emplace(leaf.get(), view.leaves.size()).second)
+          view.leaves.push_back(std::move(leaf));
     }
   }
   return view;
@@ -183,8 +185,8 @@ std::string tape_dump(const Tensor<T>& output, const TensorNames<T>& names = {})
       if (e.node) {
         s += '#';
         s += std::to_string(view.node_id.at(e.node.get()));
-      } else if (e.leaf) {
-        s += index.leaf_name(view, e.leaf.get()) + e.shape.str();
+      } else if (const std::shared_ptr<TensorImpl<T>> leaf = e.leaf.lock()) {
+        s += index.leaf_name(view, leaf.get()) + e.shape.str();
       } else {
         s += "const" + e.shape.str();
       }
@@ -248,12 +250,12 @@ std::string to_dot(const Tensor<T>& output, const DotOptions<T>& options = {}) {
       const Edge<T>& e = node->edge(k);
       if (e.node) {
         from[k] = "op" + std::to_string(view.node_id.at(e.node.get()));
-      } else if (e.leaf) {
-        const std::size_t l = view.leaf_id.at(e.leaf.get());
+      } else if (const std::shared_ptr<TensorImpl<T>> leaf = e.leaf.lock()) {
+        const std::size_t l = view.leaf_id.at(leaf.get());
         from[k] = "leaf" + std::to_string(l);
         if (!declared[l]) {
           declared[l] = true;
-          s += "  " + from[k] + " [label=\"" + detail::dot_escape(leaf_label(e.leaf.get())) +
+          s += "  " + from[k] + " [label=\"" + detail::dot_escape(leaf_label(leaf.get())) +
                "\", shape=" + leaf_shape +
                ", style=filled, fillcolor=\"#c7e9c0\", color=\"#31a354\"];\n";
         }

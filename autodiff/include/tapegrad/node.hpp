@@ -27,10 +27,17 @@ template <class T>
 using Grads = std::array<Tensor<T>, kMaxOpInputs>;
 
 // Where an input's gradient goes: the node that produced it, or the leaf itself.
+//
+// A leaf is held weakly: a gradient recorded into a leaf (create_graph) holds its graph, so a
+// graph holding the leaf would make a cycle (leaf -> grad -> graph -> leaf) that nothing frees. A
+// leaf nobody holds any more gets no gradient: nobody could read it.
 template <class T>
 struct Edge {
   std::shared_ptr<Node<T>> node;
-  std::shared_ptr<TensorImpl<T>> leaf;
+  std::weak_ptr<TensorImpl<T>> leaf;
+  // The input's identity when recorded, never dereferenced: names the input of a saved tensor in
+  // errors (SavedTensor::unpack).
+  const void* source = nullptr;
   Shape shape;
   bool needs_grad = false;
 };
@@ -78,25 +85,41 @@ class Node : public std::enable_shared_from_this<Node<T>> {
 
 // A tensor kept for the adjoint. Saving an op's own output would make a reference cycle
 // (output -> node -> output), so an output is kept as data only and re-attached to its node when
-// unpacked while recording (create_graph), as PyTorch's SavedVariable does.
+// unpacked while recording (create_graph), as PyTorch's SavedVariable does. A leaf that requires
+// a gradient is kept the same way (its data, and a weak reference to re-attach it when recording),
+// for the reason Edge holds leaves weakly.
+//
+// The storage's version is recorded when saved and checked when unpacked: data changed in place
+// in between (through data(), an optimizer step) would silently give a wrong gradient, so it is a
+// GraphError naming the op, the input and both versions.
 template <class T>
 class SavedTensor {
  public:
-  void save_input(const Tensor<T>& t) {
-    tensor_ = t;
-    is_output_ = false;
-  }
-  void save_output(const Tensor<T>& t) {
-    tensor_ = t.detach();
-    is_output_ = true;
-  }
+  void save_input(const Tensor<T>& t);
+  void save_output(const Tensor<T>& t);
   Tensor<T> unpack(Node<T>& owner) const;
-  void reset() { tensor_ = Tensor<T>(); }
-  std::size_t bytes() const { return tensor_.defined() ? tensor_.size() * sizeof(T) : 0; }
-  bool defined() const { return tensor_.defined(); }
+  void reset() {
+    tensor_ = Tensor<T>();
+    leaf_.reset();
+    leaf_storage_.reset();
+  }
+  std::size_t bytes() const { return defined() ? numel_ * sizeof(T) : 0; }
+  bool defined() const { return tensor_.defined() || leaf_storage_ != nullptr; }
 
  private:
+  [[noreturn]] void throw_modified(const Node<T>& owner, std::uint64_t now) const;
+  const Edge<T>* edge_of(const Node<T>& owner) const;
+
+  // An output (detached), or an input that is not a leaf requiring a gradient.
   Tensor<T> tensor_;
+  // A leaf that requires a gradient: the leaf itself, weakly, and its data, which stands in for it
+  // once nobody holds the leaf any more. Unpacking a live leaf allocates nothing.
+  std::weak_ptr<TensorImpl<T>> leaf_;
+  std::shared_ptr<T[]> leaf_storage_;
+  Version* storage_version_ = nullptr;
+  const void* source_ = nullptr;  // compared with Edge::source to name the input
+  std::size_t numel_ = 0;
+  std::uint64_t version_ = 0;  // the storage's version when saved
   bool is_output_ = false;
 };
 
@@ -138,6 +161,7 @@ NodeT* record(Tensor<T>& output, std::initializer_list<const Tensor<T>*> inputs)
   for (const Tensor<T>* in : inputs) {
     Edge<T>& e = node->edges_[i++];
     if (!in) continue;
+    e.source = in->impl().get();
     e.shape = in->shape();
     e.needs_grad = in->requires_grad();
     if (!e.needs_grad) continue;

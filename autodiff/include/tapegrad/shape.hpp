@@ -27,7 +27,12 @@ class Shape {
   std::size_t& operator[](std::size_t i) { return dims_[i]; }
   const std::size_t* begin() const { return dims_.data(); }
   const std::size_t* end() const { return dims_.data() + rank_; }
-  std::size_t back() const { return dims_[rank_ - 1]; }
+  // The last extent; AxisError for a rank-0 shape, which has no axes.
+  std::size_t back() const {
+    if (rank_ == 0) [[unlikely]]
+      throw AxisError("shape: back() of the rank-0 shape [] (a scalar has no axes)");
+    return dims_[rank_ - 1];
+  }
 
   // The element count; ShapeError when it overflows size_t (a shape no buffer could hold).
   std::size_t numel() const {

@@ -6,6 +6,7 @@
 // converts to and from xtensor and adapts the buffer as an xtensor expression without a copy.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -24,17 +25,52 @@ class Node;
 template <class T>
 class Tensor;
 
+namespace detail {
+
+// Throws GraphError: `what` (an accessor) was called on an undefined handle. Out of line and
+// cold, so that the check costs an accessor one predictable branch.
+[[noreturn]] void throw_undefined(const char* what);
+// Throws AxisError: `axis` is past the last axis of `shape`.
+[[noreturn]] void throw_axis(const char* what, std::size_t axis, const Shape& shape);
+
+// Guards one leaf's gradient: taken only where the gradient handle is read or replaced (leaf
+// accumulation in backward, grad(), has_grad(), zero_grad()), never on the forward path. Threads
+// that run backward at once on their own graphs over the same parameters meet here. One byte;
+// contention is short (an add of two gradients), so it spins and then yields.
+class GradLock {
+ public:
+  void lock() noexcept {
+    while (busy_.exchange(true, std::memory_order_acquire)) wait();
+  }
+  void unlock() noexcept { busy_.store(false, std::memory_order_release); }
+
+ private:
+  void wait() noexcept;
+  std::atomic<bool> busy_{false};
+};
+
+}  // namespace detail
+
+// How many times the data of a storage was (possibly) written: advanced by every mutable access
+// (the non-const data()) and every in-place update the library makes, and checked by the graph
+// when a tensor saved for an adjoint is unpacked. It lives in the storage's own allocation, just
+// before the data, so that every handle on the storage (detach(), saved tensors) shares it at no
+// extra allocation; clone() makes a new storage, with a version of its own.
+using Version = std::atomic<std::uint64_t>;
+
 template <class T>
 struct TensorImpl {
   TensorImpl() = default;
   // Constructing from a shape skips zeroing the whole object (a measurable cost per op).
   explicit TensorImpl(const Shape& s) : shape(s), numel(s.numel()) {}
 
-  std::shared_ptr<T[]> storage;  // shared by detach() and saved outputs
+  std::shared_ptr<T[]> storage;  // shared by detach() and saved tensors
   T* data = nullptr;
+  Version* version = nullptr;  // in storage's allocation
   Shape shape;
   std::size_t numel = 0;
   bool requires_grad = false;
+  detail::GradLock grad_lock;           // guards `grad`
   std::shared_ptr<Node<T>> grad_fn;     // null for leaves and constants
   std::shared_ptr<TensorImpl<T>> grad;  // accumulated by backward (leaves only)
 };
@@ -108,34 +144,61 @@ class Tensor {
   static Tensor normal(const Shape& shape, T mean, T stddev, std::mt19937_64& rng,
                        bool requires_grad = false);
 
+  // Every accessor below but defined() throws GraphError on an undefined handle.
   bool defined() const { return impl_ != nullptr; }
-  const Shape& shape() const { return impl_->shape; }
-  std::size_t ndim() const { return impl_->shape.rank(); }
-  std::size_t size() const { return impl_->numel; }
-  std::size_t dim(std::size_t axis) const { return impl_->shape[axis]; }
+  const Shape& shape() const { return checked("shape").shape; }
+  std::size_t ndim() const { return checked("ndim").shape.rank(); }
+  std::size_t size() const { return checked("size").numel; }
+  // The extent of `axis`; AxisError when axis >= ndim().
+  std::size_t dim(std::size_t axis) const {
+    const Shape& s = checked("dim").shape;
+    if (axis >= s.rank()) [[unlikely]]
+      detail::throw_axis("dim", axis, s);
+    return s[axis];
+  }
 
-  T* data() { return impl_->data; }
-  const T* data() const { return impl_->data; }
-  std::vector<T> to_vector() const { return std::vector<T>(data(), data() + size()); }
+  // Mutable access: advances the version of the storage, so that a graph that saved this tensor
+  // (or another handle on its storage) for its adjoint refuses to run backward on changed data.
+  // Read through a const handle (std::as_const(t).data(), item(), at(), to_vector()) when only
+  // reading: that never invalidates a graph.
+  T* data() {
+    TensorImpl<T>& impl = checked("data");
+    Version& v = *impl.version;
+    // Not a locked read-modify-write: writers of one tensor on several threads at once race on
+    // its data anyway, and this runs for every op's fresh output.
+    v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return impl.data;
+  }
+  const T* data() const { return checked("data").data; }
+  std::vector<T> to_vector() const {
+    const T* p = data();
+    return std::vector<T>(p, p + impl_->numel);
+  }
+  // The version of this tensor's storage (see Version).
+  std::uint64_t version() const {
+    return checked("version").version->load(std::memory_order_relaxed);
+  }
   // The single value of a tensor with one element (a 0-d loss, a [1,1] matrix).
   T item() const;
   // Element by multi-index, bounds-checked (throws IndexError).
   T at(std::initializer_list<std::size_t> index) const;
 
-  bool requires_grad() const { return impl_->requires_grad; }
+  bool requires_grad() const { return checked("requires_grad").requires_grad; }
   // Marks a leaf as requiring a gradient. Throws GraphError on a non-leaf.
   Tensor& set_requires_grad(bool enabled = true);
-  bool is_leaf() const { return impl_->grad_fn == nullptr; }
+  bool is_leaf() const { return checked("is_leaf").grad_fn == nullptr; }
   // The name of the op that produced this tensor, or "leaf".
   const char* op_name() const;
 
   // The accumulated gradient. For a tensor that requires a gradient but got none (no path from
-  // the output), all zeros of its shape. Undefined for a tensor that does not require one.
+  // the output), all zeros of its shape. GraphError for a tensor that does not require one (it
+  // must be created with requires_grad = true, or marked with set_requires_grad(), before the
+  // graph is built).
   Tensor grad() const;
   // Whether backward has accumulated a gradient since the last zero_grad (grad() cannot tell an
   // absent gradient from a zero one).
-  bool has_grad() const { return impl_->grad != nullptr; }
-  void zero_grad() { impl_->grad.reset(); }
+  bool has_grad() const;
+  void zero_grad();
 
   // Reverse-mode pass from this tensor. Without an upstream gradient the tensor must have one
   // element (seeded with 1); otherwise `upstream` must have this tensor's shape. Gradients
@@ -154,6 +217,12 @@ class Tensor {
   const std::shared_ptr<TensorImpl<T>>& impl() const { return impl_; }
 
  private:
+  TensorImpl<T>& checked(const char* what) const {
+    if (!impl_) [[unlikely]]
+      detail::throw_undefined(what);
+    return *impl_;
+  }
+
   std::shared_ptr<TensorImpl<T>> impl_;
 };
 

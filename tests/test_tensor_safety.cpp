@@ -169,7 +169,7 @@ TEST_CASE("versions: a saved input written in place before backward is a GraphEr
   CHECK(rec.find("(version 0 when saved, now 1)") != std::string::npos);
 }
 
-TEST_CASE("versions: reads never invalidate a graph; clones are separate, detach() is not") {
+TEST_CASE("versions: reads never invalidate a graph, clones are separate, detach() is not") {
   TensorD x = TensorD::vector({1, 2, 3}, true);
   TensorD y = tg::sum(x * x);
   CHECK(std::as_const(x).data()[0] == 1.0);

@@ -59,7 +59,7 @@ void check_close(const TensorD& got, const TensorD& want) {
 }  // namespace
 
 TEST_CASE(
-    "threads: four threads run backward into the same leaves; gradients equal the serial sum") {
+    "threads: four threads run backward into the same leaves, gradients equal the serial sum") {
   Params serial;
   for (int t = 0; t < kThreads; ++t)
     for (int k = 0; k < kPasses; ++k) loss_of(serial, batch(t, k)).backward();

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <type_traits>
 #include <typeinfo>
+#include <utility>
 
 #include "tapegrad/grad.hpp"
 #include "tapegrad/registry.hpp"
@@ -148,7 +149,7 @@ Tensor<T> evaluate_both_ways(const std::function<Tensor<T>()>& f) {
   bool same = out.shape() == plain.shape();
   std::size_t at = 0;
   for (; same && at < out.size(); ++at) {
-    const T a = out.data()[at], b = plain.data()[at];
+    const T a = std::as_const(out).data()[at], b = std::as_const(plain).data()[at];
     same = a == b || (std::isnan(a) && std::isnan(b));
     if (!same) break;
   }
@@ -158,7 +159,8 @@ Tensor<T> evaluate_both_ways(const std::function<Tensor<T>()>& f) {
         "off: shape " +
         out.shape().str() + " vs " + plain.shape().str() +
         (out.shape() == plain.shape() ? ", element " + multi_index(out.shape(), at) + ": " +
-                                            fmt(out.data()[at]) + " vs " + fmt(plain.data()[at])
+                                            fmt(std::as_const(out).data()[at]) + " vs " +
+                                            fmt(std::as_const(plain).data()[at])
                                       : std::string()));
   return out;
 }
@@ -181,7 +183,8 @@ Analytic analytic_pass(const std::function<Tensor<T>()>& f, const std::vector<Te
   auto collect = [&] {
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const Tensor<T> g = inputs[i].grad();
-      an.grads[i].insert(an.grads[i].end(), g.data(), g.data() + g.size());
+      an.grads[i].insert(an.grads[i].end(), std::as_const(g).data(),
+                         std::as_const(g).data() + g.size());
       inputs[i].impl()->grad.reset();
     }
   };
@@ -200,7 +203,8 @@ Analytic analytic_pass(const std::function<Tensor<T>()>& f, const std::vector<Te
     projection = Tensor<T>::uniform(out.shape(), T(-1), T(1), rng);
   }
   if (out.requires_grad()) out.backward(projection);
-  an.projection.assign(projection.data(), projection.data() + projection.size());
+  an.projection.assign(std::as_const(projection).data(),
+                       std::as_const(projection).data() + projection.size());
   collect();
   return an;
 }
@@ -325,9 +329,11 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
     if (!y.defined() || y.shape() != an.out_shape)
       throw Error("gradcheck: the function's output shape changed from " + an.out_shape.str() +
                   " to " + (y.defined() ? y.shape().str() : std::string("undefined")));
-    if (an.full) return std::vector<double>(y.data(), y.data() + y.size());
+    if (an.full)
+      return std::vector<double>(std::as_const(y).data(), std::as_const(y).data() + y.size());
     double s = 0;
-    for (std::size_t k = 0; k < y.size(); ++k) s += double(y.data()[k]) * an.projection[k];
+    for (std::size_t k = 0; k < y.size(); ++k)
+      s += double(std::as_const(y).data()[k]) * an.projection[k];
     return std::vector<double>{s};
   };
 
@@ -339,11 +345,11 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
     const double eps_u = std::numeric_limits<U>::epsilon();
     if (an.full) {
       for (std::size_t k = 0; k < y.size(); ++k)
-        rounding.push_back(eps_u * std::max(std::abs(double(y.data()[k])), 1e-300));
+        rounding.push_back(eps_u * std::max(std::abs(double(std::as_const(y).data()[k])), 1e-300));
     } else {
       double magnitude = 0;
       for (std::size_t k = 0; k < y.size(); ++k)
-        magnitude += std::abs(double(y.data()[k]) * an.projection[k]);
+        magnitude += std::abs(double(std::as_const(y).data()[k]) * an.projection[k]);
       rounding.push_back(eps_u * std::max(magnitude, 1e-300));
     }
   }
@@ -519,7 +525,8 @@ GradCheckReport run_mixed(const TensorFunction<float>& f, const TensorFunction<d
       throw Error("gradcheck: input " + std::to_string(inputs.size()) + " is undefined");
     inputs.push_back(t.clone().set_requires_grad(true));
     promoted.push_back(Tensor<double>::from_vector(
-        t.shape(), std::vector<double>(t.data(), t.data() + t.size()), true));
+        t.shape(), std::vector<double>(std::as_const(t).data(), std::as_const(t).data() + t.size()),
+        true));
     elements = std::max(elements, t.size());
   }
   const Analytic an =

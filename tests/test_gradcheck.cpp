@@ -476,3 +476,20 @@ TEST_CASE("gradgradcheck shares the consistency checks: a recorded backward that
                         {x}),
       doctest::Contains("recorded forward differs"), tg::GraphError);
 }
+
+// An input with a zero extent has no element to perturb: the check passes it trivially. The
+// report's element index was computed by dividing by every extent, so an empty input crashed the
+// checker (division by zero, SIGFPE in Release).
+TEST_CASE("gradcheck: an input with no elements passes trivially beside one that has some") {
+  const auto report = tg::gradcheck(
+      [](const auto& in) { return tg::sum(in[0]) + tg::sum(in[1] * in[1]); },
+      {TensorD::zeros({0, 3}), TensorD::vector({1, 2, 3})});
+  CHECK_MESSAGE(report.passed, report);
+  REQUIRE(report.inputs.size() == 2);
+  CHECK(report.inputs[0].passed);
+  CHECK(report.inputs[0].shape == tg::Shape{0, 3});
+  const auto float_report = tg::gradcheck(
+      [](const auto& in) { return tg::sum(in[0]) + tg::sum(in[1]); },
+      {TensorF::zeros({2, 0}), TensorF::vector({1, 2})});
+  CHECK_MESSAGE(float_report.passed, float_report);
+}

@@ -42,6 +42,7 @@ double mixed_tolerance(std::size_t elements) {
 
 std::string multi_index(const Shape& shape, std::size_t flat) {
   if (shape.rank() == 0) return "[]";
+  if (shape.numel() == 0) return "(none: no elements)";  // and no extent to divide by
   std::vector<std::size_t> idx(shape.rank());
   for (std::size_t d = shape.rank(); d-- > 0;) {
     idx[d] = flat % shape[d];

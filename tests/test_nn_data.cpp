@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/nn/data.hpp"
@@ -749,20 +750,28 @@ TEST_CASE("nn data: Minibatches rejects mismatched sizes and a zero batch size")
   CHECK(epoch_ids(empty).empty());
 }
 
-TEST_CASE("nn data: an MNIST-sized epoch is fast") {
-  // 60000 x 784 floats in batches of 128: copying 188 MB of rows. Loose bound (debug builds,
-  // loaded machines); the Release figure is in the nn data report (~25 ms).
+// Speed is the benchmarks' business (a timed assertion fails on a loaded machine and proves
+// nothing on a fast one); this checks that a full-size epoch visits every row exactly once.
+TEST_CASE("nn data: an MNIST-sized epoch visits every row once, in batches of 128") {
   std::mt19937_64 rng(7);
-  TensorF x = TensorF::zeros(Shape{60000, 784});
+  TensorF x = TensorF::empty(Shape{60000, 784});
+  float* px = x.data();
+  for (std::size_t r = 0; r < 60000; ++r) px[r * 784] = float(r);  // the row's id, exact in float
   Minibatches batches(x, iota_labels(60000), 128, rng);
-  const auto t0 = std::chrono::steady_clock::now();
-  std::size_t rows = 0;
-  for (const auto& b : batches) rows += b.x.dim(0);
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  CHECK(rows == 60000);
-  MESSAGE("one 60000x784 float epoch in batches of 128: " << ms << " ms");
-  CHECK(ms < 2000);
+  std::vector<int> seen(60000, 0);
+  std::size_t batches_seen = 0, mismatched = 0;
+  for (const auto& b : batches) {
+    ++batches_seen;
+    const float* pb = std::as_const(b.x).data();
+    for (std::size_t i = 0; i < b.x.dim(0); ++i) {
+      const auto id = std::size_t(pb[i * 784]);
+      ++seen[id];
+      if (b.y[i] != std::int64_t(id)) ++mismatched;
+    }
+  }
+  CHECK(batches_seen == 469);  // ceil(60000 / 128)
+  CHECK(mismatched == 0);      // each row travels with its own label
+  CHECK(std::count(seen.begin(), seen.end(), 1) == 60000);
 }
 
 TEST_CASE("nn Minibatches: a batch size beyond the sample count gives one batch of every row") {

@@ -223,3 +223,12 @@ TEST_CASE("float models work") {
     CHECK(std::abs(g[i] - g_d[i]) <= 1e-5 * largest);
   }
 }
+
+// A parameter that does not require a gradient has none: flatten_gradients gives zeros for it
+// (asking such a tensor for grad() is an error).
+TEST_CASE("flatten_gradients: zeros for a parameter that does not require a gradient") {
+  tg::TensorD w = tg::TensorD::vector({1, 2}, true);
+  const tg::TensorD frozen = tg::TensorD::vector({3, 4, 5});
+  tg::sum(w * w).backward();
+  CHECK(tg::nn::flatten_gradients<double>({w, frozen}) == std::vector<double>{2, 4, 0, 0, 0});
+}

@@ -560,3 +560,15 @@ TEST_CASE("nn tensor L-BFGS: a loss with more than one element is a ShapeError, 
   const auto r = tg::nn::lbfgs_minimize<double>([&] { return tg::sum(x * x, 0); }, {x});
   CHECK(r.value == doctest::Approx(0).epsilon(1e-12));
 }
+
+// Building an optimizer reads its parameters (to refuse one listed twice); a read must not count
+// as an in-place change, or the graph the parameters are saved in could no longer be
+// differentiated.
+TEST_CASE("nn optimizers: constructing one between forward and backward leaves the graph valid") {
+  TensorD w = TensorD::vector({1, 2, 3}, true);
+  const TensorD loss = tg::sum(w * w);
+  SGD<double> sgd({w}, {.lr = 0.1});
+  Adam<double> adam({w});
+  loss.backward();
+  CHECK(w.grad().to_vector() == std::vector<double>{2, 4, 6});
+}

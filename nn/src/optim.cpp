@@ -46,7 +46,7 @@ void validate_parameters(const std::string& who, const std::vector<Tensor<T>>& p
                        " does not require a gradient (create it with requires_grad = true or "
                        "call set_requires_grad())");
     if (!handles.insert(p.impl().get()).second ||
-        (p.size() > 0 && !buffers.insert(p.data()).second))
+        (p.size() > 0 && !buffers.insert(std::as_const(p).data()).second))
       throw GraphError(where + " " + shape +
                        " appears more than once in the list (it would be updated twice per step)");
   }

@@ -13,11 +13,13 @@ template <class T>
 std::vector<double> flatten_gradients(const std::vector<Tensor<T>>& params) {
   std::vector<double> out;
   for (const auto& p : params) {
-    const Tensor<T> g = p.grad();
-    if (g.defined())
-      out.insert(out.end(), g.data(), g.data() + g.size());
-    else
+    // A parameter that does not require a gradient has none: zeros, as for one with no path.
+    if (!p.requires_grad()) {
       out.insert(out.end(), p.size(), 0.0);
+      continue;
+    }
+    const Tensor<T> g = p.grad();
+    out.insert(out.end(), g.data(), g.data() + g.size());
   }
   return out;
 }

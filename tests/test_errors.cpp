@@ -1,6 +1,7 @@
-// Every row of op-semantics.md's "Errors" table and the graph-misuse errors: the exception TYPE,
-// a message that names the op and the shapes / value / axis involved, and no half-built state
-// after the throw (no leaked nodes, leaf gradients unchanged, a later correct backward works).
+// Every error in the README's op table (its "raises" column) and the graph-misuse errors: the
+// exception TYPE, a message that names the op and the shapes / value / axis involved, and no
+// half-built state after the throw (no leaked nodes, leaf gradients unchanged, a later correct
+// backward works).
 #include <doctest/doctest.h>
 
 #include <functional>
@@ -46,7 +47,7 @@ std::int64_t live_nodes() {
 }  // namespace
 
 // ============================================================================================
-// The "Errors" table of op-semantics.md
+// The errors of the README's op table
 // ============================================================================================
 
 TEST_CASE("errors: matmul [2,3] @ [2,3] rejects, inner dims 3 != 2") {

@@ -22,7 +22,7 @@ std::size_t count(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("tape_dump of the seed XOR network: one line per op, in tape order") {
+TEST_CASE("tape_dump of the XOR tutorial's network: one line per op, in tape order") {
   const TensorD X = TensorD::matrix({{0, 0}, {0, 1}, {1, 0}, {1, 1}});
   const TensorD y = TensorD::matrix({{0}, {1}, {1}, {0}});
   std::mt19937_64 rng(0);

@@ -116,7 +116,7 @@ TEST_CASE("l2_penalty sums squared weights and skips biases") {
   CHECK(nn::l2_penalty(layer).item() == doctest::Approx(1 + 4 + 9 + 0.25));
 }
 
-TEST_CASE("regularized_cross_entropy is seed 001's J(Theta), computed here by loops") {
+TEST_CASE("regularized_cross_entropy is the course notes' J(Theta), computed here by loops") {
   std::mt19937_64 rng(3);
   auto net = nn::mlp<double>({4, 3, 2}, nn::Activation::sigmoid, nn::Activation::sigmoid,
                              nn::Init::uniform(0.5), rng);
@@ -139,9 +139,9 @@ TEST_CASE("regularized_cross_entropy is seed 001's J(Theta), computed here by lo
   CHECK(J == doctest::Approx(-data / m + lambda / (2 * m) * reg).epsilon(1e-13));
 }
 
-TEST_CASE("whole-model gradient checks pass in double for the seed networks") {
+TEST_CASE("whole-model gradient checks pass in double for the three tutorials' networks") {
   std::mt19937_64 rng(4);
-  SUBCASE("seed 000: [2,2,2,1] sigmoid, MSE on XOR") {
+  SUBCASE("the XOR tutorial: [2,2,2,1] sigmoid, MSE on XOR") {
     auto net = nn::mlp<double>({2, 2, 2, 1}, nn::Activation::sigmoid, nn::Activation::sigmoid,
                                nn::Init::uniform(1.0), rng);
     TensorD X = TensorD::matrix({{0, 0}, {0, 1}, {1, 0}, {1, 1}});
@@ -151,7 +151,8 @@ TEST_CASE("whole-model gradient checks pass in double for the seed networks") {
     CHECK(report.inputs.size() == 6);
     CHECK(report.inputs[0].name == "0.W");
   }
-  SUBCASE("seed 001: sigmoid network, regularized cross-entropy, lambda = 1") {
+  SUBCASE(
+      "the digit-classifier course notes: sigmoid network, regularized cross-entropy, lambda = 1") {
     auto net = nn::mlp<double>({20, 8, 4}, nn::Activation::sigmoid, nn::Activation::sigmoid,
                                nn::Init::uniform(0.12), rng);
     TensorD X = TensorD::uniform({10, 20}, 0, 1, rng);
@@ -161,7 +162,9 @@ TEST_CASE("whole-model gradient checks pass in double for the seed networks") {
         net, [&] { return nn::regularized_cross_entropy(net(X), Y, net, 1.0); });
     CHECK_MESSAGE(report.passed, report);
   }
-  SUBCASE("seed 002: 2-5-1, sigmoid hidden, linear output, 0.5 * mean squared error") {
+  SUBCASE(
+      "the regression gradient-validation tutorial: 2-5-1, sigmoid hidden, linear output, 0.5 * "
+      "mean squared error") {
     auto net = nn::mlp<double>({2, 5, 1}, nn::Activation::sigmoid, nn::Activation::identity,
                                nn::Init::xavier_normal(), rng);
     TensorD X = TensorD::uniform({20, 2}, -1, 1, rng);

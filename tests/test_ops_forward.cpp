@@ -1,4 +1,4 @@
-// Every op's forward value (and, where op-semantics.md fixes it, its gradient) against
+// Every op's forward value (and, where the README's op table fixes it, its gradient) against
 // independently computed expectations: hand-worked arithmetic in comments, or NumPy values
 // (NumPy 1.24, float64) with the Python that produced them next to the numbers.
 //
@@ -568,7 +568,7 @@ TEST_CASE("mse: the mean (not the sum) of squared differences") {
   check_scalar(tg::mse(a, b), 3.5);
 }
 
-TEST_CASE("mse: seed-000 trap, d mse / d a = 2(a-b)/N exactly, d/db = -da") {
+TEST_CASE("mse: the XOR tutorial's trap, d mse / d a = 2(a-b)/N exactly, d/db = -da") {
   TensorD a = TensorD::matrix({{1, 2}, {3, 4}}, true);
   TensorD b = TensorD::matrix({{0, 2}, {5, 1}}, true);
   tg::mse(a, b).backward();
@@ -815,7 +815,7 @@ TEST_CASE("float: softmax/log_softmax at +-800 and the losses") {
 }
 
 // ============================================================================================
-// op-semantics.md "Non-finite results": values AND gradients
+// Non-finite results (IEEE-754, as the README's op table states): values AND gradients
 // ============================================================================================
 
 TEST_CASE("non-finite: sum(G*log(x)), x = [-1, 2, 0.5] -> NaN value, finite gradient G/x") {

@@ -1,4 +1,4 @@
-// Regression tests for engine bugs the hardening work (issue 5: fuzzing, sanitizers, stability
+// Regression tests for engine bugs the hardening work (fuzzing, sanitizers, stability
 // tests) found, each the minimal reproducer of the correct behaviour. All three were fixed in
 // commit 8c0d164; fuzz/corpus/crash_* replays bug 1 through the fuzzer as well.
 #include <doctest/doctest.h>

@@ -9,8 +9,8 @@ namespace tg::detail {
 
 namespace {
 
-// Below this many multiply-adds a plain loop beats the call overhead of BLAS (xtensor-notes:
-// 45-100 ns per cblas call, the XOR network's matrices are 4x2).
+// Below this many multiply-adds a plain loop beats the call overhead of BLAS (45-100 ns per
+// cblas call, docs/design-notes.md "BLAS"; the XOR network's matrices are 4x2).
 constexpr std::size_t kSmallGemm = 512;
 
 // Whether the plain loop must do it: an empty output, an empty inner dimension (C is beta*C; BLAS

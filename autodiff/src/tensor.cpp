@@ -77,7 +77,7 @@ void bump(std::atomic<std::int64_t>& counter, std::int64_t delta) {
 
 // Large tensor buffers are kept for reuse instead of going back to malloc, which returns blocks
 // of about 1 MB and up to the OS, so that the next training step faults every page in again
-// (about 2.4 ms per MiB on this VM, more than the GEMM that fills it: shared/xtensor-notes.md). A
+// (about 2.4 ms per MiB on this VM, more than the GEMM that fills it: docs/design-notes.md, "Memory"). A
 // training loop allocates the same sizes every step, so exact-size free lists per thread serve
 // every step after the first. Small buffers stay with malloc, whose own per-thread cache is fast.
 constexpr std::size_t kCacheMinBytes = 64 * 1024;

@@ -157,8 +157,8 @@ namespace {
 
 // K * data_term + lambda/(2m) * l2_penalty, with data_term an elementwise mean over [m, K].
 template <class T>
-Tensor<T> seed001_cost(const char* op, const Tensor<T>& data_term_input, const Tensor<T>& data_term,
-                       const Module<T>& model, double lambda) {
+Tensor<T> regularized_cost(const char* op, const Tensor<T>& data_term_input,
+                           const Tensor<T>& data_term, const Module<T>& model, double lambda) {
   if (data_term_input.ndim() != 2)
     throw ShapeError(std::string(op) + ": outputs must be [m,K], got " +
                      data_term_input.shape().str());
@@ -173,14 +173,14 @@ Tensor<T> seed001_cost(const char* op, const Tensor<T>& data_term_input, const T
 template <class T>
 Tensor<T> regularized_cross_entropy(const Tensor<T>& h, const Tensor<T>& Y, const Module<T>& model,
                                     double lambda) {
-  return seed001_cost("regularized_cross_entropy", h, bce(h, Y), model, lambda);
+  return regularized_cost("regularized_cross_entropy", h, bce(h, Y), model, lambda);
 }
 
 template <class T>
 Tensor<T> regularized_cross_entropy_with_logits(const Tensor<T>& z, const Tensor<T>& Y,
                                                 const Module<T>& model, double lambda) {
-  return seed001_cost("regularized_cross_entropy_with_logits", z, bce_with_logits(z, Y), model,
-                      lambda);
+  return regularized_cost("regularized_cross_entropy_with_logits", z, bce_with_logits(z, Y), model,
+                          lambda);
 }
 
 #define TG_NN_INSTANTIATE(T)                                                                       \

@@ -1,5 +1,5 @@
 // Every differentiable op. Exact semantics (what raises, what returns NaN/inf) are in the README's
-// op table and follow shared/op-semantics.md (PyTorch's numbers). Each op lives in one file,
+// op table (PyTorch's numbers, float64). Each op lives in one file,
 // autodiff/src/ops/<op>.cpp, with its forward, adjoint, shape rules and gradient-check sample.
 // All ops are instantiated for float and double.
 #pragma once

@@ -2,7 +2,7 @@
 // shape, whether it requires a gradient, its gradient, and the graph node that produced it.
 //
 // The data lives in a plain buffer rather than an xt::xarray: a dynamic-rank xarray costs 2-3x on
-// tiny tensors and 240 bytes per handle (see shared/xtensor-notes.md). `tapegrad/xtensor.hpp`
+// tiny tensors and 240 bytes per handle (docs/design-notes.md). `tapegrad/xtensor.hpp`
 // converts to and from xtensor and adapts the buffer as an xtensor expression without a copy.
 #pragma once
 

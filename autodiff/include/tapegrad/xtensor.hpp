@@ -1,5 +1,5 @@
 // Interoperation with xtensor. Kept out of the other headers because xtensor's headers cost
-// seconds of compile time per file (see shared/xtensor-notes.md).
+// seconds of compile time per file (docs/design-notes.md, "Build").
 //
 //   xt::xarray<double> a = {{1, 2}, {3, 4}};
 //   tg::TensorD w = tg::from_xtensor(a, true);     // copies, requires grad

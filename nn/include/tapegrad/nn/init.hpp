@@ -15,7 +15,7 @@ struct Init {
   Kind kind = Kind::xavier_uniform;
   double epsilon = 0.12;  // for uniform: U(-epsilon, epsilon)
 
-  // U(-eps, eps): seed 001's symmetry breaking, eps = 0.12.
+  // U(-eps, eps): the digit-classifier course notes' symmetry breaking, eps = 0.12.
   static Init uniform(double epsilon) { return {Kind::uniform, epsilon}; }
   // Glorot: U(-a, a), a = sqrt(6 / (fan_in + fan_out)).
   static Init xavier_uniform() { return {Kind::xavier_uniform}; }

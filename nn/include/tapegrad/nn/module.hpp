@@ -22,7 +22,7 @@ template <class T>
 struct NamedParameter {
   std::string name;
   Tensor<T> tensor;
-  bool is_bias = false;  // biases are not regularized (seed 001 skips Theta's column 0)
+  bool is_bias = false;  // biases are not regularized (the course notes' cost skips Theta's bias column 0)
 };
 
 template <class T>
@@ -41,7 +41,7 @@ class Module {
   std::size_t parameter_count() const;
 };
 
-// y = x W + b with W[in, out], b[out] (op-semantics' dense layer: add_bias(matmul(x, W), b)).
+// y = x W + b with W[in, out], b[out] (the engine's dense layer: add_bias(matmul(x, W), b)).
 template <class T>
 class Linear final : public Module<T> {
  public:

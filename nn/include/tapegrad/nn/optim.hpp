@@ -1,5 +1,5 @@
 // Optimizers: SGD (momentum, Nesterov, L2 weight decay) and Adam with torch.optim's exact update
-// rules, and full-batch L-BFGS on a flat parameter vector (seed 001's "advanced optimizer" run on
+// rules, and full-batch L-BFGS on a flat parameter vector (the course notes' "advanced optimizer" run on
 // the unrolled parameters).
 //
 // Parameters are leaf tensors that require a gradient. An optimizer keeps copies of the handles

@@ -1,4 +1,4 @@
-// Unrolled parameters (seed 001): every parameter flattened into one vector and back, so that any
+// Unrolled parameters (as in the digit-classifier course notes, docs/tutorials.md): every parameter flattened into one vector and back, so that any
 // vector optimizer (L-BFGS) can drive a model, and whole-model gradient checks.
 #pragma once
 

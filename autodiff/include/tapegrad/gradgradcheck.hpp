@@ -44,7 +44,8 @@ namespace tg {
 
 struct GradGradCheckOptions {
   // Step, pass threshold and absolute threshold for g, as in GradCheckOptions (the same
-  // defaults: adaptive steps, 1e-9 / 1e-12 in double, 1e-3 / 1e-5 in float).
+  // defaults: adaptive steps, 1e-9 / 1e-12 in double; in float against double differences
+  // gradcheck's float tolerance / 1e-5, with float differences 1e-3 / 1e-5).
   std::optional<double> eps = std::nullopt;
   std::optional<double> tolerance = std::nullopt;
   std::optional<double> abs_tolerance = std::nullopt;

@@ -96,10 +96,15 @@ bool check_sample(const tg::GradSample<T>& sample, const tg::GradSample<double>*
     return mutant<T>(fn, in, delta, order);
   };
   tg::GradCheckReport report;
-  if (order == Order::second) {
+  if constexpr (std::is_same_v<T, float>) {
+    // Float is judged against double differences of the unmutated double sample.
+    if (!reference)
+      throw tg::Error("mutation: float sample " + sample.label + " has no double one");
+    report = order == Order::second
+                 ? tg::detail::run_gradgradcheck_mixed(f, reference->fn, sample.inputs, {})
+                 : tg::detail::run_gradcheck_mixed(f, reference->fn, sample.inputs, {});
+  } else if (order == Order::second) {
     report = tg::gradgradcheck(f, sample.inputs);
-  } else if constexpr (std::is_same_v<T, float>) {
-    report = tg::detail::run_gradcheck_mixed(f, reference->fn, sample.inputs, {});
   } else {
     report = tg::gradcheck(f, sample.inputs);
   }
@@ -143,9 +148,11 @@ TEST_CASE("mutation: an adjoint error in any one registered op fails that op's c
                         {"f32", Order::first, 1e-3},
                         {"f64", Order::second, 1e-5},
                         {"f32", Order::second, 1e-2},
-                        // The goals beyond the promise: 1e-8 in double, 1e-4 in float.
+                        // The goals beyond the promise: 1e-8 in double, 1e-4 in float; in
+                        // float second order (against double differences) 1e-3.
                         {"f64", Order::first, 1e-8},
-                        {"f32", Order::first, 1e-4}};
+                        {"f32", Order::first, 1e-4},
+                        {"f32", Order::second, 1e-3}};
   std::string table = "op x dtype x order: caught\n";
   for (const tg::OpInfo& op : tg::registered_ops()) {
     for (const Case& c : cases) {

@@ -79,6 +79,46 @@ TEST_CASE("every registered op passes the second-order check (gradgradcheck) in 
   }
 }
 
+TEST_CASE(
+    "every registered op passes the second-order check in float, against double differences") {
+  // Float differences of a float gradient cannot resolve a steep second derivative (bce's grows
+  // like 1/p^2, bce_backward's third order in p reaches 1e5 on its samples); double differences of
+  // the double gradient at the float inputs' values can, at float's own tolerance.
+  const auto rows = tg::check_registered_ops_second_order({1, 2, 3}, {}, true);
+  REQUIRE(rows.size() == 2 * tg::registered_ops().size());
+  std::size_t float_rows = 0;
+  for (const auto& row : rows) {
+    if (row.dtype != "f32") continue;
+    ++float_rows;
+    CAPTURE(row.op);
+    CAPTURE(row.worst_sample);
+    CHECK_MESSAGE(row.passed, row.failure);
+    CHECK(row.samples_run > 0);
+  }
+  CHECK(float_rows == tg::registered_ops().size());
+}
+
+TEST_CASE("gradgradcheck in float takes double differences when the function also runs in double") {
+  // bce at p = 0.899: float differences of the float gradient start 10% away, next to the pole of
+  // 1/(1-p) at 1, and their error estimate (about 4) is of the order of the second derivative
+  // (12.6), so they cannot judge it. The double gradient's differences at the same float values
+  // can, and the float second derivatives agree with them to float's precision.
+  const tg::TensorF p = tg::TensorF::vector({0.899136f, 0.30942f});
+  const tg::TensorF y = tg::TensorF::vector({0.183249f, 1});
+  const auto report = tg::gradgradcheck([](const auto& in) { return tg::bce(in[0], in[1]); },
+                                        {p, y}, {.names = {"p", "y"}});
+  CHECK_MESSAGE(report.passed, report);
+  CHECK(report.reference == "double differences");
+  CHECK(report.inputs.size() == 3);  // p, y and the upstream gradient
+  CHECK(report.tolerance < 1e-5);
+  // A function that only runs in float is still differentiated in float.
+  const auto float_only =
+      tg::gradgradcheck([](const std::vector<tg::TensorF>& in) { return tg::sum(tg::tanh(in[0])); },
+                        {tg::TensorF::vector({0.5f, -0.25f})});
+  CHECK_MESSAGE(float_only.passed, float_only);
+  CHECK(float_only.reference.empty());
+}
+
 TEST_CASE("linear ops record a gradient that does not depend on their inputs, other ops do") {
   // relu_backward(G, y) = G*[y > 0] is linear in G and piecewise constant in y.
   const std::set<std::string> linear = {"add",          "sub",     "neg",          "sum",

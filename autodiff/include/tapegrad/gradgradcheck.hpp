@@ -30,6 +30,8 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/grad.hpp"
@@ -42,7 +44,8 @@ namespace tg {
 
 struct GradGradCheckOptions {
   // Step, pass threshold and absolute threshold for g, as in GradCheckOptions (the same
-  // defaults: adaptive steps, 1e-9 / 1e-12 in double, 1e-3 / 1e-5 in float).
+  // defaults: adaptive steps, 1e-9 / 1e-12 in double; in float against double differences
+  // gradcheck's float tolerance / 1e-5, with float differences 1e-3 / 1e-5).
   std::optional<double> eps = std::nullopt;
   std::optional<double> tolerance = std::nullopt;
   std::optional<double> abs_tolerance = std::nullopt;
@@ -55,49 +58,74 @@ struct GradGradCheckOptions {
 };
 
 namespace detail {
-// gradcheck's options for g, from gradgradcheck's (the fields they share). g is scalar, so
-// gradcheck's modes coincide for it and GradGradCheckOptions has none.
-inline GradCheckOptions first_order_options(const GradGradCheckOptions& options) {
-  GradCheckOptions gc = first_order_options(options);
+
+// gradcheck's options for g, from gradgradcheck's (the fields they share); the names are g's
+// inputs' (the upstream gradient's last). g is scalar, so gradcheck's modes coincide for it and
+// GradGradCheckOptions has none.
+inline GradCheckOptions first_order_options(const GradGradCheckOptions& options, std::size_t k) {
+  GradCheckOptions gc;
+  gc.eps = options.eps;
+  gc.tolerance = options.tolerance;
+  gc.abs_tolerance = options.abs_tolerance;
+  gc.seed = options.seed;
+  for (std::size_t i = 0; i < k; ++i)
+    gc.names.push_back(i < options.names.size() ? options.names[i] : "input " + std::to_string(i));
+  if (options.check_upstream) gc.names.push_back("upstream");
   return gc;
 }
-}  // namespace detail
 
-namespace detail {
+// What g is built from: f's output shape, the upstream gradient U and the projections R_i, drawn
+// in T from the seed.
+template <class T>
+struct SecondOrderSetup {
+  Shape out_shape;
+  Tensor<T> U;
+  std::vector<Tensor<T>> R;
+};
 
 template <class T>
-GradCheckReport run_gradgradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
-                                  const GradGradCheckOptions& options) {
+SecondOrderSetup<T> second_order_setup(const TensorFunction<T>& f,
+                                       const std::vector<Tensor<T>>& inputs,
+                                       const GradGradCheckOptions& options) {
   if (inputs.empty()) throw Error("gradgradcheck: no inputs");
   for (std::size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined())
       throw Error("gradgradcheck: input " + std::to_string(i) + " is undefined");
-  EnableGradGuard recording;  // the check needs graphs even if called under NoGradGuard
-
-  // The output's shape, for U.
-  Shape out_shape;
+  SecondOrderSetup<T> s;
   {
     std::vector<Tensor<T>> probe;
     for (const auto& t : inputs) probe.push_back(t.detach());
     NoGradGuard no_grad;
     const Tensor<T> y = f(probe);
     if (!y.defined()) throw Error("gradgradcheck: the function returned an undefined tensor");
-    out_shape = y.shape();
+    s.out_shape = y.shape();
   }
   std::mt19937_64 rng(options.seed);
-  const Tensor<T> U = Tensor<T>::uniform(out_shape, T(-1), T(1), rng);
-  std::vector<Tensor<T>> R;
-  for (const auto& t : inputs) R.push_back(Tensor<T>::uniform(t.shape(), T(-1), T(1), rng));
+  s.U = Tensor<T>::uniform(s.out_shape, T(-1), T(1), rng);
+  for (const auto& t : inputs) s.R.push_back(Tensor<T>::uniform(t.shape(), T(-1), T(1), rng));
+  return s;
+}
 
-  const std::size_t k = inputs.size();
-  // g(inputs[, U]). gradcheck calls it with grad mode on for the analytic pass (record the first
-  // backward so that it can be differentiated) and under NoGradGuard for the differences (plain
-  // first-order gradients, raw kernels).
-  auto g = [&](const std::vector<Tensor<T>>& in) -> Tensor<T> {
+// The same values in double (float's are exactly representable there).
+template <class T>
+Tensor<double> promote(const Tensor<T>& t) {
+  const T* d = std::as_const(t).data();
+  return Tensor<double>::from_vector(t.shape(), std::vector<double>(d, d + t.size()));
+}
+
+// g(inputs[, U]) = sum_i sum(grad_i * R_i). gradcheck calls it with grad mode on for the analytic
+// pass (record the first backward so that it can be differentiated) and under NoGradGuard for
+// the differences (plain first-order gradients, raw kernels).
+template <class T>
+TensorFunction<T> second_order_function(TensorFunction<T> f, std::size_t k, Shape out_shape,
+                                        Tensor<T> U, std::vector<Tensor<T>> R,
+                                        bool check_upstream) {
+  return [f = std::move(f), k, out_shape = std::move(out_shape), U = std::move(U), R = std::move(R),
+          check_upstream](const std::vector<Tensor<T>>& in) -> Tensor<T> {
     const bool record = grad_enabled();
     EnableGradGuard on;  // f must build its graph even inside the differences
     const std::vector<Tensor<T>> x(in.begin(), in.begin() + std::ptrdiff_t(k));
-    const Tensor<T> u = options.check_upstream ? in[k] : U;
+    const Tensor<T> u = check_upstream ? in[k] : U;
     const Tensor<T> y = f(x);
     if (!y.defined() || y.shape() != out_shape)
       throw Error("gradgradcheck: the function's output shape changed from " + out_shape.str() +
@@ -110,20 +138,42 @@ GradCheckReport run_gradgradcheck(const TensorFunction<T>& f, const std::vector<
     }
     return total;
   };
+}
 
+template <class T>
+GradCheckReport run_gradgradcheck(const TensorFunction<T>& f, const std::vector<Tensor<T>>& inputs,
+                                  const GradGradCheckOptions& options) {
+  EnableGradGuard recording;  // the check needs graphs even if called under NoGradGuard
+  SecondOrderSetup<T> s = second_order_setup(f, inputs, options);
+  const std::size_t k = inputs.size();
   std::vector<Tensor<T>> all(inputs);
-  GradCheckOptions gc;
-  gc.eps = options.eps;
-  gc.tolerance = options.tolerance;
-  gc.abs_tolerance = options.abs_tolerance;
-  gc.seed = options.seed;
-  for (std::size_t i = 0; i < k; ++i)
-    gc.names.push_back(i < options.names.size() ? options.names[i] : "input " + std::to_string(i));
-  if (options.check_upstream) {
-    all.push_back(U);
-    gc.names.push_back("upstream");
-  }
-  return gradcheck(g, all, gc);
+  if (options.check_upstream) all.push_back(s.U);
+  const TensorFunction<T> g =
+      second_order_function<T>(f, k, s.out_shape, s.U, s.R, options.check_upstream);
+  return gradcheck(g, all, first_order_options(options, k));
+}
+
+// Float second derivatives judged as float first derivatives are: against differences of the
+// double first derivatives (fd, the same function in double, with U and R at float's values) at
+// the float inputs' values, at gradcheck's float-against-double tolerance. Float differences of
+// a float gradient are too noisy for a steep function (bce near its targets): their error is of
+// the order of the second derivative itself.
+inline GradCheckReport run_gradgradcheck_mixed(const TensorFunction<float>& f,
+                                               const TensorFunction<double>& fd,
+                                               const std::vector<Tensor<float>>& inputs,
+                                               const GradGradCheckOptions& options) {
+  EnableGradGuard recording;
+  SecondOrderSetup<float> s = second_order_setup(f, inputs, options);
+  const std::size_t k = inputs.size();
+  std::vector<Tensor<double>> R;
+  for (const auto& r : s.R) R.push_back(promote(r));
+  const TensorFunction<double> gd = second_order_function<double>(
+      fd, k, s.out_shape, promote(s.U), std::move(R), options.check_upstream);
+  std::vector<Tensor<float>> all(inputs);
+  if (options.check_upstream) all.push_back(s.U);
+  const TensorFunction<float> g =
+      second_order_function<float>(f, k, s.out_shape, s.U, s.R, options.check_upstream);
+  return run_gradcheck_mixed(g, gd, all, first_order_options(options, k));
 }
 
 }  // namespace detail
@@ -132,22 +182,33 @@ GradCheckReport run_gradgradcheck(const TensorFunction<T>& f, const std::vector<
 // returning a tensor (any shape), at `inputs` (copied into fresh leaves: theirs are untouched).
 // One report line per input (and one for the upstream gradient), as gradcheck's. g is evaluated
 // 2 * (input elements + output elements) + 1 times, each a forward and a backward pass of f.
+//
+// A float check of an f that can also be called with double tensors (a generic lambda) compares
+// the float second derivatives with double differences of the double first derivatives at the
+// same input values, at gradcheck's float tolerance (derived from float's epsilon and the
+// computation's size); a float-only f gets float differences of its float gradient.
 template <class F, class T>
 GradCheckReport gradgradcheck(F&& f, const std::vector<Tensor<T>>& inputs,
                               const GradGradCheckOptions& options = {}) {
-  return detail::run_gradgradcheck<T>(TensorFunction<T>(std::forward<F>(f)), inputs, options);
+  if constexpr (std::is_same_v<T, float> &&
+                std::is_invocable_v<F&, const std::vector<Tensor<double>>&>) {
+    return detail::run_gradgradcheck_mixed(TensorFunction<float>(f), TensorFunction<double>(f),
+                                           inputs, options);
+  } else {
+    return detail::run_gradgradcheck<T>(TensorFunction<T>(std::forward<F>(f)), inputs, options);
+  }
 }
 template <class F, class T>
 GradCheckReport gradgradcheck(F&& f, std::initializer_list<Tensor<T>> inputs,
                               const GradGradCheckOptions& options = {}) {
-  return detail::run_gradgradcheck<T>(TensorFunction<T>(std::forward<F>(f)),
-                                      std::vector<Tensor<T>>(inputs), options);
+  return gradgradcheck(std::forward<F>(f), std::vector<Tensor<T>>(inputs), options);
 }
 
 // ---- the per-op second-order suite ---------------------------------------------------------
 
 struct SecondOrderCheckResult {
   std::string op;
+  std::string dtype;  // "f64" or "f32"
   std::string adjoint;
   std::size_t samples_run = 0;
   std::vector<std::string> shapes;  // the distinct sample labels tried
@@ -162,36 +223,61 @@ struct SecondOrderCheckResult {
 
 namespace detail {
 
+// A float sample is judged against the double sample with the same structure (its index and
+// label for the seed), differentiated at the float inputs' values.
 template <class T>
 SecondOrderCheckResult check_op_second_order(const OpInfo& op, SampleFactory<T> factory,
                                              const std::vector<std::uint64_t>& seeds,
                                              const GradGradCheckOptions& options) {
   SecondOrderCheckResult row;
+  row.dtype = std::is_same_v<T, float> ? "f32" : "f64";
   EnableGradGuard recording;
-  run_op_samples<T>(row, op, factory, seeds,
-                    [&](const GradSample<T>& sample, std::size_t, std::uint64_t,
-                        const Tensor<T>& out, const std::vector<Tensor<T>>& probe) {
-                      // Does the recorded backward depend on the inputs (constant upstream)?
-                      const std::vector<Tensor<T>> first =
-                          grad(out, probe, Tensor<T>::ones(out.shape()), {.create_graph = true});
-                      for (const auto& d : first)
-                        row.gradient_depends_on_inputs =
-                            row.gradient_depends_on_inputs || d.requires_grad();
-                      return gradgradcheck(sample.fn, sample.inputs, options);
-                    });
+  std::uint64_t references_seed = 0;
+  std::vector<GradSample<double>> references;
+  run_op_samples<T>(
+      row, op, factory, seeds,
+      [&](const GradSample<T>& sample, std::size_t k, std::uint64_t seed, const Tensor<T>& out,
+          const std::vector<Tensor<T>>& probe) -> GradCheckReport {
+        // Does the recorded backward depend on the inputs (constant upstream)?
+        const std::vector<Tensor<T>> first =
+            grad(out, probe, Tensor<T>::ones(out.shape()), {.create_graph = true});
+        for (const auto& d : first)
+          row.gradient_depends_on_inputs = row.gradient_depends_on_inputs || d.requires_grad();
+        if constexpr (std::is_same_v<T, float>) {
+          if (references.empty() || references_seed != seed) {
+            references = op.samples_double(seed);
+            references_seed = seed;
+          }
+          if (k >= references.size() || references[k].label != sample.label ||
+              references[k].inputs.size() != sample.inputs.size())
+            throw Error("float sample " + sample.label +
+                        " has no double sample of the same structure to take differences from");
+          return run_gradgradcheck_mixed(sample.fn, references[k].fn, sample.inputs, options);
+        } else {
+          (void)k;
+          (void)seed;
+          return gradgradcheck(sample.fn, sample.inputs, options);
+        }
+      });
   return row;
 }
 
 }  // namespace detail
 
-// Every registered op's double samples, for each seed, through gradgradcheck: one row per op.
+// Every registered op's samples, for each seed, through gradgradcheck: one row per op in double,
+// and with include_float a second one in float (each float sample's second derivatives against
+// double differences of the double sample's first derivatives, at the float inputs' values).
 // A row fails when the op has no sample, when a sample's output is not the op's, when the second
 // derivatives disagree with the differences of the first, or when double backward raises.
 inline std::vector<SecondOrderCheckResult> check_registered_ops_second_order(
-    const std::vector<std::uint64_t>& seeds = {1, 2, 3}, const GradGradCheckOptions& options = {}) {
+    const std::vector<std::uint64_t>& seeds = {1, 2, 3}, const GradGradCheckOptions& options = {},
+    bool include_float = false) {
   std::vector<SecondOrderCheckResult> rows;
-  for (const OpInfo& op : registered_ops())
+  for (const OpInfo& op : registered_ops()) {
     rows.push_back(detail::check_op_second_order<double>(op, op.samples_double, seeds, options));
+    if (include_float)
+      rows.push_back(detail::check_op_second_order<float>(op, op.samples_float, seeds, options));
+  }
   return rows;
 }
 

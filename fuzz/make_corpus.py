@@ -8,7 +8,8 @@ The byte format is the one ops_fuzzer.cpp decodes, in the same order:
   puts one special value in), requires_grad byte (bit 0); then ops, each as a
   byte < 0xF0 followed by the op code (b % 20) and its operands (a free-form target shape of
   reshape/broadcast_to/sum_to: rank, then per extent a byte, 15 meaning 2^62, else an extent
-  index); a byte >= 0xF0 ends the ops, its low 4 bits choosing the value checks (1: gradcheck,
+  index; a binary-op byte >= 0xE0 is bce_backward with three operands; a write in place whose
+  first byte is >= 128 picks any pool entry, byte % pool size); a byte >= 0xF0 ends the ops, its low 4 bits choosing the value checks (1: gradcheck,
   2: hessian/hvp, 4: the plain tg::grad releases the graph, 8: no value checks); then the number
   of backward passes (1 + b % 2) and, for each, the root, a mode byte and upstream values.
 Run it from anywhere: python3 fuzz/make_corpus.py (rewrites the seed_* files only; inputs found by

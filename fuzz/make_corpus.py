@@ -8,7 +8,8 @@ The byte format is the one ops_fuzzer.cpp decodes, in the same order:
   puts one special value in), requires_grad byte (bit 0); then ops, each as a
   byte < 0xF0 followed by the op code (b % 20) and its operands (a free-form target shape of
   reshape/broadcast_to/sum_to: rank, then per extent a byte, 15 meaning 2^62, else an extent
-  index); a byte >= 0xF0 ends the ops, its low 4 bits choosing the value checks (1: gradcheck,
+  index; a binary-op byte >= 0xE0 is bce_backward with three operands; a write in place whose
+  first byte is >= 128 picks any pool entry, byte % pool size); a byte >= 0xF0 ends the ops, its low 4 bits choosing the value checks (1: gradcheck,
   2: hessian/hvp, 4: the plain tg::grad releases the graph, 8: no value checks); then the number
   of backward passes (1 + b % 2) and, for each, the root, a mode byte and upstream values.
 Run it from anywhere: python3 fuzz/make_corpus.py (rewrites the seed_* files only; inputs found by
@@ -82,6 +83,16 @@ class Seed:
     def write(self, leaf, at, v, x=0):
         """Writes value v at flat index `at` of leaves[leaf] in place (tensor API case 7)."""
         return self.op("api", 7, x, leaf, at, value(v))
+
+    def write_pool(self, entry, at, v, pool_size, x=0):
+        """Writes value v at flat index `at` of pool entry t<entry> (any tensor, op outputs too),
+        when the pool holds pool_size tensors: a first byte of 128 and up picks from the pool."""
+        b = next(b for b in range(128, 256) if b % pool_size == entry)
+        return self.op("api", 7, x, b, at, value(v))
+
+    def bce_backward(self, g, p, y):
+        """bce_backward(G, p, y): a binary-op byte of 0xE0 and up, then three operands."""
+        return self.op("binary", 0xE0, g, p, y)
 
     def start(self, *leaves):
         """Initial leaves: (shape, values, grad) tuples; they become t0, t1, ..."""
@@ -277,6 +288,39 @@ def seeds():
     s["inplace_unread"] = (Seed().start(([3],), ([3],), ([2],))
                            .binary("add", 0, 1).op("sum", 0, 3).write(2, 0, 1.0)
                            .backward(4, retain=True, again=True))
+    # Writes in place into op outputs and other saved tensors: exp's saved output (must raise),
+    # bce_backward's saved y and relu_backward's saved mask (must raise), and a write before the
+    # op records the leaf (must run: the op saves the new values).
+    s["inplace_saved_output"] = (Seed().start(([3], [0.5, -1.0, 2.0]))
+                                 .unary("exp", 0).op("sum", 0, 1).write_pool(1, 2, 3.0, 3)
+                                 .backward(2))
+    s["inplace_saved_bce_backward"] = (Seed().start(([], [1.5]), ([3], [0.2, 0.5, 0.9]),
+                                                    ([3], [0.0, 1.0, 0.3], False))
+                                       .bce_backward(0, 1, 2).op("sum", 0, 3).write(2, 1, 0.5)
+                                       .backward(4))
+    s["inplace_saved_relu_mask"] = (Seed().start(([3], [0.5, -1.0, 2.0]), ([3], [1.0, 2.0, -1.0], False))
+                                    .binary("relu_backward", 0, 1).op("sum", 0, 2).write(1, 0, -1.0)
+                                    .backward(3))
+    s["inplace_before_record"] = (Seed().start(([3], [0.5, -1.0, 2.0]), ([3], [1.5, 0.25, -2.0]))
+                                  .write(0, 1, 3.0).binary("mul", 0, 1).op("sum", 0, 2)
+                                  .backward(3, retain=True, again=True))
+    # bce_backward: smooth inside (0, 1) (gradcheck, Hessian), the edges p = 0 and 1 with hard
+    # targets (terms with a zero numerator are 0), and its shape errors (p and y differ; G does
+    # not broadcast to p).
+    s["bce_backward_fused"] = (Seed().start(([], [1.5]), ([3], [0.3, 0.5, 0.7]), ([3], [0.0, 1.0, 0.3]))
+                               .bce_backward(0, 1, 2).op("sum", 0, 3)
+                               .checks(gradcheck=True, hessian=True).backward(4))
+    s["bce_backward_edges"] = (Seed().start(([], [1.0]), ([4], [0.0, 1.0, 0.0, 1.0]),
+                                            ([4], [0.0, 1.0, 1.0, 0.0]))
+                               .bce_backward(0, 1, 2).op("sum", 0, 3).backward(4))
+    s["bce_backward_shapes"] = (Seed().start(([2],), ([3], [0.2, 0.5, 0.9]), ([2], [0.0, 1.0]))
+                                .bce_backward(0, 1, 2).bce_backward(0, 1, 1).bce_backward(1, 1, 1)
+                                .op("sum", 0, 3).backward(4))
+    # gradcheck with an input that has no elements next to one that has: nothing to check in it,
+    # and the report must not divide by its zero extent.
+    s["gradcheck_empty_input"] = (Seed().start(([3], [0.3, -0.5, 0.7]), ([0, 3], []))
+                                  .op("sum", 0, 1).binary("add", 0, 2).unary("tanh", 3)
+                                  .checks(gradcheck=True).backward(4, upstream=[0.5, -1.0, 2.0]))
     return s
 
 

@@ -2,6 +2,7 @@
 // tests) found, each the minimal reproducer of the correct behaviour. All three were fixed in
 // commit 8c0d164; fuzz/corpus/crash_* replays bug 1 through the fuzzer as well.
 #include <doctest/doctest.h>
+#include <random>
 
 #include <cstddef>
 #include <vector>
@@ -73,4 +74,18 @@ TEST_CASE("regression 4: a shape whose byte count overflows is a ShapeError befo
   CHECK(fits.checked_bytes(sizeof(double), "t") == 0);
   CHECK_THROWS_AS(too_large.checked_bytes(sizeof(double), "t"), tg::ShapeError);
   CHECK(TensorF::empty(tg::Shape{0, 3}).size() == 0);
+}
+
+// Every factory names itself when a shape is too large for any buffer (they all allocated
+// through empty(), whose name the message carried).
+TEST_CASE("regression 5: the factories name themselves for a shape no buffer could hold") {
+  const tg::Shape huge{std::size_t(1) << 61};
+  std::mt19937_64 rng(1);
+  CHECK_THROWS_WITH_AS(TensorD::zeros(huge), doctest::Contains("zeros: shape"), tg::ShapeError);
+  CHECK_THROWS_WITH_AS(TensorD::ones(huge), doctest::Contains("ones: shape"), tg::ShapeError);
+  CHECK_THROWS_WITH_AS(TensorD::full(huge, 2.0), doctest::Contains("full: shape"), tg::ShapeError);
+  CHECK_THROWS_WITH_AS(TensorD::uniform(huge, 0.0, 1.0, rng), doctest::Contains("uniform: shape"),
+                       tg::ShapeError);
+  CHECK_THROWS_WITH_AS(TensorD::normal(huge, 0.0, 1.0, rng), doctest::Contains("normal: shape"),
+                       tg::ShapeError);
 }

@@ -24,11 +24,11 @@ template <class T>
 struct Defaults;
 template <>
 struct Defaults<double> {
-  static constexpr double eps = 1e-6, tolerance = 1e-9, abs_tolerance = 1e-12;
+  static constexpr double tolerance = 1e-9, abs_tolerance = 1e-12;
 };
 template <>
 struct Defaults<float> {
-  static constexpr double eps = 1e-3, tolerance = 1e-3, abs_tolerance = 1e-5;
+  static constexpr double tolerance = 1e-3, abs_tolerance = 1e-5;
 };
 
 // The tolerance for a float adjoint against double differences: the adjoint's own rounding,

@@ -77,9 +77,10 @@ void bump(std::atomic<std::int64_t>& counter, std::int64_t delta) {
 
 // Large tensor buffers are kept for reuse instead of going back to malloc, which returns blocks
 // of about 1 MB and up to the OS, so that the next training step faults every page in again
-// (about 2.4 ms per MiB on this VM, more than the GEMM that fills it: docs/design-notes.md, "Memory"). A
-// training loop allocates the same sizes every step, so exact-size free lists per thread serve
-// every step after the first. Small buffers stay with malloc, whose own per-thread cache is fast.
+// (about 2.4 ms per MiB on this VM, more than the GEMM that fills it: docs/design-notes.md,
+// "Memory"). A training loop allocates the same sizes every step, so exact-size free lists per
+// thread serve every step after the first. Small buffers stay with malloc, whose own per-thread
+// cache is fast.
 constexpr std::size_t kCacheMinBytes = 64 * 1024;
 std::atomic<std::size_t> g_cache_limit{std::size_t(1) << 30};  // per thread
 
@@ -398,27 +399,37 @@ Tensor<T> Tensor<T>::empty(const Shape& shape) {
   return Tensor(make_impl<T>(shape, "empty"));
 }
 
+namespace {
+
+// A fresh tensor of `value`s; a shape no buffer could hold is a ShapeError naming the factory.
+template <class T>
+Tensor<T> filled(const Shape& shape, T value, bool requires_grad, const char* who) {
+  Tensor<T> t(make_impl<T>(shape, who));
+  std::fill(t.impl()->data, t.impl()->data + t.impl()->numel, value);
+  t.impl()->requires_grad = requires_grad;
+  return t;
+}
+
+}  // namespace
+
 template <class T>
 Tensor<T> Tensor<T>::full(const Shape& shape, T value, bool requires_grad) {
-  Tensor t = empty(shape);
-  std::fill(t.impl_->data, t.impl_->data + t.impl_->numel, value);
-  t.impl_->requires_grad = requires_grad;
-  return t;
+  return filled(shape, value, requires_grad, "full");
 }
 
 template <class T>
 Tensor<T> Tensor<T>::zeros(const Shape& shape, bool requires_grad) {
-  return full(shape, T(0), requires_grad);
+  return filled(shape, T(0), requires_grad, "zeros");
 }
 
 template <class T>
 Tensor<T> Tensor<T>::ones(const Shape& shape, bool requires_grad) {
-  return full(shape, T(1), requires_grad);
+  return filled(shape, T(1), requires_grad, "ones");
 }
 
 template <class T>
 Tensor<T> Tensor<T>::scalar(T value, bool requires_grad) {
-  return full(Shape{}, value, requires_grad);
+  return filled(Shape{}, value, requires_grad, "scalar");
 }
 
 template <class T>
@@ -427,7 +438,7 @@ Tensor<T> Tensor<T>::from_vector(const Shape& shape, const std::vector<T>& value
   if (values.size() != shape.numel())
     throw ShapeError("from_vector: " + std::to_string(values.size()) + " values for shape " +
                      shape.str() + " (needs " + std::to_string(shape.numel()) + ")");
-  Tensor t = empty(shape);
+  Tensor t(make_impl<T>(shape, "from_vector"));
   std::copy(values.begin(), values.end(), t.impl_->data);
   t.impl_->requires_grad = requires_grad;
   return t;
@@ -459,7 +470,7 @@ Tensor<T> Tensor<T>::matrix(std::initializer_list<std::initializer_list<T>> rows
 template <class T>
 Tensor<T> Tensor<T>::uniform(const Shape& shape, T low, T high, std::mt19937_64& rng,
                              bool requires_grad) {
-  Tensor t = empty(shape);
+  Tensor t(make_impl<T>(shape, "uniform"));
   std::uniform_real_distribution<T> dist(low, high);
   for (std::size_t i = 0; i < t.impl_->numel; ++i) t.impl_->data[i] = dist(rng);
   t.impl_->requires_grad = requires_grad;
@@ -469,7 +480,7 @@ Tensor<T> Tensor<T>::uniform(const Shape& shape, T low, T high, std::mt19937_64&
 template <class T>
 Tensor<T> Tensor<T>::normal(const Shape& shape, T mean, T stddev, std::mt19937_64& rng,
                             bool requires_grad) {
-  Tensor t = empty(shape);
+  Tensor t(make_impl<T>(shape, "normal"));
   std::normal_distribution<T> dist(mean, stddev);
   for (std::size_t i = 0; i < t.impl_->numel; ++i) t.impl_->data[i] = dist(rng);
   t.impl_->requires_grad = requires_grad;

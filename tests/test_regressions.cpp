@@ -2,9 +2,9 @@
 // tests) found, each the minimal reproducer of the correct behaviour. All three were fixed in
 // commit 8c0d164; fuzz/corpus/crash_* replays bug 1 through the fuzzer as well.
 #include <doctest/doctest.h>
-#include <random>
 
 #include <cstddef>
+#include <random>
 #include <vector>
 
 #include "tapegrad/tapegrad.hpp"

@@ -21,15 +21,6 @@ namespace tg {
 
 namespace {
 
-class GradModeScope {
- public:
-  explicit GradModeScope(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
-  ~GradModeScope() { set_grad_enabled(previous_); }
-
- private:
-  bool previous_;
-};
-
 std::atomic<std::uint64_t> g_backward_pass{0};
 
 __attribute__((tls_model("initial-exec"))) thread_local bool t_anomaly_mode = false;
@@ -154,7 +145,7 @@ class Engine {
                        root.shape().str());
     }
 
-    GradModeScope mode(options.create_graph);
+    GradModeGuard mode(options.create_graph);
     if (!impl->grad_fn) {
       accumulate_leaf(*impl, upstream);
       return;

@@ -25,15 +25,6 @@ std::vector<Shape> elementwise_shapes() {
   return {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}, Shape{}};
 }
 
-std::string join_shapes(std::initializer_list<Shape> shapes, const char* sep) {
-  std::string s;
-  for (const Shape& shape : shapes) {
-    if (!s.empty()) s += sep;
-    s += shape.str();
-  }
-  return s;
-}
-
 }  // namespace tg::detail
 
 namespace tg::detail {

@@ -199,8 +199,6 @@ std::vector<GradSample<T>> unary_samples(std::uint64_t seed, double low, double 
   return out;
 }
 
-std::string join_shapes(std::initializer_list<Shape> shapes, const char* sep = ",");
-
 }  // namespace tg::detail
 
 namespace tg::detail {

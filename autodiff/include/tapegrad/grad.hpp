@@ -39,20 +39,6 @@ struct GradOptions {
   bool retain_graph = false;
 };
 
-// Records while alive, even inside a NoGradGuard (per thread; restores the previous mode), like
-// torch.enable_grad(). For a function that takes gradients itself (a gradient penalty) and is
-// evaluated by gradcheck, whose differences run under NoGradGuard.
-class EnableGradGuard {
- public:
-  EnableGradGuard() : previous_(grad_enabled()) { set_grad_enabled(true); }
-  ~EnableGradGuard() { set_grad_enabled(previous_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
- private:
-  bool previous_;
-};
-
 namespace detail {
 
 // The leaves that require a gradient and are reachable from `output` (the output itself when it

@@ -80,16 +80,31 @@ struct TensorImpl {
 bool grad_enabled();
 void set_grad_enabled(bool enabled);
 
-// Records nothing while alive (per thread), like torch.no_grad().
-class NoGradGuard {
+// Sets grad mode for this thread while alive and restores the previous mode (also on an
+// exception): the one scope guard behind NoGradGuard, EnableGradGuard and backward's own mode.
+class GradModeGuard {
  public:
-  NoGradGuard() : previous_(grad_enabled()) { set_grad_enabled(false); }
-  ~NoGradGuard() { set_grad_enabled(previous_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit GradModeGuard(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
+  ~GradModeGuard() { set_grad_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool previous_;
+};
+
+// Records nothing while alive (per thread), like torch.no_grad().
+class NoGradGuard : public GradModeGuard {
+ public:
+  NoGradGuard() : GradModeGuard(false) {}
+};
+
+// Records while alive, even inside a NoGradGuard (per thread), like torch.enable_grad(): for a
+// function that takes gradients itself (a gradient penalty) and is evaluated by gradcheck, whose
+// differences run under NoGradGuard.
+class EnableGradGuard : public GradModeGuard {
+ public:
+  EnableGradGuard() : GradModeGuard(true) {}
 };
 
 struct BackwardOptions {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "check_error.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 using tg::Shape;
@@ -15,23 +16,6 @@ using tg::TensorD;
 using tg::TensorF;
 
 namespace {
-
-// Runs f, expects exactly an E, and checks that its message contains every one of `parts`.
-template <class E>
-void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    FAIL("no exception thrown");
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) {
-      INFO("message: \"" << msg << "\" should contain \"" << p << "\"");
-      CHECK(msg.find(p) != std::string::npos);
-    }
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type, message: " << e.what());
-  }
-}
 
 // Type via CHECK_THROWS_AS, message via check_error.
 #define CHECK_ERROR(expr, Type, ...)                         \

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "check_error.hpp"
 #include "tapegrad/nn/data.hpp"
 
 namespace fs = std::filesystem;
@@ -105,23 +106,6 @@ std::string gzip_bytes(const TempDir& dir, const std::string& name, const Bytes&
   write_file(raw, bytes);
   REQUIRE_MESSAGE(gzip_file(raw, gz), "gzip is needed to write the .gz test files");
   return gz;
-}
-
-// Runs f, expects exactly an E whose message contains every one of `parts`.
-template <class E>
-void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    FAIL("no exception thrown");
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) {
-      INFO("message: \"" << msg << "\" should contain \"" << p << "\"");
-      CHECK(msg.find(p) != std::string::npos);
-    }
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type, message: " << e.what());
-  }
 }
 
 #define CHECK_ERROR(expr, Type, ...)                         \

@@ -37,6 +37,7 @@
 #define TG_TEST_HAVE_RLIMIT 1
 #endif
 
+#include "check_error.hpp"
 #include "tapegrad/nn/serialize.hpp"
 #include "tapegrad/tensor.hpp"
 
@@ -290,18 +291,7 @@ void check_tensor(const tg::Tensor<T>& t, const Shape& shape, const std::vector<
 
 // Runs f, expects a SerializeError whose message contains every one of `parts`.
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    FAIL("no exception thrown");
-  } catch (const SerializeError& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) {
-      INFO("message: \"" << msg << "\" should contain \"" << p << "\"");
-      CHECK(msg.find(p) != std::string::npos);
-    }
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type, message: " << e.what());
-  }
+  check_error<SerializeError>(f, parts);
 }
 
 // A version 1.0 .npy file with the given header dict (padded like numpy's) and raw data bytes.

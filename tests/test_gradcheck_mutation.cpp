@@ -157,7 +157,8 @@ TEST_CASE("mutation: an adjoint error in any one registered op fails that op's c
   for (const tg::OpInfo& op : tg::registered_ops()) {
     for (const Case& c : cases) {
       CAPTURE(op.name);
-      CAPTURE(c.dtype);
+      const std::string dtype = c.dtype;  // captured as text, not as a pointer
+      CAPTURE(dtype);
       CAPTURE(c.delta);
       const bool second = c.order == Order::second;
       // The clean run through the same wrapper shows that the wrapper alone changes nothing.

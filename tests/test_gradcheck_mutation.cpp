@@ -130,12 +130,6 @@ Outcome run(const tg::OpInfo& op, double delta, Order order, bool clean) {
   return o;
 }
 
-std::string fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 }  // namespace
 
 TEST_CASE("mutation: an adjoint error in any one registered op fails that op's check") {
@@ -166,8 +160,8 @@ TEST_CASE("mutation: an adjoint error in any one registered op fails that op's c
                                                       : run<float>(op, c.delta, c.order, true);
       CHECK_MESSAGE(o.clean_passes, o.clean_failure);
       CHECK(o.caught);
-      table += "  " + op.name + " " + c.dtype + (second ? " 2nd " : " 1st ") + fmt(c.delta) + ": " +
-               (o.caught ? "caught" : "NOT caught") + "\n";
+      table += "  " + op.name + " " + c.dtype + (second ? " 2nd " : " 1st ") +
+               tg::format_number(c.delta) + ": " + (o.caught ? "caught" : "NOT caught") + "\n";
     }
   }
   MESSAGE(table);

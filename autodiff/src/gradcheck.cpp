@@ -57,12 +57,6 @@ std::string multi_index(const Shape& shape, std::size_t flat) {
   return s;
 }
 
-std::string fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 // The leaves' own gradients are put aside for the check and back afterwards, even on an
 // exception, by the same class tg::grad uses; a leaf listed twice is set aside once.
 template <class T>
@@ -160,8 +154,8 @@ Tensor<T> evaluate_both_ways(const std::function<Tensor<T>()>& f) {
         "off: shape " +
         out.shape().str() + " vs " + plain.shape().str() +
         (out.shape() == plain.shape() ? ", element " + multi_index(out.shape(), at) + ": " +
-                                            fmt(std::as_const(out).data()[at]) + " vs " +
-                                            fmt(std::as_const(plain).data()[at])
+                                            format_number(std::as_const(out).data()[at]) + " vs " +
+                                            format_number(std::as_const(plain).data()[at])
                                       : std::string()));
   return out;
 }
@@ -373,9 +367,9 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
       if (set.eps) {
         const double eps = *set.eps;
         if (U(saved + eps) == saved || U(saved - eps) == saved)
-          throw DomainError("gradcheck: the step eps = " + fmt(eps) + " vanishes at " + c.name +
-                            " element " + multi_index(x.shape(), j) + " = " + fmt(saved) +
-                            " (x + eps == x in " + dtype_name<U>() +
+          throw DomainError("gradcheck: the step eps = " + format_number(eps) + " vanishes at " +
+                            c.name + " element " + multi_index(x.shape(), j) + " = " +
+                            format_number(saved) + " (x + eps == x in " + dtype_name<U>() +
                             "): the differences would be zero; use a larger step");
         num.value = central(phi, v, eps);
         num.step.assign(m, eps);
@@ -390,15 +384,15 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
         if (std::isnan(a) != std::isnan(n)) {
           if (nan_mismatches++ == 0)
             c.nan_mismatch =
-                (std::isnan(a) ? "analytic NaN where the numeric gradient is " + fmt(n)
-                               : "numeric NaN where the analytic gradient is " + fmt(a)) +
+                (std::isnan(a) ? "analytic NaN where the numeric gradient is " + format_number(n)
+                               : "numeric NaN where the analytic gradient is " + format_number(a)) +
                 " at element " + multi_index(x.shape(), j);
         }
         if (!reached && n != 0 && unreached_nonzero++ == 0)
           c.unreached_dependence =
               "the output's graph does not reach this input, yet f changes "
               "with it (numeric " +
-              fmt(n) + " at element " + multi_index(x.shape(), j) +
+              format_number(n) + " at element " + multi_index(x.shape(), j) +
               "): a path computes without recording (a detach or raw data)";
         diff2 += d * d;
         a2 += a * a;
@@ -466,7 +460,8 @@ GradCheckReport numeric_compare(const std::function<Tensor<U>()>& g,
 template <class T>
 Settings settings_for(const GradCheckOptions& options, double tolerance, double abs_tolerance) {
   if (options.eps && !(std::isfinite(*options.eps) && *options.eps > 0))
-    throw DomainError("gradcheck: eps must be a positive finite step, got " + fmt(*options.eps));
+    throw DomainError("gradcheck: eps must be a positive finite step, got " +
+                      format_number(*options.eps));
   Settings set;
   set.eps = options.eps;
   set.tolerance = options.tolerance.value_or(tolerance);
@@ -553,26 +548,26 @@ double GradCheckReport::worst_relative_error() const {
 std::string GradCheckReport::str() const {
   std::ostringstream os;
   os << "gradcheck " << (passed ? "passed" : "FAILED") << " ("
-     << (eps > 0 ? "eps " + fmt(eps) : std::string("adaptive steps"))
+     << (eps > 0 ? "eps " + format_number(eps) : std::string("adaptive steps"))
      << (reference.empty() ? "" : ", " + reference)
      << (mode == GradCheckMode::full_jacobian ? ", full Jacobian" : "") << ", tolerance "
-     << fmt(tolerance) << ")\n";
+     << format_number(tolerance) << ")\n";
   for (const auto& c : inputs) {
-    os << "  " << c.name << c.shape.str() << ": relative error " << fmt(c.relative_error) << "  "
-       << (c.passed ? "ok" : "FAIL") << "; worst element " << c.worst_index << ": analytic "
-       << fmt(c.worst_analytic) << ", numeric " << fmt(c.worst_numeric)
+    os << "  " << c.name << c.shape.str() << ": relative error " << format_number(c.relative_error)
+       << "  " << (c.passed ? "ok" : "FAIL") << "; worst element " << c.worst_index << ": analytic "
+       << format_number(c.worst_analytic) << ", numeric " << format_number(c.worst_numeric)
        << (c.worst_output.empty() ? "" : " (output " + c.worst_output + ")")
-       << "; numeric error estimate " << fmt(c.numeric_error);
+       << "; numeric error estimate " << format_number(c.numeric_error);
     if (!c.nan_mismatch.empty()) os << "; " << c.nan_mismatch;
     if (!c.unreached_dependence.empty()) os << "; " << c.unreached_dependence;
     if (!c.resolved)
       os << "; finite differences cannot resolve this gradient: their estimated error ("
-         << fmt(c.numeric_error)
+         << format_number(c.numeric_error)
          << ") is of the order of the gradient itself (f is too large for the step: remove a "
             "constant offset or scale f down)";
     else if (!c.passed)
-      os << "; one-sided differences left " << fmt(c.left_difference) << ", right "
-         << fmt(c.right_difference)
+      os << "; one-sided differences left " << format_number(c.left_difference) << ", right "
+         << format_number(c.right_difference)
          << (c.kink ? " -- a kink: the function is not differentiable here, so finite differences "
                       "cannot judge the adjoint; move the input off the kink"
                     : "");

@@ -40,16 +40,6 @@ std::vector<std::pair<Shape, Shape>> binary_shape_pairs() {
 
 namespace tg::detail {
 
-std::string format_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
-}  // namespace tg::detail
-
-namespace tg::detail {
-
 std::vector<Shape> loss_shapes() {
   return {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}, Shape{6}};
 }

@@ -277,9 +277,6 @@ std::vector<GradSample<T>> reduction_samples(std::uint64_t seed, All all, Axis a
 
 namespace tg::detail {
 
-// "0.5", "2", "-1": short numbers for sample labels.
-std::string format_number(double v);
-
 // logsumexp(v) = max(v) + log(sum(exp(v - max(v)))), kept as its two parts: the max shift keeps
 // logits of +-800 finite, and v[c] - logsumexp(v) computed as (v[c] - max) - log_sum loses no
 // digits to cancellation when the logits are large (1000 in float has an ulp of 6e-5).

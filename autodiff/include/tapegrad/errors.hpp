@@ -2,10 +2,18 @@
 // e.g. "matmul: inner dimensions differ: A[2,3] @ B[2,3] (3 != 2)".
 #pragma once
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
 namespace tg {
+
+// Numbers in messages and reports, short: printf's "%.{digits}g" ("0.5", "1e-06", "inf", "nan").
+inline std::string format_number(double v, int digits = 6) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
 
 class Error : public std::runtime_error {
  public:

@@ -54,8 +54,8 @@ Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
     const T v = p.data()[i];
     if (v < T(0) || v > T(1))
       throw DomainError("bce: probabilities must lie in [0,1], got p = " +
-                        detail::format_number(double(v)) + " at flat index " + std::to_string(i) +
-                        " of p" + p.shape().str() + " (use bce_with_logits for scores)");
+                        format_number(double(v)) + " at flat index " + std::to_string(i) + " of p" +
+                        p.shape().str() + " (use bce_with_logits for scores)");
   }
   T total = 0;
   for (std::size_t i = 0; i < p.size(); ++i) {

@@ -32,9 +32,9 @@ std::vector<GradSample<T>> pow_samples(std::uint64_t seed) {
       // Fractional powers need positive bases; integral ones are checked on both signs.
       Tensor<T> x = integral ? detail::sample_away_from_zero<T>(s, 0.3, 2, rng)
                              : detail::sample_uniform<T>(s, 0.3, 2, rng);
-      out.push_back({s.str() + " ^" + detail::format_number(p),
-                     {x},
-                     [p](const std::vector<Tensor<T>>& in) { return pow(in[0], T(p)); }});
+      out.push_back({s.str() + " ^" + format_number(p), {x}, [p](const std::vector<Tensor<T>>& in) {
+                       return pow(in[0], T(p));
+                     }});
     }
   }
   return out;

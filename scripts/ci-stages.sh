@@ -5,6 +5,8 @@
 #                 (tapegrad_bench --verify-only; no timing, no libtorch, no Python);
 #   build-asan/   the whole suite again under AddressSanitizer (with LeakSanitizer) and
 #                 UndefinedBehaviorSanitizer (-DTAPEGRAD_SANITIZE=address; any report fails it);
+#   build-static/ the whole suite (tests, examples, install + find_package consumer) against static
+#                 archives (-DTAPEGRAD_SHARED=OFF): a static link must keep every op;
 #   build-tsan/   the thread tests (tests/test_threads*.cpp: threads building, differentiating and
 #                 training graphs at once, sharing parameters, results compared with serial runs)
 #                 under ThreadSanitizer (-DTAPEGRAD_SANITIZE=thread).
@@ -21,6 +23,12 @@ cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release "${no_torch[@]}" -DTAPEGRAD
   -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BUILD_BENCHMARKS=ON
 cmake --build build-bench --parallel "$jobs" --target tapegrad_bench
 ./build-bench/benchmarks/tapegrad_bench --verify-only
+
+echo "ci-stages: static libraries, whole suite (build-static)"
+cmake -S . -B build-static -DCMAKE_BUILD_TYPE=Release "${no_torch[@]}" -DTAPEGRAD_BUILD_BENCHMARKS=OFF \
+  -DTAPEGRAD_SHARED=OFF
+cmake --build build-static --parallel "$jobs"
+ctest --test-dir build-static --output-on-failure --timeout 1200 --parallel "$jobs"
 
 # -O2 with debug info for readable reports.
 sanitized=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "${no_torch[@]}" -DTAPEGRAD_BUILD_BENCHMARKS=OFF)

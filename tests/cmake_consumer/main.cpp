@@ -1,8 +1,11 @@
 // Builds a small graph through the public header and checks its gradient.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
+#include <tapegrad/registry.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 int main() {
@@ -23,6 +26,15 @@ int main() {
   for (std::size_t i = 0; i < want.size(); ++i) {
     if (std::abs(grad[i] - want[i]) > 1e-12) {
       std::fprintf(stderr, "consumer: grad[%zu] = %g, want %g\n", i, grad[i], want[i]);
+      return 1;
+    }
+  }
+  // Ops this program never calls must be registered too: a static link keeps only the object
+  // files something references.
+  const auto& ops = tg::registered_ops();
+  for (const char* name : {"xdivy", "log_softmax", "bce_backward"}) {
+    if (std::none_of(ops.begin(), ops.end(), [&](const tg::OpInfo& o) { return o.name == name; })) {
+      std::fprintf(stderr, "consumer: op %s is not registered (%zu ops are)\n", name, ops.size());
       return 1;
     }
   }

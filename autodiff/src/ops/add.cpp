@@ -34,6 +34,6 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> add(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> add(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(add, "da = G, db = G (summed back to each input's shape)", add_samples);
+TG_DEFINE_OP(add, "da = G, db = G (summed back to each input's shape)", add_samples);
 
 }  // namespace tg

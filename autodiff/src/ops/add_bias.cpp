@@ -52,6 +52,6 @@ Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias) {
 template Tensor<float> add_bias(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> add_bias(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(add_bias, "dX = G, db = sum(G, axis 0)", add_bias_samples);
+TG_DEFINE_OP(add_bias, "dX = G, db = sum(G, axis 0)", add_bias_samples);
 
 }  // namespace tg

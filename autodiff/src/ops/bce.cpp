@@ -73,9 +73,9 @@ Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
 template Tensor<float> bce(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> bce(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(bce,
-               "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "
-               "dy = G*log((1-p)/p)/N",
-               bce_samples);
+TG_DEFINE_OP(bce,
+             "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "
+             "dy = G*log((1-p)/p)/N",
+             bce_samples);
 
 }  // namespace tg

@@ -152,9 +152,9 @@ template Tensor<float> bce_backward(const Tensor<float>&, const Tensor<float>&,
 template Tensor<double> bce_backward(const Tensor<double>&, const Tensor<double>&,
                                      const Tensor<double>&);
 
-TG_REGISTER_OP(bce_backward,
-               "dG = U*F/N, dp = U*G*F'/N (F' = (1-y)/(1-p)^2 + y/p^2), "
-               "dy = -U*G/(p(1-p))/N; F = (1-y)/(1-p) - y/p",
-               bce_backward_samples);
+TG_DEFINE_OP(bce_backward,
+             "dG = U*F/N, dp = U*G*F'/N (F' = (1-y)/(1-p)^2 + y/p^2), "
+             "dy = -U*G/(p(1-p))/N; F = (1-y)/(1-p) - y/p",
+             bce_backward_samples);
 
 }  // namespace tg

@@ -57,6 +57,6 @@ Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y) {
 template Tensor<float> bce_with_logits(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> bce_with_logits(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(bce_with_logits, "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N", bce_with_logits_samples);
+TG_DEFINE_OP(bce_with_logits, "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N", bce_with_logits_samples);
 
 }  // namespace tg

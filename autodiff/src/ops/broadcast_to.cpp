@@ -46,6 +46,6 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
 template Tensor<float> broadcast_to(const Tensor<float>&, const Shape&);
 template Tensor<double> broadcast_to(const Tensor<double>&, const Shape&);
 
-TG_REGISTER_OP(broadcast_to, "dx = sum_to(G, x.shape)", broadcast_to_samples);
+TG_DEFINE_OP(broadcast_to, "dx = sum_to(G, x.shape)", broadcast_to_samples);
 
 }  // namespace tg

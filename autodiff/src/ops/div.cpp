@@ -39,6 +39,6 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> div(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> div(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(div, "da = G/b, db = -G*a/b^2", div_samples);
+TG_DEFINE_OP(div, "da = G/b, db = -G*a/b^2", div_samples);
 
 }  // namespace tg

@@ -29,6 +29,6 @@ Tensor<T> exp(const Tensor<T>& x) {
 template Tensor<float> exp(const Tensor<float>&);
 template Tensor<double> exp(const Tensor<double>&);
 
-TG_REGISTER_OP(exp, "dx = G*e^x", exp_samples);
+TG_DEFINE_OP(exp, "dx = G*e^x", exp_samples);
 
 }  // namespace tg

@@ -30,6 +30,6 @@ Tensor<T> log(const Tensor<T>& x) {
 template Tensor<float> log(const Tensor<float>&);
 template Tensor<double> log(const Tensor<double>&);
 
-TG_REGISTER_OP(log, "dx = G/x", log_samples);
+TG_DEFINE_OP(log, "dx = G/x", log_samples);
 
 }  // namespace tg

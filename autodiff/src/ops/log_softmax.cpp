@@ -32,6 +32,6 @@ Tensor<T> log_softmax(const Tensor<T>& x) {
 template Tensor<float> log_softmax(const Tensor<float>&);
 template Tensor<double> log_softmax(const Tensor<double>&);
 
-TG_REGISTER_OP(log_softmax, "dx = G - softmax(x)*rowsum(G)", log_softmax_samples);
+TG_DEFINE_OP(log_softmax, "dx = G - softmax(x)*rowsum(G)", log_softmax_samples);
 
 }  // namespace tg

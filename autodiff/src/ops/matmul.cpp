@@ -82,6 +82,6 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
 template Tensor<float> matmul(const Tensor<float>&, const Tensor<float>&, bool, bool);
 template Tensor<double> matmul(const Tensor<double>&, const Tensor<double>&, bool, bool);
 
-TG_REGISTER_OP(matmul, "dA = G @ B^T, dB = A^T @ G (GEMM with transpose flags)", matmul_samples);
+TG_DEFINE_OP(matmul, "dA = G @ B^T, dB = A^T @ G (GEMM with transpose flags)", matmul_samples);
 
 }  // namespace tg

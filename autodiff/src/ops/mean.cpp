@@ -61,7 +61,7 @@ template Tensor<double> mean(const Tensor<double>&);
 template Tensor<float> mean(const Tensor<float>&, std::size_t);
 template Tensor<double> mean(const Tensor<double>&, std::size_t);
 
-TG_REGISTER_OP(mean, "dx = G / count broadcast back along the averaged axis (all without one)",
-               mean_samples);
+TG_DEFINE_OP(mean, "dx = G / count broadcast back along the averaged axis (all without one)",
+             mean_samples);
 
 }  // namespace tg

@@ -58,6 +58,6 @@ Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> mse(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> mse(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(mse, "da = G*2(a-b)/N, db = -da", mse_samples);
+TG_DEFINE_OP(mse, "da = G*2(a-b)/N, db = -da", mse_samples);
 
 }  // namespace tg

@@ -36,6 +36,6 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> mul(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> mul(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(mul, "da = G*b, db = G*a", mul_samples);
+TG_DEFINE_OP(mul, "da = G*b, db = G*a", mul_samples);
 
 }  // namespace tg

@@ -29,6 +29,6 @@ Tensor<T> neg(const Tensor<T>& x) {
 template Tensor<float> neg(const Tensor<float>&);
 template Tensor<double> neg(const Tensor<double>&);
 
-TG_REGISTER_OP(neg, "dx = -G", neg_samples);
+TG_DEFINE_OP(neg, "dx = -G", neg_samples);
 
 }  // namespace tg

@@ -59,6 +59,6 @@ Tensor<T> pow(const Tensor<T>& x, T exponent) {
 template Tensor<float> pow(const Tensor<float>&, float);
 template Tensor<double> pow(const Tensor<double>&, double);
 
-TG_REGISTER_OP(pow, "dx = G*p*x^(p-1) (0 for p = 0)", pow_samples);
+TG_DEFINE_OP(pow, "dx = G*p*x^(p-1) (0 for p = 0)", pow_samples);
 
 }  // namespace tg

@@ -43,6 +43,6 @@ Tensor<T> relu(const Tensor<T>& x) {
 template Tensor<float> relu(const Tensor<float>&);
 template Tensor<double> relu(const Tensor<double>&);
 
-TG_REGISTER_OP(relu, "dx = G*[x > 0] (relu'(0) = 0)", relu_samples);
+TG_DEFINE_OP(relu, "dx = G*[x > 0] (relu'(0) = 0)", relu_samples);
 
 }  // namespace tg

@@ -39,6 +39,6 @@ Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
 template Tensor<float> relu_backward(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> relu_backward(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(relu_backward, "dG = U*[y > 0], dy = 0", relu_backward_samples);
+TG_DEFINE_OP(relu_backward, "dG = U*[y > 0], dy = 0", relu_backward_samples);
 
 }  // namespace tg

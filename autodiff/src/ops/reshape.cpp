@@ -49,6 +49,6 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
 template Tensor<float> reshape(const Tensor<float>&, const Shape&);
 template Tensor<double> reshape(const Tensor<double>&, const Shape&);
 
-TG_REGISTER_OP(reshape, "dx = reshape(G, x.shape)", reshape_samples);
+TG_DEFINE_OP(reshape, "dx = reshape(G, x.shape)", reshape_samples);
 
 }  // namespace tg

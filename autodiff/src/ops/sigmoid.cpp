@@ -36,6 +36,6 @@ Tensor<T> sigmoid(const Tensor<T>& x) {
 template Tensor<float> sigmoid(const Tensor<float>&);
 template Tensor<double> sigmoid(const Tensor<double>&);
 
-TG_REGISTER_OP(sigmoid, "dx = G*s*(1-s), s = sigmoid(x)", sigmoid_samples);
+TG_DEFINE_OP(sigmoid, "dx = G*s*(1-s), s = sigmoid(x)", sigmoid_samples);
 
 }  // namespace tg

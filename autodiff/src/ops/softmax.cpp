@@ -33,6 +33,6 @@ Tensor<T> softmax(const Tensor<T>& x) {
 template Tensor<float> softmax(const Tensor<float>&);
 template Tensor<double> softmax(const Tensor<double>&);
 
-TG_REGISTER_OP(softmax, "dx = s*(G - rowsum(G*s)), s = softmax(x)", softmax_samples);
+TG_DEFINE_OP(softmax, "dx = s*(G - rowsum(G*s)), s = softmax(x)", softmax_samples);
 
 }  // namespace tg

@@ -75,6 +75,6 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels) {
 template Tensor<float> softmax_ce(const Tensor<float>&, const Labels&);
 template Tensor<double> softmax_ce(const Tensor<double>&, const Labels&);
 
-TG_REGISTER_OP(softmax_ce, "dlogits = G*(softmax(logits) - onehot(labels))/n", softmax_ce_samples);
+TG_DEFINE_OP(softmax_ce, "dlogits = G*(softmax(logits) - onehot(labels))/n", softmax_ce_samples);
 
 }  // namespace tg

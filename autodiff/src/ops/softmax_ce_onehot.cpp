@@ -83,8 +83,8 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets) {
 template Tensor<float> softmax_ce(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> softmax_ce(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(softmax_ce_onehot,
-               "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n",
-               softmax_ce_onehot_samples);
+TG_DEFINE_OP(softmax_ce_onehot,
+             "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n",
+             softmax_ce_onehot_samples);
 
 }  // namespace tg

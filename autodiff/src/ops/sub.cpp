@@ -33,6 +33,6 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> sub(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> sub(const Tensor<double>&, const Tensor<double>&);
 
-TG_REGISTER_OP(sub, "da = G, db = -G", sub_samples);
+TG_DEFINE_OP(sub, "da = G, db = -G", sub_samples);
 
 }  // namespace tg

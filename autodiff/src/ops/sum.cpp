@@ -50,7 +50,7 @@ template Tensor<double> sum(const Tensor<double>&);
 template Tensor<float> sum(const Tensor<float>&, std::size_t);
 template Tensor<double> sum(const Tensor<double>&, std::size_t);
 
-TG_REGISTER_OP(sum, "dx = G broadcast back along the summed axis (all axes without one)",
-               sum_samples);
+TG_DEFINE_OP(sum, "dx = G broadcast back along the summed axis (all axes without one)",
+             sum_samples);
 
 }  // namespace tg

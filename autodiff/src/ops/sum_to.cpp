@@ -52,6 +52,6 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
 template Tensor<float> sum_to(const Tensor<float>&, const Shape&);
 template Tensor<double> sum_to(const Tensor<double>&, const Shape&);
 
-TG_REGISTER_OP(sum_to, "dx = broadcast_to(G, x.shape)", sum_to_samples);
+TG_DEFINE_OP(sum_to, "dx = broadcast_to(G, x.shape)", sum_to_samples);
 
 }  // namespace tg

@@ -31,6 +31,6 @@ Tensor<T> tanh(const Tensor<T>& x) {
 template Tensor<float> tanh(const Tensor<float>&);
 template Tensor<double> tanh(const Tensor<double>&);
 
-TG_REGISTER_OP(tanh, "dx = G*(1 - t^2), t = tanh(x)", tanh_samples);
+TG_DEFINE_OP(tanh, "dx = G*(1 - t^2), t = tanh(x)", tanh_samples);
 
 }  // namespace tg

@@ -43,6 +43,6 @@ Tensor<T> transpose(const Tensor<T>& x) {
 template Tensor<float> transpose(const Tensor<float>&);
 template Tensor<double> transpose(const Tensor<double>&);
 
-TG_REGISTER_OP(transpose, "dx = G^T", transpose_samples);
+TG_DEFINE_OP(transpose, "dx = G^T", transpose_samples);
 
 }  // namespace tg

@@ -158,6 +158,11 @@ class Engine {
   // Nothing is written into the nodes but their release, so backward calls on several threads
   // may share nodes as long as neither releases them (retain_graph).
   class GraphTask {
+    struct Slot {
+      Tensor<T> grad;
+      bool owned = false;
+    };
+
    public:
     GraphTask(Node<T>* head, Tensor<T> upstream) {
       detail::walk_graph(head, walk_, [](const Node<T>& n) {
@@ -167,8 +172,12 @@ class Engine {
                            ") belongs to a graph already released by an earlier backward; pass "
                            "retain_graph = true to the first backward to run backward twice");
       });
-      slots_.resize(walk_.nodes.size());
-      slots_.back().grad = std::move(upstream);  // the head is finished last
+      // A training step's graph fits the inline slots: no allocation per call for them.
+      if (walk_.nodes.size() > kInline) {
+        heap_.resize(walk_.nodes.size());
+        slots_ = heap_.data();
+      }
+      slots_[walk_.nodes.size() - 1].grad = std::move(upstream);  // the head is finished last
     }
 
     void run(bool release) {
@@ -176,11 +185,6 @@ class Engine {
     }
 
    private:
-    struct Slot {
-      Tensor<T> grad;
-      bool owned = false;
-    };
-
     void step(Node<T>& node, Slot& slot, bool release) {
       Tensor<T> g = std::move(slot.grad);
       if (g.defined()) {
@@ -213,8 +217,11 @@ class Engine {
       }
     }
 
+    static constexpr std::size_t kInline = 16;
     detail::GraphWalk<Node<T>> walk_;
-    std::vector<Slot> slots_;
+    Slot inline_[kInline];
+    std::vector<Slot> heap_;
+    Slot* slots_ = inline_;
   };
 };
 

@@ -11,6 +11,7 @@
 // built across threads.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -159,20 +160,32 @@ void walk_graph(NodeT* head, GraphWalk<NodeT>& walk, OnNode&& on_node) {
     NodeT* node;
     std::size_t next;
   };
-  std::vector<Frame> stack;
-  stack.reserve(16);
+  // The depth-first stack, inline while the graph is shallow (a training step's): no allocation.
+  Frame inline_frames[16];
+  std::vector<Frame> heap_frames;
+  Frame* stack = inline_frames;
+  std::size_t capacity = 16, top = 0;
   walk.nodes.reserve(16);
-  stack.push_back({head, 0});
+  stack[top++] = {head, 0};
   walk.index.insert(head, NodeIndex::npos);
-  while (!stack.empty()) {
-    Frame& f = stack.back();
+  while (top > 0) {
+    Frame& f = stack[top - 1];
     if (f.next < f.node->num_inputs()) {
       NodeT* in = f.node->edge(f.next++).node.get();
-      if (in && walk.index.insert(in, NodeIndex::npos).second) stack.push_back({in, 0});
+      if (in && walk.index.insert(in, NodeIndex::npos).second) {
+        if (top == capacity) {
+          std::vector<Frame> bigger(capacity * 2);
+          std::copy(stack, stack + top, bigger.begin());
+          heap_frames.swap(bigger);
+          stack = heap_frames.data();
+          capacity = heap_frames.size();
+        }
+        stack[top++] = {in, 0};
+      }
       continue;
     }
     NodeT* node = f.node;
-    stack.pop_back();
+    --top;
     on_node(*node);
     *walk.index.insert(node, 0).first = std::uint32_t(walk.nodes.size());
     walk.nodes.push_back(node);

@@ -62,3 +62,31 @@ TEST_CASE("a no-grad scope on one thread does not affect another") {
   CHECK(other_thread_records);
   CHECK_FALSE(tg::grad_enabled());
 }
+
+TEST_CASE("two threads run backward at once through nodes their graphs share (retain_graph)") {
+  // Backward's per-call state lives in the call, not in the nodes: with the shared graph retained,
+  // both calls only read it, and their gradients meet in the leaf under its lock.
+  std::mt19937_64 rng(7);
+  TensorD x = TensorD::uniform({6, 3}, -1, 1, rng);
+  TensorD w = TensorD::uniform({3, 4}, -0.5, 0.5, rng, true);
+  TensorD trunk = tg::sigmoid(tg::matmul(x, w));  // shared by both heads
+  TensorD head_a = tg::sum(tg::mul(trunk, trunk));
+  TensorD head_b = tg::sum(tg::tanh(trunk));
+  head_a.backward({.retain_graph = true});
+  head_b.backward({.retain_graph = true});
+  const TensorD once = w.grad().clone();
+  w.zero_grad();
+
+  constexpr int kRuns = 200;
+  std::thread a([&] {
+    for (int i = 0; i < kRuns; ++i) head_a.backward({.retain_graph = true});
+  });
+  std::thread b([&] {
+    for (int i = 0; i < kRuns; ++i) head_b.backward({.retain_graph = true});
+  });
+  a.join();
+  b.join();
+  const TensorD g = w.grad();
+  for (std::size_t i = 0; i < g.size(); ++i)
+    CHECK(g.data()[i] == doctest::Approx(kRuns * once.data()[i]).epsilon(1e-9));
+}

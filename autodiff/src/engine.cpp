@@ -1,14 +1,14 @@
 // The one generic backward traversal.
 //
-// 1. Collect the nodes reachable from the output (iterative, so deep chains cannot overflow the
-//    stack) and check that none was released, before anything is computed.
-// 2. Visit them in descending creation order: each node is created after its inputs, so this is a
-//    reverse topological order (the tape), and a node runs only once all its consumers have added
-//    their contributions to its upstream gradient.
+// 1. Walk the nodes reachable from the output (detail::walk_graph: iterative, so deep chains
+//    cannot overflow the stack) and check that none was released, before anything is computed.
+// 2. Visit them in reverse post-order: every node is finished after the nodes it depends on, so
+//    this is a reverse topological order, and a node runs only once all its consumers have added
+//    their contributions to its upstream gradient. That gradient lives in the call's GraphTask,
+//    not in the node.
 // 3. Each contribution whose shape differs from its input's (a broadcast op) is summed back with
 //    sum_to: the one place where broadcast gradients are reduced.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <string>
@@ -20,8 +20,6 @@
 namespace tg {
 
 namespace {
-
-std::atomic<std::uint64_t> g_backward_pass{0};
 
 __attribute__((tls_model("initial-exec"))) thread_local bool t_anomaly_mode = false;
 
@@ -150,81 +148,81 @@ class Engine {
       accumulate_leaf(*impl, upstream);
       return;
     }
-    const bool release = !(options.retain_graph || options.create_graph);
-    std::vector<Node<T>*> order = collect(impl->grad_fn.get());
-    Node<T>* head = impl->grad_fn.get();
-    head->upstream_ = std::move(upstream);
-    head->upstream_owned_ = false;
-    try {
-      for (Node<T>* node : order) step(*node, release);
-    } catch (...) {
-      for (Node<T>* node : order) node->upstream_ = Tensor<T>();
-      throw;
-    }
+    GraphTask task(impl->grad_fn.get(), std::move(upstream));
+    task.run(!(options.retain_graph || options.create_graph));
   }
 
  private:
-  static std::vector<Node<T>*> collect(Node<T>* head) {
-    const std::uint64_t pass = g_backward_pass.fetch_add(1, std::memory_order_relaxed) + 1;
-    std::vector<Node<T>*> order, stack{head};
-    head->visited_pass_ = pass;
-    while (!stack.empty()) {
-      Node<T>* n = stack.back();
-      stack.pop_back();
-      if (n->released_)
-        throw GraphError(std::string("backward: ") + n->name() + " (output " +
-                         n->output_shape_.str() +
-                         ") belongs to a graph already released by an earlier backward; pass "
-                         "retain_graph = true to the first backward to run backward twice");
-      order.push_back(n);
-      for (std::size_t i = 0; i < n->num_inputs_; ++i) {
-        Node<T>* in = n->edges_[i].node.get();
-        if (in && in->visited_pass_ != pass) {
-          in->visited_pass_ = pass;
-          stack.push_back(in);
+  // One backward call's state: the nodes in the order they run and, per node, the gradient
+  // accumulated for its output and whether that buffer is our own (safe to add into in place).
+  // Nothing is written into the nodes but their release, so backward calls on several threads
+  // may share nodes as long as neither releases them (retain_graph).
+  class GraphTask {
+    struct Slot {
+      Tensor<T> grad;
+      bool owned = false;
+    };
+
+   public:
+    GraphTask(Node<T>* head, Tensor<T> upstream) {
+      detail::walk_graph(head, walk_, [](const Node<T>& n) {
+        if (n.released())
+          throw GraphError(std::string("backward: ") + n.name() + " (output " +
+                           n.output_shape().str() +
+                           ") belongs to a graph already released by an earlier backward; pass "
+                           "retain_graph = true to the first backward to run backward twice");
+      });
+      // A training step's graph fits the inline slots: no allocation per call for them.
+      if (walk_.nodes.size() > kInline) {
+        heap_.resize(walk_.nodes.size());
+        slots_ = heap_.data();
+      }
+      slots_[walk_.nodes.size() - 1].grad = std::move(upstream);  // the head is finished last
+    }
+
+    void run(bool release) {
+      for (std::size_t k = walk_.nodes.size(); k-- > 0;) step(*walk_.nodes[k], slots_[k], release);
+    }
+
+   private:
+    void step(Node<T>& node, Slot& slot, bool release) {
+      Tensor<T> g = std::move(slot.grad);
+      if (g.defined()) {
+        Grads<T> grads;
+        node.backward(g, grads);
+        for (std::size_t i = 0; i < node.num_inputs(); ++i) {
+          const Edge<T>& edge = node.edge(i);
+          if (!edge.needs_grad || !grads[i].defined()) continue;
+          Tensor<T> gi = std::move(grads[i]);
+          if (t_anomaly_mode) check_backward_finite(node, i, gi);
+          if (gi.shape() != edge.shape) gi = sum_to(gi, edge.shape);
+          if (edge.node)
+            accumulate_node(slots_[walk_.index.find(edge.node.get())], std::move(gi));
+          else if (const std::shared_ptr<TensorImpl<T>> leaf = edge.leaf.lock())
+            accumulate_leaf(*leaf, std::move(gi));
         }
       }
+      if (release) node.release();
     }
-    std::sort(order.begin(), order.end(),
-              [](const Node<T>* a, const Node<T>* b) { return a->sequence_ > b->sequence_; });
-    return order;
-  }
 
-  static void step(Node<T>& node, bool release) {
-    Tensor<T> g = std::move(node.upstream_);
-    node.upstream_ = Tensor<T>();
-    if (g.defined()) {
-      Grads<T> grads;
-      node.backward(g, grads);
-      for (std::size_t i = 0; i < node.num_inputs_; ++i) {
-        const Edge<T>& edge = node.edges_[i];
-        if (!edge.needs_grad || !grads[i].defined()) continue;
-        Tensor<T> gi = std::move(grads[i]);
-        if (t_anomaly_mode) check_backward_finite(node, i, gi);
-        if (gi.shape() != edge.shape) gi = sum_to(gi, edge.shape);
-        if (edge.node)
-          accumulate_node(*edge.node, std::move(gi));
-        else if (const std::shared_ptr<TensorImpl<T>> leaf = edge.leaf.lock())
-          accumulate_leaf(*leaf, std::move(gi));
+    static void accumulate_node(Slot& into, Tensor<T> g) {
+      if (!into.grad.defined()) {
+        into.grad = std::move(g);
+        into.owned = false;
+      } else if (into.owned && !grad_enabled()) {
+        add_in_place(into.grad, g);
+      } else {
+        into.grad = add(into.grad, g);
+        into.owned = !grad_enabled();
       }
     }
-    if (release) {
-      node.release_saved();
-      node.released_ = true;
-    }
-  }
 
-  static void accumulate_node(Node<T>& into, Tensor<T> g) {
-    if (!into.upstream_.defined()) {
-      into.upstream_ = std::move(g);
-      into.upstream_owned_ = false;
-    } else if (into.upstream_owned_ && !grad_enabled()) {
-      add_in_place(into.upstream_, g);
-    } else {
-      into.upstream_ = add(into.upstream_, g);
-      into.upstream_owned_ = !grad_enabled();
-    }
-  }
+    static constexpr std::size_t kInline = 16;
+    detail::GraphWalk<Node<T>> walk_;
+    Slot inline_[kInline];
+    std::vector<Slot> heap_;
+    Slot* slots_ = inline_;
+  };
 };
 
 template <class T>

@@ -6,7 +6,6 @@
 #include <mutex>
 #include <new>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "tapegrad/node.hpp"
@@ -573,17 +572,10 @@ GraphStats Tensor<T>::graph_stats() const {
   GraphStats stats;
   const TensorImpl<T>& impl = checked("graph_stats");
   if (!impl.grad_fn) return stats;
-  std::vector<const Node<T>*> stack{impl.grad_fn.get()};
-  std::unordered_set<const Node<T>*> seen;
-  while (!stack.empty()) {
-    const Node<T>* n = stack.back();
-    stack.pop_back();
-    if (!seen.insert(n).second) continue;
-    stats.saved_bytes += n->saved_bytes();
-    for (std::size_t i = 0; i < n->num_inputs(); ++i)
-      if (n->edge(i).node) stack.push_back(n->edge(i).node.get());
-  }
-  stats.nodes = seen.size();
+  detail::GraphWalk<const Node<T>> walk;
+  detail::walk_graph<const Node<T>>(
+      impl.grad_fn.get(), walk, [&](const Node<T>& n) { stats.saved_bytes += n.saved_bytes(); });
+  stats.nodes = walk.nodes.size();
   return stats;
 }
 

@@ -51,22 +51,9 @@ std::vector<std::shared_ptr<TensorImpl<T>>> reachable_leaves(const Tensor<T>& ou
     if (root->requires_grad) leaves.push_back(root);
     return leaves;
   }
-  std::unordered_set<const void*> seen;
-  std::vector<const Node<T>*> stack{root->grad_fn.get()};
-  seen.insert(stack.back());
-  while (!stack.empty()) {
-    const Node<T>* node = stack.back();
-    stack.pop_back();
-    for (std::size_t i = 0; i < node->num_inputs(); ++i) {
-      const Edge<T>& e = node->edge(i);
-      if (e.node) {
-        if (seen.insert(e.node.get()).second) stack.push_back(e.node.get());
-      } else if (std::shared_ptr<TensorImpl<T>> leaf = e.leaf.lock()) {
-        if (seen.insert(leaf.get()).second) leaves.push_back(std::move(leaf));
-      }
-    }
-  }
-  return leaves;
+  detail::GraphWalk<const Node<T>> walk;
+  detail::walk_graph<const Node<T>>(root->grad_fn.get(), walk);
+  return walked_leaves<T>(walk.nodes);
 }
 
 // Puts the leaves' accumulated gradients aside and restores them when it goes out of scope (also

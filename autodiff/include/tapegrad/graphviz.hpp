@@ -20,7 +20,6 @@
 #include <cstdio>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -72,34 +71,15 @@ TapeView<T> tape_view(const Tensor<T>& output) {
     }
     return view;
   }
-  // Iterative post-order: a node is finished after all its inputs, inputs left to right.
-  std::unordered_set<const Node<T>*> seen;
-  std::vector<std::pair<const Node<T>*, std::size_t>> stack{{root->grad_fn.get(), 0}};
-  seen.insert(root->grad_fn.get());
-  while (!stack.empty()) {
-    auto& [node, next] = stack.back();
-    if (next < node->num_inputs()) {
-      const Node<T>* in = node->edge(next++).node.get();
-      if (in && seen.insert(in).second) stack.push_back({in, 0});
-      continue;
-    }
-    view.nodes.push_back(node);
-    stack.pop_back();
-  }
+  detail::GraphWalk<const Node<T>> walk;
+  detail::walk_graph<const Node<T>>(root->grad_fn.get(), walk);
+  view.nodes = std::move(walk.nodes);
   std::stable_sort(view.nodes.begin(), view.nodes.end(), [](const Node<T>* a, const Node<T>* b) {
     return a->sequence() < b->sequence();
   });
-  for (std::size_t i = 0; i < view.nodes.size(); ++i) {
-    const Node<T>* node = view.nodes[i];
-    view.node_id[node] = i;
-    for (std::size_t k = 0; k < node->num_inputs(); ++k) {
-      const Edge<T>& e = node->edge(k);
-      if (e.node) continue;
-      if (std::shared_ptr<TensorImpl<T>> leaf = e.leaf.lock())
-        if (view.leaf_id.emplace(leaf.get(), view.leaves.size()).second)
-          view.leaves.push_back(std::move(leaf));
-    }
-  }
+  for (std::size_t i = 0; i < view.nodes.size(); ++i) view.node_id[view.nodes[i]] = i;
+  view.leaves = walked_leaves<T>(view.nodes);
+  for (std::size_t i = 0; i < view.leaves.size(); ++i) view.leaf_id[view.leaves[i].get()] = i;
   return view;
 }
 

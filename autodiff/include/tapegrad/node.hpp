@@ -11,11 +11,14 @@
 // built across threads.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "tapegrad/tensor.hpp"
 
@@ -66,22 +69,151 @@ class Node : public std::enable_shared_from_this<Node<T>> {
   std::uint64_t sequence() const { return sequence_; }
   bool released() const { return released_; }
   const Edge<T>& edge(std::size_t i) const { return edges_[i]; }
+  // Frees the saved tensors for good: a later backward through this node is a GraphError.
+  void release() {
+    release_saved();
+    released_ = true;
+  }
 
  private:
   template <class NodeT, class U>
   friend NodeT* record(Tensor<U>& output, std::initializer_list<const Tensor<U>*> inputs);
-  template <class U>
-  friend class Engine;
 
   std::array<Edge<T>, kMaxOpInputs> edges_;
   std::size_t num_inputs_ = 0;
   Shape output_shape_;
   std::uint64_t sequence_ = 1;  // leaves count as 0
-  std::uint64_t visited_pass_ = 0;
   bool released_ = false;
-  bool upstream_owned_ = false;  // upstream_ is a buffer of our own, safe to add into in place
-  Tensor<T> upstream_;           // gradient accumulated for this node's output during backward
 };
+
+namespace detail {
+
+// Node -> index, open addressing: marking a node seen allocates nothing of its own (a small
+// graph, as a training step's, fits the inline table), and nothing is written into the nodes, so
+// walks on several threads may share them.
+class NodeIndex {
+ public:
+  static constexpr std::uint32_t npos = ~std::uint32_t(0);
+  NodeIndex() = default;
+  NodeIndex(const NodeIndex&) = delete;
+  NodeIndex& operator=(const NodeIndex&) = delete;
+  // The value of `key`, inserting `value` first when absent; .second says whether it was absent.
+  std::pair<std::uint32_t*, bool> insert(const void* key, std::uint32_t value) {
+    if ((size_ + 1) * 2 > capacity_) grow();
+    Slot* s = probe(key);
+    if (s->key) return {&s->value, false};
+    s->key = key;
+    s->value = value;
+    ++size_;
+    return {&s->value, true};
+  }
+  std::uint32_t find(const void* key) const {
+    const Slot* s = probe(key);
+    return s->key ? s->value : npos;
+  }
+  std::size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    const void* key = nullptr;
+    std::uint32_t value = 0;
+  };
+  static constexpr std::size_t kInline = 32;
+  Slot* probe(const void* key) const {
+    const std::size_t mask = capacity_ - 1;
+    std::size_t i = (reinterpret_cast<std::uintptr_t>(key) >> 4) * 0x9E3779B97F4A7C15ull >> 32;
+    for (;; ++i)
+      if (Slot& s = table_[i & mask]; !s.key || s.key == key) return &s;
+  }
+  void grow() {
+    std::vector<Slot> bigger(capacity_ * 2);
+    Slot* old = table_;
+    const std::size_t old_capacity = capacity_;
+    table_ = bigger.data();
+    capacity_ = bigger.size();
+    for (std::size_t i = 0; i < old_capacity; ++i)
+      if (old[i].key) *probe(old[i].key) = old[i];
+    heap_.swap(bigger);
+  }
+  Slot inline_[kInline];
+  Slot* table_ = inline_;
+  std::size_t capacity_ = kInline;
+  std::size_t size_ = 0;
+  std::vector<Slot> heap_;
+};
+
+// The nodes reachable from a tensor's node: the one graph walk (backward, graph_stats, grad(),
+// the tape dump). Iterative, so deep chains cannot overflow the stack. `nodes` is in post-order,
+// every node after all the nodes it depends on (a topological order; reversed, the order backward
+// runs in), ties in the order a depth-first walk finishes them, inputs left to right; `index`
+// maps a node to its position in `nodes`. `on_node` sees each node once as it is finished, before
+// any later node is; it may throw to stop the walk.
+template <class NodeT>
+struct GraphWalk {
+  std::vector<NodeT*> nodes;
+  NodeIndex index;
+};
+
+template <class NodeT, class OnNode>
+void walk_graph(NodeT* head, GraphWalk<NodeT>& walk, OnNode&& on_node) {
+  struct Frame {
+    NodeT* node;
+    std::size_t next;
+  };
+  // The depth-first stack, inline while the graph is shallow (a training step's): no allocation.
+  Frame inline_frames[16];
+  std::vector<Frame> heap_frames;
+  Frame* stack = inline_frames;
+  std::size_t capacity = 16, top = 0;
+  walk.nodes.reserve(16);
+  stack[top++] = {head, 0};
+  walk.index.insert(head, NodeIndex::npos);
+  while (top > 0) {
+    Frame& f = stack[top - 1];
+    if (f.next < f.node->num_inputs()) {
+      NodeT* in = f.node->edge(f.next++).node.get();
+      if (in && walk.index.insert(in, NodeIndex::npos).second) {
+        if (top == capacity) {
+          std::vector<Frame> bigger(capacity * 2);
+          std::copy(stack, stack + top, bigger.begin());
+          heap_frames.swap(bigger);
+          stack = heap_frames.data();
+          capacity = heap_frames.size();
+        }
+        stack[top++] = {in, 0};
+      }
+      continue;
+    }
+    NodeT* node = f.node;
+    --top;
+    on_node(*node);
+    *walk.index.insert(node, 0).first = std::uint32_t(walk.nodes.size());
+    walk.nodes.push_back(node);
+  }
+}
+
+template <class NodeT>
+void walk_graph(NodeT* head, GraphWalk<NodeT>& walk) {
+  walk_graph(head, walk, [](NodeT&) {});
+}
+
+// The leaves (still alive) that the walked nodes send gradients to, each once, in order of first
+// use along `nodes`.
+template <class T, class NodeT>
+std::vector<std::shared_ptr<TensorImpl<T>>> walked_leaves(const std::vector<NodeT*>& nodes) {
+  std::vector<std::shared_ptr<TensorImpl<T>>> leaves;
+  NodeIndex seen;
+  for (const NodeT* node : nodes)
+    for (std::size_t k = 0; k < node->num_inputs(); ++k) {
+      const Edge<T>& e = node->edge(k);
+      if (e.node) continue;
+      if (std::shared_ptr<TensorImpl<T>> leaf = e.leaf.lock())
+        if (seen.insert(leaf.get(), 0).second) leaves.push_back(std::move(leaf));
+    }
+  return leaves;
+}
+
+}  // namespace detail
 
 // A tensor kept for the adjoint. Saving an op's own output would make a reference cycle
 // (output -> node -> output), so an output is kept as data only and re-attached to its node when

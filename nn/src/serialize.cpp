@@ -696,6 +696,108 @@ std::vector<ZipEntry> read_central_directory(const Bytes& z, std::uint64_t& data
   return entries;
 }
 
+// One array of an archive being written. Every header field is known before the first byte is
+// written, so that an archive too large for plain ZIP fails before the file is created.
+template <class T>
+struct NpzMember {
+  std::string file_name, preamble;
+  const Tensor<T>* tensor;
+  std::uint64_t size = 0, offset = 0;
+  std::uint32_t crc = 0;
+  std::uint16_t flags = 0;
+};
+
+// Checks the names and lays the members out one after the other; data_size is where the last
+// one ends.
+template <class T>
+std::vector<NpzMember<T>> plan_npz_members(
+    const std::vector<std::pair<std::string, Tensor<T>>>& arrays, const Where& w,
+    std::uint64_t& data_size) {
+  if (arrays.size() >= 0xffff)
+    w.fail(std::to_string(arrays.size()) +
+           " arrays need a ZIP64 archive, which is not supported for writing (at most 65534)");
+  std::vector<NpzMember<T>> members;
+  std::unordered_set<std::string> seen;
+  std::uint64_t offset = 0;
+  for (const auto& [name, tensor] : arrays) {
+    if (name.empty()) w.fail("an array has an empty name");
+    if (name.find('\0') != std::string::npos) w.fail("an array name contains a NUL byte");
+    if (!seen.insert(name).second) w.fail("duplicate array name '" + name + "'");
+    if (name.size() + 4 > 0xffff) w.fail("array name too long: '" + name.substr(0, 40) + "...'");
+    if (!tensor.defined()) w.fail("array '" + name + "' is an undefined tensor");
+    NpzMember<T> m{name + ".npy", npy_preamble(dtype_of<T>(), tensor.shape()), &tensor};
+    m.flags = is_ascii(name) ? 0 : kFlagUtf8;
+    m.size = m.preamble.size() + std::uint64_t{tensor.size()} * sizeof(T);
+    m.offset = offset;
+    offset += kLocalSize + m.file_name.size() + m.size;
+    m.crc =
+        crc_update(0, reinterpret_cast<const unsigned char*>(m.preamble.data()), m.preamble.size());
+    encode(tensor.data(), tensor.size(),
+           [&](const unsigned char* p, std::size_t n) { m.crc = crc_update(m.crc, p, n); });
+    members.push_back(std::move(m));
+  }
+  data_size = offset;
+  return members;
+}
+
+// A local file header followed by the .npy bytes, stored uncompressed.
+template <class T>
+void write_npz_member(AtomicFile& out, const NpzMember<T>& m) {
+  std::string h;
+  put32(h, kLocalSig);
+  put16(h, 20);  // version needed to extract: 2.0
+  put16(h, m.flags);
+  put16(h, kMethodStored);
+  put16(h, 0);  // time
+  put16(h, kDosDate1980);
+  put32(h, m.crc);
+  put32(h, static_cast<std::uint32_t>(m.size));  // compressed
+  put32(h, static_cast<std::uint32_t>(m.size));  // uncompressed
+  put16(h, static_cast<std::uint32_t>(m.file_name.size()));
+  put16(h, 0);  // extra field length
+  h += m.file_name;
+  out.write(h);
+  out.write(m.preamble);
+  encode(m.tensor->data(), m.tensor->size(),
+         [&](const unsigned char* p, std::size_t n) { out.write(p, n); });
+}
+
+// The central directory and its end record, for members whose data ends at cd_offset.
+template <class T>
+std::string npz_central_directory(const std::vector<NpzMember<T>>& members, std::uint64_t cd_offset,
+                                  std::uint64_t cd_size) {
+  std::string cd;
+  for (const NpzMember<T>& m : members) {
+    put32(cd, kCentralSig);
+    put16(cd, (3 << 8) | 20);  // made by: Unix, 2.0
+    put16(cd, 20);
+    put16(cd, m.flags);
+    put16(cd, kMethodStored);
+    put16(cd, 0);
+    put16(cd, kDosDate1980);
+    put32(cd, m.crc);
+    put32(cd, static_cast<std::uint32_t>(m.size));
+    put32(cd, static_cast<std::uint32_t>(m.size));
+    put16(cd, static_cast<std::uint32_t>(m.file_name.size()));
+    put16(cd, 0);               // extra field length
+    put16(cd, 0);               // comment length
+    put16(cd, 0);               // disk number start
+    put16(cd, 0);               // internal attributes
+    put32(cd, 0100644u << 16);  // external attributes: regular file, rw-r--r--
+    put32(cd, static_cast<std::uint32_t>(m.offset));
+    cd += m.file_name;
+  }
+  put32(cd, kEndSig);
+  put16(cd, 0);  // this disk
+  put16(cd, 0);  // disk with the central directory
+  put16(cd, static_cast<std::uint32_t>(members.size()));
+  put16(cd, static_cast<std::uint32_t>(members.size()));
+  put32(cd, static_cast<std::uint32_t>(cd_size));
+  put32(cd, static_cast<std::uint32_t>(cd_offset));
+  put16(cd, 0);  // comment length
+  return cd;
+}
+
 }  // namespace
 
 // ---- API -----------------------------------------------------------------------------------
@@ -751,93 +853,16 @@ template <class T>
 void save_npz(const std::string& path,
               const std::vector<std::pair<std::string, Tensor<T>>>& arrays) {
   const Where w{"save_npz", path};
-  if (arrays.size() >= 0xffff)
-    w.fail(std::to_string(arrays.size()) +
-           " arrays need a ZIP64 archive, which is not supported for writing (at most 65534)");
-
-  struct Member {
-    std::string file_name, preamble;
-    const Tensor<T>* tensor;
-    std::uint64_t size = 0, offset = 0;
-    std::uint32_t crc = 0;
-    std::uint16_t flags = 0;
-  };
-  std::vector<Member> members;
-  std::unordered_set<std::string> seen;
-  std::uint64_t offset = 0;
-  for (const auto& [name, tensor] : arrays) {
-    if (name.empty()) w.fail("an array has an empty name");
-    if (name.find('\0') != std::string::npos) w.fail("an array name contains a NUL byte");
-    if (!seen.insert(name).second) w.fail("duplicate array name '" + name + "'");
-    if (name.size() + 4 > 0xffff) w.fail("array name too long: '" + name.substr(0, 40) + "...'");
-    if (!tensor.defined()) w.fail("array '" + name + "' is an undefined tensor");
-    Member m{name + ".npy", npy_preamble(dtype_of<T>(), tensor.shape()), &tensor};
-    m.flags = is_ascii(name) ? 0 : kFlagUtf8;
-    m.size = m.preamble.size() + std::uint64_t{tensor.size()} * sizeof(T);
-    m.offset = offset;
-    offset += kLocalSize + m.file_name.size() + m.size;
-    m.crc =
-        crc_update(0, reinterpret_cast<const unsigned char*>(m.preamble.data()), m.preamble.size());
-    encode(tensor.data(), tensor.size(),
-           [&](const unsigned char* p, std::size_t n) { m.crc = crc_update(m.crc, p, n); });
-    members.push_back(std::move(m));
-  }
+  std::uint64_t data_size = 0;
+  const std::vector<NpzMember<T>> members = plan_npz_members(arrays, w, data_size);
   std::uint64_t cd_size = 0;
-  for (const Member& m : members) cd_size += kCentralSize + m.file_name.size();
-  if (offset >= kMax32 || cd_size >= kMax32 - offset)
+  for (const NpzMember<T>& m : members) cd_size += kCentralSize + m.file_name.size();
+  if (data_size >= kMax32 || cd_size >= kMax32 - data_size)
     w.fail("the archive would exceed 4 GiB, which needs ZIP64, not supported for writing");
 
   AtomicFile out(path, w.failer());
-  for (const Member& m : members) {
-    std::string h;
-    put32(h, kLocalSig);
-    put16(h, 20);  // version needed to extract: 2.0
-    put16(h, m.flags);
-    put16(h, kMethodStored);
-    put16(h, 0);  // time
-    put16(h, kDosDate1980);
-    put32(h, m.crc);
-    put32(h, static_cast<std::uint32_t>(m.size));  // compressed
-    put32(h, static_cast<std::uint32_t>(m.size));  // uncompressed
-    put16(h, static_cast<std::uint32_t>(m.file_name.size()));
-    put16(h, 0);  // extra field length
-    h += m.file_name;
-    out.write(h);
-    out.write(m.preamble);
-    encode(m.tensor->data(), m.tensor->size(),
-           [&](const unsigned char* p, std::size_t n) { out.write(p, n); });
-  }
-  const std::uint64_t cd_offset = out.offset();
-  std::string cd;
-  for (const Member& m : members) {
-    put32(cd, kCentralSig);
-    put16(cd, (3 << 8) | 20);  // made by: Unix, 2.0
-    put16(cd, 20);
-    put16(cd, m.flags);
-    put16(cd, kMethodStored);
-    put16(cd, 0);
-    put16(cd, kDosDate1980);
-    put32(cd, m.crc);
-    put32(cd, static_cast<std::uint32_t>(m.size));
-    put32(cd, static_cast<std::uint32_t>(m.size));
-    put16(cd, static_cast<std::uint32_t>(m.file_name.size()));
-    put16(cd, 0);               // extra field length
-    put16(cd, 0);               // comment length
-    put16(cd, 0);               // disk number start
-    put16(cd, 0);               // internal attributes
-    put32(cd, 0100644u << 16);  // external attributes: regular file, rw-r--r--
-    put32(cd, static_cast<std::uint32_t>(m.offset));
-    cd += m.file_name;
-  }
-  put32(cd, kEndSig);
-  put16(cd, 0);  // this disk
-  put16(cd, 0);  // disk with the central directory
-  put16(cd, static_cast<std::uint32_t>(members.size()));
-  put16(cd, static_cast<std::uint32_t>(members.size()));
-  put32(cd, static_cast<std::uint32_t>(cd_size));
-  put32(cd, static_cast<std::uint32_t>(cd_offset));
-  put16(cd, 0);  // comment length
-  out.write(cd);
+  for (const NpzMember<T>& m : members) write_npz_member(out, m);
+  out.write(npz_central_directory(members, out.offset(), cd_size));
   out.commit();
 }
 

@@ -21,6 +21,7 @@
 
 #include "check_error.hpp"
 #include "tapegrad/nn/data.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tg::Labels;
@@ -33,34 +34,6 @@ using tg::nn::IdxType;
 using tg::nn::Minibatches;
 
 namespace {
-
-// A unique scratch directory under the system temp directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      const fs::path p = fs::temp_directory_path() / ("tapegrad_nn_data_" + std::to_string(rd()) +
-                                                      "_" + std::to_string(counter.fetch_add(1)));
-      if (fs::create_directory(p)) {
-        path_ = p;
-        return;
-      }
-    }
-    FAIL("could not create a temporary directory");
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 using Bytes = std::vector<std::uint8_t>;
 

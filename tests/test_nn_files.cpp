@@ -26,6 +26,7 @@
 #include "tapegrad/nn/parameters.hpp"
 #include "tapegrad/nn/serialize.hpp"
 #include "tapegrad/nn/train.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 namespace nn = tg::nn;
@@ -40,36 +41,6 @@ namespace {
 doctest::Contains has(const std::string& s) {
   return doctest::Contains(s.c_str());
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    for (int attempt = 0;; ++attempt) {
-      path_ = fs::temp_directory_path() / ("tg_nn_files_" + std::to_string(rd()));
-      if (fs::create_directory(path_)) break;
-      REQUIRE(attempt < 100);
-    }
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  // Every name under the directory, recursively, sorted.
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::recursive_directory_iterator(path_))
-      out.push_back(e.path().lexically_relative(path_).string());  // symlinks not resolved
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  fs::path path_;
-};
 
 using Bytes = std::string;
 
@@ -278,8 +249,8 @@ TEST_CASE("nn saves: a save through a symlink writes the link's target and keeps
     s.check_saved(dir.file("sub/new"));
 
     // Nothing else appeared (no temporary file left in either directory).
-    CHECK(dir.names() == std::vector<std::string>{"chain", "dangling", "relative", "sub",
-                                                  "sub/inner", "sub/new", "sub/real"});
+    CHECK(dir.all_names() == std::vector<std::string>{"chain", "dangling", "relative", "sub",
+                                                      "sub/inner", "sub/new", "sub/real"});
   }
 }
 
@@ -305,7 +276,7 @@ TEST_CASE("nn saves: an existing file keeps its permission bits") {
       CHECK(fs::status(path).permissions() == perms);
       fs::remove(dir.file("link"));
     }
-    CHECK(dir.names() == std::vector<std::string>{"f"});
+    CHECK(dir.all_names() == std::vector<std::string>{"f"});
   }
 }
 
@@ -323,7 +294,7 @@ TEST_CASE("nn saves: a FIFO, directly or behind a symlink, is refused and left a
     }
     CHECK(S_ISFIFO(lmode(fifo)));
     CHECK(fs::is_symlink(dir.file("link")));
-    CHECK(dir.names() == std::vector<std::string>{"fifo", "link"});
+    CHECK(dir.all_names() == std::vector<std::string>{"fifo", "link"});
   }
   // The npy/npz/parameter saves raise SerializeError.
   TempDir dir;
@@ -341,7 +312,7 @@ TEST_CASE("nn saves: a directory is refused before any temporary file is made") 
     fs::create_directory(dir.file("d"));
     CHECK_THROWS_WITH_AS(s.save(dir.file("d")), has("a directory, not a regular file"), tg::Error);
     CHECK(fs::is_directory(dir.file("d")));
-    CHECK(dir.names() == std::vector<std::string>{"d"});
+    CHECK(dir.all_names() == std::vector<std::string>{"d"});
   }
 }
 
@@ -356,7 +327,7 @@ TEST_CASE("nn saves: a device node is refused and left as it is" *
     REQUIRE(::mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0);
     CHECK_THROWS_WITH_AS(s.save(dev), has("a character device, not a regular file"), tg::Error);
     CHECK(S_ISCHR(lmode(dev)));
-    CHECK(dir.names() == std::vector<std::string>{"null"});
+    CHECK(dir.all_names() == std::vector<std::string>{"null"});
   }
 }
 
@@ -375,8 +346,8 @@ TEST_CASE("nn saves: write_csv never touches a file or symlink named like its ol
   CHECK(fs::is_symlink(dir.file("other.csv.tmp")));
   CHECK(read_bytes(path).rfind("epoch,loss,", 0) == 0);
   CHECK(read_bytes(dir.file("other.csv")).rfind("epoch,loss,", 0) == 0);
-  CHECK(dir.names() == std::vector<std::string>{"history.csv", "history.csv.tmp", "other.csv",
-                                                "other.csv.tmp", "victim"});
+  CHECK(dir.all_names() == std::vector<std::string>{"history.csv", "history.csv.tmp", "other.csv",
+                                                    "other.csv.tmp", "victim"});
 }
 
 // ---- loads ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@
 #include "check_error.hpp"
 #include "tapegrad/nn/serialize.hpp"
 #include "tapegrad/tensor.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tg::Shape;
@@ -225,44 +226,12 @@ void write_bytes(const fs::path& path, const Bytes& bytes) {
   REQUIRE(out.good());
 }
 
-// A fresh directory under the system temporary directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    for (int attempt = 0;; ++attempt) {
-      path_ = fs::temp_directory_path() / ("tg_serialize_" + std::to_string(rd()));
-      if (fs::create_directory(path_)) break;
-      REQUIRE(attempt < 100);
-    }
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
-  // Every name in the directory (not recursive), sorted.
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-  bool has_temporaries() const {
-    for (const std::string& n : names())
-      if (n.find(".tmp-") != std::string::npos) return true;
-    return false;
-  }
-
- private:
-  fs::path path_;
-};
+// Whether a save left one of its temporary files behind.
+bool has_temporaries(const TempDir& dir) {
+  for (const std::string& n : dir.names())
+    if (n.find(".tmp-") != std::string::npos) return true;
+  return false;
+}
 
 // (i - 5) / 3 for each element, as the NumPy generator computed it.
 template <class T>
@@ -343,7 +312,7 @@ TEST_CASE_TEMPLATE("serialize: .npy round trip, ranks 0-3 and 6, empty", T, floa
     save_npy(path, t);
     check_tensor(load_npy<T>(path), shape, t.to_vector());
   }
-  CHECK_FALSE(dir.has_temporaries());
+  CHECK_FALSE(has_temporaries(dir));
 }
 
 TEST_CASE("serialize: .npy keeps special values bit for bit and converts between dtypes") {
@@ -404,7 +373,7 @@ TEST_CASE_TEMPLATE("serialize: .npz round trip with several named arrays", T, fl
   const auto converted = load_npz<U>(path);
   REQUIRE(converted.size() == arrays.size());
   CHECK(converted[0].second.at({3, 2}) == static_cast<U>(arrays[0].second.at({3, 2})));
-  CHECK_FALSE(dir.has_temporaries());
+  CHECK_FALSE(has_temporaries(dir));
 }
 
 TEST_CASE("serialize: an empty .npz archive") {
@@ -898,7 +867,7 @@ TEST_CASE("serialize: a write that fails midway keeps the old file and removes t
 
   CHECK(read_bytes(path) == before);
   CHECK(read_bytes(npz) == before_npz);
-  CHECK_FALSE(dir.has_temporaries());
+  CHECK_FALSE(has_temporaries(dir));
   CHECK(dir.names() == std::vector<std::string>{"m.npz", "w.npy"});
 }
 #endif

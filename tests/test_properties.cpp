@@ -149,8 +149,21 @@ class GraphBuilder {
     return name;
   }
 
+  // One random step. Each kind of step draws its operands from the generator in its own order,
+  // so a seed keeps building the same graph.
   void add_step() {
-    switch (pick(24)) {
+    const std::size_t kind = pick(24);
+    if (kind < 5) return add_arithmetic(kind);
+    if (kind < 11) return add_unary(kind);
+    if (kind < 16) return add_reduction_or_shape(kind);
+    if (kind < 19) return add_matrix(kind);
+    if (kind < 21) return add_loss(kind);
+    return add_backward_or_fan_out(kind);
+  }
+
+  // a + b, a - b, a * b and two divisions, a and b broadcast together.
+  void add_arithmetic(std::size_t kind) {
+    switch (kind) {
       case 0: {
         const std::size_t a = any(), b = partner(a);
         return push([a, b](const Values& x) { return x[a] + x[b]; }, v(a) + " + " + v(b), {a, b});
@@ -173,6 +186,12 @@ class GraphBuilder {
         return push([a, b](const Values& x) { return tg::xdivy(x[a], 1.0 + tg::pow(x[b], 2.0)); },
                     "xdivy(" + v(a) + ", 1 + pow(" + v(b) + ", 2))", {a, b});
       }
+    }
+  }
+
+  // Elementwise functions of one value.
+  void add_unary(std::size_t kind) {
+    switch (kind) {
       case 5: {
         const std::size_t a = any();
         return push([a](const Values& x) { return -x[a]; }, "-" + v(a), {a});
@@ -209,6 +228,12 @@ class GraphBuilder {
         return push([a, p](const Values& x) { return tg::pow(1.0 + x[a] * x[a], p); },
                     "pow(1 + " + v(a) + "^2, " + std::to_string(p) + ")", {a});
       }
+    }
+  }
+
+  // sum and mean, then the ops that only move or replicate elements.
+  void add_reduction_or_shape(std::size_t kind) {
+    switch (kind) {
       case 11: {
         const std::size_t a = any();
         const bool is_mean = coin();
@@ -266,6 +291,12 @@ class GraphBuilder {
         return push([a, to](const Values& x) { return tg::sum_to(x[a], to); },
                     "sum_to(" + v(a) + ", " + to.str() + ")", {a});
       }
+    }
+  }
+
+  // softmax along rows, matmul and add_bias.
+  void add_matrix(std::size_t kind) {
+    switch (kind) {
       case 16: {
         const std::size_t a = with_rank(1, 3);
         if (a == values_.size()) return;
@@ -308,6 +339,12 @@ class GraphBuilder {
         return push([a](const Values& x) { return tg::add_bias(x[a], tg::mean(x[a], 0)); },
                     "add_bias(" + v(a) + ", mean(" + v(a) + ", 0))", {a, a});
       }
+    }
+  }
+
+  // The losses.
+  void add_loss(std::size_t kind) {
+    switch (kind) {
       case 19: {
         const std::size_t a = any(), b = same_shape(a);
         switch (pick(3)) {
@@ -340,6 +377,12 @@ class GraphBuilder {
             [a, b](const Values& x) { return tg::softmax_ce(ramp(x[a]), tg::softmax(x[b])); },
             "softmax_ce(ramp(" + v(a) + "), softmax(" + v(b) + "))", {a, b});
       }
+    }
+  }
+
+  // The activations' backward ops, relu, and a value read twice by one op.
+  void add_backward_or_fan_out(std::size_t kind) {
+    switch (kind) {
       case 21: {
         const std::size_t a = any(), b = partner(a);
         if (coin())

@@ -80,6 +80,7 @@ class ByteSource {
   ByteSource& operator=(const ByteSource&) = delete;
 
   bool gzipped() const { return inflating_; }
+  const std::string& path() const { return path_; }
   // The size of a plain file (unknown for gzip'd files).
   std::optional<std::uint64_t> plain_size() const {
     if (inflating_) return std::nullopt;
@@ -229,6 +230,115 @@ void check_consistent(const IdxArray& a, const char* fn) {
                     " bytes do not hold " + a.shape_str() + " " + idx_type_name(a.type));
 }
 
+// "decompressed file has " or "file has ", for messages about how much data there was.
+const char* idx_has(const ByteSource& src) {
+  return src.gzipped() ? "decompressed file has " : "file has ";
+}
+
+// The magic and the extents; header_bytes is how many bytes they took.
+IdxArray read_idx_header(ByteSource& src, const char* fn, const std::string& path,
+                         std::size_t& header_bytes) {
+  std::uint8_t magic[4];
+  const std::size_t got_magic = src.read(magic, 4);
+  if (got_magic == 0) fail(fn, path, "empty file (no IDX magic)");
+  if (got_magic < 4)
+    fail(fn, path,
+         "truncated: file ends inside the 4-byte magic (" + std::to_string(got_magic) + " bytes)");
+  if (magic[0] != 0 || magic[1] != 0)
+    fail(fn, path,
+         "bad magic " + hex_byte(magic[0]) + " " + hex_byte(magic[1]) + " " + hex_byte(magic[2]) +
+             " " + hex_byte(magic[3]) +
+             ": not an IDX file (expected 0x00 0x00 <type code> <ndims>)");
+  if (!valid_type_code(magic[2]))
+    fail(fn, path,
+         "unknown type code " + hex_byte(magic[2]) +
+             " (valid: 0x08 ubyte, 0x09 sbyte, 0x0b short, 0x0c int, 0x0d float, 0x0e double)");
+
+  IdxArray a;
+  a.path = path;
+  a.type = static_cast<IdxType>(magic[2]);
+  const std::size_t ndims = magic[3];
+  header_bytes = 4 + 4 * ndims;
+
+  std::uint8_t dims[4 * 255];
+  const std::size_t got_dims = src.read(dims, 4 * ndims);
+  if (got_dims < 4 * ndims)
+    fail(fn, path,
+         "truncated: the header has " + std::to_string(ndims) + " dimensions (" +
+             std::to_string(4 * ndims) + " bytes of extents) but the " + idx_has(src) +
+             std::to_string(got_dims) + " after the magic");
+
+  a.shape.resize(ndims);
+  for (std::size_t d = 0; d < ndims; ++d) {
+    const std::uint8_t* p = dims + 4 * d;
+    a.shape[d] = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                 (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+  }
+  return a;
+}
+
+// A plain regular file: check its size against the header before allocating anything.
+void check_idx_file_size(const ByteSource& src, const char* fn, std::size_t header_bytes,
+                         std::uint64_t promised, const std::string& what) {
+  const auto size = src.plain_size();
+  if (!size) return;
+  const std::uint64_t available = *size >= header_bytes ? *size - header_bytes : 0;
+  if (available < promised)
+    fail(fn, src.path(),
+         "truncated: header promises " + std::to_string(promised) + " bytes of data (" + what +
+             "), file has " + std::to_string(available));
+  if (available > promised)
+    fail(fn, src.path(),
+         "trailing garbage: " + std::to_string(available - promised) + " bytes after the " +
+             std::to_string(promised) + " bytes of data the header promises (" + what + ")");
+}
+
+// Read incrementally: the buffer grows with the data actually delivered, so a corrupt header
+// cannot make us allocate more than a small multiple of what the file really holds.
+// A checked plain file reserves exactly; otherwise a small multiple of the compressed size.
+void read_idx_payload(ByteSource& src, const char* fn, std::uint64_t promised,
+                      const std::string& what, std::vector<std::uint8_t>& bytes) {
+  std::size_t reserve = static_cast<std::size_t>(promised);
+  if (!src.plain_size()) {
+    const std::uint64_t hint =
+        src.gzipped() && src.file_size() ? 8 * *src.file_size() + (1 << 16) : (1 << 20);
+    reserve = static_cast<std::size_t>(std::min<std::uint64_t>(promised, hint));
+  }
+  bytes.reserve(reserve);
+  std::size_t got = 0;
+  while (got < promised) {
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(promised - got, std::size_t{1} << 24));
+    bytes.resize(got + want);
+    const std::size_t n = src.read(bytes.data() + got, want);
+    got += n;
+    if (n < want) break;
+  }
+  bytes.resize(got);
+  if (got < promised)
+    fail(fn, src.path(),
+         "truncated: header promises " + std::to_string(promised) + " bytes of data (" + what +
+             "), " + idx_has(src) + std::to_string(got));
+}
+
+// Trailing bytes (counted up to a cap, without storing them).
+void check_idx_end(ByteSource& src, const char* fn, std::uint64_t promised,
+                   const std::string& what) {
+  std::array<std::uint8_t, 1 << 16> scratch;
+  std::size_t extra = 0;
+  const std::size_t cap = std::size_t{1} << 26;
+  while (extra < cap) {
+    const std::size_t n = src.read(scratch.data(), scratch.size());
+    extra += n;
+    if (n < scratch.size()) break;
+  }
+  if (extra > 0)
+    fail(fn, src.path(),
+         "trailing garbage: " + std::string(extra >= cap ? "more than " : "") +
+             std::to_string(extra) + " bytes after the " + std::to_string(promised) +
+             " bytes of data the header promises (" + what + ")");
+}
+
 }  // namespace
 
 // ---- IDX ------------------------------------------------------------------------------------
@@ -316,102 +426,15 @@ template std::vector<double> IdxArray::to_vector<double>() const;
 IdxArray read_idx(const std::string& path) {
   static const char* fn = "read_idx";
   ByteSource src(fn, path);
-  const char* has = src.gzipped() ? "decompressed file has " : "file has ";
-
-  std::uint8_t magic[4];
-  const std::size_t got_magic = src.read(magic, 4);
-  if (got_magic == 0) fail(fn, path, "empty file (no IDX magic)");
-  if (got_magic < 4)
-    fail(fn, path,
-         "truncated: file ends inside the 4-byte magic (" + std::to_string(got_magic) + " bytes)");
-  if (magic[0] != 0 || magic[1] != 0)
-    fail(fn, path,
-         "bad magic " + hex_byte(magic[0]) + " " + hex_byte(magic[1]) + " " + hex_byte(magic[2]) +
-             " " + hex_byte(magic[3]) +
-             ": not an IDX file (expected 0x00 0x00 <type code> <ndims>)");
-  if (!valid_type_code(magic[2]))
-    fail(fn, path,
-         "unknown type code " + hex_byte(magic[2]) +
-             " (valid: 0x08 ubyte, 0x09 sbyte, 0x0b short, 0x0c int, 0x0d float, 0x0e double)");
-
-  IdxArray a;
-  a.path = path;
-  a.type = static_cast<IdxType>(magic[2]);
-  const std::size_t ndims = magic[3];
-  const std::size_t header_bytes = 4 + 4 * ndims;
-
-  std::uint8_t dims[4 * 255];
-  const std::size_t got_dims = src.read(dims, 4 * ndims);
-  if (got_dims < 4 * ndims)
-    fail(fn, path,
-         "truncated: the header has " + std::to_string(ndims) + " dimensions (" +
-             std::to_string(4 * ndims) + " bytes of extents) but the " + has +
-             std::to_string(got_dims) + " after the magic");
-
+  std::size_t header_bytes = 0;
+  IdxArray a = read_idx_header(src, fn, path, header_bytes);
   const std::size_t es = idx_element_size(a.type);
-  a.shape.resize(ndims);
-  for (std::size_t d = 0; d < ndims; ++d) {
-    const std::uint8_t* p = dims + 4 * d;
-    a.shape[d] = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                 (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
-  }
   check_shape(a, es, fn);
   const std::uint64_t promised = std::uint64_t{a.size()} * es;
   const std::string what = a.shape_str() + " " + idx_type_name(a.type);
-
-  // A plain regular file: check its size against the header before allocating anything.
-  if (auto size = src.plain_size()) {
-    const std::uint64_t available = *size >= header_bytes ? *size - header_bytes : 0;
-    if (available < promised)
-      fail(fn, path,
-           "truncated: header promises " + std::to_string(promised) + " bytes of data (" + what +
-               "), file has " + std::to_string(available));
-    if (available > promised)
-      fail(fn, path,
-           "trailing garbage: " + std::to_string(available - promised) + " bytes after the " +
-               std::to_string(promised) + " bytes of data the header promises (" + what + ")");
-  }
-
-  // Read incrementally: the buffer grows with the data actually delivered, so a corrupt header
-  // cannot make us allocate more than a small multiple of what the file really holds.
-  // A checked plain file reserves exactly; otherwise a small multiple of the compressed size.
-  std::size_t reserve = static_cast<std::size_t>(promised);
-  if (!src.plain_size()) {
-    const std::uint64_t hint =
-        src.gzipped() && src.file_size() ? 8 * *src.file_size() + (1 << 16) : (1 << 20);
-    reserve = static_cast<std::size_t>(std::min<std::uint64_t>(promised, hint));
-  }
-  a.bytes.reserve(reserve);
-  std::size_t got = 0;
-  while (got < promised) {
-    const std::size_t want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(promised - got, std::size_t{1} << 24));
-    a.bytes.resize(got + want);
-    const std::size_t n = src.read(a.bytes.data() + got, want);
-    got += n;
-    if (n < want) break;
-  }
-  a.bytes.resize(got);
-  if (got < promised)
-    fail(fn, path,
-         "truncated: header promises " + std::to_string(promised) + " bytes of data (" + what +
-             "), " + has + std::to_string(got));
-
-  // Trailing bytes (counted up to a cap, without storing them).
-  std::array<std::uint8_t, 1 << 16> scratch;
-  std::size_t extra = 0;
-  const std::size_t cap = std::size_t{1} << 26;
-  while (extra < cap) {
-    const std::size_t n = src.read(scratch.data(), scratch.size());
-    extra += n;
-    if (n < scratch.size()) break;
-  }
-  if (extra > 0)
-    fail(fn, path,
-         "trailing garbage: " + std::string(extra >= cap ? "more than " : "") +
-             std::to_string(extra) + " bytes after the " + std::to_string(promised) +
-             " bytes of data the header promises (" + what + ")");
-
+  check_idx_file_size(src, fn, header_bytes, promised, what);
+  read_idx_payload(src, fn, promised, what, a.bytes);
+  check_idx_end(src, fn, promised, what);
   to_host_order(a.bytes, es);
   return a;
 }

@@ -428,10 +428,7 @@ Vec lbfgs_direction(const Vec& g, const std::deque<CurvaturePair>& pairs) {
   return q;
 }
 
-}  // namespace
-
-LbfgsResult lbfgs_minimize(const LbfgsObjective& objective, std::vector<double> x0,
-                           const LbfgsOptions& options) {
+void validate_lbfgs(const LbfgsObjective& objective, const Vec& x0, const LbfgsOptions& options) {
   require(options.history >= 1, "lbfgs_minimize: history must be at least 1");
   require(options.gradient_tolerance >= 0, "lbfgs_minimize: invalid gradient_tolerance " +
                                                num(options.gradient_tolerance) + " (must be >= 0)");
@@ -442,11 +439,111 @@ LbfgsResult lbfgs_minimize(const LbfgsObjective& objective, std::vector<double> 
   for (std::size_t i = 0; i < x0.size(); ++i)
     require(std::isfinite(x0[i]),
             "lbfgs_minimize: x0[" + std::to_string(i) + "] = " + num(x0[i]) + " is not finite");
+}
 
-  const std::size_t n = x0.size();
+std::string budget_reason(const Evaluator& eval) {
+  return "evaluation limit reached (" + std::to_string(eval.budget()) + " evaluations)";
+}
+
+// What the convergence tests need to know about the last step.
+struct LastStep {
+  bool taken = false;  // whether a step has been taken (the value test needs one)
+  bool wolfe = false;  // whether that step satisfied the strong Wolfe conditions
+  double f_before = 0;
+  std::string failure;  // why its line search stopped short of a strong-Wolfe point
+};
+
+// The convergence and limit tests before each iteration: sets result.reason (and converged) and
+// returns true when the iteration must stop.
+bool lbfgs_done(LbfgsResult& result, const Vec& g, const LastStep& last, const Evaluator& eval,
+                const LbfgsOptions& options) {
+  const double gnorm = inf_norm(g);
+  if (gnorm <= options.gradient_tolerance) {
+    result.converged = true;
+    result.reason = "gradient inf-norm " + num(gnorm) + " <= gradient_tolerance " +
+                    num(options.gradient_tolerance);
+    return true;
+  }
+  if (last.taken) {
+    const double change = (last.f_before - result.value) /
+                          std::max({std::abs(last.f_before), std::abs(result.value), 1.0});
+    if (change <= options.value_tolerance) {
+      const std::string value_test = "relative value change " + num(change) +
+                                     " <= value_tolerance " + num(options.value_tolerance);
+      if (last.wolfe) {
+        result.converged = true;
+        result.reason = value_test;
+      } else if (eval.exhausted()) {
+        result.reason = budget_reason(eval);
+      } else {  // a stall (say, against the edge of a NaN region), not a minimum
+        result.reason = "no progress: the line search found no strong-Wolfe step (" + last.failure +
+                        ") and the " + value_test;
+      }
+      return true;
+    }
+  }
+  if (result.iterations >= options.max_iterations) {
+    result.reason =
+        "iteration limit reached (" + std::to_string(options.max_iterations) + " iterations)";
+    return true;
+  }
+  if (eval.exhausted()) {
+    result.reason = budget_reason(eval);
+    return true;
+  }
+  return false;
+}
+
+// The quasi-Newton direction and its slope; when it is not a descent direction the history is
+// dropped and the direction restarts from -g.
+Vec descent_direction(const Vec& g, std::deque<CurvaturePair>& pairs, double& slope) {
+  Vec d = lbfgs_direction(g, pairs);
+  slope = dot(g, d);
+  if (!(slope < 0) || !all_finite(d)) {
+    pairs.clear();
+    d = lbfgs_direction(g, pairs);
+    slope = dot(g, d);
+  }
+  return d;
+}
+
+// Without curvature information the first trial step is scaled like PyTorch's LBFGS.
+double first_trial_step(const Vec& g, const std::deque<CurvaturePair>& pairs) {
+  if (!pairs.empty()) return 1;
+  double l1 = 0;
+  for (double v : g) l1 += std::abs(v);
+  return std::min(1.0, 1.0 / l1);
+}
+
+// Records the step from (x, g) to `to`, keeping at most `history` pairs.
+void remember_step(std::deque<CurvaturePair>& pairs, const Vec& x, const Vec& g, const Trial& to,
+                   std::size_t history) {
+  const std::size_t n = x.size();
+  CurvaturePair pair;
+  pair.s.resize(n);
+  pair.y.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    pair.s[i] = to.x[i] - x[i];
+    pair.y[i] = to.g[i] - g[i];
+  }
+  const double sy = dot(pair.s, pair.y);
+  const double yy = dot(pair.y, pair.y);
+  // Skip pairs without positive curvature (they would make H indefinite).
+  if (sy > std::numeric_limits<double>::epsilon() * yy && sy > 0) {
+    pair.rho = 1 / sy;
+    pairs.push_back(std::move(pair));
+    if (pairs.size() > history) pairs.pop_front();
+  }
+}
+
+}  // namespace
+
+LbfgsResult lbfgs_minimize(const LbfgsObjective& objective, std::vector<double> x0,
+                           const LbfgsOptions& options) {
+  validate_lbfgs(objective, x0, options);
   const std::size_t budget = std::max<std::size_t>(
       1, options.max_evaluations ? options.max_evaluations : 25 * options.max_iterations);
-  Evaluator eval(objective, n, budget);
+  Evaluator eval(objective, x0.size(), budget);
 
   LbfgsResult result;
   result.x = std::move(x0);
@@ -460,67 +557,18 @@ LbfgsResult lbfgs_minimize(const LbfgsObjective& objective, std::vector<double> 
   }
 
   std::deque<CurvaturePair> pairs;
-  double f_previous = result.value;
-  bool moved_once = false;  // whether a step has been taken (the value test needs one)
-  bool last_wolfe = false;  // whether that step satisfied the strong Wolfe conditions
-  std::string last_failure;
+  LastStep last;
   while (true) {
     result.evaluations = eval.count();
-    const double gnorm = inf_norm(g);
-    if (gnorm <= options.gradient_tolerance) {
-      result.converged = true;
-      result.reason = "gradient inf-norm " + num(gnorm) + " <= gradient_tolerance " +
-                      num(options.gradient_tolerance);
-      return result;
-    }
-    if (moved_once) {
-      const double change = (f_previous - result.value) /
-                            std::max({std::abs(f_previous), std::abs(result.value), 1.0});
-      if (change <= options.value_tolerance) {
-        const std::string value_test = "relative value change " + num(change) +
-                                       " <= value_tolerance " + num(options.value_tolerance);
-        if (last_wolfe) {
-          result.converged = true;
-          result.reason = value_test;
-        } else if (eval.exhausted()) {
-          result.reason = "evaluation limit reached (" + std::to_string(budget) + " evaluations)";
-        } else {  // a stall (say, against the edge of a NaN region), not a minimum
-          result.reason = "no progress: the line search found no strong-Wolfe step (" +
-                          last_failure + ") and the " + value_test;
-        }
-        return result;
-      }
-    }
-    if (result.iterations >= options.max_iterations) {
-      result.reason =
-          "iteration limit reached (" + std::to_string(options.max_iterations) + " iterations)";
-      return result;
-    }
-    if (eval.exhausted()) {
-      result.reason = "evaluation limit reached (" + std::to_string(budget) + " evaluations)";
-      return result;
-    }
-
-    Vec d = lbfgs_direction(g, pairs);
-    double slope = dot(g, d);
-    if (!(slope < 0) || !all_finite(d)) {  // not a descent direction: restart from -g
-      pairs.clear();
-      d = lbfgs_direction(g, pairs);
-      slope = dot(g, d);
-    }
-    // Without curvature information the first trial step is scaled like PyTorch's LBFGS.
-    double alpha = 1;
-    if (pairs.empty()) {
-      double l1 = 0;
-      for (double v : g) l1 += std::abs(v);
-      alpha = std::min(1.0, 1.0 / l1);
-    }
+    if (lbfgs_done(result, g, last, eval, options)) return result;
+    double slope = 0;
+    const Vec d = descent_direction(g, pairs, slope);
     LineSearch search(eval, result.x, d, result.value, slope);
-    SearchOutcome out = search.run(alpha, g);
+    SearchOutcome out = search.run(first_trial_step(g, pairs), g);
     if (!out.moved) {
       result.evaluations = eval.count();
       if (eval.exhausted()) {
-        result.reason = "evaluation limit reached (" + std::to_string(budget) + " evaluations)";
+        result.reason = budget_reason(eval);
         return result;
       }
       if (!pairs.empty()) {  // the quasi-Newton direction failed; retry along -g
@@ -531,29 +579,12 @@ LbfgsResult lbfgs_minimize(const LbfgsObjective& objective, std::vector<double> 
       return result;
     }
 
-    CurvaturePair pair;
-    pair.s.resize(n);
-    pair.y.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      pair.s[i] = out.point.x[i] - result.x[i];
-      pair.y[i] = out.point.g[i] - g[i];
-    }
-    const double sy = dot(pair.s, pair.y);
-    const double yy = dot(pair.y, pair.y);
-    // Skip pairs without positive curvature (they would make H indefinite).
-    if (sy > std::numeric_limits<double>::epsilon() * yy && sy > 0) {
-      pair.rho = 1 / sy;
-      pairs.push_back(std::move(pair));
-      if (pairs.size() > options.history) pairs.pop_front();
-    }
-    f_previous = result.value;
+    remember_step(pairs, result.x, g, out.point, options.history);
+    last = LastStep{true, out.wolfe, result.value, out.failure};
     result.x = std::move(out.point.x);
     result.value = out.point.f;
     g = std::move(out.point.g);
     ++result.iterations;
-    moved_once = true;
-    last_wolfe = out.wolfe;
-    last_failure = out.failure;
     if (out.unbounded) {
       result.evaluations = eval.count();
       result.reason = "line search: " + out.failure;

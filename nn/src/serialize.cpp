@@ -591,9 +591,8 @@ struct ZipEntry {
   std::uint64_t csize = 0, usize = 0, offset = 0;
 };
 
-// The central directory of an in-memory archive, checked for bounds.
-std::vector<ZipEntry> read_central_directory(const Bytes& z, std::uint64_t& data_limit,
-                                             const Where& w) {
+// Rejects anything that does not start like a ZIP archive, naming a .npy file for what it is.
+void check_zip_magic(const Bytes& z, const Where& w) {
   const std::size_t n = z.size();
   const unsigned char* p = z.data();
   static constexpr unsigned char kPrefix[] = {'P', 'K', 3, 4}, kEmpty[] = {'P', 'K', 5, 6};
@@ -603,22 +602,33 @@ std::vector<ZipEntry> read_central_directory(const Bytes& z, std::uint64_t& data
       w.fail("not an .npz archive (wrong magic: this is a .npy file, use load_npy)");
     w.fail("not an .npz archive (wrong magic: expected a ZIP archive, \"PK\\x03\\x04\")");
   }
-  // The end of central directory record: 22 bytes and a comment of up to 65535 bytes at the end.
-  std::size_t end = SIZE_MAX;
+}
+
+// Where the central directory is, from the end of central directory record (ZIP64 if present).
+struct CentralDirectoryLocation {
+  std::uint64_t disk = 0, cd_disk = 0, count = 0, cd_size = 0, cd_offset = 0;
+  std::uint64_t limit = 0;  // the central directory lies before this
+};
+
+// The end of central directory record: 22 bytes and a comment of up to 65535 bytes at the end.
+std::size_t find_end_record(const Bytes& z, const Where& w) {
+  const std::size_t n = z.size();
+  const unsigned char* p = z.data();
   if (n >= kEndSize) {
     const std::size_t lowest = n - kEndSize > 65535 ? n - kEndSize - 65535 : 0;
     for (std::size_t pos = n - kEndSize + 1; pos-- > lowest;) {
-      if (rd32(p + pos) == kEndSig && pos + kEndSize + rd16(p + pos + 20) == n) {
-        end = pos;
-        break;
-      }
+      if (rd32(p + pos) == kEndSig && pos + kEndSize + rd16(p + pos + 20) == n) return pos;
     }
   }
-  if (end == SIZE_MAX) w.fail("corrupt archive: no end of central directory record (truncated?)");
+  w.fail("corrupt archive: no end of central directory record (truncated?)");
+}
+
+CentralDirectoryLocation locate_central_directory(const Bytes& z, const Where& w) {
+  const unsigned char* p = z.data();
+  const std::size_t end = find_end_record(z, w);
   const unsigned char* e = p + end;
-  std::uint64_t disk = rd16(e + 4), cd_disk = rd16(e + 6);
-  std::uint64_t count = rd16(e + 10), cd_size = rd32(e + 12), cd_offset = rd32(e + 16);
-  std::uint64_t limit = end;  // the central directory lies before this
+  CentralDirectoryLocation at{rd16(e + 4),  rd16(e + 6),  rd16(e + 10),
+                              rd32(e + 12), rd32(e + 16), end};
   if (end >= kEnd64LocatorSize && rd32(e - kEnd64LocatorSize) == kEnd64LocatorSig) {
     const unsigned char* loc = e - kEnd64LocatorSize;
     const std::uint64_t end64 = rd64(loc + 8);
@@ -628,72 +638,187 @@ std::vector<ZipEntry> read_central_directory(const Bytes& z, std::uint64_t& data
         rd32(p + end64) != kEnd64Sig)
       w.fail("corrupt archive: bad ZIP64 end of central directory record");
     const unsigned char* r = p + end64;
-    disk = rd32(r + 16);
-    cd_disk = rd32(r + 20);
-    count = rd64(r + 32);
-    cd_size = rd64(r + 40);
-    cd_offset = rd64(r + 48);
-    limit = end64;
+    at = {rd32(r + 16), rd32(r + 20), rd64(r + 32), rd64(r + 40), rd64(r + 48), end64};
   }
-  if (disk != 0 || cd_disk != 0) w.fail("multi-disk ZIP archives are not supported");
-  if (cd_offset > limit || cd_size > limit - cd_offset)
+  if (at.disk != 0 || at.cd_disk != 0) w.fail("multi-disk ZIP archives are not supported");
+  if (at.cd_offset > at.limit || at.cd_size > at.limit - at.cd_offset)
     w.fail("corrupt archive: the central directory lies outside the file");
-  if (count > cd_size / kCentralSize)
-    w.fail("corrupt archive: " + std::to_string(count) +
-           " entries cannot fit in a central directory of " + std::to_string(cd_size) + " bytes");
-  data_limit = cd_offset;
+  if (at.count > at.cd_size / kCentralSize)
+    w.fail("corrupt archive: " + std::to_string(at.count) +
+           " entries cannot fit in a central directory of " + std::to_string(at.cd_size) +
+           " bytes");
+  return at;
+}
 
-  std::vector<ZipEntry> entries;
-  entries.reserve(static_cast<std::size_t>(count));
-  std::size_t pos = static_cast<std::size_t>(cd_offset);
-  const std::size_t cd_end = static_cast<std::size_t>(cd_offset + cd_size);
-  for (std::uint64_t i = 0; i < count; ++i) {
-    const std::string nth = "central directory entry " + std::to_string(i);
-    if (cd_end - pos < kCentralSize || rd32(p + pos) != kCentralSig)
-      w.fail("corrupt archive: bad " + nth);
-    const unsigned char* c = p + pos;
-    ZipEntry entry;
-    entry.flags = rd16(c + 8);
-    entry.method = rd16(c + 10);
-    entry.crc = rd32(c + 16);
-    entry.csize = rd32(c + 20);
-    entry.usize = rd32(c + 24);
-    const std::size_t name_len = rd16(c + 28), extra_len = rd16(c + 30), comment_len = rd16(c + 32);
-    std::uint64_t start_disk = rd16(c + 34);
-    entry.offset = rd32(c + 42);
-    if (cd_end - pos - kCentralSize < name_len + extra_len + comment_len)
-      w.fail("corrupt archive: " + nth + " overruns the central directory");
-    entry.name.assign(reinterpret_cast<const char*>(c + kCentralSize), name_len);
-    // ZIP64 extended information: the 64-bit values of the fields set to 0xffffffff, in order.
-    const unsigned char* x = c + kCentralSize + name_len;
-    const unsigned char* x_end = x + extra_len;
-    while (x_end - x >= 4) {
-      const std::uint16_t id = rd16(x), size = rd16(x + 2);
-      if (static_cast<std::size_t>(x_end - x - 4) < size)
-        w.fail("corrupt archive: bad extra field in " + nth);
-      if (id == 0x0001) {
-        const unsigned char* f = x + 4;
-        const unsigned char* f_end = f + size;
-        auto take64 = [&](std::uint64_t& field) {
-          if (f_end - f < 8) w.fail("corrupt archive: short ZIP64 extra field in " + nth);
-          field = rd64(f);
-          f += 8;
-        };
-        if (entry.usize == kMax32) take64(entry.usize);
-        if (entry.csize == kMax32) take64(entry.csize);
-        if (entry.offset == kMax32) take64(entry.offset);
-        if (start_disk == 0xffff) {
-          if (f_end - f < 4) w.fail("corrupt archive: short ZIP64 extra field in " + nth);
-          start_disk = rd32(f);
-        }
+// ZIP64 extended information: the 64-bit values of the fields set to 0xffffffff, in order.
+void read_zip64_extra(const unsigned char* x, const unsigned char* x_end, ZipEntry& entry,
+                      std::uint64_t& start_disk, const std::string& nth, const Where& w) {
+  while (x_end - x >= 4) {
+    const std::uint16_t id = rd16(x), size = rd16(x + 2);
+    if (static_cast<std::size_t>(x_end - x - 4) < size)
+      w.fail("corrupt archive: bad extra field in " + nth);
+    if (id == 0x0001) {
+      const unsigned char* f = x + 4;
+      const unsigned char* f_end = f + size;
+      auto take64 = [&](std::uint64_t& field) {
+        if (f_end - f < 8) w.fail("corrupt archive: short ZIP64 extra field in " + nth);
+        field = rd64(f);
+        f += 8;
+      };
+      if (entry.usize == kMax32) take64(entry.usize);
+      if (entry.csize == kMax32) take64(entry.csize);
+      if (entry.offset == kMax32) take64(entry.offset);
+      if (start_disk == 0xffff) {
+        if (f_end - f < 4) w.fail("corrupt archive: short ZIP64 extra field in " + nth);
+        start_disk = rd32(f);
       }
-      x += 4 + size;
     }
-    if (start_disk != 0) w.fail("multi-disk ZIP archives are not supported");
-    entries.push_back(std::move(entry));
-    pos += kCentralSize + name_len + extra_len + comment_len;
+    x += 4 + size;
   }
+}
+
+// Entry i of the central directory, which starts at pos; pos moves past it.
+ZipEntry read_central_entry(const Bytes& z, std::size_t& pos, std::size_t cd_end, std::uint64_t i,
+                            const Where& w) {
+  const unsigned char* p = z.data();
+  const std::string nth = "central directory entry " + std::to_string(i);
+  if (cd_end - pos < kCentralSize || rd32(p + pos) != kCentralSig)
+    w.fail("corrupt archive: bad " + nth);
+  const unsigned char* c = p + pos;
+  ZipEntry entry;
+  entry.flags = rd16(c + 8);
+  entry.method = rd16(c + 10);
+  entry.crc = rd32(c + 16);
+  entry.csize = rd32(c + 20);
+  entry.usize = rd32(c + 24);
+  const std::size_t name_len = rd16(c + 28), extra_len = rd16(c + 30), comment_len = rd16(c + 32);
+  std::uint64_t start_disk = rd16(c + 34);
+  entry.offset = rd32(c + 42);
+  if (cd_end - pos - kCentralSize < name_len + extra_len + comment_len)
+    w.fail("corrupt archive: " + nth + " overruns the central directory");
+  entry.name.assign(reinterpret_cast<const char*>(c + kCentralSize), name_len);
+  const unsigned char* extra = c + kCentralSize + name_len;
+  read_zip64_extra(extra, extra + extra_len, entry, start_disk, nth, w);
+  if (start_disk != 0) w.fail("multi-disk ZIP archives are not supported");
+  pos += kCentralSize + name_len + extra_len + comment_len;
+  return entry;
+}
+
+// The central directory of an in-memory archive, checked for bounds.
+std::vector<ZipEntry> read_central_directory(const Bytes& z, std::uint64_t& data_limit,
+                                             const Where& w) {
+  check_zip_magic(z, w);
+  const CentralDirectoryLocation at = locate_central_directory(z, w);
+  data_limit = at.cd_offset;
+  std::vector<ZipEntry> entries;
+  entries.reserve(static_cast<std::size_t>(at.count));
+  std::size_t pos = static_cast<std::size_t>(at.cd_offset);
+  const std::size_t cd_end = static_cast<std::size_t>(at.cd_offset + at.cd_size);
+  for (std::uint64_t i = 0; i < at.count; ++i)
+    entries.push_back(read_central_entry(z, pos, cd_end, i, w));
   return entries;
+}
+
+// One array of an archive being written. Every header field is known before the first byte is
+// written, so that an archive too large for plain ZIP fails before the file is created.
+template <class T>
+struct NpzMember {
+  std::string file_name, preamble;
+  const Tensor<T>* tensor;
+  std::uint64_t size = 0, offset = 0;
+  std::uint32_t crc = 0;
+  std::uint16_t flags = 0;
+};
+
+// Checks the names and lays the members out one after the other; data_size is where the last
+// one ends.
+template <class T>
+std::vector<NpzMember<T>> plan_npz_members(
+    const std::vector<std::pair<std::string, Tensor<T>>>& arrays, const Where& w,
+    std::uint64_t& data_size) {
+  if (arrays.size() >= 0xffff)
+    w.fail(std::to_string(arrays.size()) +
+           " arrays need a ZIP64 archive, which is not supported for writing (at most 65534)");
+  std::vector<NpzMember<T>> members;
+  std::unordered_set<std::string> seen;
+  std::uint64_t offset = 0;
+  for (const auto& [name, tensor] : arrays) {
+    if (name.empty()) w.fail("an array has an empty name");
+    if (name.find('\0') != std::string::npos) w.fail("an array name contains a NUL byte");
+    if (!seen.insert(name).second) w.fail("duplicate array name '" + name + "'");
+    if (name.size() + 4 > 0xffff) w.fail("array name too long: '" + name.substr(0, 40) + "...'");
+    if (!tensor.defined()) w.fail("array '" + name + "' is an undefined tensor");
+    NpzMember<T> m{name + ".npy", npy_preamble(dtype_of<T>(), tensor.shape()), &tensor};
+    m.flags = is_ascii(name) ? 0 : kFlagUtf8;
+    m.size = m.preamble.size() + std::uint64_t{tensor.size()} * sizeof(T);
+    m.offset = offset;
+    offset += kLocalSize + m.file_name.size() + m.size;
+    m.crc =
+        crc_update(0, reinterpret_cast<const unsigned char*>(m.preamble.data()), m.preamble.size());
+    encode(tensor.data(), tensor.size(),
+           [&](const unsigned char* p, std::size_t n) { m.crc = crc_update(m.crc, p, n); });
+    members.push_back(std::move(m));
+  }
+  data_size = offset;
+  return members;
+}
+
+// A local file header followed by the .npy bytes, stored uncompressed.
+template <class T>
+void write_npz_member(AtomicFile& out, const NpzMember<T>& m) {
+  std::string h;
+  put32(h, kLocalSig);
+  put16(h, 20);  // version needed to extract: 2.0
+  put16(h, m.flags);
+  put16(h, kMethodStored);
+  put16(h, 0);  // time
+  put16(h, kDosDate1980);
+  put32(h, m.crc);
+  put32(h, static_cast<std::uint32_t>(m.size));  // compressed
+  put32(h, static_cast<std::uint32_t>(m.size));  // uncompressed
+  put16(h, static_cast<std::uint32_t>(m.file_name.size()));
+  put16(h, 0);  // extra field length
+  h += m.file_name;
+  out.write(h);
+  out.write(m.preamble);
+  encode(m.tensor->data(), m.tensor->size(),
+         [&](const unsigned char* p, std::size_t n) { out.write(p, n); });
+}
+
+// The central directory and its end record, for members whose data ends at cd_offset.
+template <class T>
+std::string npz_central_directory(const std::vector<NpzMember<T>>& members, std::uint64_t cd_offset,
+                                  std::uint64_t cd_size) {
+  std::string cd;
+  for (const NpzMember<T>& m : members) {
+    put32(cd, kCentralSig);
+    put16(cd, (3 << 8) | 20);  // made by: Unix, 2.0
+    put16(cd, 20);
+    put16(cd, m.flags);
+    put16(cd, kMethodStored);
+    put16(cd, 0);
+    put16(cd, kDosDate1980);
+    put32(cd, m.crc);
+    put32(cd, static_cast<std::uint32_t>(m.size));
+    put32(cd, static_cast<std::uint32_t>(m.size));
+    put16(cd, static_cast<std::uint32_t>(m.file_name.size()));
+    put16(cd, 0);               // extra field length
+    put16(cd, 0);               // comment length
+    put16(cd, 0);               // disk number start
+    put16(cd, 0);               // internal attributes
+    put32(cd, 0100644u << 16);  // external attributes: regular file, rw-r--r--
+    put32(cd, static_cast<std::uint32_t>(m.offset));
+    cd += m.file_name;
+  }
+  put32(cd, kEndSig);
+  put16(cd, 0);  // this disk
+  put16(cd, 0);  // disk with the central directory
+  put16(cd, static_cast<std::uint32_t>(members.size()));
+  put16(cd, static_cast<std::uint32_t>(members.size()));
+  put32(cd, static_cast<std::uint32_t>(cd_size));
+  put32(cd, static_cast<std::uint32_t>(cd_offset));
+  put16(cd, 0);  // comment length
+  return cd;
 }
 
 }  // namespace
@@ -751,93 +876,16 @@ template <class T>
 void save_npz(const std::string& path,
               const std::vector<std::pair<std::string, Tensor<T>>>& arrays) {
   const Where w{"save_npz", path};
-  if (arrays.size() >= 0xffff)
-    w.fail(std::to_string(arrays.size()) +
-           " arrays need a ZIP64 archive, which is not supported for writing (at most 65534)");
-
-  struct Member {
-    std::string file_name, preamble;
-    const Tensor<T>* tensor;
-    std::uint64_t size = 0, offset = 0;
-    std::uint32_t crc = 0;
-    std::uint16_t flags = 0;
-  };
-  std::vector<Member> members;
-  std::unordered_set<std::string> seen;
-  std::uint64_t offset = 0;
-  for (const auto& [name, tensor] : arrays) {
-    if (name.empty()) w.fail("an array has an empty name");
-    if (name.find('\0') != std::string::npos) w.fail("an array name contains a NUL byte");
-    if (!seen.insert(name).second) w.fail("duplicate array name '" + name + "'");
-    if (name.size() + 4 > 0xffff) w.fail("array name too long: '" + name.substr(0, 40) + "...'");
-    if (!tensor.defined()) w.fail("array '" + name + "' is an undefined tensor");
-    Member m{name + ".npy", npy_preamble(dtype_of<T>(), tensor.shape()), &tensor};
-    m.flags = is_ascii(name) ? 0 : kFlagUtf8;
-    m.size = m.preamble.size() + std::uint64_t{tensor.size()} * sizeof(T);
-    m.offset = offset;
-    offset += kLocalSize + m.file_name.size() + m.size;
-    m.crc =
-        crc_update(0, reinterpret_cast<const unsigned char*>(m.preamble.data()), m.preamble.size());
-    encode(tensor.data(), tensor.size(),
-           [&](const unsigned char* p, std::size_t n) { m.crc = crc_update(m.crc, p, n); });
-    members.push_back(std::move(m));
-  }
+  std::uint64_t data_size = 0;
+  const std::vector<NpzMember<T>> members = plan_npz_members(arrays, w, data_size);
   std::uint64_t cd_size = 0;
-  for (const Member& m : members) cd_size += kCentralSize + m.file_name.size();
-  if (offset >= kMax32 || cd_size >= kMax32 - offset)
+  for (const NpzMember<T>& m : members) cd_size += kCentralSize + m.file_name.size();
+  if (data_size >= kMax32 || cd_size >= kMax32 - data_size)
     w.fail("the archive would exceed 4 GiB, which needs ZIP64, not supported for writing");
 
   AtomicFile out(path, w.failer());
-  for (const Member& m : members) {
-    std::string h;
-    put32(h, kLocalSig);
-    put16(h, 20);  // version needed to extract: 2.0
-    put16(h, m.flags);
-    put16(h, kMethodStored);
-    put16(h, 0);  // time
-    put16(h, kDosDate1980);
-    put32(h, m.crc);
-    put32(h, static_cast<std::uint32_t>(m.size));  // compressed
-    put32(h, static_cast<std::uint32_t>(m.size));  // uncompressed
-    put16(h, static_cast<std::uint32_t>(m.file_name.size()));
-    put16(h, 0);  // extra field length
-    h += m.file_name;
-    out.write(h);
-    out.write(m.preamble);
-    encode(m.tensor->data(), m.tensor->size(),
-           [&](const unsigned char* p, std::size_t n) { out.write(p, n); });
-  }
-  const std::uint64_t cd_offset = out.offset();
-  std::string cd;
-  for (const Member& m : members) {
-    put32(cd, kCentralSig);
-    put16(cd, (3 << 8) | 20);  // made by: Unix, 2.0
-    put16(cd, 20);
-    put16(cd, m.flags);
-    put16(cd, kMethodStored);
-    put16(cd, 0);
-    put16(cd, kDosDate1980);
-    put32(cd, m.crc);
-    put32(cd, static_cast<std::uint32_t>(m.size));
-    put32(cd, static_cast<std::uint32_t>(m.size));
-    put16(cd, static_cast<std::uint32_t>(m.file_name.size()));
-    put16(cd, 0);               // extra field length
-    put16(cd, 0);               // comment length
-    put16(cd, 0);               // disk number start
-    put16(cd, 0);               // internal attributes
-    put32(cd, 0100644u << 16);  // external attributes: regular file, rw-r--r--
-    put32(cd, static_cast<std::uint32_t>(m.offset));
-    cd += m.file_name;
-  }
-  put32(cd, kEndSig);
-  put16(cd, 0);  // this disk
-  put16(cd, 0);  // disk with the central directory
-  put16(cd, static_cast<std::uint32_t>(members.size()));
-  put16(cd, static_cast<std::uint32_t>(members.size()));
-  put32(cd, static_cast<std::uint32_t>(cd_size));
-  put32(cd, static_cast<std::uint32_t>(cd_offset));
-  put16(cd, 0);  // comment length
-  out.write(cd);
+  for (const NpzMember<T>& m : members) write_npz_member(out, m);
+  out.write(npz_central_directory(members, out.offset(), cd_size));
   out.commit();
 }
 

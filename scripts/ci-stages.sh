@@ -10,7 +10,7 @@
 #   build-tsan/   the thread tests (tests/test_threads*.cpp: threads building, differentiating and
 #                 training graphs at once, sharing parameters, results compared with serial runs)
 #                 under ThreadSanitizer (-DTAPEGRAD_SANITIZE=thread).
-# Together about 15-25 minutes on 2 cores. Dependencies: run scripts/setup.sh first (test.sh does).
+# Together about 20-30 minutes on 2 cores. Dependencies: run scripts/setup.sh first (test.sh does).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstdio>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -129,11 +128,9 @@ template <class T>
 std::string format_values(const Tensor<T>& t, std::size_t max_elements) {
   std::string s = "[";
   const std::size_t n = std::min(t.size(), max_elements);
-  char buf[32];
   for (std::size_t i = 0; i < n; ++i) {
-    std::snprintf(buf, sizeof buf, "%.4g", double(t.data()[i]));
     if (i) s += ", ";
-    s += buf;
+    s += format_number(double(t.data()[i]), 4);
   }
   if (t.size() > n) s += n ? ", ..." : "...";
   return s + "]";

@@ -623,22 +623,14 @@ OpCheckResult check_op(const OpInfo& op, SampleFactory<T> factory, const char* d
   row.dtype = dtype;
   // A float sample is judged against double differences of the double sample with the same
   // structure, at the float inputs' values.
-  std::uint64_t references_seed = 0;
-  std::vector<GradSample<double>> references;
+  detail::DoubleReferences references;
   detail::run_op_samples<T>(
       row, op, factory, seeds,
       [&](const GradSample<T>& sample, std::size_t k, std::uint64_t seed, const Tensor<T>&,
           const std::vector<Tensor<T>>&) -> GradCheckReport {
         if constexpr (std::is_same_v<T, float>) {
-          if (references.empty() || references_seed != seed) {
-            references = op.samples_double(seed);
-            references_seed = seed;
-          }
-          if (k >= references.size() || references[k].label != sample.label ||
-              references[k].inputs.size() != sample.inputs.size())
-            throw Error("float sample " + sample.label +
-                        " has no double sample of the same structure to take differences from");
-          return detail::run_gradcheck_mixed(sample.fn, references[k].fn, sample.inputs, {});
+          return detail::run_gradcheck_mixed(sample.fn, references.of(op, seed, k, sample).fn,
+                                             sample.inputs, {});
         } else {
           (void)k;
           (void)seed;

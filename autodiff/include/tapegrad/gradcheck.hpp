@@ -178,6 +178,33 @@ struct OpCheckResult {
 
 namespace detail {
 
+// The double sample with the structure of float sample k of an op at a seed: the per-op suites
+// take a float adjoint's differences from it (the factories are one template, so sample k has
+// the same label and inputs in both types). Cached per seed.
+class DoubleReferences {
+ public:
+  const GradSample<double>& of(const OpInfo& op, std::uint64_t seed, std::size_t k,
+                               const GradSample<float>& sample) {
+    if (samples_.empty() || seed_ != seed) {
+      samples_ = op.samples_double(seed);
+      seed_ = seed;
+    }
+    if (k >= samples_.size() || samples_[k].label != sample.label ||
+        samples_[k].inputs.size() != sample.inputs.size())
+      throw Error("float sample " + sample.label +
+                  " has no double sample of the same structure to take differences from");
+    return samples_[k];
+  }
+
+ private:
+  std::uint64_t seed_ = 0;
+  std::vector<GradSample<double>> samples_;
+};
+
+}  // namespace detail
+
+namespace detail {
+
 // The per-op loop shared by the first- and second-order suites: every sample of every seed, the
 // distinct labels, the probe that the sample's output is the op's own node, the worst error, the
 // first failure (a failing report or what a sample raised), and a row that fails without samples.

@@ -232,8 +232,7 @@ SecondOrderCheckResult check_op_second_order(const OpInfo& op, SampleFactory<T> 
   SecondOrderCheckResult row;
   row.dtype = std::is_same_v<T, float> ? "f32" : "f64";
   EnableGradGuard recording;
-  std::uint64_t references_seed = 0;
-  std::vector<GradSample<double>> references;
+  detail::DoubleReferences references;
   run_op_samples<T>(
       row, op, factory, seeds,
       [&](const GradSample<T>& sample, std::size_t k, std::uint64_t seed, const Tensor<T>& out,
@@ -244,15 +243,8 @@ SecondOrderCheckResult check_op_second_order(const OpInfo& op, SampleFactory<T> 
         for (const auto& d : first)
           row.gradient_depends_on_inputs = row.gradient_depends_on_inputs || d.requires_grad();
         if constexpr (std::is_same_v<T, float>) {
-          if (references.empty() || references_seed != seed) {
-            references = op.samples_double(seed);
-            references_seed = seed;
-          }
-          if (k >= references.size() || references[k].label != sample.label ||
-              references[k].inputs.size() != sample.inputs.size())
-            throw Error("float sample " + sample.label +
-                        " has no double sample of the same structure to take differences from");
-          return run_gradgradcheck_mixed(sample.fn, references[k].fn, sample.inputs, options);
+          return run_gradgradcheck_mixed(sample.fn, references.of(op, seed, k, sample).fn,
+                                         sample.inputs, options);
         } else {
           (void)k;
           (void)seed;

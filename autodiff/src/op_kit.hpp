@@ -83,6 +83,13 @@ Tensor<T> scalar_output(const char* op, T value) {
 }
 
 // ---- elementwise kernels ------------------------------------------------------------------
+// x / y, but 0 for x = 0 (also over y = 0), unless y is NaN: a NaN is never hidden (PyTorch's
+// xlogy(0, NaN) is NaN too). The kernel of xdivy and of bce's fused adjoint.
+template <class T>
+T xdivy_value(T x, T y) {
+  return x == T(0) && y == y ? T(0) : x / y;
+}
+
 template <class T, class F>
 Tensor<T> map_unary(const char* op, const Tensor<T>& x, F f) {
   Tensor<T> out = new_output<T>(op, x.shape());

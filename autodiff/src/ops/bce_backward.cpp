@@ -18,12 +18,6 @@ namespace tg {
 
 namespace {
 
-// x / d, but 0 for x = 0 (also over d = 0), unless d is NaN: a NaN is never hidden.
-template <class T>
-T xdiv(T x, T d) {
-  return x == T(0) && d == d ? T(0) : x / d;
-}
-
 template <class T>
 T power(T v, unsigned k) {
   T r = v;
@@ -44,7 +38,8 @@ struct BceDerivative {
   T factor;  // (k-1)!
   T inverse_n;
   T operator()(T g, T p, T y) const {
-    const T a = xdiv(T(1) - y, power(T(1) - p, order)), b = xdiv(y, power(p, order));
+    const T a = detail::xdivy_value(T(1) - y, power(T(1) - p, order)),
+            b = detail::xdivy_value(y, power(p, order));
     const T d = order % 2 ? a - b : a + b;
     // k = 1 keeps the rounding of bce's earlier adjoint: (a - b) * (G * (1/N)).
     return (order == 1 ? d : factor * d) * (g * inverse_n);

@@ -8,13 +8,6 @@ namespace tg {
 
 namespace {
 
-// 0/y is 0 even for y = 0, but not for a NaN y: a NaN is never hidden (PyTorch's xlogy(0, NaN)
-// is NaN too).
-template <class T>
-T xdivy_kernel(T x, T y) {
-  return x == T(0) && y == y ? T(0) : x / y;
-}
-
 template <class T>
 class XdivyNode final : public detail::SavingNode<T, 2> {
  public:
@@ -43,7 +36,7 @@ std::vector<GradSample<T>> xdivy_samples(std::uint64_t seed) {
 
 template <class T>
 Tensor<T> xdivy(const Tensor<T>& x, const Tensor<T>& y) {
-  Tensor<T> out = detail::map_binary("xdivy", x, y, xdivy_kernel<T>);
+  Tensor<T> out = detail::map_binary("xdivy", x, y, detail::xdivy_value<T>);
   if (auto* node = record<XdivyNode<T>>(out, {&x, &y})) {
     node->saved[0].save_input(x);
     node->saved[1].save_input(y);

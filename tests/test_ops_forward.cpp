@@ -46,14 +46,12 @@ void check_tensor(const tg::Tensor<T>& t, const Shape& shape, const std::vector<
   }
 }
 
-template <class T>
-void check_scalar(const tg::Tensor<T>& t, double expected, double eps = 1e-12) {
+template <class T> void check_scalar(const tg::Tensor<T>& t, double expected, double eps = 1e-12) {
   check_tensor(t, Shape{}, {expected}, eps);
 }
 
 // Every element finite.
-template <class T>
-bool all_finite(const tg::Tensor<T>& t) {
+template <class T> bool all_finite(const tg::Tensor<T>& t) {
   for (T v : t.to_vector())
     if (!std::isfinite(v)) return false;
   return true;

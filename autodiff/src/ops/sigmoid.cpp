@@ -1,13 +1,12 @@
 // sigmoid: 1/(1+e^-x), evaluated as e^x/(1+e^x) for x < 0 so that e^-x never overflows.
 // Saves its output s, not its input. Adjoint: G*s*(1-s), the fused op sigmoid_backward.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SigmoidNode final : public detail::SavingNode<T, 1> {
+template <class T> class SigmoidNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "sigmoid"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -15,15 +14,13 @@ class SigmoidNode final : public detail::SavingNode<T, 1> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> sigmoid_samples(std::uint64_t seed) {
-  return detail::unary_samples<T>(seed, -4, 4, [](const Tensor<T>& x) { return sigmoid(x); });
+template <class T> std::vector<GradSample<T>> sigmoid_samples(std::uint64_t seed) {
+  return samples::unary<T>(seed, -4, 4, [](const Tensor<T>& x) { return sigmoid(x); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> sigmoid(const Tensor<T>& x) {
+template <class T> Tensor<T> sigmoid(const Tensor<T>& x) {
   Tensor<T> out = detail::map_unary("sigmoid", x, [](T v) {
     if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
     const T e = std::exp(v);

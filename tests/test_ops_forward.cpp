@@ -59,6 +59,18 @@ template <class T> bool all_finite(const tg::Tensor<T>& t) {
 
 }  // namespace
 
+// The registry's forward cases: every op carries, in its own file, values worked out
+// independently of its kernel; this runs them all.
+TEST_CASE("every registered op gives the forward values worked out for it") {
+  for (const tg::OpInfo& op : tg::registered_ops()) {
+    if (!op.cases) continue;
+    for (const tg::ForwardCase& c : op.cases().forward) {
+      INFO("op " << op.name << ", forward case " << c.label);
+      check_tensor(c.call(), c.shape, c.values, c.tolerance);
+    }
+  }
+}
+
 // ============================================================================================
 // matmul
 // ============================================================================================

@@ -91,6 +91,14 @@ template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& l
 // -mean_i(sum_c targets[i,c] * log_softmax(logits)[i,c]); targets one-hot or any distribution.
 template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets);
 
+// ---- elementwise, one input: abs, sqrt, square, trigonometry, activations, clamp, sign --------
+
+// ---- elementwise, two inputs: maximum, minimum, pow with a tensor exponent, comparisons, where --
+
+// ---- shape and indexing ----------------------------------------------------------------------
+
+// ---- products: batched matmul, dot, outer ----------------------------------------------------
+
 // ---- operators -----------------------------------------------------------------------------
 template <class T> Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) {
   return add(a, b);

@@ -48,8 +48,8 @@ struct ErrorCase {
 };
 
 struct OpCases {
-  std::vector<ForwardCase> forward;
-  std::vector<ErrorCase> errors;
+  std::vector<ForwardCase> forward = {};
+  std::vector<ErrorCase> errors = {};
 };
 
 using CaseFactory = OpCases (*)();

@@ -51,6 +51,23 @@ TEST_CASE("the first node of a long chain is released without deep recursion") {
   CHECK(tg::memory_stats().live_nodes == 0);
 }
 
+TEST_CASE("take_grad removes the accumulated gradient and set_grad puts one back") {
+  TensorD x = TensorD::vector({1.0, 2.0}, true);
+  tg::sum(x * x).backward();  // 2x
+  TensorD taken = x.take_grad();
+  CHECK(taken.to_vector() == std::vector<double>{2.0, 4.0});
+  CHECK_FALSE(x.has_grad());
+  CHECK_FALSE(x.take_grad().defined());  // nothing left to take
+  tg::sum(x).backward();                 // accumulates from nothing: 1
+  CHECK(x.grad().to_vector() == std::vector<double>{1.0, 1.0});
+  x.set_grad(taken);
+  CHECK(x.grad().to_vector() == std::vector<double>{2.0, 4.0});
+  x.set_grad(TensorD());
+  CHECK_FALSE(x.has_grad());
+  CHECK_THROWS_AS(x.set_grad(TensorD::zeros(tg::Shape{3})), tg::ShapeError);
+  CHECK_FALSE(x.has_grad());
+}
+
 TEST_CASE("gradients accumulate across backward calls until zeroed") {
   TensorD w = TensorD::vector({1.0, 2.0}, true);
   tg::sum(w * w).backward();

@@ -529,6 +529,22 @@ template <class T> void Tensor<T>::zero_grad() {
   old.swap(impl.grad);
 }
 
+template <class T> Tensor<T> Tensor<T>::take_grad() {
+  TensorImpl<T>& impl = checked("take_grad");
+  std::lock_guard<detail::GradLock> lock(impl.grad_lock);
+  return Tensor(std::move(impl.grad));
+}
+
+template <class T> void Tensor<T>::set_grad(const Tensor& gradient) {
+  TensorImpl<T>& impl = checked("set_grad");
+  if (gradient.defined() && gradient.shape() != impl.shape)
+    throw ShapeError("set_grad: gradient " + gradient.shape().str() +
+                     " does not match the tensor " + impl.shape.str());
+  std::shared_ptr<TensorImpl<T>> old = gradient.impl_;  // the replaced one is freed after unlocking
+  std::lock_guard<detail::GradLock> lock(impl.grad_lock);
+  old.swap(impl.grad);
+}
+
 template <class T> Tensor<T> Tensor<T>::detach() const {
   return Tensor(share_storage(checked("detach")));
 }

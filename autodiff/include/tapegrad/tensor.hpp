@@ -210,6 +210,12 @@ template <class T> class Tensor {
   // absent gradient from a zero one).
   bool has_grad() const;
   void zero_grad();
+  // Removes the accumulated gradient and returns it (undefined when there is none), and puts one
+  // back (an undefined one clears it; ShapeError for another shape): how tg::grad and the
+  // gradient checker set a leaf's gradient aside and restore it. Safe against a concurrent
+  // backward accumulating into the same leaf.
+  Tensor take_grad();
+  void set_grad(const Tensor& gradient);
 
   // Reverse-mode pass from this tensor. Without an upstream gradient the tensor must have one
   // element (seeded with 1); otherwise `upstream` must have this tensor's shape. Gradients

@@ -13,6 +13,8 @@
 #include <typeinfo>
 #include <utility>
 
+#include "leaf_grads_aside.hpp"
+#include "op_samples_run.hpp"
 #include "tapegrad/grad.hpp"
 #include "tapegrad/registry.hpp"
 
@@ -56,12 +58,13 @@ std::string multi_index(const Shape& shape, std::size_t flat) {
 
 // The leaves' own gradients are put aside for the check and back afterwards, even on an
 // exception, by the same class tg::grad uses; a leaf listed twice is set aside once.
-template <class T>
-std::vector<std::shared_ptr<TensorImpl<T>>> distinct_impls(const std::vector<Tensor<T>>& leaves) {
-  std::vector<std::shared_ptr<TensorImpl<T>>> impls;
+template <class T> std::vector<Tensor<T>> distinct_leaves(const std::vector<Tensor<T>>& leaves) {
+  std::vector<Tensor<T>> distinct;
   for (const auto& t : leaves)
-    if (std::find(impls.begin(), impls.end(), t.impl()) == impls.end()) impls.push_back(t.impl());
-  return impls;
+    if (std::none_of(distinct.begin(), distinct.end(),
+                     [&](const Tensor<T>& d) { return d.impl() == t.impl(); }))
+      distinct.push_back(t);
+  return distinct;
 }
 
 // Sets one input element for the duration of a scope; the original value is put back on every
@@ -160,7 +163,7 @@ template <class T> Tensor<T> evaluate_both_ways(const std::function<Tensor<T>()>
 template <class T>
 Analytic analytic_pass(const std::function<Tensor<T>()>& f, const std::vector<Tensor<T>>& inputs,
                        std::uint64_t seed, bool full) {
-  detail::LeafGradsAside<T> aside(distinct_impls(inputs));
+  detail::LeafGradsAside<T> aside(distinct_leaves(inputs));
   Tensor<T> out = evaluate_both_ways(f);
   Analytic an;
   for (const auto& leaf : detail::reachable_leaves(out))
@@ -171,10 +174,11 @@ Analytic analytic_pass(const std::function<Tensor<T>()>& f, const std::vector<Te
   an.grads.resize(inputs.size());
   auto collect = [&] {
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      const Tensor<T> g = inputs[i].grad();
+      Tensor<T> input = inputs[i];  // a handle on the same leaf
+      const Tensor<T> g = input.grad();
       an.grads[i].insert(an.grads[i].end(), std::as_const(g).data(),
                          std::as_const(g).data() + g.size());
-      inputs[i].impl()->grad.reset();
+      input.zero_grad();
     }
   };
   if (full) {
@@ -482,7 +486,7 @@ GradCheckReport check_leaves(const std::function<Tensor<T>()>& f,
   const Settings set = settings_for<T>(options, Defaults<T>::tolerance, Defaults<T>::abs_tolerance);
   require_leaves(inputs);
   const Analytic an = analytic_pass(f, inputs, options.seed, full_mode(options));
-  detail::LeafGradsAside<T> aside(distinct_impls(inputs));
+  detail::LeafGradsAside<T> aside(distinct_leaves(inputs));
   return numeric_compare<T>(f, inputs, an, set);
 }
 
@@ -521,7 +525,7 @@ GradCheckReport run_mixed(const TensorFunction<float>& f, const TensorFunction<d
   elements = std::max(elements, an.projection.size());
   Settings set =
       settings_for<float>(options, mixed_tolerance(elements), Defaults<float>::abs_tolerance);
-  detail::LeafGradsAside<double> aside(distinct_impls(promoted));
+  detail::LeafGradsAside<double> aside(distinct_leaves(promoted));
   GradCheckReport report = numeric_compare<double>([&] { return g(promoted); }, promoted, an, set);
   report.reference = "double differences";
   return report;
@@ -608,8 +612,8 @@ GradCheckReport run_gradcheck_leaves(const std::function<Tensor<float>()>& f,
 namespace {
 
 template <class T>
-OpCheckResult check_op(const OpInfo& op, SampleFactory<T> factory, const char* dtype,
-                       const std::vector<std::uint64_t>& seeds) {
+OpCheckResult check_op_as(const OpInfo& op, SampleFactory<T> factory, const char* dtype,
+                          const std::vector<std::uint64_t>& seeds) {
   OpCheckResult row;
   row.dtype = dtype;
   // A float sample is judged against double differences of the double sample with the same
@@ -633,13 +637,19 @@ OpCheckResult check_op(const OpInfo& op, SampleFactory<T> factory, const char* d
 
 }  // namespace
 
+std::vector<OpCheckResult> check_op(const OpInfo& op, const std::vector<std::uint64_t>& seeds,
+                                    bool include_float) {
+  std::vector<OpCheckResult> rows;
+  rows.push_back(check_op_as<double>(op, op.samples_double, "f64", seeds));
+  if (include_float) rows.push_back(check_op_as<float>(op, op.samples_float, "f32", seeds));
+  return rows;
+}
+
 std::vector<OpCheckResult> check_registered_ops(const std::vector<std::uint64_t>& seeds,
                                                 bool include_float) {
   std::vector<OpCheckResult> rows;
-  for (const OpInfo& op : registered_ops()) {
-    rows.push_back(check_op<double>(op, op.samples_double, "f64", seeds));
-    if (include_float) rows.push_back(check_op<float>(op, op.samples_float, "f32", seeds));
-  }
+  for (const OpInfo& op : registered_ops())
+    for (OpCheckResult& row : check_op(op, seeds, include_float)) rows.push_back(std::move(row));
   return rows;
 }
 

@@ -12,6 +12,10 @@
 // pass is recorded (every op's adjoint is written with the engine's own ops), so the returned
 // gradients are functions of the inputs and can be differentiated again; without it backward runs
 // the raw kernels, as a plain backward() does.
+//
+// grad() is compiled into the library; hvp() and hessian() take the caller's function, so they are
+// templates here (the library's rule: only what is instantiated with a user's callable lives in a
+// header).
 #pragma once
 
 #include <algorithm>
@@ -41,103 +45,16 @@ struct GradOptions {
 
 namespace detail {
 
-// The leaves that require a gradient and are reachable from `output` (the output itself when it
-// is such a leaf), each once. Iterative: deep graphs cannot overflow the stack.
-template <class T>
-std::vector<std::shared_ptr<TensorImpl<T>>> reachable_leaves(const Tensor<T>& output) {
-  std::vector<std::shared_ptr<TensorImpl<T>>> leaves;
-  const auto& root = output.impl();
-  if (!root->grad_fn) {
-    if (root->requires_grad) leaves.push_back(root);
-    return leaves;
-  }
-  detail::GraphWalk<const Node<T>> walk;
-  detail::walk_graph<const Node<T>>(root->grad_fn.get(), walk);
-  return walked_leaves<T>(walk.nodes);
-}
-
-// Puts the leaves' accumulated gradients aside and restores them when it goes out of scope (also
-// on an exception), like gradcheck_leaves does.
-template <class T> class LeafGradsAside {
- public:
-  explicit LeafGradsAside(std::vector<std::shared_ptr<TensorImpl<T>>> leaves)
-      : leaves_(std::move(leaves)) {
-    saved_.reserve(leaves_.size());
-    for (const auto& leaf : leaves_) {
-      saved_.push_back(std::move(leaf->grad));
-      leaf->grad.reset();
-    }
-  }
-  ~LeafGradsAside() {
-    for (std::size_t i = 0; i < leaves_.size(); ++i) leaves_[i]->grad = std::move(saved_[i]);
-  }
-  LeafGradsAside(const LeafGradsAside&) = delete;
-  LeafGradsAside& operator=(const LeafGradsAside&) = delete;
-
- private:
-  std::vector<std::shared_ptr<TensorImpl<T>>> leaves_;
-  std::vector<std::shared_ptr<TensorImpl<T>>> saved_;
-};
-
+// grad()'s pass, compiled into the library for float and double. `who` names the caller in errors.
 template <class T>
 std::vector<Tensor<T>> grad_impl(const char* who, const Tensor<T>& output,
                                  const std::vector<Tensor<T>>& inputs, const Tensor<T>* upstream,
-                                 const GradOptions& options) {
-  const std::string op(who);
-  if (!output.defined()) throw GraphError(op + ": the output is an undefined tensor");
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor<T>& x = inputs[i];
-    const std::string name = "input " + std::to_string(i);
-    if (!x.defined()) throw GraphError(op + ": " + name + " is an undefined tensor");
-    if (!x.requires_grad())
-      throw GraphError(op + ": " + name + " " + x.shape().str() +
-                       " does not require a gradient (mark it with set_requires_grad(), or leave "
-                       "it out of the inputs)");
-    if (!x.is_leaf())
-      throw GraphError(op + ": " + name + " " + x.shape().str() + " is the output of " +
-                       x.op_name() +
-                       ", not a leaf; gradients are taken with respect to leaves (to start a new "
-                       "graph at an intermediate value, use x.detach().clone() marked as "
-                       "requiring a gradient)");
-  }
-  if (upstream) {
-    if (!upstream->defined()) throw GraphError(op + ": the upstream gradient is undefined");
-    if (upstream->shape() != output.shape())
-      throw ShapeError(op + ": upstream gradient " + upstream->shape().str() +
-                       " does not match the output " + output.shape().str());
-  } else if (output.size() != 1) {
-    throw GraphError(op + ": the output " + output.shape().str() +
-                     " has more than one element; pass an upstream gradient of that shape");
-  }
+                                 const GradOptions& options);
 
-  // Every leaf the pass can write to, and every input (an unreachable input must read as zeros,
-  // not as whatever it had accumulated before).
-  std::vector<std::shared_ptr<TensorImpl<T>>> leaves = reachable_leaves(output);
-  {
-    std::unordered_set<const void*> seen;
-    for (const auto& leaf : leaves) seen.insert(leaf.get());
-    for (const auto& x : inputs)
-      if (seen.insert(x.impl().get()).second) leaves.push_back(x.impl());
-  }
-
-  std::vector<Tensor<T>> result;
-  result.reserve(inputs.size());
-  {
-    LeafGradsAside<T> aside(std::move(leaves));
-    if (output.requires_grad()) {
-      const BackwardOptions backward_options{
-          .retain_graph = options.retain_graph || options.create_graph,
-          .create_graph = options.create_graph};
-      if (upstream)
-        output.backward(*upstream, backward_options);
-      else
-        output.backward(backward_options);
-    }
-    for (const auto& x : inputs)
-      result.push_back(x.impl()->grad ? Tensor<T>(x.impl()->grad) : Tensor<T>::zeros(x.shape()));
-  }
-  return result;
-}
+// The leaves that require a gradient and are reachable from `output` (the output itself when it
+// is such a leaf), each once.
+template <class T>
+std::vector<std::shared_ptr<TensorImpl<T>>> reachable_leaves(const Tensor<T>& output);
 
 }  // namespace detail
 

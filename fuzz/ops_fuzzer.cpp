@@ -234,6 +234,11 @@ struct Step {
   std::vector<std::size_t> saved = {};
   bool saves_output = false;  // the op saves its own output (exp, sigmoid, tanh, relu, softmaxes)
   std::string op = {};
+  // An op drawn from the registry, whose kinks and saved tensors the fuzzer does not model: a
+  // write into its inputs or its output may raise the version check, and the gradient value
+  // checks skip a root that depends on it (a kink between the differences' points would fail
+  // them for no fault of the op's).
+  bool opaque = false;
 };
 
 struct Meta {
@@ -1170,9 +1175,78 @@ template <class T> struct Program {
         return with_number(in.byte());
       case 18:
         return tensor_api(in.byte());
+      case 19:
+        if (in.byte() & 1) return registered(in.byte());
+        return add_leaf();
       default:
         return add_leaf();
     }
+  }
+
+  // ---- any registered op ----------------------------------------------------------------------
+  // An op drawn from the registry: one of its gradient-check samples gives the call and the input
+  // shapes, the fuzzer the values (kept from the sample or drawn, specials included) and which
+  // inputs require a gradient. Every op, present and future, is drawn this way without code of
+  // its own here. The outcome must match the same call without recording: the same shape, or
+  // the same error; gradient values are not checked through it (see Step::opaque), but backward
+  // passes, second order, writes in place, determinism and leaks are.
+  void registered(std::uint8_t which) {
+    const std::vector<tg::OpInfo>& ops = tg::registered_ops();
+    const tg::OpInfo& op = ops[which % ops.size()];
+    const std::uint64_t seed = in.byte();
+    const auto factory = [&] {
+      if constexpr (std::is_same_v<T, float>)
+        return op.samples_float;
+      else
+        return op.samples_double;
+    }();
+    const std::vector<tg::GradSample<T>> samples = factory(seed);
+    const std::vector<tg::GradSample<double>> samples_d = op.samples_double(seed);
+    if (samples.empty() || samples.size() != samples_d.size()) return;
+    const std::size_t k = in.byte() % samples.size();
+    if (pool.size() + samples[k].inputs.size() >= kMaxPool) return;
+    std::vector<std::size_t> args;
+    for (const tg::Tensor<T>& x : samples[k].inputs) {
+      tg::Tensor<T> t = x.detach().clone();
+      if (in.byte() & 1) fill(t);
+      t.set_requires_grad(in.byte() & 1);
+      note(std::string("t") + std::to_string(pool.size()) + " = leaf" + t.shape().str() +
+           (t.requires_grad() ? " requires_grad" : "") + " for " + op.name + " " +
+           samples[k].label);
+      record_values(t);
+      push(t, Step{.op = "leaf"});
+      leaves.push_back(t);
+      args.push_back(pool.size() - 1);
+    }
+    const auto inputs_of = [args](const auto& env) {
+      std::vector<std::decay_t<decltype(env[0])>> x;
+      for (std::size_t a : args) x.push_back(env[a]);
+      return x;
+    };
+    // The outcome without recording is the expectation (on copies, so nothing is shared).
+    tg::Shape want;
+    try {
+      tg::NoGradGuard no_grad;
+      std::vector<tg::Tensor<T>> copies;
+      for (std::size_t a : args) copies.push_back(pool[a].detach().clone());
+      want = samples[k].fn(copies).shape();
+    } catch (const tg::Error& e) {
+      note(std::string("    without recording it raises: ") + e.what());
+      return;
+    }
+    std::string call = op.name + "(sample " + samples[k].label;
+    for (std::size_t a : args) call += ", " + name(a);
+    const auto fn = samples[k].fn;
+    const auto fn_d = samples_d[k].fn;
+    run(op.name, call + ")", Expect::ok, want,
+        [fn, fn_d, inputs_of](const auto& env) {
+          if constexpr (std::is_same_v<V<decltype(env)>, double>)
+            return fn_d(inputs_of(env));
+          else
+            return fn(inputs_of(env));
+        },
+        {args});
+    if (steps.size() == pool.size() && steps.back().op == op.name) steps.back().opaque = true;
   }
 
   // ---- the double replay -------------------------------------------------------------------
@@ -1305,6 +1379,11 @@ template <class T> struct Program {
     if (root == pool.size()) return;
     find_slots();
     const std::vector<std::size_t> order = ancestry(root);
+    for (std::size_t i : order)
+      if (steps[i].opaque) {
+        note("values: skipped, root " + name(root) + " depends on " + steps[i].op);
+        return;
+      }
     std::vector<std::size_t> used;  // the slots the root depends on
     for (std::size_t i : order)
       if (slot_of[i] >= 0) used.push_back(std::size_t(slot_of[i]));
@@ -1675,6 +1754,7 @@ template <class T> struct Program {
       if (!pool[i].requires_grad() || pool[i].is_leaf()) continue;
       for (std::size_t a : steps[i].args)
         if (written_after(a, i)) m.may = true;
+      if (steps[i].opaque && written_after(i, i)) m.may = true;
       if (!reached[i]) continue;
       bool stale = steps[i].saves_output && written_after(i, i);
       for (std::size_t a : steps[i].saved) stale = stale || written_after(a, i);

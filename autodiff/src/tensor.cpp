@@ -448,24 +448,33 @@ Tensor<T> Tensor<T>::matrix(std::initializer_list<std::initializer_list<T>> rows
   return from_vector(Shape{n, m}, values, requires_grad);
 }
 
+namespace {
+
+// A tensor of draws from `dist`, named `who` in a size error.
+template <class T, class Distribution>
+Tensor<T> random_tensor(const Shape& shape, const char* who, Distribution dist,
+                        std::mt19937_64& rng, bool requires_grad) {
+  Tensor<T> t(make_impl<T>(shape, who));
+  T* data = t.data();
+  for (std::size_t i = 0; i < t.size(); ++i) data[i] = dist(rng);
+  t.set_requires_grad(requires_grad);
+  return t;
+}
+
+}  // namespace
+
 template <class T>
 Tensor<T> Tensor<T>::uniform(const Shape& shape, T low, T high, std::mt19937_64& rng,
                              bool requires_grad) {
-  Tensor t(make_impl<T>(shape, "uniform"));
-  std::uniform_real_distribution<T> dist(low, high);
-  for (std::size_t i = 0; i < t.impl_->numel; ++i) t.impl_->data[i] = dist(rng);
-  t.impl_->requires_grad = requires_grad;
-  return t;
+  return random_tensor<T>(shape, "uniform", std::uniform_real_distribution<T>(low, high), rng,
+                          requires_grad);
 }
 
 template <class T>
 Tensor<T> Tensor<T>::normal(const Shape& shape, T mean, T stddev, std::mt19937_64& rng,
                             bool requires_grad) {
-  Tensor t(make_impl<T>(shape, "normal"));
-  std::normal_distribution<T> dist(mean, stddev);
-  for (std::size_t i = 0; i < t.impl_->numel; ++i) t.impl_->data[i] = dist(rng);
-  t.impl_->requires_grad = requires_grad;
-  return t;
+  return random_tensor<T>(shape, "normal", std::normal_distribution<T>(mean, stddev), rng,
+                          requires_grad);
 }
 
 template <class T> T Tensor<T>::item() const {

@@ -62,6 +62,12 @@ TEST_CASE("split: pieces of the given extents, each its own slice node") {
       },
       {"split:", "[2,2]", "add up to 4", "extent 5", "[5,2]"});
   check_error<tg::ShapeError>([&] { (void)tg::split(x, {}, 0); }, {"split:", "no sizes", "[5,2]"});
+  // Sizes whose sum wraps around to the extent (2^64 - 1 + 6 = 5) are still wrong.
+  check_error<tg::ShapeError>(
+      [&] {
+        (void)tg::split(x, {~std::size_t(0), 6}, 0);
+      },
+      {"split:", "overflow", "[5,2]"});
   check_error<tg::AxisError>([&] { (void)tg::split(x, {5}, 2); }, {"split:", "axis 2", "[5,2]"});
 }
 

@@ -78,6 +78,11 @@ inline std::string list_str(const std::vector<std::int64_t>& values) {
 struct SliceRange {
   std::size_t start = 0;
   std::size_t length = 0;
+  // One past the last position taken (start when none): a stop that selects the same positions
+  // and, unlike start + length * step, cannot overflow for a step as large as INT64_MAX.
+  std::int64_t stop(std::int64_t step) const {
+    return std::int64_t(length == 0 ? start : start + (length - 1) * std::size_t(step) + 1);
+  }
 };
 
 inline SliceRange slice_range(std::size_t n, std::int64_t start, std::int64_t stop,

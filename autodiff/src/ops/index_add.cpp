@@ -12,6 +12,7 @@ template <class T> class IndexAddNode final : public Node<T> {
  public:
   int axis = 0;
   std::vector<std::int64_t> indices;
+  void release_saved() override { indices = {}; }
   const char* name() const override { return "index_add"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     if (this->needs_grad(0)) grads[0] = g;

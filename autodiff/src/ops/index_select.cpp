@@ -12,6 +12,7 @@ template <class T> class IndexSelectNode final : public Node<T> {
  public:
   int axis = 0;
   std::vector<std::int64_t> indices;
+  void release_saved() override { indices = {}; }
   const char* name() const override { return "index_select"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     grads[0] = index_add(Tensor<T>::zeros(this->input_shape(0)), axis, indices, g);

@@ -2,7 +2,10 @@
 // bounds (a copy: tensors are contiguous). Adjoint: slice_backward(G, x.shape, ...), which writes
 // G into zeros of x's shape. split and chunk are slices, one node per piece, and are checked
 // through slice.
+#include <limits>
+
 #include "../shape_kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -63,6 +66,19 @@ OpCases slice_cases() {
            {"5:2 empty", [ten] { return slice(ten(), 0, 5, 2); }, Shape{0}, {}},
            {"20:30 empty", [ten] { return slice(ten(), 0, 20, 30); }, Shape{0}, {}},
            {"0:10:4", [ten] { return slice(ten(), 0, 0, 10, 4); }, Shape{3}, {0, 4, 8}},
+           {"5:10:INT64_MAX",
+            [ten] { return slice(ten(), 0, 5, 10, std::numeric_limits<std::int64_t>::max()); },
+            Shape{1},
+            {5}},
+           // The adjoint's stop must not overflow when the step is huge.
+           {"gradient at 1:3:INT64_MAX",
+            [] {
+              TensorD x = TensorD::vector({1, 2, 3, 4}, true);
+              const std::int64_t step = std::numeric_limits<std::int64_t>::max();
+              return tg::grad(sum(slice(x, 0, 1, 3, step)), {x})[0];
+            },
+            Shape{4},
+            {0, 1, 0, 0}},
            {"[2,3] axis 1 1:3", [m23] { return slice(m23(), 1, 1, 3); }, Shape{2, 2}, {2, 3, 5, 6}},
            {"[2,3] axis -2 -1:", [m23] { return slice(m23(), -2, -1, 2); }, Shape{1, 3}, {4, 5, 6}},
            {"[2,3] axis 1 ::2",
@@ -101,7 +117,7 @@ Tensor<T> slice(const Tensor<T>& x, int axis, std::int64_t start, std::int64_t s
   if (auto* node = record<SliceNode<T>>(out, {&x})) {
     node->axis = int(ax);
     node->start = std::int64_t(range.start);
-    node->stop = std::int64_t(range.start + range.length * std::size_t(step));
+    node->stop = range.stop(step);
     node->step = step;
   }
   return out;
@@ -114,7 +130,9 @@ std::vector<Tensor<T>> split(const Tensor<T>& x, const std::vector<std::size_t>&
   std::size_t total = 0;
   std::string listed = "[";
   for (std::size_t i = 0; i < sizes.size(); ++i) {
-    total += sizes[i];
+    if (__builtin_add_overflow(total, sizes[i], &total))
+      throw ShapeError("split: sizes overflow at position " + std::to_string(i) + " for shape " +
+                       shape.str());
     if (i) listed += ',';
     listed += std::to_string(sizes[i]);
   }

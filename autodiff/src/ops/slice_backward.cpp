@@ -107,7 +107,7 @@ Tensor<T> slice_backward(const Tensor<T>& g, const Shape& shape, int axis, std::
   if (auto* node = record<SliceBackwardNode<T>>(out, {&g})) {
     node->axis = int(ax);
     node->start = std::int64_t(range.start);
-    node->stop = std::int64_t(range.start + range.length * std::size_t(step));
+    node->stop = range.stop(step);
     node->step = step;
   }
   return out;

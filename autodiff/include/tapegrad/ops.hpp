@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <type_traits>
 #include <vector>
 
@@ -96,6 +97,68 @@ template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>
 // ---- elementwise, two inputs: maximum, minimum, pow with a tensor exponent, comparisons, where --
 
 // ---- shape and indexing ----------------------------------------------------------------------
+// Each copies its input (tensors are contiguous buffers); axes count from the end when
+// negative, out of range is AxisError. The ops taking a list also take a braced list:
+// concat({a, b}, 0).
+// x as 1-D (a 0-d x gives [1]).
+template <class T> Tensor<T> flatten(const Tensor<T>& x);
+// Removes `axis` when its extent is 1, else returns x's values unchanged (PyTorch's squeeze).
+template <class T> Tensor<T> squeeze(const Tensor<T>& x, int axis);
+// Inserts an axis of extent 1 at `axis` in [-ndim-1, ndim].
+template <class T> Tensor<T> unsqueeze(const Tensor<T>& x, int axis);
+// out.shape[i] = x.shape[dims[i]]; dims must be a permutation of x's axes.
+template <class T> Tensor<T> permute(const Tensor<T>& x, const std::vector<int>& dims);
+// Swaps two axes of an N-d x (permute); transpose(x) above is the 2-D matrix transpose.
+template <class T> Tensor<T> transpose(const Tensor<T>& x, int d0, int d1);
+// x[start:stop:step] along `axis`, Python's rules: negative bounds count from the end, bounds out
+// of range are clamped, an empty result is allowed; step >= 1 (else DomainError).
+template <class T>
+Tensor<T> slice(const Tensor<T>& x, int axis, std::int64_t start, std::int64_t stop,
+                std::int64_t step = 1);
+// slice's adjoint: zeros of `shape` with g written where slice(zeros, axis, start, stop, step)
+// reads (same bounds rules); g must have that slice's shape.
+template <class T>
+Tensor<T> slice_backward(const Tensor<T>& g, const Shape& shape, int axis, std::int64_t start,
+                         std::int64_t stop, std::int64_t step);
+// Pieces of the given extents along `axis` (they must add up to its extent); each is a slice.
+template <class T>
+std::vector<Tensor<T>> split(const Tensor<T>& x, const std::vector<std::size_t>& sizes,
+                             int axis = 0);
+// n pieces of ceil(extent/n) along `axis` (the last smaller, fewer when they run out), PyTorch's
+// torch.chunk; n >= 1 (else DomainError).
+template <class T> std::vector<Tensor<T>> chunk(const Tensor<T>& x, int n, int axis = 0);
+// x's entries at `indices` along `axis` (repeats allowed; 0 <= index < extent, no negative ones,
+// else IndexError); x at least 1-D.
+template <class T>
+Tensor<T> index_select(const Tensor<T>& x, int axis, const std::vector<std::int64_t>& indices);
+// x with source's slices added at `indices` along `axis` (repeats accumulate); source has x's
+// shape with indices.size() along `axis`.
+template <class T>
+Tensor<T> index_add(const Tensor<T>& x, int axis, const std::vector<std::int64_t>& indices,
+                    const Tensor<T>& source);
+// An integer index tensor for gather and scatter_add: its shape and its values, row-major.
+struct Indices {
+  Shape shape;
+  std::vector<std::int64_t> values;
+};
+// out[p] = x[p with its `axis` coordinate replaced by index[p]], out of index's shape (PyTorch's
+// torch.gather): index of x's rank, no larger than x off `axis`; x at least 1-D.
+template <class T> Tensor<T> gather(const Tensor<T>& x, int axis, const Indices& index);
+// x with src[p] added at x[p with its `axis` coordinate replaced by index[p]] (repeats
+// accumulate); src of index's shape.
+template <class T>
+Tensor<T> scatter_add(const Tensor<T>& x, int axis, const Indices& index, const Tensor<T>& src);
+// Joins tensors of equal shape off `axis` along it; at least one tensor, none 0-d.
+template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& tensors, int axis = 0);
+template <class T> Tensor<T> concat(std::initializer_list<Tensor<T>> tensors, int axis = 0) {
+  return concat(std::vector<Tensor<T>>(tensors), axis);
+}
+// Joins tensors of equal shape along a new axis at `axis` in [-ndim-1, ndim] (concat of
+// unsqueezed copies).
+template <class T> Tensor<T> stack(const std::vector<Tensor<T>>& tensors, int axis = 0);
+template <class T> Tensor<T> stack(std::initializer_list<Tensor<T>> tensors, int axis = 0) {
+  return stack(std::vector<Tensor<T>>(tensors), axis);
+}
 
 // ---- products: batched matmul, dot, outer ----------------------------------------------------
 

@@ -120,13 +120,16 @@ TEST_CASE("gradgradcheck in float takes double differences when the function als
 }
 
 TEST_CASE("linear ops record a gradient that does not depend on their inputs, other ops do") {
-  // relu_backward(G, y) = G*[y > 0] is linear in G and piecewise constant in y.
+  // relu_backward(G, y) = G*[y > 0] is linear in G and piecewise constant in y; so are the
+  // gradients of maximum and minimum (G selected by comparing the inputs) and where (by the mask).
   const std::set<std::string> linear = {"add",          "sub",     "neg",          "sum",
                                         "mean",         "reshape", "transpose",    "add_bias",
                                         "broadcast_to", "sum_to",  "relu_backward"};
+  const std::set<std::string> selecting = {"maximum", "minimum", "where"};
   for (const auto& row : tg::check_registered_ops_second_order({1})) {
     CAPTURE(row.op);
-    CHECK(row.gradient_depends_on_inputs == (linear.count(row.op) == 0));
+    CHECK(row.gradient_depends_on_inputs ==
+          (linear.count(row.op) == 0 && selecting.count(row.op) == 0));
   }
 }
 

@@ -1,6 +1,5 @@
-// What the two-input elementwise ops (maximum, minimum, where, the comparisons, pow with a tensor
-// exponent) share: the gradient that selects G by a piecewise-constant share, and samples whose
-// two operands never come close to a tie.
+// What maximum and minimum share: the gradient that selects G by a piecewise-constant share, and
+// samples whose two operands never come close to a tie.
 #pragma once
 
 #include <random>
@@ -28,8 +27,8 @@ namespace tg::samples {
 
 // Samples of a broadcasting binary op whose operands must stay apart (a kink at a == b): over
 // binary_shape_pairs() and a 4-D pair, a on the grid 0.2k and b on the grid 0.2k + 0.1 (k in
-// -10..10), each moved by at most 0.02, so that any two elements that meet differ by 0.06 or more
-// and both orders occur.
+// -10..10), each moved by at most 0.02, so that any two elements that meet differ by 0.06 or more;
+// either may be the larger.
 template <class T, class F> std::vector<GradSample<T>> apart(std::uint64_t seed, F fn) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> step(-10, 10);

@@ -8,7 +8,7 @@
 // is multiplied by G, not selected: an infinite G there gives NaN.
 #include <limits>
 
-#include "../binary_kernels.hpp"
+#include "../kernels.hpp"
 #include "tapegrad/grad.hpp"
 
 namespace tg {

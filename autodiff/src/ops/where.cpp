@@ -3,11 +3,13 @@
 // nonzero, else 0; db = G where it is zero, else 0; the mask gets none. Selected, never multiplied
 // (PyTorch's where(cond, grad, 0)): the branch not taken gets exactly 0 even where G is infinite
 // or NaN, and a NaN in it never reaches the other branch's gradient.
+#include <algorithm>
+#include <array>
 #include <limits>
 #include <random>
 #include <string>
 
-#include "../binary_kernels.hpp"
+#include "../kernels.hpp"
 #include "tapegrad/grad.hpp"
 
 namespace tg {

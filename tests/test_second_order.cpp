@@ -120,7 +120,8 @@ TEST_CASE("gradgradcheck in float takes double differences when the function als
 }
 
 TEST_CASE("linear ops record a gradient that does not depend on their inputs, other ops do") {
-  // relu_backward(G, y) = G*[y > 0] is linear in G and piecewise constant in y.
+  // relu_backward(G, y) = G*[y > 0] is linear in G and piecewise constant in y; so are the
+  // gradients of maximum and minimum (G selected by comparing the inputs) and where (by the mask).
   const std::set<std::string> linear = {"add",          "sub",     "neg",          "sum",
                                         "mean",         "reshape", "transpose",    "add_bias",
                                         "broadcast_to", "sum_to",  "relu_backward"};
@@ -128,9 +129,11 @@ TEST_CASE("linear ops record a gradient that does not depend on their inputs, ot
   const std::set<std::string> linear_shape = {
       "flatten",      "squeeze",   "unsqueeze", "permute", "slice",      "slice_backward",
       "index_select", "index_add", "gather",    "concat",  "scatter_add"};
+  const std::set<std::string> selecting = {"maximum", "minimum", "where"};
   for (const auto& row : tg::check_registered_ops_second_order({1})) {
     CAPTURE(row.op);
-    const bool is_linear = linear.count(row.op) + linear_shape.count(row.op) != 0;
+    const bool is_linear =
+        linear.count(row.op) + linear_shape.count(row.op) + selecting.count(row.op) != 0;
     CHECK(row.gradient_depends_on_inputs == !is_linear);
   }
 }

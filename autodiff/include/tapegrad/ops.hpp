@@ -95,6 +95,21 @@ template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>
 // ---- elementwise, one input: abs, sqrt, square, trigonometry, activations, clamp, sign --------
 
 // ---- elementwise, two inputs: maximum, minimum, pow with a tensor exponent, comparisons, where --
+// The larger / smaller of a and b; NaN where either is NaN. At a tie each gets G/2 (PyTorch).
+template <class T> Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b);
+template <class T> Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b);
+// a^b with a tensor exponent (op pow_tensor). db is 0 where a == 0 and b >= 0, da 0 where b == 0.
+template <class T> Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b);
+// Masks: 1 where a > b (a < b, a >= b, a <= b, a == b), else 0 (also at a NaN). Never recorded:
+// the result does not require a gradient.
+template <class T> Tensor<T> gt(const Tensor<T>& a, const Tensor<T>& b);
+template <class T> Tensor<T> lt(const Tensor<T>& a, const Tensor<T>& b);
+template <class T> Tensor<T> ge(const Tensor<T>& a, const Tensor<T>& b);
+template <class T> Tensor<T> le(const Tensor<T>& a, const Tensor<T>& b);
+template <class T> Tensor<T> eq(const Tensor<T>& a, const Tensor<T>& b);
+// a where mask != 0, else b, all three broadcasting. No gradient to the mask; the branch not
+// taken gets exactly 0 (selected, even for an infinite or NaN G).
+template <class T> Tensor<T> where(const Tensor<T>& mask, const Tensor<T>& a, const Tensor<T>& b);
 
 // ---- shape and indexing ----------------------------------------------------------------------
 // Each copies its input (tensors are contiguous buffers); axes count from the end when

@@ -5,7 +5,10 @@
 // bce_backward), which is G*(p-y)/(p(1-p))/N away from the edges. PyTorch clamps that denominator
 // at 1e-12 and so is ~10x too small after sigmoid(30); here sigmoid's s(1-s) cancels it exactly.
 // dy = G*(log(1-p) - log p)/N.
+#include <limits>
+
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -39,6 +42,71 @@ template <class T> std::vector<GradSample<T>> bce_samples(std::uint64_t seed) {
   return out;
 }
 
+// NumPy (float64): p=np.array([.9,.2,.6,.3]); y=np.array([1.,0,1,.5]);
+// -np.mean(y*np.log(p)+(1-y)*np.log(1-p)), and the gradient (p-y)/(p*(1-p))/4. At the edges by
+// hand (0 log 0 = 0): p = [0, 1, 0.5], y = [0, 1, 0.5] has terms 0 (0 log 0 + 1 log 1),
+// 0 (1 log 1 + 0 log 0), -(0.5 log 0.5 + 0.5 log 0.5) = log 2, so log(2)/3; the gradient
+// -y/p + (1-y)/(1-p) with 0/0 -> 0 is 1, -1 and -1 + 1 = 0, over N = 3. p = 0 with y = 1 is
+// -(1 * log 0) = +inf, gradient -1/0 = -inf there and (-1 + 1)/2 = 0 at p = y = 0.5.
+OpCases bce_cases() {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  return {
+      .forward =
+          {{"p inside (0,1), a soft label",
+            [] {
+              return bce(TensorD::vector({0.9, 0.2, 0.6, 0.3}), TensorD::vector({1, 0, 1, 0.5}));
+            },
+            Shape{},
+            {0.40491339121759024}},
+           {"gradient for p inside (0,1)",
+            [] {
+              TensorD p = TensorD::vector({0.9, 0.2, 0.6, 0.3}, true);
+              return grad(bce(p, TensorD::vector({1, 0, 1, 0.5})), {p})[0];
+            },
+            Shape{4},
+            {-0.2777777777777778, 0.31249999999999994, -0.4166666666666667, -0.2380952380952381}},
+           {"p = y = 0 and p = y = 1 add 0",
+            [] {
+              return bce(TensorD::vector({0, 1, 0.5}), TensorD::vector({0, 1, 0.5}));
+            },
+            Shape{},
+            {0.6931471805599453 / 3}},
+           {"finite gradient at p = y = 0 and p = y = 1",
+            [] {
+              TensorD p = TensorD::vector({0, 1, 0.5}, true);
+              return grad(bce(p, TensorD::vector({0, 1, 0.5})), {p})[0];
+            },
+            Shape{3},
+            {1.0 / 3, -1.0 / 3, 0}},
+           {"p = 0 with y = 1 is +inf, no clamping",
+            [] {
+              return bce(TensorD::vector({0, 0.5}), TensorD::vector({1, 0.5}));
+            },
+            Shape{},
+            {inf}},
+           {"gradient -inf at p = 0 with y = 1",
+            [] {
+              TensorD p = TensorD::vector({0, 0.5}, true);
+              return grad(bce(p, TensorD::vector({1, 0.5})), {p})[0];
+            },
+            Shape{2},
+            {-inf, 0}}},
+      .errors = {{"p = 1.5", ErrorKind::domain, "p = 1.5",
+                  [] {
+                    bce(TensorD::vector({0.5, 1.5}, true), TensorD::vector({1, 0}));
+                  }},
+                 {"p = -0.5", ErrorKind::domain, "p = -0.5",
+                  [] {
+                    bce(TensorD::vector({-0.5, 0.5}, true), TensorD::vector({1, 0}));
+                  }},
+                 {"no broadcasting", ErrorKind::shape, "[4,1] and [4]",
+                  [] {
+                    bce(TensorD::full(Shape{4, 1}, 0.5), TensorD::zeros(Shape{4}));
+                  }},
+                 {"empty", ErrorKind::shape, "empty input [0]",
+                  [] { bce(TensorD::zeros(Shape{0}), TensorD::zeros(Shape{0})); }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
@@ -70,6 +138,6 @@ template Tensor<double> bce(const Tensor<double>&, const Tensor<double>&);
 TG_DEFINE_OP(bce,
              "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "
              "dy = G*log((1-p)/p)/N",
-             bce_samples);
+             bce_samples, bce_cases);
 
 }  // namespace tg

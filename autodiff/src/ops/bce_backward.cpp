@@ -86,6 +86,37 @@ template <class T> std::vector<GradSample<T>> bce_backward_samples(std::uint64_t
   return out;
 }
 
+// By hand: G*((1-y)/(1-p) - y/p)/N, a term 0 where its numerator is 0. G = 3 (0-d), N = 4:
+// p = 0.5, y = 1: (0 - 2)*3/4; p = 0.25, y = 0: (1/0.75 - 0)*3/4 = 1; p = 0, y = 0: (1 - 0)*3/4;
+// p = 1, y = 1: (0 - 1)*3/4. G elementwise, N = 2: (0.5/0.8 - 0.5/0.2)*2/2 = -1.875 and
+// (0 - 1/0.5)*(-4)/2 = 4.
+OpCases bce_backward_cases() {
+  return {
+      .forward = {{"0-d G, p at 0 and 1",
+                   [] {
+                     return bce_backward(TensorD::scalar(3), TensorD::vector({0.5, 0.25, 0, 1}),
+                                         TensorD::vector({1, 0, 0, 1}));
+                   },
+                   Shape{4},
+                   {-1.5, 1, 0.75, -0.75}},
+                  {"G elementwise",
+                   [] {
+                     return bce_backward(TensorD::vector({2, -4}), TensorD::vector({0.2, 0.5}),
+                                         TensorD::vector({0.5, 1}));
+                   },
+                   Shape{2},
+                   {-1.875, 4}}},
+      .errors = {{"p and y differ", ErrorKind::shape, "p[2] and y[3]",
+                  [] {
+                    bce_backward(TensorD::scalar(1), TensorD::zeros(Shape{2}),
+                                 TensorD::zeros(Shape{3}));
+                  }},
+                 {"G does not broadcast", ErrorKind::shape, "G[3] does not broadcast to p[2]", [] {
+                    bce_backward(TensorD::zeros(Shape{3}), TensorD::zeros(Shape{2}),
+                                 TensorD::zeros(Shape{2}));
+                  }}}};
+}
+
 }  // namespace
 
 namespace detail {
@@ -145,6 +176,6 @@ template Tensor<double> bce_backward(const Tensor<double>&, const Tensor<double>
 TG_DEFINE_OP(bce_backward,
              "dG = U*F/N, dp = U*G*F'/N (F' = (1-y)/(1-p)^2 + y/p^2), "
              "dy = -U*G/(p(1-p))/N; F = (1-y)/(1-p) - y/p",
-             bce_backward_samples);
+             bce_backward_samples, bce_backward_cases);
 
 }  // namespace tg

@@ -1,6 +1,7 @@
 // bce_with_logits: bce(sigmoid(z), y) evaluated stably as mean(max(z,0) - z*y + log1p(e^-|z|)),
 // finite for any finite z. Adjoint: dz = G*(sigmoid(z) - y)/N, dy = -G*z/N.
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -31,6 +32,36 @@ template <class T> std::vector<GradSample<T>> bce_with_logits_samples(std::uint6
   return out;
 }
 
+// NumPy (float64): the terms max(z,0) - z*y + log1p(e^-|z|) are [0, 0, log 2, 2 + log1p(e^-2),
+// 3 + log1p(e^-3), 1000, 1000]; z=np.array([-1000.,1000,0,2,-3,1000,-1000]);
+// y=np.array([0.,1,1,0,1,0,1]); np.mean(np.maximum(z,0)-z*y+np.log1p(np.exp(-np.abs(z)))), finite
+// at +-1000; the gradient (s-y)/7 with s the sigmoid of z evaluated without overflow.
+OpCases bce_with_logits_cases() {
+  return {.forward =
+              {{"z of +-1000",
+                [] {
+                  return bce_with_logits(TensorD::vector({-1000, 1000, 0, 2, -3, 1000, -1000}),
+                                         TensorD::vector({0, 1, 1, 0, 1, 0, 1}));
+                },
+                Shape{},
+                {286.55266607759665}},
+               {"gradient (sigmoid(z) - y)/N",
+                [] {
+                  TensorD z = TensorD::vector({-1000, 1000, 0, 2, -3, 1000, -1000}, true);
+                  return grad(bce_with_logits(z, TensorD::vector({0, 1, 1, 0, 1, 0, 1})), {z})[0];
+                },
+                Shape{7},
+                {0.0, 0.0, -0.07142857142857142, 0.12582815399684036, -0.13608201811749046,
+                 0.14285714285714285, -0.14285714285714285}}},
+          .errors = {{"no broadcasting", ErrorKind::shape, "[4,1] and [4]",
+                      [] {
+                        bce_with_logits(TensorD::zeros(Shape{4, 1}), TensorD::zeros(Shape{4}));
+                      }},
+                     {"empty", ErrorKind::shape, "empty input [0]", [] {
+                        bce_with_logits(TensorD::zeros(Shape{0}), TensorD::zeros(Shape{0}));
+                      }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y) {
@@ -52,6 +83,7 @@ template <class T> Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>
 template Tensor<float> bce_with_logits(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> bce_with_logits(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(bce_with_logits, "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N", bce_with_logits_samples);
+TG_DEFINE_OP(bce_with_logits, "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N", bce_with_logits_samples,
+             bce_with_logits_cases);
 
 }  // namespace tg

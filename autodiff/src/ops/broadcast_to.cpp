@@ -1,6 +1,7 @@
 // broadcast_to: repeats x along broadcast dimensions (NumPy rules). Adjoint: G, which the engine
 // sums back to x's shape with sum_to, the same as for every broadcasting op.
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -25,6 +26,41 @@ template <class T> std::vector<GradSample<T>> broadcast_to_samples(std::uint64_t
   return out;
 }
 
+// By hand: x repeated along the new and the extent-1 dimensions; the gradient sums G back over
+// the copies: [1+10, 2+20, 3+30].
+OpCases broadcast_to_cases() {
+  return {
+      .forward = {{"[3] -> [2,3]",
+                   [] {
+                     return broadcast_to(TensorD::vector({1, 2, 3}), Shape{2, 3});
+                   },
+                   Shape{2, 3},
+                   {1, 2, 3, 1, 2, 3}},
+                  {"[3,1] -> [3,2]",
+                   [] {
+                     return broadcast_to(TensorD::from_vector(Shape{3, 1}, {1, 2, 3}), Shape{3, 2});
+                   },
+                   Shape{3, 2},
+                   {1, 1, 2, 2, 3, 3}},
+                  {"[] -> [2,2]",
+                   [] {
+                     return broadcast_to(TensorD::scalar(7), Shape{2, 2});
+                   },
+                   Shape{2, 2},
+                   {7, 7, 7, 7}},
+                  {"gradient summed back",
+                   [] {
+                     TensorD v = TensorD::vector({1, 2, 3}, true);
+                     return grad(broadcast_to(v, Shape{2, 3}), {v},
+                                 TensorD::matrix({{1, 2, 3}, {10, 20, 30}}))[0];
+                   },
+                   Shape{3},
+                   {11, 22, 33}}},
+      .errors = {{"[3] -> [2,4]", ErrorKind::shape, "cannot broadcast [3] to [2,4]", [] {
+                    broadcast_to(TensorD::zeros(Shape{3}, true), Shape{2, 4});
+                  }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
@@ -43,6 +79,6 @@ template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape
 template Tensor<float> broadcast_to(const Tensor<float>&, const Shape&);
 template Tensor<double> broadcast_to(const Tensor<double>&, const Shape&);
 
-TG_DEFINE_OP(broadcast_to, "dx = sum_to(G, x.shape)", broadcast_to_samples);
+TG_DEFINE_OP(broadcast_to, "dx = sum_to(G, x.shape)", broadcast_to_samples, broadcast_to_cases);
 
 }  // namespace tg

@@ -1,5 +1,6 @@
 // exp: e^x. Saves its output. Adjoint: G*e^x.
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -15,6 +16,24 @@ template <class T> std::vector<GradSample<T>> exp_samples(std::uint64_t seed) {
   return samples::unary<T>(seed, -2, 2, [](const Tensor<T>& x) { return exp(x); });
 }
 
+// NumPy (float64): np.exp([0.0, 1.0, -1.0, 2.5]), which is also the gradient. exp takes any
+// input: no error cases.
+OpCases exp_cases() {
+  return {.forward = {{"[4]",
+                       [] {
+                         return exp(TensorD::vector({0, 1, -1, 2.5}));
+                       },
+                       Shape{4},
+                       {1.0, 2.718281828459045, 0.3678794411714424, 12.182493960703473}},
+                      {"d/dx sum(e^x) = e^x",
+                       [] {
+                         TensorD x = TensorD::vector({0, 1, -1, 2.5}, true);
+                         return grad(sum(exp(x)), {x})[0];
+                       },
+                       Shape{4},
+                       {1.0, 2.718281828459045, 0.3678794411714424, 12.182493960703473}}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> exp(const Tensor<T>& x) {
@@ -26,6 +45,6 @@ template <class T> Tensor<T> exp(const Tensor<T>& x) {
 template Tensor<float> exp(const Tensor<float>&);
 template Tensor<double> exp(const Tensor<double>&);
 
-TG_DEFINE_OP(exp, "dx = G*e^x", exp_samples);
+TG_DEFINE_OP(exp, "dx = G*e^x", exp_samples, exp_cases);
 
 }  // namespace tg

@@ -6,6 +6,7 @@
 //   C = A^T B^T : dA = B^T G^T dB = G^T A^T
 #include "../blas.hpp"
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -46,6 +47,94 @@ template <class T> std::vector<GradSample<T>> matmul_samples(std::uint64_t seed)
   return out;
 }
 
+// By hand, with A = [[1,2,3],[4,5,6]] and B = [[7,8],[9,10],[11,12]]:
+//   A B = [1*7+2*9+3*11, 1*8+2*10+3*12; 4*7+5*9+6*11, 4*8+5*10+6*12] = [58, 64; 139, 154];
+//   A^T A [3,3]: (i,j) = sum_k A[k,i] A[k,j] = [1+16, 2+20, 3+24; 2+20, 4+25, 6+30; 3+24, 6+30,
+//   9+36]; A A^T = [1+4+9, 4+10+18; 4+10+18, 16+25+36];  B^T A^T = (A B)^T = [58, 139; 64, 154];
+//   A^T B^T [3,3]: (i,j) = sum_k A[k,i] B[j,k]: rows [1*7+4*8, 1*9+4*10, 1*11+4*12],
+//   [2*7+5*8, 2*9+5*10, 2*11+5*12], [3*7+6*8, 3*9+6*10, 3*11+6*12].
+// For C = P^T Q with P[3,2], Q[3,2] and L = sum(C) = sum_{i,j,k} P[k,i] Q[k,j]: dP[k,i] =
+// sum_j Q[k,j] (row sums of Q), dQ[k,j] = sum_i P[k,i] (row sums of P).
+OpCases matmul_cases() {
+  return {
+      .forward = {{"A[2,3] @ B[3,2]",
+                   [] {
+                     return matmul(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}),
+                                   TensorD::matrix({{7, 8}, {9, 10}, {11, 12}}));
+                   },
+                   Shape{2, 2},
+                   {58, 64, 139, 154}},
+                  {"A^T A",
+                   [] {
+                     const TensorD a = TensorD::matrix({{1, 2, 3}, {4, 5, 6}});
+                     return matmul(a, a, true, false);
+                   },
+                   Shape{3, 3},
+                   {17, 22, 27, 22, 29, 36, 27, 36, 45}},
+                  {"A A^T",
+                   [] {
+                     const TensorD a = TensorD::matrix({{1, 2, 3}, {4, 5, 6}});
+                     return matmul(a, a, false, true);
+                   },
+                   Shape{2, 2},
+                   {14, 32, 32, 77}},
+                  {"B^T A^T",
+                   [] {
+                     return matmul(TensorD::matrix({{7, 8}, {9, 10}, {11, 12}}),
+                                   TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), true, true);
+                   },
+                   Shape{2, 2},
+                   {58, 139, 64, 154}},
+                  {"A^T B^T",
+                   [] {
+                     return matmul(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}),
+                                   TensorD::matrix({{7, 8}, {9, 10}, {11, 12}}), true, true);
+                   },
+                   Shape{3, 3},
+                   {39, 49, 59, 54, 68, 82, 69, 87, 105}},
+                  // [1*1+3*2+5*0, 1*-1+3*0.5+5*3; 2*1+4*2+6*0, 2*-1+4*0.5+6*3]
+                  {"P^T Q",
+                   [] {
+                     return matmul(TensorD::matrix({{1, 2}, {3, 4}, {5, 6}}),
+                                   TensorD::matrix({{1, -1}, {2, 0.5}, {0, 3}}), true, false);
+                   },
+                   Shape{2, 2},
+                   {7, 15.5, 10, 18}},
+                  {"d/dP sum(P^T Q): row sums of Q",
+                   [] {
+                     TensorD p = TensorD::matrix({{1, 2}, {3, 4}, {5, 6}}, true);
+                     TensorD q = TensorD::matrix({{1, -1}, {2, 0.5}, {0, 3}}, true);
+                     return grad(sum(matmul(p, q, true, false)), {p, q})[0];
+                   },
+                   Shape{3, 2},
+                   {0, 0, 2.5, 2.5, 3, 3}},
+                  {"d/dQ sum(P^T Q): row sums of P",
+                   [] {
+                     TensorD p = TensorD::matrix({{1, 2}, {3, 4}, {5, 6}}, true);
+                     TensorD q = TensorD::matrix({{1, -1}, {2, 0.5}, {0, 3}}, true);
+                     return grad(sum(matmul(p, q, true, false)), {p, q})[1];
+                   },
+                   Shape{3, 2},
+                   {3, 3, 7, 7, 11, 11}}},
+      .errors = {
+          {"inner dimensions 3 != 2", ErrorKind::shape, "A[2,3] @ B[2,3] (3 != 2)",
+           [] {
+             matmul(TensorD::zeros(Shape{2, 3}, true), TensorD::zeros(Shape{2, 3}, true));
+           }},
+          {"inner dimensions with a transpose flag", ErrorKind::shape, "A^T[3,2] @ B[2,2] (3 != 2)",
+           [] {
+             matmul(TensorD::zeros(Shape{3, 2}, true), TensorD::zeros(Shape{2, 2}, true), true,
+                    false);
+           }},
+          {"1-D A", ErrorKind::shape, "A[3] @ B[3,2]",
+           [] {
+             matmul(TensorD::zeros(Shape{3}), TensorD::zeros(Shape{3, 2}));
+           }},
+          {"1-D B", ErrorKind::shape, "A[2,3] @ B[3]", [] {
+             matmul(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{3}));
+           }}}};
+}
+
 }  // namespace
 
 template <class T>
@@ -80,6 +169,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
 template Tensor<float> matmul(const Tensor<float>&, const Tensor<float>&, bool, bool);
 template Tensor<double> matmul(const Tensor<double>&, const Tensor<double>&, bool, bool);
 
-TG_DEFINE_OP(matmul, "dA = G @ B^T, dB = A^T @ G (GEMM with transpose flags)", matmul_samples);
+TG_DEFINE_OP(matmul, "dA = G @ B^T, dB = A^T @ G (GEMM with transpose flags)", matmul_samples,
+             matmul_cases);
 
 }  // namespace tg

@@ -2,7 +2,10 @@
 // PyTorch broadcasts [4,1] against [4] to a [4,4] loss with a warning). Adjoint:
 // da = G*2(a-b)/N, db = -da. (The XOR tutorial's hand backprop drops the 2/N factor and gets a
 // gradient twice the true one of its own cost.)
+#include <limits>
+
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -33,30 +36,98 @@ template <class T> std::vector<GradSample<T>> mse_samples(std::uint64_t seed) {
   return out;
 }
 
-// (1^2 + 2^2 + 3^2 + 4^2) / 4 = 7.5; (0.5^2 + 1.5^2) / 2 = 1.25.
+// (1^2 + 2^2 + 3^2 + 4^2) / 4 = 7.5; (0.5^2 + 1.5^2) / 2 = 1.25. The mean, not the sum: diffs
+// [1, 0, -2, 3], squares [1, 0, 4, 9], sum 14, N = 4 -> 3.5, and d/da = 2 * [1, 0, -2, 3] / 4 =
+// [0.5, 0, -1, 1.5] exactly ((a-b)/N would be half of it), d/db = -d/da. An upstream G = 0.5
+// scales the adjoint: diffs [2, -2, 0], mse 8/3, d/da = 0.5 * 2 * diffs / 3. A NaN in a gives a NaN
+// value and a NaN gradient at that entry only, 2(a-b)/3 = [2/3, NaN, 2] elsewhere.
 OpCases mse_cases() {
-  return {.forward = {{"[2,2]",
-                       [] {
-                         return mse(TensorD::matrix({{1, 2}, {3, 4}}), TensorD::zeros(Shape{2, 2}));
-                       },
-                       Shape{},
-                       {7.5}},
-                      {"[2]",
-                       [] {
-                         return mse(TensorD::vector({1, 2}), TensorD::vector({0.5, 0.5}));
-                       },
-                       Shape{},
-                       {1.25}}},
-          .errors = {{"shapes differ", ErrorKind::shape, "[2,3] and [3,2]",
-                      [] {
-                        mse(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{3, 2}));
-                      }},
-                     {"no broadcasting", ErrorKind::shape, "[4,1] and [4]",
-                      [] {
-                        mse(TensorD::zeros(Shape{4, 1}), TensorD::zeros(Shape{4}));
-                      }},
-                     {"empty", ErrorKind::shape, "empty input [0]",
-                      [] { mse(TensorD::zeros(Shape{0}), TensorD::zeros(Shape{0})); }}}};
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  return {
+      .forward =
+          {{"[2,2]",
+            [] {
+              return mse(TensorD::matrix({{1, 2}, {3, 4}}), TensorD::zeros(Shape{2, 2}));
+            },
+            Shape{},
+            {7.5}},
+           {"[2]",
+            [] {
+              return mse(TensorD::vector({1, 2}), TensorD::vector({0.5, 0.5}));
+            },
+            Shape{},
+            {1.25}},
+           {"the mean of squared differences",
+            [] {
+              return mse(TensorD::matrix({{1, 2}, {3, 4}}), TensorD::matrix({{0, 2}, {5, 1}}));
+            },
+            Shape{},
+            {3.5}},
+           {"d/da = 2(a-b)/N",
+            [] {
+              TensorD a = TensorD::matrix({{1, 2}, {3, 4}}, true),
+                      b = TensorD::matrix({{0, 2}, {5, 1}}, true);
+              return grad(mse(a, b), {a, b})[0];
+            },
+            Shape{2, 2},
+            {0.5, 0, -1, 1.5},
+            1e-15},
+           {"d/db = -d/da",
+            [] {
+              TensorD a = TensorD::matrix({{1, 2}, {3, 4}}, true),
+                      b = TensorD::matrix({{0, 2}, {5, 1}}, true);
+              return grad(mse(a, b), {a, b})[1];
+            },
+            Shape{2, 2},
+            {-0.5, 0, 1, -1.5},
+            1e-15},
+           {"[3]",
+            [] {
+              return mse(TensorD::vector({3, -1, 2}), TensorD::vector({1, 1, 2}));
+            },
+            Shape{},
+            {8.0 / 3.0}},
+           {"an upstream gradient scales the adjoint",
+            [] {
+              TensorD a = TensorD::vector({3, -1, 2}, true);
+              return grad(mse(a, TensorD::vector({1, 1, 2})), {a}, TensorD::scalar(0.5))[0];
+            },
+            Shape{3},
+            {2.0 / 3, -2.0 / 3, 0}},
+           {"a NaN in a",
+            [] {
+              return mse(TensorD::vector({1, nan, 3}), TensorD::vector({0, 0, 0}));
+            },
+            Shape{},
+            {nan}},
+           {"d/da NaN at the NaN only",
+            [] {
+              TensorD a = TensorD::vector({1, nan, 3}, true), b = TensorD::vector({0, 0, 0}, true);
+              return grad(mse(a, b), {a, b})[0];
+            },
+            Shape{3},
+            {2.0 / 3, nan, 2}},
+           {"d/db NaN at the NaN only",
+            [] {
+              TensorD a = TensorD::vector({1, nan, 3}, true), b = TensorD::vector({0, 0, 0}, true);
+              return grad(mse(a, b), {a, b})[1];
+            },
+            Shape{3},
+            {-2.0 / 3, nan, -2}}},
+      .errors = {{"shapes differ", ErrorKind::shape, "[2,3] and [3,2]",
+                  [] {
+                    mse(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{3, 2}));
+                  }},
+                 {"no broadcasting", ErrorKind::shape, "[4,1] and [4]",
+                  [] {
+                    mse(TensorD::zeros(Shape{4, 1}), TensorD::zeros(Shape{4}));
+                  }},
+                 {"no broadcasting the other way", ErrorKind::shape, "[4] and [4,1]",
+                  [] {
+                    mse(TensorD::zeros(Shape{4}), TensorD::zeros(Shape{4, 1}, true));
+                  }},
+                 {"empty", ErrorKind::shape, "empty input [0]",
+                  [] { mse(TensorD::zeros(Shape{0}), TensorD::zeros(Shape{0})); }}}};
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // neg: -x. Adjoint: -G.
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -15,6 +16,29 @@ template <class T> std::vector<GradSample<T>> neg_samples(std::uint64_t seed) {
   return samples::unary<T>(seed, -2, 2, [](const Tensor<T>& x) { return neg(x); });
 }
 
+// By hand. neg takes any input: no error cases.
+OpCases neg_cases() {
+  return {.forward = {{"[3]",
+                       [] {
+                         return neg(TensorD::vector({1, -2.5, 0}));
+                       },
+                       Shape{3},
+                       {-1, 2.5, 0}},
+                      {"-x is the same op",
+                       [] {
+                         return -TensorD::vector({1, -2.5, 0});
+                       },
+                       Shape{3},
+                       {-1, 2.5, 0}},
+                      {"d/dx sum(-x)",
+                       [] {
+                         TensorD x = TensorD::vector({1, -2.5, 0}, true);
+                         return grad(sum(neg(x)), {x})[0];
+                       },
+                       Shape{3},
+                       {-1, -1, -1}}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> neg(const Tensor<T>& x) {
@@ -26,6 +50,6 @@ template <class T> Tensor<T> neg(const Tensor<T>& x) {
 template Tensor<float> neg(const Tensor<float>&);
 template Tensor<double> neg(const Tensor<double>&);
 
-TG_DEFINE_OP(neg, "dx = -G", neg_samples);
+TG_DEFINE_OP(neg, "dx = -G", neg_samples, neg_cases);
 
 }  // namespace tg

@@ -3,7 +3,10 @@
 // threshold_backward zeroes only where the output is <= 0).
 // The fused op relu_backward applies the mask; being piecewise constant, the mask passes no
 // gradient on to the saved output when backward is recorded.
+#include <limits>
+
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -29,6 +32,39 @@ template <class T> std::vector<GradSample<T>> relu_samples(std::uint64_t seed) {
   return out;
 }
 
+// By hand: max(x, 0), with relu(-0) = 0 and a NaN kept; the gradient [x > 0], so relu'(0) = 0
+// (PyTorch's convention at the kink), and at a NaN the upstream passes. relu takes any input: no
+// error cases.
+OpCases relu_cases() {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  return {.forward = {{"[5]",
+                       [] {
+                         return relu(TensorD::vector({-2, 0, 3, -0.0, 1e-300}));
+                       },
+                       Shape{5},
+                       {0, 0, 3, 0, 1e-300}},
+                      {"relu'(0) = 0",
+                       [] {
+                         TensorD x = TensorD::vector({-2, 0, 3, -0.0, 1e-300}, true);
+                         return grad(sum(relu(x)), {x})[0];
+                       },
+                       Shape{5},
+                       {0, 0, 1, 0, 1}},
+                      {"NaN",
+                       [] {
+                         return relu(TensorD::vector({nan, -1}));
+                       },
+                       Shape{2},
+                       {nan, 0}},
+                      {"the upstream passes at a NaN",
+                       [] {
+                         TensorD x = TensorD::vector({nan, -1}, true);
+                         return grad(relu(x), {x}, TensorD::vector({5, 5}))[0];
+                       },
+                       Shape{2},
+                       {5, 0}}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> relu(const Tensor<T>& x) {
@@ -40,6 +76,6 @@ template <class T> Tensor<T> relu(const Tensor<T>& x) {
 template Tensor<float> relu(const Tensor<float>&);
 template Tensor<double> relu(const Tensor<double>&);
 
-TG_DEFINE_OP(relu, "dx = G*[x > 0] (relu'(0) = 0)", relu_samples);
+TG_DEFINE_OP(relu, "dx = G*[x > 0] (relu'(0) = 0)", relu_samples, relu_cases);
 
 }  // namespace tg

@@ -2,6 +2,8 @@
 // where y <= 0 gives 0, not NaN), for relu's output y (positive exactly where its input is, NaN
 // where it is NaN), relu's adjoint as one fused kernel. The mask is piecewise constant: dG = [y >
 // 0], dy = 0 (no gradient flows into y; relu''(x) = 0 almost everywhere).
+#include <limits>
+
 #include "../kernels.hpp"
 
 namespace tg {
@@ -23,6 +25,24 @@ template <class T> std::vector<GradSample<T>> relu_backward_samples(std::uint64_
   });
 }
 
+// By hand: G where y > 0 or y is NaN, else 0, selected: an infinite G where y <= 0 gives 0.
+OpCases relu_backward_cases() {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  return {
+      .forward = {{"[5]",
+                   [] {
+                     return relu_backward(TensorD::vector({1, 2, 3, 4, inf}),
+                                          TensorD::vector({-1, 0, 0.5, nan, 0}));
+                   },
+                   Shape{5},
+                   {0, 0, 3, 4, 0}}},
+      .errors = {
+          {"[2,3] and [3,2]", ErrorKind::shape, "shapes [2,3] and [3,2]", [] {
+             relu_backward(TensorD::zeros(Shape{2, 3}, true), TensorD::zeros(Shape{3, 2}, true));
+           }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
@@ -36,6 +56,6 @@ template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& 
 template Tensor<float> relu_backward(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> relu_backward(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(relu_backward, "dG = U*[y > 0], dy = 0", relu_backward_samples);
+TG_DEFINE_OP(relu_backward, "dG = U*[y > 0], dy = 0", relu_backward_samples, relu_backward_cases);
 
 }  // namespace tg

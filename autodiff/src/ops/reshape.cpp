@@ -1,6 +1,7 @@
 // reshape: the same elements (row-major order) in a new shape of equal element count.
 // Adjoint: reshape(G, x.shape).
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -27,6 +28,36 @@ template <class T> std::vector<GradSample<T>> reshape_samples(std::uint64_t seed
   return out;
 }
 
+// By hand: the same row-major elements in the new shape; the gradient is G in x's shape.
+OpCases reshape_cases() {
+  return {.forward =
+              {{"[2,3] -> [3,2]",
+                [] {
+                  return reshape(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{3, 2});
+                },
+                Shape{3, 2},
+                {1, 2, 3, 4, 5, 6}},
+               {"[2,3] -> [6]",
+                [] {
+                  return reshape(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{6});
+                },
+                Shape{6},
+                {1, 2, 3, 4, 5, 6}},
+               {"[1] -> []", [] { return reshape(TensorD::vector({4}), Shape{}); }, Shape{}, {4}},
+               {"gradient in x's shape",
+                [] {
+                  TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
+                  return grad(reshape(x, Shape{3, 2}), {x},
+                              TensorD::matrix({{1, 2}, {3, 4}, {5, 6}}))[0];
+                },
+                Shape{2, 3},
+                {1, 2, 3, 4, 5, 6}}},
+          .errors = {{"6 elements to 8", ErrorKind::shape,
+                      "cannot reshape [2,3] (6 elements) to [4,2] (8 elements)", [] {
+                        reshape(TensorD::zeros(Shape{2, 3}, true), Shape{4, 2});
+                      }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
@@ -46,6 +77,6 @@ template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
 template Tensor<float> reshape(const Tensor<float>&, const Shape&);
 template Tensor<double> reshape(const Tensor<double>&, const Shape&);
 
-TG_DEFINE_OP(reshape, "dx = reshape(G, x.shape)", reshape_samples);
+TG_DEFINE_OP(reshape, "dx = reshape(G, x.shape)", reshape_samples, reshape_cases);
 
 }  // namespace tg

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -22,6 +23,10 @@ template <class T> std::vector<GradSample<T>> sigmoid_samples(std::uint64_t seed
 
 // Values from Python's math module: 1/(1+exp(-x)). Far out, e^-x overflows in the naive form; the
 // results are exactly 0 and 1, and NaN passes through. sigmoid takes any input: no error cases.
+// NumPy (float64): 1/(1+np.exp(-np.array([0.0, 2.0, -2.0, 0.5]))), and the gradient
+// (lambda s: s*(1-s))(1/(1+np.exp(-np.array([2.0, -2.0])))), 0.25 at 0 by hand, s*(1-s) at 0.5
+// from Python's math module. At -800 and 800 e^-800 ~ 3.7e-348 underflows to 0 in double:
+// s(-800) = 0/(1+0) = 0, s(800) = 1/(1+0) = 1, both with gradient 0 (no NaN).
 OpCases sigmoid_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   return {.forward = {{"[5]",
@@ -30,7 +35,33 @@ OpCases sigmoid_cases() {
                        },
                        Shape{5},
                        {0.2689414213699951, 0.5, 0.7310585786300049, 0, 1}},
-                      {"0-d NaN", [] { return sigmoid(TensorD::scalar(nan)); }, Shape{}, {nan}}}};
+                      {"0-d NaN", [] { return sigmoid(TensorD::scalar(nan)); }, Shape{}, {nan}},
+                      {"[4]",
+                       [] {
+                         return sigmoid(TensorD::vector({0, 2, -2, 0.5}));
+                       },
+                       Shape{4},
+                       {0.5, 0.8807970779778825, 0.11920292202211755, 0.6224593312018546}},
+                      {"gradient s(1-s)",
+                       [] {
+                         TensorD x = TensorD::vector({0, 2, -2, 0.5}, true);
+                         return grad(sum(sigmoid(x)), {x})[0];
+                       },
+                       Shape{4},
+                       {0.25, 0.10499358540350645, 0.1049935854035065, 0.2350037122015945}},
+                      {"-800 and 800",
+                       [] {
+                         return sigmoid(TensorD::vector({-800, 800}));
+                       },
+                       Shape{2},
+                       {0, 1}},
+                      {"gradient 0 at -800 and 800",
+                       [] {
+                         TensorD x = TensorD::vector({-800, 800}, true);
+                         return grad(sum(sigmoid(x)), {x})[0];
+                       },
+                       Shape{2},
+                       {0, 0}}}};
 }
 
 }  // namespace

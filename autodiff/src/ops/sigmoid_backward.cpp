@@ -23,6 +23,29 @@ template <class T> std::vector<GradSample<T>> sigmoid_backward_samples(std::uint
       [](const Tensor<T>& g, const Tensor<T>& s) { return sigmoid_backward(g, s); });
 }
 
+// By hand: G*s*(1-s) = [2*0.5*0.5, -1*0.25*0.75, 4*1*0]; a 0-d G = 2 over s = [0.1, 0.9] gives
+// 2*0.1*0.9 twice.
+OpCases sigmoid_backward_cases() {
+  return {
+      .forward =
+          {{"[3]",
+            [] {
+              return sigmoid_backward(TensorD::vector({2, -1, 4}), TensorD::vector({0.5, 0.25, 1}));
+            },
+            Shape{3},
+            {0.5, -0.1875, 0}},
+           {"0-d G",
+            [] {
+              return sigmoid_backward(TensorD::scalar(2), TensorD::vector({0.1, 0.9}));
+            },
+            Shape{2},
+            {0.18, 0.18}}},
+      .errors = {
+          {"[2,3] and [3,2]", ErrorKind::shape, "shapes [2,3] and [3,2]", [] {
+             sigmoid_backward(TensorD::zeros(Shape{2, 3}, true), TensorD::zeros(Shape{3, 2}, true));
+           }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s) {
@@ -38,6 +61,7 @@ template <class T> Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T
 template Tensor<float> sigmoid_backward(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> sigmoid_backward(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(sigmoid_backward, "dG = U*s*(1-s), ds = U*G*(1-2s)", sigmoid_backward_samples);
+TG_DEFINE_OP(sigmoid_backward, "dG = U*s*(1-s), ds = U*G*(1-2s)", sigmoid_backward_samples,
+             sigmoid_backward_cases);
 
 }  // namespace tg

@@ -2,6 +2,7 @@
 // targets T[n,C], one-hot or any distribution (softmax_ce(logits, targets) in the API).
 // Adjoint: dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n.
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -46,6 +47,81 @@ template <class T> std::vector<GradSample<T>> softmax_ce_onehot_samples(std::uin
   return out;
 }
 
+// NumPy (float64), with
+//   def sm(x): m = x.max(-1, keepdims=True); e = np.exp(x - m); return e / e.sum(-1, keepdims=True)
+//   def lsm(x): m = x.max(-1, keepdims=True); return (x - m) - np.log(np.exp(x - m).sum(-1,
+//   keepdims=True))
+// L = np.array([[1.,2,3],[1,-1,.5]]); T = np.array([[.2,.3,.5],[.6,.1,.3]]);
+// -np.mean((T*lsm(L)).sum(1)) and the gradient ((sm(L)*T.sum(1,keepdims=True)-T)/2).ravel().
+// One-hot rows as labels [2, 0] cost 0.48128144204318546 (-np.mean([lsm(L)[0,2], lsm(L)[1,0]])),
+// and a third row of equal logits adds log 3. By hand: targets [2, 0] that do not sum to 1 on
+// logits [0, 0] cost -2 log(1/2) = 2 log 2, gradient (0.5*2 - [2, 0])/1 = [-1, 1]; logits of +-800
+// with one-hot [0,1,0] cost (1600 + 0)/2, gradient ([1,0,0] - [0,1,0])/2 and 0.
+OpCases softmax_ce_onehot_cases() {
+  return {
+      .forward =
+          {{"soft targets",
+            [] {
+              return softmax_ce(TensorD::matrix({{1, 2, 3}, {1, -1, 0.5}}),
+                                TensorD::matrix({{0.2, 0.3, 0.5}, {0.6, 0.1, 0.3}}));
+            },
+            Shape{},
+            {1.0062814420431854}},
+           {"gradient (softmax*rowsum(T) - T)/n",
+            [] {
+              TensorD logits = TensorD::matrix({{1, 2, 3}, {1, -1, 0.5}}, true);
+              return grad(softmax_ce(logits, TensorD::matrix({{0.2, 0.3, 0.5}, {0.6, 0.1, 0.3}})),
+                          {logits})[0];
+            },
+            Shape{2, 3},
+            {-0.05498471341480979, -0.02763576447260116, 0.08262047788741089, -0.012951503516152707,
+             -0.01115221042571471, 0.024103713941867444}},
+           {"one-hot targets, a row of equal logits",
+            [] {
+              return softmax_ce(TensorD::matrix({{1, 2, 3}, {1, -1, 0.5}, {0, 0, 0}}),
+                                TensorD::matrix({{0, 0, 1}, {1, 0, 0}, {0, 1, 0}}));
+            },
+            Shape{},
+            {(2 * 0.48128144204318546 + std::log(3.0)) / 3}},
+           {"targets whose row does not sum to 1",
+            [] {
+              return softmax_ce(TensorD::matrix({{0, 0}}), TensorD::matrix({{2, 0}}));
+            },
+            Shape{},
+            {2 * std::log(2.0)}},
+           {"gradient uses rowsum(T)",
+            [] {
+              TensorD logits = TensorD::matrix({{0, 0}}, true);
+              return grad(softmax_ce(logits, TensorD::matrix({{2, 0}})), {logits})[0];
+            },
+            Shape{1, 2},
+            {-1, 1}},
+           {"logits of +-800",
+            [] {
+              return softmax_ce(TensorD::matrix({{800, -800, 0}, {-800, 800, 0}}),
+                                TensorD::matrix({{0, 1, 0}, {0, 1, 0}}));
+            },
+            Shape{},
+            {800}},
+           {"gradient at logits of +-800",
+            [] {
+              TensorD logits = TensorD::matrix({{800, -800, 0}, {-800, 800, 0}}, true);
+              return grad(softmax_ce(logits, TensorD::matrix({{0, 1, 0}, {0, 1, 0}})), {logits})[0];
+            },
+            Shape{2, 3},
+            {0.5, -0.5, 0, 0, 0, 0}}},
+      .errors = {{"targets [4,2] for logits [4,3]", ErrorKind::shape,
+                  "targets[4,2] must have the shape of logits[4,3]",
+                  [] {
+                    softmax_ce(TensorD::zeros(Shape{4, 3}, true), TensorD::zeros(Shape{4, 2}));
+                  }},
+                 {"1-D logits", ErrorKind::shape, "logits must be 2-D, got [3]",
+                  [] { softmax_ce(TensorD::zeros(Shape{3}), TensorD::zeros(Shape{3})); }},
+                 {"empty batch", ErrorKind::shape, "empty batch, logits[0,3]", [] {
+                    softmax_ce(TensorD::zeros(Shape{0, 3}), TensorD::zeros(Shape{0, 3}));
+                  }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets) {
@@ -81,6 +157,6 @@ template Tensor<double> softmax_ce(const Tensor<double>&, const Tensor<double>&)
 
 TG_DEFINE_OP(softmax_ce_onehot,
              "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n",
-             softmax_ce_onehot_samples);
+             softmax_ce_onehot_samples, softmax_ce_onehot_cases);
 
 }  // namespace tg

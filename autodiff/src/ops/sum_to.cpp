@@ -2,6 +2,7 @@
 // The engine calls it on every gradient whose shape is larger than its input's: this is the one
 // place where broadcast gradients are reduced. Adjoint: broadcast_to(G, x.shape).
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -28,6 +29,52 @@ template <class T> std::vector<GradSample<T>> sum_to_samples(std::uint64_t seed)
   return out;
 }
 
+// By hand, for x = [[1,2,3],[4,5,6]]: column sums [5,7,9], row sums [6,15], 21 in all, and x
+// itself for its own shape; the gradient is G repeated over the summed elements.
+OpCases sum_to_cases() {
+  return {.forward = {{"[2,3] -> [3]",
+                       [] {
+                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{3});
+                       },
+                       Shape{3},
+                       {5, 7, 9}},
+                      {"[2,3] -> [1,3]",
+                       [] {
+                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{1, 3});
+                       },
+                       Shape{1, 3},
+                       {5, 7, 9}},
+                      {"[2,3] -> [2,1]",
+                       [] {
+                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{2, 1});
+                       },
+                       Shape{2, 1},
+                       {6, 15}},
+                      {"[2,3] -> []",
+                       [] {
+                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{});
+                       },
+                       Shape{},
+                       {21}},
+                      {"[2,3] -> [2,3]",
+                       [] {
+                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{2, 3});
+                       },
+                       Shape{2, 3},
+                       {1, 2, 3, 4, 5, 6}},
+                      {"gradient repeated back",
+                       [] {
+                         TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
+                         return grad(sum_to(x, Shape{2, 1}), {x},
+                                     TensorD::from_vector(Shape{2, 1}, {3, -1}))[0];
+                       },
+                       Shape{2, 3},
+                       {3, 3, 3, -1, -1, -1}}},
+          .errors = {{"[2,4] -> [3]", ErrorKind::shape, "cannot sum [2,4] down to [3]", [] {
+                        sum_to(TensorD::zeros(Shape{2, 4}, true), Shape{3});
+                      }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
@@ -49,6 +96,6 @@ template <class T> Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
 template Tensor<float> sum_to(const Tensor<float>&, const Shape&);
 template Tensor<double> sum_to(const Tensor<double>&, const Shape&);
 
-TG_DEFINE_OP(sum_to, "dx = broadcast_to(G, x.shape)", sum_to_samples);
+TG_DEFINE_OP(sum_to, "dx = broadcast_to(G, x.shape)", sum_to_samples, sum_to_cases);
 
 }  // namespace tg

@@ -1,5 +1,6 @@
 // tanh. Saves its output t. Adjoint: G*(1 - t^2), the fused op tanh_backward.
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -17,6 +18,25 @@ template <class T> std::vector<GradSample<T>> tanh_samples(std::uint64_t seed) {
   return samples::unary<T>(seed, -2.5, 2.5, [](const Tensor<T>& x) { return tanh(x); });
 }
 
+// NumPy (float64): np.tanh([1000.0, -1000.0, 0.0, 0.5, -1.5]), saturating to +-1 far out; the
+// gradient 1 - np.tanh(np.array([0.5, -1.5]))**2, and 0 at +-1000, 1 at 0 by hand. tanh takes
+// any input: no error cases.
+OpCases tanh_cases() {
+  return {.forward = {{"[5]",
+                       [] {
+                         return tanh(TensorD::vector({1000, -1000, 0, 0.5, -1.5}));
+                       },
+                       Shape{5},
+                       {1.0, -1.0, 0.0, 0.46211715726000974, -0.9051482536448665}},
+                      {"d/dx sum(tanh x) = 1 - tanh^2",
+                       [] {
+                         TensorD x = TensorD::vector({1000, -1000, 0, 0.5, -1.5}, true);
+                         return grad(sum(tanh(x)), {x})[0];
+                       },
+                       Shape{5},
+                       {0, 0, 1, 0.7864477329659274, 0.18070663892364836}}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> tanh(const Tensor<T>& x) {
@@ -28,6 +48,6 @@ template <class T> Tensor<T> tanh(const Tensor<T>& x) {
 template Tensor<float> tanh(const Tensor<float>&);
 template Tensor<double> tanh(const Tensor<double>&);
 
-TG_DEFINE_OP(tanh, "dx = G*(1 - t^2), t = tanh(x)", tanh_samples);
+TG_DEFINE_OP(tanh, "dx = G*(1 - t^2), t = tanh(x)", tanh_samples, tanh_cases);
 
 }  // namespace tg

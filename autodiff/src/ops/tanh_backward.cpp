@@ -22,6 +22,22 @@ template <class T> std::vector<GradSample<T>> tanh_backward_samples(std::uint64_
       [](const Tensor<T>& g, const Tensor<T>& t) { return tanh_backward(g, t); });
 }
 
+// By hand: G*(1-t^2) = [2*(1-0), -1*(1-0.25), 3*(1-1)].
+OpCases tanh_backward_cases() {
+  return {
+      .forward =
+          {{"[3]",
+            [] {
+              return tanh_backward(TensorD::vector({2, -1, 3}), TensorD::vector({0, 0.5, -1}));
+            },
+            Shape{3},
+            {2, -0.75, 0}}},
+      .errors = {
+          {"[2,3] and [3,2]", ErrorKind::shape, "shapes [2,3] and [3,2]", [] {
+             tanh_backward(TensorD::zeros(Shape{2, 3}, true), TensorD::zeros(Shape{3, 2}, true));
+           }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& t) {
@@ -37,6 +53,7 @@ template <class T> Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& 
 template Tensor<float> tanh_backward(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> tanh_backward(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(tanh_backward, "dG = U*(1-t^2), dt = -2*U*G*t", tanh_backward_samples);
+TG_DEFINE_OP(tanh_backward, "dG = U*(1-t^2), dt = -2*U*G*t", tanh_backward_samples,
+             tanh_backward_cases);
 
 }  // namespace tg

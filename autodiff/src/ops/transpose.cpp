@@ -1,5 +1,6 @@
 // transpose: matrix transpose, 2-D only. Adjoint: transpose(G).
 #include "../kernels.hpp"
+#include "tapegrad/grad.hpp"
 
 namespace tg {
 
@@ -21,6 +22,28 @@ template <class T> std::vector<GradSample<T>> transpose_samples(std::uint64_t se
   return out;
 }
 
+// By hand: [[1,2,3],[4,5,6]]^T; the gradient is G^T.
+OpCases transpose_cases() {
+  return {
+      .forward = {{"[2,3]",
+                   [] {
+                     return transpose(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}));
+                   },
+                   Shape{3, 2},
+                   {1, 4, 2, 5, 3, 6}},
+                  {"gradient G^T",
+                   [] {
+                     TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
+                     return grad(transpose(x), {x}, TensorD::matrix({{1, 2}, {3, 4}, {5, 6}}))[0];
+                   },
+                   Shape{2, 3},
+                   {1, 3, 5, 2, 4, 6}}},
+      .errors = {{"1-D", ErrorKind::shape, "got [3]", [] { transpose(TensorD::zeros(Shape{3})); }},
+                 {"3-D", ErrorKind::shape, "got [2,3,4]", [] {
+                    transpose(TensorD::zeros(Shape{2, 3, 4}));
+                  }}}};
+}
+
 }  // namespace
 
 template <class T> Tensor<T> transpose(const Tensor<T>& x) {
@@ -40,6 +63,6 @@ template <class T> Tensor<T> transpose(const Tensor<T>& x) {
 template Tensor<float> transpose(const Tensor<float>&);
 template Tensor<double> transpose(const Tensor<double>&);
 
-TG_DEFINE_OP(transpose, "dx = G^T", transpose_samples);
+TG_DEFINE_OP(transpose, "dx = G^T", transpose_samples, transpose_cases);
 
 }  // namespace tg

@@ -150,7 +150,7 @@ Tensor<T> nll_loss(const Tensor<T>& log_probs, const Labels& labels,
 template <class T>
 Tensor<T> nll_loss(const Tensor<T>& log_probs, const Labels& labels, const NllLossOptions& options);
 // a.b / (max(||a||, eps) * max(||b||, eps)) along `axis` (removed), each norm clamped on its own
-// (PyTorch 1.13+); a and b of equal shape. No reduction: a similarity, not a loss.
+// (current PyTorch); a and b of equal shape. No reduction: a similarity, not a loss.
 template <class T>
 Tensor<T> cosine_similarity(const Tensor<T>& a, const Tensor<T>& b, int axis = 1,
                             std::type_identity_t<T> eps = T(1e-8));

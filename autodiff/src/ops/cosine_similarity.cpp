@@ -1,4 +1,4 @@
-// cosine_similarity: PyTorch's (1.13 on), along `axis` (removed from the result):
+// cosine_similarity: current PyTorch's, along `axis` (removed from the result):
 // a.b / (max(||a||, eps) * max(||b||, eps)), each norm clamped on its own (older PyTorch clamped
 // the product ||a||*||b|| instead). a and b of the same shape (PyTorch would broadcast them).
 // Adjoint, with na = max(||a||, eps), ua = a/na, ub = b/nb and c the result:
@@ -73,64 +73,65 @@ template <class T> std::vector<GradSample<T>> cosine_similarity_samples(std::uin
 // and 0 for the zero row (its norm is clamped: 0/(1e-8*sqrt(3))). Along axis 0 of [[1,2],[3,4]]
 // and [[2,0],[1,-1]]: columns (1,3).(2,1) = 5/(sqrt(10)*sqrt(5)) = 0.7071067811865475 and
 // (2,4).(0,-1) = -4/(sqrt(20)*1) = -0.8944271909999159. The per-norm clamp: a = [1e-9, 0] (norm
-// below eps = 1e-8), b = [1, 0] gives 1e-9/(1e-8*1) = 0.1 (the older product clamp gave 1), and
-// its gradient in a is b/(eps*||b||) = [1e8, 0]: the clamped norm is a constant.
+// below eps = 1e-8), b = [1000, 0] gives 1e-6/(1e-8*1000) = 0.1 (clamping the product, 1e-6, would
+// give 1), and its gradient in a is b/(eps*||b||) = [1e8, 0]: the clamped norm is a constant.
 OpCases cosine_similarity_cases() {
-  return {.forward =
-              {{"[2,3] axis 1, a zero row",
-                [] {
-                  return cosine_similarity(TensorD::matrix({{1, 2, 3}, {0, 0, 0}}),
-                                           TensorD::matrix({{4, 5, 6}, {1, 1, 1}}));
-                },
-                Shape{2},
-                {0.9746318461970762, 0}},
-               {"[2,2] axis 0 and axis -2",
-                [] {
-                  return cosine_similarity(TensorD::matrix({{1, 2}, {3, 4}}),
-                                           TensorD::matrix({{2, 0}, {1, -1}}), -2);
-                },
-                Shape{2},
-                {0.7071067811865475, -0.8944271909999159}},
-               {"[2] axis 0 -> 0-d, each norm clamped on its own",
-                [] {
-                  return cosine_similarity(TensorD::vector({1e-9, 0}), TensorD::vector({1, 0}), 0);
-                },
-                Shape{},
-                {0.1}},
-               {"gradient through a clamped norm",
-                [] {
-                  TensorD a = TensorD::vector({1e-9, 0}, true);
-                  return tg::grad(cosine_similarity(a, TensorD::vector({1, 0}), 0), {a})[0];
-                },
-                Shape{2},
-                {1e8, 0}},
-               // d/da of a.b/(|a||b|) at a = [3,4], b = [1,0]: b/(|a||b|) - c*a/|a|^2
-               // with c = 3/5: [1/5 - 0.6*3/25, -0.6*4/25] = [0.128, -0.096].
-               {"gradient",
-                [] {
-                  TensorD a = TensorD::vector({3, 4}, true);
-                  return tg::grad(cosine_similarity(a, TensorD::vector({1, 0}), 0), {a})[0];
-                },
-                Shape{2},
-                {0.128, -0.096}}},
-          .errors = {
-              {"shapes differ", ErrorKind::shape, "[2,3] and [3,2]",
-               [] {
-                 cosine_similarity(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{3, 2}));
-               }},
-              {"axis out of range", ErrorKind::axis, "axis 2",
-               [] {
-                 cosine_similarity(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{2, 3}), 2);
-               }},
-              {"negative axis out of range", ErrorKind::axis, "axis -3",
-               [] {
-                 cosine_similarity(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{2, 3}), -3);
-               }},
-              {"0-d", ErrorKind::axis, "axis 0 out of range for []",
-               [] { cosine_similarity(TensorD::scalar(1), TensorD::scalar(1), 0); }},
-              {"negative eps", ErrorKind::domain, "eps must not be negative", [] {
-                 cosine_similarity(TensorD::ones(Shape{2, 3}), TensorD::ones(Shape{2, 3}), 1, -1);
-               }}}};
+  return {
+      .forward =
+          {{"[2,3] axis 1, a zero row",
+            [] {
+              return cosine_similarity(TensorD::matrix({{1, 2, 3}, {0, 0, 0}}),
+                                       TensorD::matrix({{4, 5, 6}, {1, 1, 1}}));
+            },
+            Shape{2},
+            {0.9746318461970762, 0}},
+           {"[2,2] axis 0 and axis -2",
+            [] {
+              return cosine_similarity(TensorD::matrix({{1, 2}, {3, 4}}),
+                                       TensorD::matrix({{2, 0}, {1, -1}}), -2);
+            },
+            Shape{2},
+            {0.7071067811865475, -0.8944271909999159}},
+           {"[2] axis 0 -> 0-d, each norm clamped on its own",
+            [] {
+              return cosine_similarity(TensorD::vector({1e-9, 0}), TensorD::vector({1000, 0}), 0);
+            },
+            Shape{},
+            {0.1}},
+           {"gradient through a clamped norm",
+            [] {
+              TensorD a = TensorD::vector({1e-9, 0}, true);
+              return tg::grad(cosine_similarity(a, TensorD::vector({1000, 0}), 0), {a})[0];
+            },
+            Shape{2},
+            {1e8, 0}},
+           // d/da of a.b/(|a||b|) at a = [3,4], b = [1,0]: b/(|a||b|) - c*a/|a|^2
+           // with c = 3/5: [1/5 - 0.6*3/25, -0.6*4/25] = [0.128, -0.096].
+           {"gradient",
+            [] {
+              TensorD a = TensorD::vector({3, 4}, true);
+              return tg::grad(cosine_similarity(a, TensorD::vector({1, 0}), 0), {a})[0];
+            },
+            Shape{2},
+            {0.128, -0.096}}},
+      .errors = {
+          {"shapes differ", ErrorKind::shape, "[2,3] and [3,2]",
+           [] {
+             cosine_similarity(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{3, 2}));
+           }},
+          {"axis out of range", ErrorKind::axis, "axis 2",
+           [] {
+             cosine_similarity(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{2, 3}), 2);
+           }},
+          {"negative axis out of range", ErrorKind::axis, "axis -3",
+           [] {
+             cosine_similarity(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{2, 3}), -3);
+           }},
+          {"0-d", ErrorKind::axis, "axis 0 out of range for []",
+           [] { cosine_similarity(TensorD::scalar(1), TensorD::scalar(1), 0); }},
+          {"negative eps", ErrorKind::domain, "eps must not be negative", [] {
+             cosine_similarity(TensorD::ones(Shape{2, 3}), TensorD::ones(Shape{2, 3}), 1, -1);
+           }}}};
 }
 
 }  // namespace

@@ -78,19 +78,83 @@ template <class T> Tensor<T> mean(const Tensor<T>& x, std::size_t axis);
 template <class T> Tensor<T> softmax(const Tensor<T>& x);
 template <class T> Tensor<T> log_softmax(const Tensor<T>& x);
 
-// ---- losses: inputs of equal shape (never broadcast), result a 0-d scalar --------------------
-// mean((a-b)^2) over all elements.
-template <class T> Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b);
-// -mean(y log p + (1-y) log(1-p)) with 0 log 0 = 0; p must lie in [0,1] (DomainError).
-template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y);
-// bce(sigmoid(z), y), evaluated stably as mean(max(z,0) - z*y + log1p(e^-|z|)).
-template <class T> Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y);
+// ---- losses: inputs of equal shape (never broadcast) --------------------------------------------
+// How a loss combines its per-element (per-row for the cross-entropies) terms, as PyTorch's
+// reduction: mean (the default; an empty input raises ShapeError), sum (0 for an empty input), or
+// none (the terms with the input's shape; [n] for the cross-entropies).
+enum class Reduction { mean, sum, none };
+
+// (a-b)^2.
+template <class T>
+Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b, Reduction reduction = Reduction::mean);
+// |a-b|; gradient sign(a-b), 0 at a == b (PyTorch).
+template <class T>
+Tensor<T> l1_loss(const Tensor<T>& a, const Tensor<T>& b, Reduction reduction = Reduction::mean);
+// d = a-b: d^2/2 where |d| < delta, else delta*(|d| - delta/2); delta > 0 (DomainError).
+template <class T>
+Tensor<T> huber_loss(const Tensor<T>& a, const Tensor<T>& b, std::type_identity_t<T> delta = 1,
+                     Reduction reduction = Reduction::mean);
+// d = a-b: d^2/(2 beta) where |d| < beta, else |d| - beta/2; beta = 0 is l1_loss, beta < 0 raises
+// DomainError.
+template <class T>
+Tensor<T> smooth_l1_loss(const Tensor<T>& a, const Tensor<T>& b, std::type_identity_t<T> beta = 1,
+                         Reduction reduction = Reduction::mean);
+// -(y log p + (1-y) log(1-p)) with 0 log 0 = 0; p must lie in [0,1] (DomainError).
+template <class T>
+Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y, Reduction reduction = Reduction::mean);
+// bce(sigmoid(z), y), evaluated stably as max(z,0) - z*y + log1p(e^-|z|).
+template <class T>
+Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y,
+                          Reduction reduction = Reduction::mean);
+// With PyTorch's pos_weight (broadcast against z, typically [C] along the last axis):
+// (1-y)*z + (1+(pw-1)*y)*softplus(-z).
+template <class T>
+Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y, const Tensor<T>& pos_weight,
+                          Reduction reduction = Reduction::mean);
+
+// bce_backward for bce with that reduction: N = 1 for sum and none (G then has p's shape).
+template <class T>
+Tensor<T> bce_backward(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y,
+                       Reduction reduction);
 
 using Labels = std::vector<std::int64_t>;
-// mean_i(logsumexp(logits[i,:]) - logits[i, labels[i]]) for logits[n,C], labels in 0..C-1.
-template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels);
-// -mean_i(sum_c targets[i,c] * log_softmax(logits)[i,c]); targets one-hot or any distribution.
-template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets);
+// Options of the cross-entropies with integer labels, PyTorch's: rows whose label is ignore_index
+// contribute nothing and the mean divides by the rows left (all ignored: NaN); label_smoothing eps
+// in [0,1] gives (1-eps)*CE + eps*mean_c(-log_softmax) per row.
+struct CrossEntropyOptions {
+  std::int64_t ignore_index = -100;
+  double label_smoothing = 0;
+  Reduction reduction = Reduction::mean;
+};
+// logsumexp(logits[i,:]) - logits[i, labels[i]] for logits[n,C], labels in 0..C-1 or -100
+// (ignored); IndexError for any other label.
+template <class T>
+Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels,
+                     Reduction reduction = Reduction::mean);
+template <class T>
+Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels,
+                     const CrossEntropyOptions& options);
+// -sum_c targets[i,c] * log_softmax(logits)[i,c]; targets one-hot or any distribution.
+template <class T>
+Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets,
+                     Reduction reduction = Reduction::mean);
+// nll_loss's options, PyTorch's: rows whose label is ignore_index contribute nothing and the mean
+// divides by the rows left (all ignored: NaN).
+struct NllLossOptions {
+  std::int64_t ignore_index = -100;
+  Reduction reduction = Reduction::mean;
+};
+// -log_probs[i, labels[i]] for log_probs[n,C] (log_softmax's output), labels as softmax_ce's.
+template <class T>
+Tensor<T> nll_loss(const Tensor<T>& log_probs, const Labels& labels,
+                   Reduction reduction = Reduction::mean);
+template <class T>
+Tensor<T> nll_loss(const Tensor<T>& log_probs, const Labels& labels, const NllLossOptions& options);
+// a.b / (max(||a||, eps) * max(||b||, eps)) along `axis` (removed), each norm clamped on its own
+// (current PyTorch); a and b of equal shape. No reduction: a similarity, not a loss.
+template <class T>
+Tensor<T> cosine_similarity(const Tensor<T>& a, const Tensor<T>& b, int axis = 1,
+                            std::type_identity_t<T> eps = T(1e-8));
 
 // ---- elementwise, one input: abs, sqrt, square, trigonometry, activations, clamp, sign --------
 

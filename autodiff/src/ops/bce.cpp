@@ -1,4 +1,5 @@
-// bce: -mean(y log p + (1-y) log(1-p)) over all N elements, p in [0,1] (DomainError otherwise;
+// bce: -(y log p + (1-y) log(1-p)) reduced as asked (mean over all N elements by default; N = 1
+// below for sum and none), p in [0,1] (DomainError otherwise;
 // a NaN p propagates). No clamping: 0 log 0 = 0 (xlogy), so p = 0, y = 0 adds 0 with a finite
 // gradient, while p = 0, y = 1 is honestly +inf.
 // Adjoint: dp = G*((1-y)/(1-p) - y/p)/N, each term 0 where its numerator is 0 (the fused op
@@ -7,7 +8,7 @@
 // dy = G*(log(1-p) - log p)/N.
 #include <limits>
 
-#include "../kernels.hpp"
+#include "../loss_kernels.hpp"
 #include "tapegrad/grad.hpp"
 
 namespace tg {
@@ -20,11 +21,13 @@ template <class T> T xlogy(T x, T y) {
 
 template <class T> class BceNode final : public SavingNode<T, 2> {
  public:
+  Reduction reduction = Reduction::mean;
   const char* name() const override { return "bce"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> p = this->get(0), y = this->get(1);
-    if (this->needs_grad(0)) grads[0] = bce_backward(g, p, y);
-    if (this->needs_grad(1)) grads[1] = mul(log(T(1) - p) - log(p), g * (T(1) / T(p.size())));
+    if (this->needs_grad(0)) grads[0] = bce_backward(g, p, y, reduction);
+    if (this->needs_grad(1))
+      grads[1] = mul(log(T(1) - p) - log(p), detail::term_upstream(g, reduction, p.size()));
   }
 };
 
@@ -38,6 +41,10 @@ template <class T> std::vector<GradSample<T>> bce_samples(std::uint64_t seed) {
     out.push_back({s.str() + "," + s.str() + " hard targets",
                    {samples::uniform<T>(s, 0.1, 0.9, rng), samples::hard_targets<T>(s, rng)},
                    [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
+    for (const Reduction r : {Reduction::sum, Reduction::none})
+      out.push_back({s.str() + "," + s.str() + " hard targets " + detail::reduction_name(r),
+                     {samples::uniform<T>(s, 0.1, 0.9, rng), samples::hard_targets<T>(s, rng)},
+                     [r](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1], r); }});
   }
   return out;
 }
@@ -109,9 +116,8 @@ OpCases bce_cases() {
 
 }  // namespace
 
-template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
-  require_same_shape("bce", p, y);
-  require_nonempty("bce", p);
+template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y, Reduction reduction) {
+  detail::require_loss_inputs("bce", p, y, reduction);
   for (std::size_t i = 0; i < p.size(); ++i) {
     const T v = p.data()[i];
     if (v < T(0) || v > T(1))
@@ -119,21 +125,21 @@ template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
                         format_number(double(v)) + " at flat index " + std::to_string(i) + " of p" +
                         p.shape().str() + " (use bce_with_logits for scores)");
   }
-  T total = 0;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    const T pi = p.data()[i], yi = y.data()[i];
-    total += xlogy(yi, pi) + xlogy(T(1) - yi, T(1) - pi);
-  }
-  Tensor<T> out = detail::scalar_output<T>("bce", -total / T(p.size()));
+  const T* pp = p.data();
+  const T* py = y.data();
+  Tensor<T> out = detail::reduce_terms<T>(
+      "bce", p.shape(), p.size(), reduction, T(p.size()),
+      [&](std::size_t i) { return -(xlogy(py[i], pp[i]) + xlogy(T(1) - py[i], T(1) - pp[i])); });
   if (auto* node = record<BceNode<T>>(out, {&p, &y})) {
+    node->reduction = reduction;
     node->saved[0].save_input(p);
     node->saved[1].save_input(y);
   }
   return out;
 }
 
-template Tensor<float> bce(const Tensor<float>&, const Tensor<float>&);
-template Tensor<double> bce(const Tensor<double>&, const Tensor<double>&);
+template Tensor<float> bce(const Tensor<float>&, const Tensor<float>&, Reduction);
+template Tensor<double> bce(const Tensor<double>&, const Tensor<double>&, Reduction);
 
 TG_DEFINE_OP(bce,
              "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "

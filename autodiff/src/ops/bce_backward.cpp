@@ -1,7 +1,8 @@
 // bce_backward: bce's adjoint as one fused op, G*((1-y)/(1-p) - y/p)/N over the N elements of p
-// (one kernel instead of six on the backward pass). A term is 0 wherever its numerator is 0
-// (1-y = 0 or y = 0), even over 0 (p = 1 or p = 0): bce's zero terms (0 log 0 = 0) keep a finite
-// gradient, as xdivy gave before. G broadcasts against p (bce's upstream is 0-d).
+// (one kernel instead of six on the backward pass); N = 1 for bce's sum and none reductions. A term
+// is 0 wherever its numerator is 0 (1-y = 0 or y = 0), even over 0 (p = 1 or p = 0): bce's zero
+// terms (0 log 0 = 0) keep a finite gradient, as xdivy gave before. G broadcasts against p (bce's
+// upstream is 0-d).
 //
 // Recorded when backward is (create_graph), with an adjoint of its own. The op is the order k = 1
 // member of F_k = (k-1)! * ((1-y)/(1-p)^k + (-1)^k * y/p^k), the k-th derivative in p of one term
@@ -12,7 +13,7 @@
 // F_k is linear in y: its derivative in y is the same at y = 0 and 1 as anywhere else. The 0/0
 // convention shapes values only; built from xdivy, whose derivative in its numerator is 0 at 0, the
 // mixed derivative d2L/dy dp came out wrong at hard targets that require a gradient.
-#include "../kernels.hpp"
+#include "../loss_kernels.hpp"
 
 namespace tg {
 
@@ -47,18 +48,20 @@ template <class T> struct BceDerivative {
 template <class T> class BceBackwardNode final : public SavingNode<T, 3> {
  public:
   unsigned order = 1;
+  Reduction reduction = Reduction::mean;
   const char* name() const override { return "bce_backward"; }
   void backward(const Tensor<T>& u, Grads<T>& grads) override {
     Tensor<T> p = this->get(1), y = this->get(2);
-    if (this->needs_grad(0)) grads[0] = detail::bce_derivative(u, p, y, order);
+    if (this->needs_grad(0)) grads[0] = detail::bce_derivative(u, p, y, order, reduction);
     if (!this->needs_grad(1) && !this->needs_grad(2)) return;
     const Tensor<T> ug = mul(u, this->get(0));
-    if (this->needs_grad(1)) grads[1] = detail::bce_derivative(ug, p, y, order + 1);
+    if (this->needs_grad(1)) grads[1] = detail::bce_derivative(ug, p, y, order + 1, reduction);
     if (this->needs_grad(2)) {
       const T k = T(order);
       const Tensor<T> inv_p = pow(p, -k), inv_q = pow(T(1) - p, -k);
       const Tensor<T> dd = order % 2 ? neg(inv_q) - inv_p : inv_p - inv_q;
-      grads[2] = mul(ug, dd) * T(factorial(order - 1) / double(p.size()));
+      const double n = reduction == Reduction::mean ? double(p.size()) : 1.0;
+      grads[2] = mul(ug, dd) * T(factorial(order - 1) / n);
     }
   }
 };
@@ -81,6 +84,16 @@ template <class T> std::vector<GradSample<T>> bce_backward_samples(std::uint64_t
                      [order](const std::vector<Tensor<T>>& in) {
                        return detail::bce_derivative(in[0], in[1], in[2], order);
                      }});
+    }
+    // bce's sum (G 0-d) and none (G of p's shape) reductions: no division by N.
+    for (const Reduction r : {Reduction::sum, Reduction::none}) {
+      Tensor<T> g = r == Reduction::sum ? samples::uniform<T>(Shape{}, 0.5, 2, rng)
+                                        : samples::uniform<T>(s, -1, 1, rng);
+      Tensor<T> p = samples::uniform<T>(s, 0.1, 0.9, rng);
+      out.push_back(
+          {g.shape().str() + "," + s.str() + "," + s.str() + " hard " + detail::reduction_name(r),
+           {g, p, samples::hard_targets<T>(s, rng)},
+           [r](const std::vector<Tensor<T>>& in) { return bce_backward(in[0], in[1], in[2], r); }});
     }
   }
   return out;
@@ -124,13 +137,21 @@ namespace detail {
 template <class T>
 Tensor<T> bce_derivative(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y,
                          unsigned order) {
+  return bce_derivative(g, p, y, order, Reduction::mean);
+}
+
+template <class T>
+Tensor<T> bce_derivative(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y, unsigned order,
+                         Reduction reduction) {
+  require_reduction("bce_backward", reduction);
   if (p.shape() != y.shape())
     throw ShapeError("bce_backward: p" + p.shape().str() + " and y" + y.shape().str() +
                      " must have the same shape");
   if (!broadcastable_to(g.shape(), p.shape()))
     throw ShapeError("bce_backward: the upstream gradient G" + g.shape().str() +
                      " does not broadcast to p" + p.shape().str());
-  const BceDerivative<T> f{order, T(factorial(order - 1)), T(1) / T(p.size())};
+  const BceDerivative<T> f{order, T(factorial(order - 1)),
+                           reduction == Reduction::mean ? T(1) / T(p.size()) : T(1)};
   Tensor<T> out = new_output<T>("bce_backward", p.shape());
   const T* pg = g.data();
   const T* pp = p.data();
@@ -149,6 +170,7 @@ Tensor<T> bce_derivative(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>
   }
   if (auto* node = record<BceBackwardNode<T>>(out, {&g, &p, &y})) {
     node->order = order;
+    node->reduction = reduction;
     if (node->needs_grad(1) || node->needs_grad(2)) node->saved[0].save_input(g);
     node->saved[1].save_input(p);
     node->saved[2].save_input(y);
@@ -160,6 +182,10 @@ template Tensor<float> bce_derivative(const Tensor<float>&, const Tensor<float>&
                                       const Tensor<float>&, unsigned);
 template Tensor<double> bce_derivative(const Tensor<double>&, const Tensor<double>&,
                                        const Tensor<double>&, unsigned);
+template Tensor<float> bce_derivative(const Tensor<float>&, const Tensor<float>&,
+                                      const Tensor<float>&, unsigned, Reduction);
+template Tensor<double> bce_derivative(const Tensor<double>&, const Tensor<double>&,
+                                       const Tensor<double>&, unsigned, Reduction);
 
 }  // namespace detail
 
@@ -172,6 +198,17 @@ template Tensor<float> bce_backward(const Tensor<float>&, const Tensor<float>&,
                                     const Tensor<float>&);
 template Tensor<double> bce_backward(const Tensor<double>&, const Tensor<double>&,
                                      const Tensor<double>&);
+
+template <class T>
+Tensor<T> bce_backward(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y,
+                       Reduction reduction) {
+  return detail::bce_derivative(g, p, y, 1, reduction);
+}
+
+template Tensor<float> bce_backward(const Tensor<float>&, const Tensor<float>&,
+                                    const Tensor<float>&, Reduction);
+template Tensor<double> bce_backward(const Tensor<double>&, const Tensor<double>&,
+                                     const Tensor<double>&, Reduction);
 
 TG_DEFINE_OP(bce_backward,
              "dG = U*F/N, dp = U*G*F'/N (F' = (1-y)/(1-p)^2 + y/p^2), "

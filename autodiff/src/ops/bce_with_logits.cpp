@@ -1,20 +1,42 @@
-// bce_with_logits: bce(sigmoid(z), y) evaluated stably as mean(max(z,0) - z*y + log1p(e^-|z|)),
-// finite for any finite z. Adjoint: dz = G*(sigmoid(z) - y)/N, dy = -G*z/N.
-#include "../kernels.hpp"
+// bce_with_logits: bce(sigmoid(z), y) evaluated stably as max(z,0) - z*y + log1p(e^-|z|), finite
+// for any finite z, reduced as asked (mean over all N elements by default; N = 1 below for sum and
+// none). Adjoint: dz = G*(sigmoid(z) - y)/N, dy = -G*z/N.
+// With PyTorch's pos_weight pw (broadcast against z; [C] weighs each class of the last axis):
+// (1-y)*z + w*softplus(-z), w = 1 + (pw-1)*y, softplus(-z) = log1p(e^-|z|) + max(-z,0). Adjoint:
+// dz = G*(w*sigmoid(z) - pw*y)/N, dy = G*((pw-1)*softplus(-z) - z)/N, dpw = G*y*softplus(-z)/N.
+// The adjoint composes existing ops (softplus(-z) as relu(-z) + log(1 + e^-(relu(z)+relu(-z)))),
+// so it is differentiable again.
+#include "../loss_kernels.hpp"
 #include "tapegrad/grad.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T> class BceWithLogitsNode final : public SavingNode<T, 2> {
+template <class T> T softplus_of_negative(T z) {
+  return std::log1p(std::exp(-std::abs(z))) + std::max(-z, T(0));
+}
+
+template <class T> class BceWithLogitsNode final : public SavingNode<T, 3> {
  public:
+  Reduction reduction = Reduction::mean;
+  bool weighted = false;
   const char* name() const override { return "bce_with_logits"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> z = this->get(0), y = this->get(1);
-    Tensor<T> scale = g * (T(1) / T(z.size()));
-    if (this->needs_grad(0)) grads[0] = mul(sigmoid(z) - y, scale);
-    if (this->needs_grad(1)) grads[1] = neg(mul(z, scale));
+    Tensor<T> scale = detail::term_upstream(g, reduction, z.size());
+    if (!weighted) {
+      if (this->needs_grad(0)) grads[0] = mul(sigmoid(z) - y, scale);
+      if (this->needs_grad(1)) grads[1] = neg(mul(z, scale));
+      return;
+    }
+    Tensor<T> pw = this->get(2);
+    if (this->needs_grad(0))
+      grads[0] = mul(mul(T(1) + mul(pw - T(1), y), sigmoid(z)) - mul(pw, y), scale);
+    if (!this->needs_grad(1) && !this->needs_grad(2)) return;
+    const Tensor<T> softplus = relu(-z) + log(T(1) + exp(-(relu(z) + relu(-z))));
+    if (this->needs_grad(1)) grads[1] = mul(mul(pw - T(1), softplus) - z, scale);
+    if (this->needs_grad(2)) grads[2] = mul(mul(y, softplus), scale);
   }
 };
 
@@ -28,6 +50,59 @@ template <class T> std::vector<GradSample<T>> bce_with_logits_samples(std::uint6
     out.push_back({s.str() + "," + s.str() + " hard targets",
                    {samples::uniform<T>(s, -4, 4, rng), samples::hard_targets<T>(s, rng)},
                    [](const std::vector<Tensor<T>>& in) { return bce_with_logits(in[0], in[1]); }});
+    for (const Reduction r : {Reduction::sum, Reduction::none})
+      out.push_back(
+          {s.str() + "," + s.str() + " hard targets " + detail::reduction_name(r),
+           {samples::uniform<T>(s, -4, 4, rng), samples::hard_targets<T>(s, rng)},
+           [r](const std::vector<Tensor<T>>& in) { return bce_with_logits(in[0], in[1], r); }});
+    // pos_weight along the last axis (a scalar for 0-d), z off 0 where softplus' pieces join.
+    const Shape classes = s.rank() ? Shape{s.back()} : Shape{};
+    for (const Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
+      for (const bool hard : {false, true})
+        out.push_back({s.str() + "," + s.str() + "," + classes.str() + " pos_weight" +
+                           (hard ? " hard targets " : " ") + detail::reduction_name(r),
+                       {samples::away_from_zero<T>(s, 0.2, 4, rng),
+                        hard ? samples::hard_targets<T>(s, rng) : samples::uniform<T>(s, 0, 1, rng),
+                        samples::uniform<T>(classes, 0.3, 3, rng)},
+                       [r](const std::vector<Tensor<T>>& in) {
+                         return bce_with_logits(in[0], in[1], in[2], r);
+                       }});
+  }
+  return out;
+}
+
+template <class T>
+Tensor<T> bce_with_logits_impl(const Tensor<T>& z, const Tensor<T>& y, const Tensor<T>* pos_weight,
+                               Reduction reduction) {
+  detail::require_loss_inputs("bce_with_logits", z, y, reduction);
+  std::vector<T> weights;
+  if (pos_weight) {
+    if (!broadcastable_to(pos_weight->shape(), z.shape()))
+      throw ShapeError("bce_with_logits: pos_weight" + pos_weight->shape().str() +
+                       " does not broadcast to z" + z.shape().str());
+    weights.resize(z.size());
+    const T* pw = pos_weight->data();
+    detail::for_each_broadcast(
+        z.shape(), detail::broadcast_strides(pos_weight->shape(), z.shape()), detail::Strides{},
+        [&](std::size_t i, std::size_t iw, std::size_t) { weights[i] = pw[iw]; });
+  }
+  const T* pz = z.data();
+  const T* py = y.data();
+  Tensor<T> out = detail::reduce_terms<T>(
+      "bce_with_logits", z.shape(), z.size(), reduction, T(z.size()), [&](std::size_t i) {
+        const T zi = pz[i], yi = py[i];
+        if (pos_weight)
+          return (T(1) - yi) * zi + (T(1) + (weights[i] - T(1)) * yi) * softplus_of_negative(zi);
+        return std::max(zi, T(0)) - zi * yi + std::log1p(std::exp(-std::abs(zi)));
+      });
+  auto* node = pos_weight ? record<BceWithLogitsNode<T>>(out, {&z, &y, pos_weight})
+                          : record<BceWithLogitsNode<T>>(out, {&z, &y});
+  if (node) {
+    node->reduction = reduction;
+    node->weighted = pos_weight != nullptr;
+    node->saved[0].save_input(z);
+    node->saved[1].save_input(y);
+    if (pos_weight) node->saved[2].save_input(*pos_weight);
   }
   return out;
 }
@@ -64,26 +139,28 @@ OpCases bce_with_logits_cases() {
 
 }  // namespace
 
-template <class T> Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y) {
-  require_same_shape("bce_with_logits", z, y);
-  require_nonempty("bce_with_logits", z);
-  T total = 0;
-  for (std::size_t i = 0; i < z.size(); ++i) {
-    const T zi = z.data()[i], yi = y.data()[i];
-    total += std::max(zi, T(0)) - zi * yi + std::log1p(std::exp(-std::abs(zi)));
-  }
-  Tensor<T> out = detail::scalar_output<T>("bce_with_logits", total / T(z.size()));
-  if (auto* node = record<BceWithLogitsNode<T>>(out, {&z, &y})) {
-    node->saved[0].save_input(z);
-    node->saved[1].save_input(y);
-  }
-  return out;
+template <class T>
+Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y, Reduction reduction) {
+  return bce_with_logits_impl<T>(z, y, nullptr, reduction);
 }
 
-template Tensor<float> bce_with_logits(const Tensor<float>&, const Tensor<float>&);
-template Tensor<double> bce_with_logits(const Tensor<double>&, const Tensor<double>&);
+template <class T>
+Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y, const Tensor<T>& pos_weight,
+                          Reduction reduction) {
+  return bce_with_logits_impl<T>(z, y, &pos_weight, reduction);
+}
 
-TG_DEFINE_OP(bce_with_logits, "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N", bce_with_logits_samples,
-             bce_with_logits_cases);
+template Tensor<float> bce_with_logits(const Tensor<float>&, const Tensor<float>&, Reduction);
+template Tensor<double> bce_with_logits(const Tensor<double>&, const Tensor<double>&, Reduction);
+template Tensor<float> bce_with_logits(const Tensor<float>&, const Tensor<float>&,
+                                       const Tensor<float>&, Reduction);
+template Tensor<double> bce_with_logits(const Tensor<double>&, const Tensor<double>&,
+                                        const Tensor<double>&, Reduction);
+
+TG_DEFINE_OP(bce_with_logits,
+             "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N; with pos_weight pw, w = 1 + (pw-1)*y: "
+             "dz = G*(w*sigmoid(z) - pw*y)/N, dy = G*((pw-1)*softplus(-z) - z)/N, "
+             "dpw = G*y*softplus(-z)/N",
+             bce_with_logits_samples, bce_with_logits_cases);
 
 }  // namespace tg

@@ -1,10 +1,10 @@
-// mse: mean((a-b)^2) over all N elements; a and b must have the same shape (never broadcast:
-// PyTorch broadcasts [4,1] against [4] to a [4,4] loss with a warning). Adjoint:
-// da = G*2(a-b)/N, db = -da. (The XOR tutorial's hand backprop drops the 2/N factor and gets a
-// gradient twice the true one of its own cost.)
+// mse: (a-b)^2 reduced as asked (mean over all N elements by default); a and b must have the same
+// shape (never broadcast: PyTorch broadcasts [4,1] against [4] to a [4,4] loss with a warning).
+// Adjoint: da = G*2(a-b)/N (N = 1 for sum and none), db = -da. (The XOR tutorial's hand backprop
+// drops the 2/N factor and gets a gradient twice the true one of its own cost.)
 #include <limits>
 
-#include "../kernels.hpp"
+#include "../loss_kernels.hpp"
 #include "tapegrad/grad.hpp"
 
 namespace tg {
@@ -13,9 +13,10 @@ namespace {
 
 template <class T> class MseNode final : public SavingNode<T, 2> {
  public:
+  Reduction reduction = Reduction::mean;
   const char* name() const override { return "mse"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    const T scale = T(2) / T(this->input_shape(0).numel());
+    const T scale = reduction == Reduction::mean ? T(2) / T(this->input_shape(0).numel()) : T(2);
     Tensor<T> d = mul(this->get(0) - this->get(1), g * scale);
     if (this->needs_grad(1)) grads[1] = neg(d);
     grads[0] = std::move(d);
@@ -32,6 +33,10 @@ template <class T> std::vector<GradSample<T>> mse_samples(std::uint64_t seed) {
     out.push_back({s.str() + "," + s.str() + " hard targets",
                    {samples::uniform<T>(s, -1, 1, rng), samples::hard_targets<T>(s, rng)},
                    [](const std::vector<Tensor<T>>& in) { return mse(in[0], in[1]); }});
+    for (const Reduction r : {Reduction::sum, Reduction::none})
+      out.push_back({s.str() + "," + s.str() + " " + detail::reduction_name(r),
+                     {samples::uniform<T>(s, -1, 1, rng), samples::uniform<T>(s, -1, 1, rng)},
+                     [r](const std::vector<Tensor<T>>& in) { return mse(in[0], in[1], r); }});
   }
   return out;
 }
@@ -132,25 +137,26 @@ OpCases mse_cases() {
 
 }  // namespace
 
-template <class T> Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b) {
-  require_same_shape("mse", a, b);
-  require_nonempty("mse", a);
-  T total = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const T d = a.data()[i] - b.data()[i];
-    total += d * d;
-  }
-  Tensor<T> out = detail::scalar_output<T>("mse", total / T(a.size()));
+template <class T> Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b, Reduction reduction) {
+  detail::require_loss_inputs("mse", a, b, reduction);
+  const T* pa = a.data();
+  const T* pb = b.data();
+  Tensor<T> out = detail::reduce_terms<T>("mse", a.shape(), a.size(), reduction, T(a.size()),
+                                          [&](std::size_t i) {
+                                            const T d = pa[i] - pb[i];
+                                            return d * d;
+                                          });
   if (auto* node = record<MseNode<T>>(out, {&a, &b})) {
+    node->reduction = reduction;
     node->saved[0].save_input(a);
     node->saved[1].save_input(b);
   }
   return out;
 }
 
-template Tensor<float> mse(const Tensor<float>&, const Tensor<float>&);
-template Tensor<double> mse(const Tensor<double>&, const Tensor<double>&);
+template Tensor<float> mse(const Tensor<float>&, const Tensor<float>&, Reduction);
+template Tensor<double> mse(const Tensor<double>&, const Tensor<double>&, Reduction);
 
-TG_DEFINE_OP(mse, "da = G*2(a-b)/N, db = -da", mse_samples, mse_cases);
+TG_DEFINE_OP(mse, "da = G*2(a-b)/N (N = 1 for sum, none), db = -da", mse_samples, mse_cases);
 
 }  // namespace tg

@@ -1,7 +1,11 @@
-// softmax_ce: cross-entropy of logits[n,C] against integer labels[n] in 0..C-1 (no ignore index):
-// mean_i(logsumexp(logits[i,:]) - logits[i, labels[i]]).
-// Adjoint: dlogits = G*(softmax(logits) - onehot(labels))/n.
-#include "../kernels.hpp"
+// softmax_ce: cross-entropy of logits[n,C] against integer labels[n] in 0..C-1, PyTorch's
+// cross_entropy: row i's term is logsumexp(logits[i,:]) - logits[i, labels[i]], reduced as asked
+// (mean by default). Rows labelled ignore_index (-100 by default) add nothing and the mean divides
+// by the rows left (all ignored: 0/0 = NaN). With label_smoothing eps the term is
+// (1-eps)*CE + eps*mean_c(-log_softmax(logits)[i,c]), over the rows left as well.
+// Adjoint: dlogits = G*(softmax(logits) - (1-eps)*onehot(labels) - eps/C)*w, w = 1/(rows left) for
+// the mean, 1 for sum and none, and 0 on ignored rows.
+#include "../loss_kernels.hpp"
 #include "tapegrad/grad.hpp"
 
 namespace tg {
@@ -11,13 +15,20 @@ namespace {
 template <class T> class SoftmaxCeNode final : public SavingNode<T, 1> {
  public:
   Labels labels;
+  CrossEntropyOptions options;
   const char* name() const override { return "softmax_ce"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> logits = this->get(0);
     const std::size_t n = logits.dim(0), classes = logits.dim(1);
-    Tensor<T> onehot = detail::zeros_output<T>("softmax_ce", logits.shape());
-    for (std::size_t i = 0; i < n; ++i) onehot.data()[i * classes + std::size_t(labels[i])] = T(1);
-    grads[0] = mul(softmax(logits) - onehot, g * (T(1) / T(n)));
+    const T eps = T(options.label_smoothing);
+    Tensor<T> target = detail::new_output<T>("softmax_ce", logits.shape());
+    std::fill_n(target.data(), target.size(), eps / T(classes));
+    for (std::size_t i = 0; i < n; ++i)
+      if (labels[i] != options.ignore_index)
+        target.data()[i * classes + std::size_t(labels[i])] += T(1) - eps;
+    grads[0] =
+        mul(softmax(logits) - target,
+            detail::row_upstream("softmax_ce", g, labels, options.ignore_index, options.reduction));
   }
   void release_saved() override {
     SavingNode<T, 1>::release_saved();
@@ -37,6 +48,34 @@ template <class T> std::vector<GradSample<T>> softmax_ce_samples(std::uint64_t s
         {Shape{n, c}.str() + " labels[" + std::to_string(n) + "]",
          {samples::uniform<T>(Shape{n, c}, -3, 3, rng)},
          [labels](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], labels); }});
+    // Every reduction with label smoothing; and, from two rows on, the first row ignored (by
+    // the default -100 and by a label in range) so that the mean divides by the rows left.
+    for (const Reduction r : {Reduction::mean, Reduction::sum, Reduction::none}) {
+      const CrossEntropyOptions smoothed{.label_smoothing = 0.2, .reduction = r};
+      out.push_back({Shape{n, c}.str() + " labels, smoothing 0.2 " + detail::reduction_name(r),
+                     {samples::uniform<T>(Shape{n, c}, -3, 3, rng)},
+                     [labels, smoothed](const std::vector<Tensor<T>>& in) {
+                       return softmax_ce(in[0], labels, smoothed);
+                     }});
+      if (n < 2) continue;
+      Labels ignored = labels;
+      ignored[0] = -100;
+      out.push_back({Shape{n, c}.str() + " labels, row 0 ignored " + detail::reduction_name(r),
+                     {samples::uniform<T>(Shape{n, c}, -3, 3, rng)},
+                     [ignored, r](const std::vector<Tensor<T>>& in) {
+                       return softmax_ce(in[0], ignored, r);
+                     }});
+      // Needs a row with another label, or the mean is 0/0.
+      if (std::count(labels.begin(), labels.end(), labels[0]) == std::ptrdiff_t(n)) continue;
+      const CrossEntropyOptions both{
+          .ignore_index = labels[0], .label_smoothing = 0.1, .reduction = r};
+      out.push_back({Shape{n, c}.str() + " labels, ignore_index " + std::to_string(labels[0]) +
+                         ", smoothing 0.1 " + detail::reduction_name(r),
+                     {samples::uniform<T>(Shape{n, c}, -3, 3, rng)},
+                     [labels, both](const std::vector<Tensor<T>>& in) {
+                       return softmax_ce(in[0], labels, both);
+                     }});
+    }
   }
   return out;
 }
@@ -113,37 +152,51 @@ OpCases softmax_ce_cases() {
 
 }  // namespace
 
-template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels) {
-  require_rank("softmax_ce", logits, 2, "logits");
+template <class T>
+Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels,
+                     const CrossEntropyOptions& options) {
+  detail::require_reduction("softmax_ce", options.reduction);
+  const double eps = options.label_smoothing;
+  if (!(eps >= 0 && eps <= 1))
+    throw DomainError("softmax_ce: label_smoothing must lie in [0,1], got " + format_number(eps));
+  detail::require_labels("softmax_ce", logits, labels, options.ignore_index, "logits");
   const std::size_t n = logits.dim(0), classes = logits.dim(1);
-  if (labels.size() != n)
-    throw ShapeError("softmax_ce: " + std::to_string(labels.size()) + " labels for logits" +
-                     logits.shape().str() + " (needs one label per row, " + std::to_string(n) +
-                     ")");
-  if (n == 0) throw ShapeError("softmax_ce: empty batch, logits" + logits.shape().str());
-  for (std::size_t i = 0; i < n; ++i)
-    if (labels[i] < 0 || std::size_t(labels[i]) >= classes)
-      throw IndexError("softmax_ce: label " + std::to_string(labels[i]) + " at row " +
-                       std::to_string(i) + " is out of range for " + std::to_string(classes) +
-                       " classes (valid 0.." + std::to_string(std::int64_t(classes) - 1) +
-                       "), logits" + logits.shape().str());
-  T total = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const T* row = logits.data() + i * classes;
-    total -= detail::logsumexp(row, classes).log_softmax(row[labels[i]]);
-  }
-  Tensor<T> out = detail::scalar_output<T>("softmax_ce", total / T(n));
+  std::size_t kept = 0;
+  for (const auto l : labels) kept += l != options.ignore_index;
+  const T smooth = T(eps), keep = T(1) - smooth;
+  Tensor<T> out = detail::reduce_terms<T>(
+      "softmax_ce", Shape{n}, n, options.reduction, T(kept), [&](std::size_t i) {
+        if (labels[i] == options.ignore_index) return T(0);
+        const T* row = logits.data() + i * classes;
+        const detail::LogSumExp<T> lse = detail::logsumexp(row, classes);
+        const T ce = -lse.log_softmax(row[labels[i]]);
+        if (smooth == T(0)) return ce;
+        T uniform = 0;
+        for (std::size_t c = 0; c < classes; ++c) uniform -= lse.log_softmax(row[c]);
+        return keep * ce + smooth * uniform / T(classes);
+      });
   if (auto* node = record<SoftmaxCeNode<T>>(out, {&logits})) {
     node->saved[0].save_input(logits);
     node->labels = labels;
+    node->options = options;
   }
   return out;
 }
 
-template Tensor<float> softmax_ce(const Tensor<float>&, const Labels&);
-template Tensor<double> softmax_ce(const Tensor<double>&, const Labels&);
+template <class T>
+Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels, Reduction reduction) {
+  return softmax_ce(logits, labels, CrossEntropyOptions{.reduction = reduction});
+}
 
-TG_DEFINE_OP(softmax_ce, "dlogits = G*(softmax(logits) - onehot(labels))/n", softmax_ce_samples,
-             softmax_ce_cases);
+template Tensor<float> softmax_ce(const Tensor<float>&, const Labels&, Reduction);
+template Tensor<double> softmax_ce(const Tensor<double>&, const Labels&, Reduction);
+template Tensor<float> softmax_ce(const Tensor<float>&, const Labels&, const CrossEntropyOptions&);
+template Tensor<double> softmax_ce(const Tensor<double>&, const Labels&,
+                                   const CrossEntropyOptions&);
+
+TG_DEFINE_OP(softmax_ce,
+             "dlogits = G*(softmax(logits) - (1-eps)*onehot(labels) - eps/C)*w, w = 1/(rows not "
+             "ignored) for the mean, 1 for sum and none, 0 on ignored rows",
+             softmax_ce_samples, softmax_ce_cases);
 
 }  // namespace tg

@@ -1,7 +1,9 @@
-// softmax_ce with targets: -mean_i(sum_c T[i,c] * log_softmax(logits)[i,c]) for logits[n,C] and
-// targets T[n,C], one-hot or any distribution (softmax_ce(logits, targets) in the API).
+// softmax_ce with targets: row i's term -sum_c T[i,c] * log_softmax(logits)[i,c] for logits[n,C]
+// and targets T[n,C], one-hot or any distribution (softmax_ce(logits, targets) in the API), reduced
+// as asked (mean over the n rows by default; n = 1 below for sum and none, where G is [n] and
+// multiplies its row).
 // Adjoint: dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n.
-#include "../kernels.hpp"
+#include "../loss_kernels.hpp"
 #include "tapegrad/grad.hpp"
 
 namespace tg {
@@ -10,10 +12,13 @@ namespace {
 
 template <class T> class SoftmaxCeOnehotNode final : public SavingNode<T, 2> {
  public:
+  Reduction reduction = Reduction::mean;
   const char* name() const override { return "softmax_ce_onehot"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> logits = this->get(0), targets = this->get(1);
-    Tensor<T> scale = g * (T(1) / T(logits.dim(0)));
+    Tensor<T> scale = reduction == Reduction::none
+                          ? reshape(g, Shape{logits.dim(0), 1})
+                          : detail::term_upstream(g, reduction, logits.dim(0));
     if (logits.size() == 0) {
       // Zero classes: empty gradients, without a [n,1] row sum of n, maybe 2^40, rows.
       for (std::size_t i = 0; i < 2; ++i)
@@ -43,6 +48,11 @@ template <class T> std::vector<GradSample<T>> softmax_ce_onehot_samples(std::uin
     out.push_back({s.str() + "," + s.str() + " one-hot",
                    {samples::uniform<T>(s, -3, 3, rng), onehot},
                    [](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1]); }});
+    for (const Reduction r : {Reduction::sum, Reduction::none})
+      out.push_back(
+          {s.str() + "," + s.str() + " " + detail::reduction_name(r),
+           {samples::uniform<T>(s, -3, 3, rng), samples::uniform<T>(s, 0, 1, rng)},
+           [r](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1], r); }});
   }
   return out;
 }
@@ -124,17 +134,20 @@ OpCases softmax_ce_onehot_cases() {
 
 }  // namespace
 
-template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets) {
+template <class T>
+Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets, Reduction reduction) {
+  detail::require_reduction("softmax_ce_onehot", reduction);
   require_rank("softmax_ce_onehot", logits, 2, "logits");
   if (targets.shape() != logits.shape())
     throw ShapeError("softmax_ce_onehot: targets" + targets.shape().str() +
                      " must have the shape of logits" + logits.shape().str());
   const std::size_t n = logits.dim(0), classes = logits.dim(1);
   if (n == 0) throw ShapeError("softmax_ce_onehot: empty batch, logits" + logits.shape().str());
-  T total = 0;
   // With no classes every row's sum is empty (0, as in PyTorch); the rows, maybe 2^40 of them,
-  // are not visited.
-  for (std::size_t i = 0; classes != 0 && i < n; ++i) {
+  // are not visited unless their terms are asked for.
+  auto row_term = [&](std::size_t i) {
+    T total = 0;
+    if (classes == 0) return total;
     const T* row = logits.data() + i * classes;
     const T* t = targets.data() + i * classes;
     const detail::LogSumExp<T> lse = detail::logsumexp(row, classes);
@@ -143,20 +156,25 @@ template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>
       const T log_p = lse.log_softmax(row[c]);
       if (t[c] != T(0) || log_p != log_p) total -= t[c] * log_p;
     }
-  }
-  Tensor<T> out = detail::scalar_output<T>("softmax_ce_onehot", total / T(n));
+    return total;
+  };
+  const std::size_t visited = classes == 0 && reduction != Reduction::none ? 0 : n;
+  Tensor<T> out =
+      detail::reduce_terms<T>("softmax_ce_onehot", Shape{n}, visited, reduction, T(n), row_term);
   if (auto* node = record<SoftmaxCeOnehotNode<T>>(out, {&logits, &targets})) {
+    node->reduction = reduction;
     node->saved[0].save_input(logits);
     node->saved[1].save_input(targets);
   }
   return out;
 }
 
-template Tensor<float> softmax_ce(const Tensor<float>&, const Tensor<float>&);
-template Tensor<double> softmax_ce(const Tensor<double>&, const Tensor<double>&);
+template Tensor<float> softmax_ce(const Tensor<float>&, const Tensor<float>&, Reduction);
+template Tensor<double> softmax_ce(const Tensor<double>&, const Tensor<double>&, Reduction);
 
 TG_DEFINE_OP(softmax_ce_onehot,
-             "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n",
+             "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n "
+             "(n = 1 for sum and none)",
              softmax_ce_onehot_samples, softmax_ce_onehot_cases);
 
 }  // namespace tg

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -157,6 +158,35 @@ Tensor<T> cosine_similarity(const Tensor<T>& a, const Tensor<T>& b, int axis = 1
                             std::type_identity_t<T> eps = T(1e-8));
 
 // ---- elementwise, one input: abs, sqrt, square, trigonometry, activations, clamp, sign --------
+// |x|; gradient sign(x), 0 at 0 (PyTorch).
+template <class T> Tensor<T> abs(const Tensor<T>& x);
+// IEEE-754: NaN below 0; gradient G/(2 sqrt x), inf at 0.
+template <class T> Tensor<T> sqrt(const Tensor<T>& x);
+template <class T> Tensor<T> square(const Tensor<T>& x);
+template <class T> Tensor<T> sin(const Tensor<T>& x);
+template <class T> Tensor<T> cos(const Tensor<T>& x);
+// log(1+x) and e^x - 1, exact for tiny x.
+template <class T> Tensor<T> log1p(const Tensor<T>& x);
+template <class T> Tensor<T> expm1(const Tensor<T>& x);
+// log(1 + e^(beta x))/beta, or x where beta*x > threshold (PyTorch's linear regime).
+template <class T>
+Tensor<T> softplus(const Tensor<T>& x, std::type_identity_t<T> beta = 1,
+                   std::type_identity_t<T> threshold = 20);
+// x where x > 0, else slope*x; gradient slope at 0 (PyTorch).
+template <class T> Tensor<T> leaky_relu(const Tensor<T>& x, std::type_identity_t<T> slope = 0.01);
+// x where x > 0, else alpha*(e^x - 1); gradient alpha at 0 (PyTorch).
+template <class T> Tensor<T> elu(const Tensor<T>& x, std::type_identity_t<T> alpha = 1);
+// x*Phi(x) exactly (none), or PyTorch's approximate='tanh' form.
+enum class GeluApproximation { none, tanh };
+template <class T>
+Tensor<T> gelu(const Tensor<T>& x, GeluApproximation approximate = GeluApproximation::none);
+// The exact gelu's adjoint G*(Phi(x) + x*phi(x)) as a fused op (G broadcasts against x).
+template <class T> Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x);
+// min(max(x, lo), hi), either bound optional (DomainError if neither); gradient G where
+// lo <= x <= hi, bounds inclusive (PyTorch). clamp(x, 0.0, 1.0), clamp(x, std::nullopt, 1.0).
+template <class T>
+Tensor<T> clamp(const Tensor<T>& x, std::optional<std::type_identity_t<T>> lo,
+                std::optional<std::type_identity_t<T>> hi);
 
 // ---- elementwise, two inputs: maximum, minimum, pow with a tensor exponent, comparisons, where --
 // The larger / smaller of a and b; NaN where either is NaN. At a tie each gets G/2 (PyTorch).

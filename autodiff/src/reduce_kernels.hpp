@@ -297,13 +297,15 @@ template <class T> std::size_t slice_arg_extreme(const Slice<T>& s, bool largest
   return best;
 }
 
-// The weights of G for a reduction that picks its value: 1/k on each of the k elements equal to
-// the slice's result r (ties share G equally), 0 elsewhere; every weight NaN where r is NaN, as
-// PyTorch's G/count * mask with a count of 0. `key` maps an element to what was compared (|x| for
-// the inf-norm), `sign` gives the weight's sign for an element (1 for max and min).
+// The weights of G for a reduction that picks its value: 1/k on each of the k elements picked, 0
+// elsewhere. Picked are the elements equal to the slice's result r (ties share G equally), and
+// with nan_picked the NaNs too (the inf-norm's rule, whose weight sign(NaN) is NaN); otherwise a
+// NaN result picks nothing and every weight is NaN, as PyTorch's G/count * mask with a count of 0
+// (max and min). `key` maps an element to what was compared (|x| for the inf-norm), `sign` gives
+// a picked element's sign (1 for max and min).
 template <class T, class Key, class Sign>
 Tensor<T> tie_weights(const char* op, const Tensor<T>& x, const ReducePlan& p,
-                      const Tensor<T>& result, Key key, Sign sign) {
+                      const Tensor<T>& result, Key key, Sign sign, bool nan_picked = false) {
   Tensor<T> out = zeros_output<T>(op, x.shape());
   if (x.size() == 0) return out;
   const T* base = x.data();
@@ -312,11 +314,15 @@ Tensor<T> tie_weights(const char* op, const Tensor<T>& x, const ReducePlan& p,
   for_each_slice(p, base, [&](std::size_t s, const Slice<T>& slice) {
     const std::size_t origin = std::size_t(slice.base - base);
     auto at = [&](std::size_t i) { return origin + (slice.offsets ? slice.offsets[i] : i); };
+    auto picked = [&](T v) {
+      const T k = key(v);
+      return k == r[s] || (nan_picked && k != k);
+    };
     std::size_t ties = 0;
-    for (std::size_t i = 0; i < slice.size; ++i) ties += key(slice[i]) == r[s];
+    for (std::size_t i = 0; i < slice.size; ++i) ties += picked(slice[i]);
     const T share = ties ? T(1) / T(ties) : std::numeric_limits<T>::quiet_NaN();
     for (std::size_t i = 0; i < slice.size; ++i)
-      o[at(i)] = ties == 0 ? share : key(slice[i]) == r[s] ? share * sign(slice[i]) : T(0);
+      o[at(i)] = ties == 0 ? share : picked(slice[i]) ? share * sign(slice[i]) : T(0);
   });
   return out;
 }

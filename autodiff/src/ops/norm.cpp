@@ -2,7 +2,8 @@
 // overflow and 1e-200 does not underflow) or inf (max |x|), of all elements (-> []), along one axis
 // or a list of axes; other p: DomainError. An empty slice has norm 0 (p = inf: IndexError, as
 // max). Adjoint, PyTorch's subgradients: p = 1: G*sign(x), 0 at 0; p = 2: G*x/n, 0 where n = 0;
-// p = inf: G*sign(x) split equally among the elements whose |x| is the norm.
+// p = inf: G*sign(x) split equally among the elements whose |x| is the norm (or NaN: a NaN's
+// gradient is NaN, the others' 0).
 #include <limits>
 
 #include "../reduce_kernels.hpp"
@@ -33,7 +34,7 @@ template <class T> class NormNode final : public SavingNode<T, 2> {
     } else {
       grads[0] = mul(gx, detail::tie_weights(
                              "norm", x, plan, this->get(1), [](T v) { return std::abs(v); },
-                             [](T v) { return sign_of(v); }));
+                             [](T v) { return sign_of(v); }, true));
     }
   }
 };
@@ -158,6 +159,12 @@ OpCases norm_cases() {
             },
             Shape{3},
             {0, -1, 0}},
+           {"gradient p=inf NaN",
+            [] {
+              return norm_gradient(TensorD::vector({3, nan, -5}), inf);
+            },
+            Shape{3},
+            {0, nan, 0}},
            {"gradient p=inf ties",
             [] {
               return norm_gradient(TensorD::vector({4, -4, 1, 4}), inf);

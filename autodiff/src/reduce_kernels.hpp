@@ -148,7 +148,8 @@ inline bool as_block(const ReducePlan& p, Block& b) {
 template <class T>
 Tensor<T> sum_slices(const char* op, const Tensor<T>& x, const ReducePlan& p, T scale) {
   Block b;
-  if (x.size() == 0 || !as_block(p, b))
+  // Trailing axes (inner = 1) are contiguous slices, summed in a register instead.
+  if (x.size() == 0 || !as_block(p, b) || b.inner == 1)
     return reduce_slices(op, x, p, T(0), [scale](const Slice<T>& s) {
       T total = 0;
       for (std::size_t i = 0; i < s.size; ++i) total += s[i];

@@ -129,7 +129,7 @@ TEST_CASE("linear ops record a gradient that does not depend on their inputs, ot
   const std::set<std::string> linear_shape = {
       "flatten",      "squeeze",   "unsqueeze", "permute", "slice",      "slice_backward",
       "index_select", "index_add", "gather",    "concat",  "scatter_add"};
-  const std::set<std::string> selecting = {"maximum", "minimum", "where"};
+  const std::set<std::string> selecting = {"maximum", "minimum", "where", "max", "min"};
   // l1_loss's adjoint G*sign(a-b) and nll_loss's -G*onehot(labels) are constant in the inputs.
   const std::set<std::string> linear_losses = {"l1_loss", "nll_loss"};
   for (const auto& row : tg::check_registered_ops_second_order({1})) {

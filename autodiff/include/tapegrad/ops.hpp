@@ -5,10 +5,13 @@
 // are instantiated for float and double.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
@@ -69,11 +72,109 @@ template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& 
 template <class T>
 Tensor<T> bce_backward(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y);
 
-// ---- reductions (the reduced axis is removed) ----------------------------------------------
-template <class T> Tensor<T> sum(const Tensor<T>& x);  // -> []
-template <class T> Tensor<T> sum(const Tensor<T>& x, std::size_t axis);
-template <class T> Tensor<T> mean(const Tensor<T>& x);  // -> []; empty x throws ShapeError
-template <class T> Tensor<T> mean(const Tensor<T>& x, std::size_t axis);
+// ---- reductions -----------------------------------------------------------------------------
+// Each over all elements (-> 0-d), one axis or a list of axes; negative axes count from the end,
+// an empty list reduces every axis, keepdim keeps the reduced axes as extent 1. An axis out of
+// range (any axis of a 0-d tensor) or given twice: AxisError naming it and the shape. The
+// one-axis forms take any integer type (sum(x, 1), sum(x, std::size_t(1))).
+template <class I>
+concept AxisIndex = std::integral<I> && !std::same_as<I, bool>;
+namespace detail {
+template <class I> std::vector<int> one_axis(const char* op, const Shape& shape, I axis) {
+  if (!std::in_range<int>(axis))
+    throw AxisError(std::string(op) + ": axis " + std::to_string(axis) +
+                    " out of range for shape " + shape.str());
+  return {int(axis)};
+}
+}  // namespace detail
+
+// An empty reduction sums to 0.
+template <class T> Tensor<T> sum(const Tensor<T>& x);
+template <class T>
+Tensor<T> sum(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false);
+template <class T, AxisIndex I> Tensor<T> sum(const Tensor<T>& x, I axis, bool keepdim = false) {
+  return sum(x, detail::one_axis("sum", x.shape(), axis), keepdim);
+}
+// An empty reduction has no mean: ShapeError.
+template <class T> Tensor<T> mean(const Tensor<T>& x);
+template <class T>
+Tensor<T> mean(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false);
+template <class T, AxisIndex I> Tensor<T> mean(const Tensor<T>& x, I axis, bool keepdim = false) {
+  return mean(x, detail::one_axis("mean", x.shape(), axis), keepdim);
+}
+// The largest value (PyTorch's amax), NaN if the slice holds one; G is split equally among tied
+// maxima. An empty reduction: IndexError.
+template <class T> Tensor<T> max(const Tensor<T>& x);
+template <class T>
+Tensor<T> max(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false);
+template <class T, AxisIndex I> Tensor<T> max(const Tensor<T>& x, I axis, bool keepdim = false) {
+  return max(x, detail::one_axis("max", x.shape(), axis), keepdim);
+}
+// The smallest value (amin); as max.
+template <class T> Tensor<T> min(const Tensor<T>& x);
+template <class T>
+Tensor<T> min(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false);
+template <class T, AxisIndex I> Tensor<T> min(const Tensor<T>& x, I axis, bool keepdim = false) {
+  return min(x, detail::one_axis("min", x.shape(), axis), keepdim);
+}
+// log(sum(exp(x))) shifted by the max (finite for +-800); -inf for all -inf or an empty slice.
+template <class T> Tensor<T> logsumexp(const Tensor<T>& x);
+template <class T>
+Tensor<T> logsumexp(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false);
+template <class T, AxisIndex I>
+Tensor<T> logsumexp(const Tensor<T>& x, I axis, bool keepdim = false) {
+  return logsumexp(x, detail::one_axis("logsumexp", x.shape(), axis), keepdim);
+}
+// sum((x - mean)^2) / (N - correction), correction 1 (Bessel's) unless given; keepdim before
+// correction, so var(x, {0, 1}, true) keeps dims. N - correction <= 0 gives inf or NaN, no error;
+// over all elements with another correction: var(x, {}, false, 0) (an empty list is all axes).
+template <class T> Tensor<T> var(const Tensor<T>& x);
+template <class T>
+Tensor<T> var(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false,
+              double correction = 1);
+template <class T, AxisIndex I>
+Tensor<T> var(const Tensor<T>& x, I axis, bool keepdim = false, double correction = 1) {
+  return var(x, detail::one_axis("var", x.shape(), axis), keepdim, correction);
+}
+// sqrt(var), the same arguments; its gradient is 0 where std = 0 (PyTorch's).
+template <class T> Tensor<T> std(const Tensor<T>& x);
+template <class T>
+Tensor<T> std(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false,
+              double correction = 1);
+template <class T, AxisIndex I>
+Tensor<T> std(const Tensor<T>& x, I axis, bool keepdim = false, double correction = 1) {
+  return std(x, detail::one_axis("std", x.shape(), axis), keepdim, correction);
+}
+// The product (1 for an empty slice); exact gradient at zeros: the product of the others at a
+// single zero, 0 everywhere in a slice with two zeros or more.
+template <class T> Tensor<T> prod(const Tensor<T>& x);
+template <class T>
+Tensor<T> prod(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false);
+template <class T, AxisIndex I> Tensor<T> prod(const Tensor<T>& x, I axis, bool keepdim = false) {
+  return prod(x, detail::one_axis("prod", x.shape(), axis), keepdim);
+}
+// The p-norm for p = 1, 2 or inf (other p: DomainError); gradient 0 where the norm is 0, sign(x)
+// for p = 1 (0 at 0), split among the tied largest |x| for p = inf.
+template <class T> Tensor<T> norm(const Tensor<T>& x, double p = 2);
+template <class T>
+Tensor<T> norm(const Tensor<T>& x, double p, const std::vector<int>& axes, bool keepdim = false);
+template <class T, AxisIndex I>
+Tensor<T> norm(const Tensor<T>& x, double p, I axis, bool keepdim = false) {
+  return norm(x, p, detail::one_axis("norm", x.shape(), axis), keepdim);
+}
+
+// Indices of the largest (argmax) or smallest (argmin) element: the first on ties, a NaN counts as
+// the largest (and the smallest); over all elements as a flat row-major index. Not differentiable.
+// An empty axis: IndexError. Converts to Labels (e.g. predicted classes of logits[n, C]).
+struct Indices {
+  Shape shape;
+  std::vector<std::int64_t> values;
+  operator std::vector<std::int64_t>() const { return values; }
+};
+template <class T> Indices argmax(const Tensor<T>& x);
+template <class T> Indices argmax(const Tensor<T>& x, int axis, bool keepdim = false);
+template <class T> Indices argmin(const Tensor<T>& x);
+template <class T> Indices argmin(const Tensor<T>& x, int axis, bool keepdim = false);
 
 // ---- along the last axis -------------------------------------------------------------------
 template <class T> Tensor<T> softmax(const Tensor<T>& x);

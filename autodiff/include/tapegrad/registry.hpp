@@ -52,6 +52,13 @@ struct OpCases {
   std::vector<ErrorCase> errors = {};
 };
 
+// The cases of a and b together (an op file may state its cases in several groups).
+inline OpCases join_cases(OpCases a, OpCases b) {
+  for (auto& c : b.forward) a.forward.push_back(std::move(c));
+  for (auto& c : b.errors) a.errors.push_back(std::move(c));
+  return a;
+}
+
 using CaseFactory = OpCases (*)();
 
 struct OpInfo {

@@ -207,10 +207,10 @@ TEST_CASE("errors: transpose of a 1-D or 3-D tensor") {
               "[2,3,4]");
 }
 
-TEST_CASE("errors: matmul of a 1-D operand") {
-  CHECK_ERROR(tg::matmul(TensorD::zeros(Shape{3}), TensorD::zeros(Shape{3, 2})), tg::ShapeError,
+TEST_CASE("errors: matmul of a 1-D operand of the wrong length") {
+  CHECK_ERROR(tg::matmul(TensorD::zeros(Shape{3}), TensorD::zeros(Shape{2, 2})), tg::ShapeError,
               "matmul", "[3]");
-  CHECK_ERROR(tg::matmul(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{3})), tg::ShapeError,
+  CHECK_ERROR(tg::matmul(TensorD::zeros(Shape{2, 2}), TensorD::zeros(Shape{3})), tg::ShapeError,
               "matmul", "[3]");
 }
 

@@ -668,13 +668,23 @@ template <class T> struct Program {
     const bool ta = flags & 1, tb = flags & 2;
     Expect e = Expect::ok;
     tg::Shape want;
-    if (a.ndim() != 2 || b.ndim() != 2) {
+    const std::size_t ra = a.ndim(), rb = b.ndim();
+    if (ra == 0 || rb == 0 || (ta && ra == 1) || (tb && rb == 1)) {
       e = Expect::shape;
     } else {
-      const std::size_t m = ta ? a.dim(1) : a.dim(0), k = ta ? a.dim(0) : a.dim(1);
-      const std::size_t kb = tb ? b.dim(1) : b.dim(0), n = tb ? b.dim(0) : b.dim(1);
-      if (k != kb) e = Expect::shape;
-      want = tg::Shape{m, n};
+      // PyTorch's matmul: a 1-D A is a row and a 1-D B a column, that 1 removed from the result;
+      // the flags transpose the last two dimensions; the dimensions before those broadcast.
+      const tg::Shape& sa = a.shape();
+      const tg::Shape& sb = b.shape();
+      const std::size_t m = ra == 1 ? 1 : ta ? sa[ra - 1] : sa[ra - 2];
+      const std::size_t k = ra == 1 ? sa[0] : ta ? sa[ra - 2] : sa[ra - 1];
+      const std::size_t kb = rb == 1 ? sb[0] : tb ? sb[rb - 1] : sb[rb - 2];
+      const std::size_t n = rb == 1 ? 1 : tb ? sb[rb - 2] : sb[rb - 1];
+      const tg::Shape batch_a(sa.begin(), sa.end() - std::min<std::size_t>(ra, 2));
+      const tg::Shape batch_b(sb.begin(), sb.end() - std::min<std::size_t>(rb, 2));
+      if (k != kb || !broadcast(batch_a, batch_b, want)) e = Expect::shape;
+      if (ra != 1) want.push_back(m);
+      if (rb != 1) want.push_back(n);
     }
     std::vector<std::size_t> saved;
     if (b.requires_grad()) saved.push_back(ia);

@@ -19,8 +19,11 @@
 namespace tg {
 
 // ---- linear algebra and layout ------------------------------------------------------------
-// op(A) @ op(B) for 2-D A, B, where op transposes when the flag is set (BLAS transpose flags:
-// no transposed copy is ever made). Inner dimensions must agree.
+// op(A) @ op(B) with PyTorch's matmul rules: 2-D @ 2-D; a 1-D A is a row, a 1-D B a column, and
+// that 1 is removed ([k] @ [k] -> []); N-D operands are batches of matrices in the last two
+// dimensions, batch dimensions broadcasting. op transposes the last two dimensions when the flag
+// is set (BLAS transpose flags: no transposed copy is ever made; a flag on a 1-D operand is a
+// ShapeError). Inner dimensions must agree. More under "products" below.
 template <class T>
 Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = false,
                  bool transpose_b = false);
@@ -371,6 +374,11 @@ template <class T> Tensor<T> stack(std::initializer_list<Tensor<T>> tensors, int
 }
 
 // ---- products: batched matmul, dot, outer ----------------------------------------------------
+// Batched and 1-D matmul: see matmul above. dot(a, b) = matmul(a, b) for 1-D a, b of equal length
+// (it records a matmul node): a 0-d result; ShapeError for other ranks or lengths.
+template <class T> Tensor<T> dot(const Tensor<T>& a, const Tensor<T>& b);
+// out[i,j] = a[i] * b[j] for 1-D a[n], b[m] -> [n,m]; ShapeError for other ranks.
+template <class T> Tensor<T> outer(const Tensor<T>& a, const Tensor<T>& b);
 
 // ---- operators -----------------------------------------------------------------------------
 template <class T> Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) {

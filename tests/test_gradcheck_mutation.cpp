@@ -147,6 +147,11 @@ TEST_CASE("mutation: an adjoint error in any one registered op fails that op's c
                         {"f32", Order::second, 1e-3}};
   std::string table = "op x dtype x order: caught\n";
   for (const tg::OpInfo& op : tg::registered_ops()) {
+    if (op.cases && op.cases().gradient_is_zero) {
+      table +=
+          "  " + op.name + ": its gradient is 0, a scaled one is the same (nothing to catch)\n";
+      continue;
+    }
     for (const Case& c : cases) {
       CAPTURE(op.name);
       const std::string dtype = c.dtype;  // captured as text, not as a pointer

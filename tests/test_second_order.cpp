@@ -119,25 +119,18 @@ TEST_CASE("gradgradcheck in float takes double differences when the function als
   CHECK(float_only.reference.empty());
 }
 
-TEST_CASE("linear ops record a gradient that does not depend on their inputs, other ops do") {
-  // relu_backward(G, y) = G*[y > 0] is linear in G and piecewise constant in y; so are the
-  // gradients of maximum and minimum (G selected by comparing the inputs) and where (by the mask).
-  const std::set<std::string> linear = {"add",          "sub",     "neg",          "sum",
-                                        "mean",         "reshape", "transpose",    "add_bias",
-                                        "broadcast_to", "sum_to",  "relu_backward"};
-  // The shape and indexing ops move entries, or add them up.
-  const std::set<std::string> linear_shape = {
-      "flatten",      "squeeze",   "unsqueeze", "permute", "slice",      "slice_backward",
-      "index_select", "index_add", "gather",    "concat",  "scatter_add"};
-  const std::set<std::string> selecting = {"maximum", "minimum", "where", "max", "min"};
-  // l1_loss's adjoint G*sign(a-b) and nll_loss's -G*onehot(labels) are constant in the inputs.
-  const std::set<std::string> linear_losses = {"l1_loss", "nll_loss"};
+TEST_CASE("an op's recorded gradient depends on its inputs unless its cases say it does not") {
+  // Linear ops (add, reshape, slice) and piecewise-constant selections (relu_backward, maximum,
+  // where, max) state gradient_constant_in_inputs; every other op's recorded backward must be a
+  // function of its inputs (a raw kernel in an adjoint would make it constant).
   for (const auto& row : tg::check_registered_ops_second_order({1})) {
     CAPTURE(row.op);
-    const bool is_linear = linear.count(row.op) + linear_shape.count(row.op) +
-                               selecting.count(row.op) + linear_losses.count(row.op) !=
-                           0;
-    CHECK(row.gradient_depends_on_inputs == !is_linear);
+    const auto& ops = tg::registered_ops();
+    const auto op =
+        std::find_if(ops.begin(), ops.end(), [&](const tg::OpInfo& o) { return o.name == row.op; });
+    REQUIRE(op != ops.end());
+    const bool constant = op->cases && op->cases().gradient_constant_in_inputs;
+    CHECK(row.gradient_depends_on_inputs == !constant);
   }
 }
 

@@ -169,6 +169,8 @@ Tensor<T> norm(const Tensor<T>& x, double p, I axis, bool keepdim = false) {
 // Indices of the largest (argmax) or smallest (argmin) element: the first on ties, a NaN counts as
 // the largest (and the smallest); over all elements as a flat row-major index. Not differentiable.
 // An empty axis: IndexError. Converts to Labels (e.g. predicted classes of logits[n, C]).
+// Indices is an integer index tensor (its shape and its values, row-major): what argmax gives and
+// gather and scatter_add take.
 struct Indices {
   Shape shape;
   std::vector<std::int64_t> values;
@@ -291,6 +293,8 @@ template <class T> Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& 
 template <class T>
 Tensor<T> clamp(const Tensor<T>& x, std::optional<std::type_identity_t<T>> lo,
                 std::optional<std::type_identity_t<T>> hi);
+// -1, 0 or 1 (NaN for NaN); gradient 0.
+template <class T> Tensor<T> sign(const Tensor<T>& x);
 
 // ---- elementwise, two inputs: maximum, minimum, pow with a tensor exponent, comparisons, where --
 // The larger / smaller of a and b; NaN where either is NaN. At a tie each gets G/2 (PyTorch).
@@ -349,11 +353,6 @@ Tensor<T> index_select(const Tensor<T>& x, int axis, const std::vector<std::int6
 template <class T>
 Tensor<T> index_add(const Tensor<T>& x, int axis, const std::vector<std::int64_t>& indices,
                     const Tensor<T>& source);
-// An integer index tensor for gather and scatter_add: its shape and its values, row-major.
-struct Indices {
-  Shape shape;
-  std::vector<std::int64_t> values;
-};
 // out[p] = x[p with its `axis` coordinate replaced by index[p]], out of index's shape (PyTorch's
 // torch.gather): index of x's rank, no larger than x off `axis`; x at least 1-D.
 template <class T> Tensor<T> gather(const Tensor<T>& x, int axis, const Indices& index);

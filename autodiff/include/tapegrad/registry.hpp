@@ -50,12 +50,25 @@ struct ErrorCase {
 struct OpCases {
   std::vector<ForwardCase> forward = {};
   std::vector<ErrorCase> errors = {};
+  // The op raises for no input of the right types (an elementwise function defined by IEEE
+  // arithmetic everywhere), so it has no error cases; every other op of the library has some.
+  bool accepts_every_input = false;
+  // The op's recorded gradient does not depend on its inputs: linear ops (add, reshape, slice)
+  // and piecewise-constant selections (relu_backward, maximum, where, max). The second-order
+  // suite checks this claim against the recorded backward.
+  bool gradient_constant_in_inputs = false;
+  // The op's gradient is 0 everywhere (sign): a scaled adjoint is the same adjoint, so the
+  // mutation test has nothing to catch; the first-order suite checks the zero against differences.
+  bool gradient_is_zero = false;
 };
 
 // The cases of a and b together (an op file may state its cases in several groups).
 inline OpCases join_cases(OpCases a, OpCases b) {
   for (auto& c : b.forward) a.forward.push_back(std::move(c));
   for (auto& c : b.errors) a.errors.push_back(std::move(c));
+  a.accepts_every_input = a.accepts_every_input || b.accepts_every_input;
+  a.gradient_constant_in_inputs = a.gradient_constant_in_inputs || b.gradient_constant_in_inputs;
+  a.gradient_is_zero = a.gradient_is_zero || b.gradient_is_zero;
   return a;
 }
 

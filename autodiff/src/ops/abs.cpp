@@ -39,26 +39,28 @@ template <class T> std::vector<GradSample<T>> abs_samples(std::uint64_t seed) {
 OpCases abs_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  return {.forward = {{"[6]",
-                       [] {
-                         return abs(TensorD::vector({-1.5, 0, 2, -inf, inf, nan}));
-                       },
-                       Shape{6},
-                       {1.5, 0, 2, inf, inf, nan}},
-                      {"gradient sign(x), 0 at 0",
-                       [] {
-                         TensorD x = TensorD::vector({-1.5, 0, 2, -inf}, true);
-                         return grad(sum(abs(x)), {x})[0];
-                       },
-                       Shape{4},
-                       {-1, 0, 1, -1}},
-                      {"gradient NaN at a NaN only",
-                       [] {
-                         TensorD x = TensorD::vector({-1.5, nan, 0, 2}, true);
-                         return grad(sum(abs(x)), {x})[0];
-                       },
-                       Shape{4},
-                       {-1, nan, 0, 1}}}};
+  OpCases cases = {.forward = {{"[6]",
+                                [] {
+                                  return abs(TensorD::vector({-1.5, 0, 2, -inf, inf, nan}));
+                                },
+                                Shape{6},
+                                {1.5, 0, 2, inf, inf, nan}},
+                               {"gradient sign(x), 0 at 0",
+                                [] {
+                                  TensorD x = TensorD::vector({-1.5, 0, 2, -inf}, true);
+                                  return grad(sum(abs(x)), {x})[0];
+                                },
+                                Shape{4},
+                                {-1, 0, 1, -1}},
+                               {"gradient NaN at a NaN only",
+                                [] {
+                                  TensorD x = TensorD::vector({-1.5, nan, 0, 2}, true);
+                                  return grad(sum(abs(x)), {x})[0];
+                                },
+                                Shape{4},
+                                {-1, nan, 0, 1}}}};
+  cases.accepts_every_input = true;
+  return cases;
 }
 
 }  // namespace

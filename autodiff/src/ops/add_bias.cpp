@@ -31,45 +31,48 @@ template <class T> std::vector<GradSample<T>> add_bias_samples(std::uint64_t see
 // By hand: [[1,2,3],[4,5,6]] + [10,20,30] on each row. With the upstream G = [[1,2,3],[4,5,6]]:
 // dX = G, db = column sums of G = [1+4, 2+5, 3+6].
 OpCases add_bias_cases() {
-  return {.forward =
-              {{"X[2,3] + b[3]",
-                [] {
-                  return add_bias(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}),
-                                  TensorD::vector({10, 20, 30}));
-                },
-                Shape{2, 3},
-                {11, 22, 33, 14, 25, 36}},
-               {"dX = G",
-                [] {
-                  TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true),
-                          b = TensorD::vector({10, 20, 30}, true);
-                  return grad(add_bias(x, b), {x, b}, TensorD::matrix({{1, 2, 3}, {4, 5, 6}}))[0];
-                },
-                Shape{2, 3},
-                {1, 2, 3, 4, 5, 6}},
-               {"db = column sums of G",
-                [] {
-                  TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true),
-                          b = TensorD::vector({10, 20, 30}, true);
-                  return grad(add_bias(x, b), {x, b}, TensorD::matrix({{1, 2, 3}, {4, 5, 6}}))[1];
-                },
-                Shape{3},
-                {5, 7, 9}}},
-          .errors = {
-              {"one bias entry per row instead of per column", ErrorKind::shape, "X[4,3] and b[4]",
-               [] {
-                 add_bias(TensorD::zeros(Shape{4, 3}, true), TensorD::zeros(Shape{4}, true));
-               }},
-              {"bias of the wrong length", ErrorKind::shape, "X[2,3] and b[2]",
-               [] {
-                 add_bias(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{2}));
-               }},
-              {"2-D bias", ErrorKind::shape, "X[2,3] and b[1,3]",
-               [] {
-                 add_bias(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{1, 3}));
-               }},
-              {"1-D X", ErrorKind::shape, "X[3] and b[3]",
-               [] { add_bias(TensorD::zeros(Shape{3}), TensorD::zeros(Shape{3})); }}}};
+  OpCases cases = {
+      .forward =
+          {{"X[2,3] + b[3]",
+            [] {
+              return add_bias(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}),
+                              TensorD::vector({10, 20, 30}));
+            },
+            Shape{2, 3},
+            {11, 22, 33, 14, 25, 36}},
+           {"dX = G",
+            [] {
+              TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true),
+                      b = TensorD::vector({10, 20, 30}, true);
+              return grad(add_bias(x, b), {x, b}, TensorD::matrix({{1, 2, 3}, {4, 5, 6}}))[0];
+            },
+            Shape{2, 3},
+            {1, 2, 3, 4, 5, 6}},
+           {"db = column sums of G",
+            [] {
+              TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true),
+                      b = TensorD::vector({10, 20, 30}, true);
+              return grad(add_bias(x, b), {x, b}, TensorD::matrix({{1, 2, 3}, {4, 5, 6}}))[1];
+            },
+            Shape{3},
+            {5, 7, 9}}},
+      .errors = {
+          {"one bias entry per row instead of per column", ErrorKind::shape, "X[4,3] and b[4]",
+           [] {
+             add_bias(TensorD::zeros(Shape{4, 3}, true), TensorD::zeros(Shape{4}, true));
+           }},
+          {"bias of the wrong length", ErrorKind::shape, "X[2,3] and b[2]",
+           [] {
+             add_bias(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{2}));
+           }},
+          {"2-D bias", ErrorKind::shape, "X[2,3] and b[1,3]",
+           [] {
+             add_bias(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{1, 3}));
+           }},
+          {"1-D X", ErrorKind::shape, "X[3] and b[3]",
+           [] { add_bias(TensorD::zeros(Shape{3}), TensorD::zeros(Shape{3})); }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

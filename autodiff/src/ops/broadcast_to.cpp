@@ -29,7 +29,7 @@ template <class T> std::vector<GradSample<T>> broadcast_to_samples(std::uint64_t
 // By hand: x repeated along the new and the extent-1 dimensions; the gradient sums G back over
 // the copies: [1+10, 2+20, 3+30].
 OpCases broadcast_to_cases() {
-  return {
+  OpCases cases = {
       .forward = {{"[3] -> [2,3]",
                    [] {
                      return broadcast_to(TensorD::vector({1, 2, 3}), Shape{2, 3});
@@ -59,6 +59,8 @@ OpCases broadcast_to_cases() {
       .errors = {{"[3] -> [2,4]", ErrorKind::shape, "cannot broadcast [3] to [2,4]", [] {
                     broadcast_to(TensorD::zeros(Shape{3}, true), Shape{2, 4});
                   }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

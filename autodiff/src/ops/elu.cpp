@@ -43,32 +43,34 @@ template <class T> std::vector<GradSample<T>> elu_samples(std::uint64_t seed) {
 OpCases elu_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  return {.forward = {{"[7] alpha 1",
-                       [] {
-                         return elu(TensorD::vector({-1, 0, 2, -30, -inf, inf, nan}));
-                       },
-                       Shape{7},
-                       {-0.6321205588285577, 0, 2, -0.9999999999999064, -1, inf, nan}},
-                      {"[3] alpha 0.5",
-                       [] {
-                         return elu(TensorD::vector({-1, -2, 3}), 0.5);
-                       },
-                       Shape{3},
-                       {-0.31606027941427883, -0.43233235838169365, 3}},
-                      {"gradient alpha 1",
-                       [] {
-                         TensorD x = TensorD::vector({-1, 0, 2, -inf, inf, nan}, true);
-                         return grad(sum(elu(x)), {x})[0];
-                       },
-                       Shape{6},
-                       {0.36787944117144233, 1, 1, 0, 1, 1}},
-                      {"gradient alpha 0.5, alpha at 0",
-                       [] {
-                         TensorD x = TensorD::vector({-1, 0, 2}, true);
-                         return grad(sum(elu(x, 0.5)), {x})[0];
-                       },
-                       Shape{3},
-                       {0.18393972058572117, 0.5, 1}}}};
+  OpCases cases = {.forward = {{"[7] alpha 1",
+                                [] {
+                                  return elu(TensorD::vector({-1, 0, 2, -30, -inf, inf, nan}));
+                                },
+                                Shape{7},
+                                {-0.6321205588285577, 0, 2, -0.9999999999999064, -1, inf, nan}},
+                               {"[3] alpha 0.5",
+                                [] {
+                                  return elu(TensorD::vector({-1, -2, 3}), 0.5);
+                                },
+                                Shape{3},
+                                {-0.31606027941427883, -0.43233235838169365, 3}},
+                               {"gradient alpha 1",
+                                [] {
+                                  TensorD x = TensorD::vector({-1, 0, 2, -inf, inf, nan}, true);
+                                  return grad(sum(elu(x)), {x})[0];
+                                },
+                                Shape{6},
+                                {0.36787944117144233, 1, 1, 0, 1, 1}},
+                               {"gradient alpha 0.5, alpha at 0",
+                                [] {
+                                  TensorD x = TensorD::vector({-1, 0, 2}, true);
+                                  return grad(sum(elu(x, 0.5)), {x})[0];
+                                },
+                                Shape{3},
+                                {0.18393972058572117, 0.5, 1}}}};
+  cases.accepts_every_input = true;
+  return cases;
 }
 
 }  // namespace

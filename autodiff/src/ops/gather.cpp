@@ -55,59 +55,62 @@ template <class T> std::vector<GradSample<T>> gather_samples(std::uint64_t seed)
 // along axis 0 out[i][j] = x[index[i][j]][j].
 OpCases gather_cases() {
   auto m23 = [] { return TensorD::matrix({{1, 2, 3}, {4, 5, 6}}); };
-  return {.forward = {{"[2,3] axis 1 index [2,2]",
-                       [m23] {
-                         return gather(m23(), 1, Indices{Shape{2, 2}, {2, 0, 1, 1}});
-                       },
-                       Shape{2, 2},
-                       {3, 1, 5, 5}},
-                      {"[2,3] axis -2 index [1,3]",
-                       [m23] {
-                         return gather(m23(), -2, Indices{Shape{1, 3}, {1, 0, 1}});
-                       },
-                       Shape{1, 3},
-                       {4, 2, 6}},
-                      {"[2,3] axis 0 index [3,2] (longer along the axis)",
-                       [m23] {
-                         return gather(m23(), 0, Indices{Shape{3, 2}, {0, 1, 1, 1, 0, 0}});
-                       },
-                       Shape{3, 2},
-                       {1, 5, 4, 5, 1, 2}},
-                      {"gradient: entries picked twice accumulate",
-                       [] {
-                         TensorD x = TensorD::matrix({{1, 2}, {3, 4}}, true);
-                         TensorD y = sum(gather(x, 1, Indices{Shape{2, 3}, {1, 1, 0, 0, 0, 0}}));
-                         return tg::grad(y, {x})[0];
-                       },
-                       Shape{2, 2},
-                       {1, 2, 3, 0}}},
-          .errors = {
-              {"index value past the extent", ErrorKind::index,
-               "index 3 at position [1,0] out of range for axis 1 of extent 3",
-               [m23] {
-                 gather(m23(), 1, Indices{Shape{2, 1}, {0, 3}});
-               }},
-              {"negative index value", ErrorKind::index, "index -1 at position [0,1]",
-               [m23] {
-                 gather(m23(), 1, Indices{Shape{1, 2}, {0, -1}});
-               }},
-              {"index of another rank", ErrorKind::shape, "index [2] and x [2,3] differ in rank",
-               [m23] {
-                 gather(m23(), 1, Indices{Shape{2}, {0, 1}});
-               }},
-              {"index larger off the axis", ErrorKind::shape,
-               "index [3,1] is larger than x [2,3] along axis 0",
-               [m23] {
-                 gather(m23(), 1, Indices{Shape{3, 1}, {0, 1, 2}});
-               }},
-              {"index values that do not fill its shape", ErrorKind::shape,
-               "index [2,2] holds 3 values",
-               [m23] {
-                 gather(m23(), 1, Indices{Shape{2, 2}, {0, 1, 2}});
-               }},
-              {"axis out of range", ErrorKind::axis, "axis 2 out of range for shape [2,3]", [m23] {
-                 gather(m23(), 2, Indices{Shape{2, 3}, {0, 0, 0, 0, 0, 0}});
-               }}}};
+  OpCases cases = {
+      .forward = {{"[2,3] axis 1 index [2,2]",
+                   [m23] {
+                     return gather(m23(), 1, Indices{Shape{2, 2}, {2, 0, 1, 1}});
+                   },
+                   Shape{2, 2},
+                   {3, 1, 5, 5}},
+                  {"[2,3] axis -2 index [1,3]",
+                   [m23] {
+                     return gather(m23(), -2, Indices{Shape{1, 3}, {1, 0, 1}});
+                   },
+                   Shape{1, 3},
+                   {4, 2, 6}},
+                  {"[2,3] axis 0 index [3,2] (longer along the axis)",
+                   [m23] {
+                     return gather(m23(), 0, Indices{Shape{3, 2}, {0, 1, 1, 1, 0, 0}});
+                   },
+                   Shape{3, 2},
+                   {1, 5, 4, 5, 1, 2}},
+                  {"gradient: entries picked twice accumulate",
+                   [] {
+                     TensorD x = TensorD::matrix({{1, 2}, {3, 4}}, true);
+                     TensorD y = sum(gather(x, 1, Indices{Shape{2, 3}, {1, 1, 0, 0, 0, 0}}));
+                     return tg::grad(y, {x})[0];
+                   },
+                   Shape{2, 2},
+                   {1, 2, 3, 0}}},
+      .errors = {
+          {"index value past the extent", ErrorKind::index,
+           "index 3 at position [1,0] out of range for axis 1 of extent 3",
+           [m23] {
+             gather(m23(), 1, Indices{Shape{2, 1}, {0, 3}});
+           }},
+          {"negative index value", ErrorKind::index, "index -1 at position [0,1]",
+           [m23] {
+             gather(m23(), 1, Indices{Shape{1, 2}, {0, -1}});
+           }},
+          {"index of another rank", ErrorKind::shape, "index [2] and x [2,3] differ in rank",
+           [m23] {
+             gather(m23(), 1, Indices{Shape{2}, {0, 1}});
+           }},
+          {"index larger off the axis", ErrorKind::shape,
+           "index [3,1] is larger than x [2,3] along axis 0",
+           [m23] {
+             gather(m23(), 1, Indices{Shape{3, 1}, {0, 1, 2}});
+           }},
+          {"index values that do not fill its shape", ErrorKind::shape,
+           "index [2,2] holds 3 values",
+           [m23] {
+             gather(m23(), 1, Indices{Shape{2, 2}, {0, 1, 2}});
+           }},
+          {"axis out of range", ErrorKind::axis, "axis 2 out of range for shape [2,3]", [m23] {
+             gather(m23(), 2, Indices{Shape{2, 3}, {0, 0, 0, 0, 0, 0}});
+           }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

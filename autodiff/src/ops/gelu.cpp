@@ -54,34 +54,37 @@ template <class T> std::vector<GradSample<T>> gelu_samples(std::uint64_t seed) {
 OpCases gelu_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  return {.forward = {{"[7] exact",
-                       [] {
-                         return gelu(TensorD::vector({-1, 0, 0.5, 2, -5, inf, nan}));
-                       },
-                       Shape{7},
-                       {-0.15865525393145707, 0, 0.34573123063700656, 1.9544997361036416,
-                        -1.4332578593401202e-06, inf, nan}},
-                      {"[5] tanh",
-                       [] {
-                         return gelu(TensorD::vector({-1, 0, 0.5, 2, -5}), GeluApproximation::tanh);
-                       },
-                       Shape{5},
-                       {-0.15880800939172324, 0, 0.34571400982514394, 1.954597694087775,
-                        -2.2917961972623857e-07}},
-                      {"gradient exact",
-                       [] {
-                         TensorD x = TensorD::vector({-1, 0, 0.5, 2}, true);
-                         return grad(sum(gelu(x)), {x})[0];
-                       },
-                       Shape{4},
-                       {-0.08331547058768629, 0.5, 0.8674951246561629, 1.085231801078197}},
-                      {"gradient tanh",
-                       [] {
-                         TensorD x = TensorD::vector({-1, 0, 0.5, 2}, true);
-                         return grad(sum(gelu(x, GeluApproximation::tanh)), {x})[0];
-                       },
-                       Shape{4},
-                       {-0.08296408384578255, 0.5, 0.8673699035346424, 1.0860992566236183}}}};
+  OpCases cases = {
+      .forward = {{"[7] exact",
+                   [] {
+                     return gelu(TensorD::vector({-1, 0, 0.5, 2, -5, inf, nan}));
+                   },
+                   Shape{7},
+                   {-0.15865525393145707, 0, 0.34573123063700656, 1.9544997361036416,
+                    -1.4332578593401202e-06, inf, nan}},
+                  {"[5] tanh",
+                   [] {
+                     return gelu(TensorD::vector({-1, 0, 0.5, 2, -5}), GeluApproximation::tanh);
+                   },
+                   Shape{5},
+                   {-0.15880800939172324, 0, 0.34571400982514394, 1.954597694087775,
+                    -2.2917961972623857e-07}},
+                  {"gradient exact",
+                   [] {
+                     TensorD x = TensorD::vector({-1, 0, 0.5, 2}, true);
+                     return grad(sum(gelu(x)), {x})[0];
+                   },
+                   Shape{4},
+                   {-0.08331547058768629, 0.5, 0.8674951246561629, 1.085231801078197}},
+                  {"gradient tanh",
+                   [] {
+                     TensorD x = TensorD::vector({-1, 0, 0.5, 2}, true);
+                     return grad(sum(gelu(x, GeluApproximation::tanh)), {x})[0];
+                   },
+                   Shape{4},
+                   {-0.08296408384578255, 0.5, 0.8673699035346424, 1.0860992566236183}}}};
+  cases.accepts_every_input = true;
+  return cases;
 }
 
 }  // namespace

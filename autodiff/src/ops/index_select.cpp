@@ -43,37 +43,40 @@ template <class T> std::vector<GradSample<T>> index_select_samples(std::uint64_t
 // often each entry was picked.
 OpCases index_select_cases() {
   auto m23 = [] { return TensorD::matrix({{1, 2, 3}, {4, 5, 6}}); };
-  return {.forward =
-              {{"[2,3] axis 1 {2,0,2}",
-                [m23] {
-                  return index_select(m23(), 1, {2, 0, 2});
-                },
-                Shape{2, 3},
-                {3, 1, 3, 6, 4, 6}},
-               {"[2,3] axis -2 {1}",
-                [m23] { return index_select(m23(), -2, {1}); },
-                Shape{1, 3},
-                {4, 5, 6}},
-               {"[2,3] axis 0 {}", [m23] { return index_select(m23(), 0, {}); }, Shape{0, 3}, {}},
-               {"gradient: repeated indices accumulate",
-                [] {
-                  TensorD x = TensorD::vector({1, 2, 3}, true);
-                  return tg::grad(sum(index_select(x, 0, {2, 0, 2, 2})), {x})[0];
-                },
-                Shape{3},
-                {1, 0, 3}}},
-          .errors = {{"index past the extent", ErrorKind::index,
-                      "index 3 (position 1) out of range for axis 1 of extent 3",
-                      [m23] {
-                        index_select(m23(), 1, {0, 3});
-                      }},
-                     {"negative index", ErrorKind::index,
-                      "index -1 (position 0) out of range for axis 0 of extent 2",
-                      [m23] { index_select(m23(), 0, {-1}); }},
-                     {"axis out of range", ErrorKind::axis, "axis 2 out of range for shape [2,3]",
-                      [m23] { index_select(m23(), 2, {0}); }},
-                     {"0-d x", ErrorKind::axis, "axis 0 out of range for shape []",
-                      [] { index_select(TensorD::scalar(1), 0, {0}); }}}};
+  OpCases cases = {
+      .forward =
+          {{"[2,3] axis 1 {2,0,2}",
+            [m23] {
+              return index_select(m23(), 1, {2, 0, 2});
+            },
+            Shape{2, 3},
+            {3, 1, 3, 6, 4, 6}},
+           {"[2,3] axis -2 {1}",
+            [m23] { return index_select(m23(), -2, {1}); },
+            Shape{1, 3},
+            {4, 5, 6}},
+           {"[2,3] axis 0 {}", [m23] { return index_select(m23(), 0, {}); }, Shape{0, 3}, {}},
+           {"gradient: repeated indices accumulate",
+            [] {
+              TensorD x = TensorD::vector({1, 2, 3}, true);
+              return tg::grad(sum(index_select(x, 0, {2, 0, 2, 2})), {x})[0];
+            },
+            Shape{3},
+            {1, 0, 3}}},
+      .errors = {{"index past the extent", ErrorKind::index,
+                  "index 3 (position 1) out of range for axis 1 of extent 3",
+                  [m23] {
+                    index_select(m23(), 1, {0, 3});
+                  }},
+                 {"negative index", ErrorKind::index,
+                  "index -1 (position 0) out of range for axis 0 of extent 2",
+                  [m23] { index_select(m23(), 0, {-1}); }},
+                 {"axis out of range", ErrorKind::axis, "axis 2 out of range for shape [2,3]",
+                  [m23] { index_select(m23(), 2, {0}); }},
+                 {"0-d x", ErrorKind::axis, "axis 0 out of range for shape []",
+                  [] { index_select(TensorD::scalar(1), 0, {0}); }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

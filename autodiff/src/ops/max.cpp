@@ -48,63 +48,66 @@ OpCases max_cases() {
   constexpr double inf = std::numeric_limits<double>::infinity();
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   auto x = [] { return TensorD::matrix({{1, 5, -3}, {4, 2, 6}}); };
-  return {.forward = {{"all", [x] { return max(x()); }, Shape{}, {6}},
-                      {"axis 0", [x] { return max(x(), 0); }, Shape{3}, {4, 5, 6}},
-                      {"axis -1 keepdim", [x] { return max(x(), -1, true); }, Shape{2, 1}, {5, 6}},
-                      {"axes {1,0}",
-                       [x] {
-                         return max(x(), {1, 0});
-                       },
-                       Shape{},
-                       {6}},
-                      {"0-d", [] { return max(TensorD::scalar(-7)); }, Shape{}, {-7}},
-                      {"NaN wins",
-                       [] {
-                         return max(TensorD::matrix({{1, nan, 3}, {-inf, inf, 0}}), 1);
-                       },
-                       Shape{2},
-                       {nan, inf}},
-                      {"-inf",
-                       [] {
-                         return max(TensorD::vector({-inf, -inf}));
-                       },
-                       Shape{},
-                       {-inf}},
-                      {"gradient on the maximum",
-                       [x] { return max_gradient(x(), {1}); },
-                       Shape{2, 3},
-                       {0, 1, 0, 0, 0, 1}},
-                      {"gradient split among ties",
-                       [] {
-                         return max_gradient(TensorD::matrix({{2, 2, 1}, {3, 3, 3}}), {1});
-                       },
-                       Shape{2, 3},
-                       {0.5, 0.5, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3}},
-                      {"gradient split among ties over all",
-                       [] {
-                         return max_gradient(TensorD::matrix({{2, 0}, {2, 1}}), {});
-                       },
-                       Shape{2, 2},
-                       {0.5, 0, 0.5, 0}},
-                      {"gradient NaN over a NaN slice",
-                       [] {
-                         return max_gradient(TensorD::matrix({{1, nan}, {1, 2}}), {1});
-                       },
-                       Shape{2, 2},
-                       {nan, nan, 0, 1}}},
-          .errors = {{"axis 2 of [2,3]", ErrorKind::axis, "axis 2 out of range for shape [2,3]",
-                      [] {
-                        max(TensorD::zeros(Shape{2, 3}), 2);
-                      }},
-                     {"duplicate axis", ErrorKind::axis, "axis 1 repeats axis -1",
-                      [] {
-                        max(TensorD::zeros(Shape{2, 3}), {-1, 1});
-                      }},
-                     {"empty", ErrorKind::index, "empty tensor [0]",
-                      [] { max(TensorD::zeros(Shape{0})); }},
-                     {"empty axis", ErrorKind::index, "axis 0 of [0,3] is empty", [] {
-                        max(TensorD::zeros(Shape{0, 3}), 0);
-                      }}}};
+  OpCases cases = {
+      .forward = {{"all", [x] { return max(x()); }, Shape{}, {6}},
+                  {"axis 0", [x] { return max(x(), 0); }, Shape{3}, {4, 5, 6}},
+                  {"axis -1 keepdim", [x] { return max(x(), -1, true); }, Shape{2, 1}, {5, 6}},
+                  {"axes {1,0}",
+                   [x] {
+                     return max(x(), {1, 0});
+                   },
+                   Shape{},
+                   {6}},
+                  {"0-d", [] { return max(TensorD::scalar(-7)); }, Shape{}, {-7}},
+                  {"NaN wins",
+                   [] {
+                     return max(TensorD::matrix({{1, nan, 3}, {-inf, inf, 0}}), 1);
+                   },
+                   Shape{2},
+                   {nan, inf}},
+                  {"-inf",
+                   [] {
+                     return max(TensorD::vector({-inf, -inf}));
+                   },
+                   Shape{},
+                   {-inf}},
+                  {"gradient on the maximum",
+                   [x] { return max_gradient(x(), {1}); },
+                   Shape{2, 3},
+                   {0, 1, 0, 0, 0, 1}},
+                  {"gradient split among ties",
+                   [] {
+                     return max_gradient(TensorD::matrix({{2, 2, 1}, {3, 3, 3}}), {1});
+                   },
+                   Shape{2, 3},
+                   {0.5, 0.5, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3}},
+                  {"gradient split among ties over all",
+                   [] {
+                     return max_gradient(TensorD::matrix({{2, 0}, {2, 1}}), {});
+                   },
+                   Shape{2, 2},
+                   {0.5, 0, 0.5, 0}},
+                  {"gradient NaN over a NaN slice",
+                   [] {
+                     return max_gradient(TensorD::matrix({{1, nan}, {1, 2}}), {1});
+                   },
+                   Shape{2, 2},
+                   {nan, nan, 0, 1}}},
+      .errors = {
+          {"axis 2 of [2,3]", ErrorKind::axis, "axis 2 out of range for shape [2,3]",
+           [] {
+             max(TensorD::zeros(Shape{2, 3}), 2);
+           }},
+          {"duplicate axis", ErrorKind::axis, "axis 1 repeats axis -1",
+           [] {
+             max(TensorD::zeros(Shape{2, 3}), {-1, 1});
+           }},
+          {"empty", ErrorKind::index, "empty tensor [0]", [] { max(TensorD::zeros(Shape{0})); }},
+          {"empty axis", ErrorKind::index, "axis 0 of [0,3] is empty", [] {
+             max(TensorD::zeros(Shape{0, 3}), 0);
+           }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

@@ -139,7 +139,9 @@ OpCases mean_value_cases() {
 }
 
 OpCases mean_cases() {
-  return join_cases(mean_form_cases(), mean_value_cases());
+  OpCases cases = join_cases(mean_form_cases(), mean_value_cases());
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

@@ -42,73 +42,76 @@ template <class T> std::vector<GradSample<T>> minimum_samples(std::uint64_t seed
 OpCases minimum_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  return {.forward =
-              {{"[6] values, ties, infinities, NaN on either side",
-                [] {
-                  return minimum(TensorD::vector({1, -2, 3, inf, nan, 2}),
-                                 TensorD::vector({0.5, -1, 3, 5, 1, nan}));
-                },
-                Shape{6},
-                {0.5, -2, 3, 5, nan, nan}},
-               {"[2,1] with [3] broadcasts to [2,3]",
-                [] {
-                  return minimum(TensorD::from_vector({2, 1}, {0, 2}), TensorD::vector({-1, 1, 3}));
-                },
-                Shape{2, 3},
-                {-1, 0, 0, -1, 1, 2}},
-               {"0-d with 0-d",
-                [] { return minimum(TensorD::scalar(-3), TensorD::scalar(-4)); },
-                Shape{},
-                {-4}},
-               {"gradient to a: smaller 1, larger 0, tie 1/2, NaN 1",
-                [] {
-                  TensorD a = TensorD::vector({2, 1, 4, -0.0, nan, 1}, true);
-                  TensorD b = TensorD::vector({1, 2, 4, 0.0, 1, nan}, true);
-                  return tg::grad(sum(minimum(a, b)), {a, b})[0];
-                },
-                Shape{6},
-                {0, 1, 0.5, 0.5, 1, 1}},
-               {"gradient to b: smaller 1, larger 0, tie 1/2, NaN 1",
-                [] {
-                  TensorD a = TensorD::vector({2, 1, 4, -0.0, nan, 1}, true);
-                  TensorD b = TensorD::vector({1, 2, 4, 0.0, 1, nan}, true);
-                  return tg::grad(sum(minimum(a, b)), {a, b})[1];
-                },
-                Shape{6},
-                {1, 0, 0.5, 0.5, 1, 1}},
-               {"gradient to a [2,1] against b [3], summed over the row it was broadcast along",
-                // a = [[0], [2]], b = [-1, 0, 3]: row 0 loses, ties, wins (0 + 1/2 + 1); row 1
-                // loses, loses, wins (0 + 0 + 1).
-                [] {
-                  TensorD a = TensorD::from_vector({2, 1}, {0, 2}, true);
-                  TensorD b = TensorD::vector({-1, 0, 3}, true);
-                  return tg::grad(sum(minimum(a, b)), {a, b})[0];
-                },
-                Shape{2, 1},
-                {1.5, 1}},
-               {"gradient to b [3] against a [2,1], summed over the column",
-                // b[0] = -1 is smaller than both rows, b[1] = 0 ties row 0 (1/2) and is smaller
-                // than row 1, b[2] = 3 is larger than both.
-                [] {
-                  TensorD a = TensorD::from_vector({2, 1}, {0, 2}, true);
-                  TensorD b = TensorD::vector({-1, 0, 3}, true);
-                  return tg::grad(sum(minimum(a, b)), {a, b})[1];
-                },
-                Shape{3},
-                {2, 1.5, 0}},
-               {"an infinite G where a lost gives a 0, not NaN",
-                // G = d/dy sum(y * c) = c, c = [inf, 1]: a is larger at element 0, smaller at 1.
-                [] {
-                  TensorD a = TensorD::vector({1, 0}, true);
-                  TensorD b = TensorD::vector({0, 2});
-                  TensorD c = TensorD::vector({inf, 1});
-                  return tg::grad(sum(minimum(a, b) * c), {a})[0];
-                },
-                Shape{2},
-                {0, 1}}},
-          .errors = {{"[2,3] with [4]", ErrorKind::shape, "[2,3] and [4]", [] {
-                        minimum(TensorD::zeros({2, 3}), TensorD::zeros({4}));
-                      }}}};
+  OpCases cases = {
+      .forward =
+          {{"[6] values, ties, infinities, NaN on either side",
+            [] {
+              return minimum(TensorD::vector({1, -2, 3, inf, nan, 2}),
+                             TensorD::vector({0.5, -1, 3, 5, 1, nan}));
+            },
+            Shape{6},
+            {0.5, -2, 3, 5, nan, nan}},
+           {"[2,1] with [3] broadcasts to [2,3]",
+            [] {
+              return minimum(TensorD::from_vector({2, 1}, {0, 2}), TensorD::vector({-1, 1, 3}));
+            },
+            Shape{2, 3},
+            {-1, 0, 0, -1, 1, 2}},
+           {"0-d with 0-d",
+            [] { return minimum(TensorD::scalar(-3), TensorD::scalar(-4)); },
+            Shape{},
+            {-4}},
+           {"gradient to a: smaller 1, larger 0, tie 1/2, NaN 1",
+            [] {
+              TensorD a = TensorD::vector({2, 1, 4, -0.0, nan, 1}, true);
+              TensorD b = TensorD::vector({1, 2, 4, 0.0, 1, nan}, true);
+              return tg::grad(sum(minimum(a, b)), {a, b})[0];
+            },
+            Shape{6},
+            {0, 1, 0.5, 0.5, 1, 1}},
+           {"gradient to b: smaller 1, larger 0, tie 1/2, NaN 1",
+            [] {
+              TensorD a = TensorD::vector({2, 1, 4, -0.0, nan, 1}, true);
+              TensorD b = TensorD::vector({1, 2, 4, 0.0, 1, nan}, true);
+              return tg::grad(sum(minimum(a, b)), {a, b})[1];
+            },
+            Shape{6},
+            {1, 0, 0.5, 0.5, 1, 1}},
+           {"gradient to a [2,1] against b [3], summed over the row it was broadcast along",
+            // a = [[0], [2]], b = [-1, 0, 3]: row 0 loses, ties, wins (0 + 1/2 + 1); row 1
+            // loses, loses, wins (0 + 0 + 1).
+            [] {
+              TensorD a = TensorD::from_vector({2, 1}, {0, 2}, true);
+              TensorD b = TensorD::vector({-1, 0, 3}, true);
+              return tg::grad(sum(minimum(a, b)), {a, b})[0];
+            },
+            Shape{2, 1},
+            {1.5, 1}},
+           {"gradient to b [3] against a [2,1], summed over the column",
+            // b[0] = -1 is smaller than both rows, b[1] = 0 ties row 0 (1/2) and is smaller
+            // than row 1, b[2] = 3 is larger than both.
+            [] {
+              TensorD a = TensorD::from_vector({2, 1}, {0, 2}, true);
+              TensorD b = TensorD::vector({-1, 0, 3}, true);
+              return tg::grad(sum(minimum(a, b)), {a, b})[1];
+            },
+            Shape{3},
+            {2, 1.5, 0}},
+           {"an infinite G where a lost gives a 0, not NaN",
+            // G = d/dy sum(y * c) = c, c = [inf, 1]: a is larger at element 0, smaller at 1.
+            [] {
+              TensorD a = TensorD::vector({1, 0}, true);
+              TensorD b = TensorD::vector({0, 2});
+              TensorD c = TensorD::vector({inf, 1});
+              return tg::grad(sum(minimum(a, b) * c), {a})[0];
+            },
+            Shape{2},
+            {0, 1}}},
+      .errors = {{"[2,3] with [4]", ErrorKind::shape, "[2,3] and [4]", [] {
+                    minimum(TensorD::zeros({2, 3}), TensorD::zeros({4}));
+                  }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

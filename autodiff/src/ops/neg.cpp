@@ -18,25 +18,28 @@ template <class T> std::vector<GradSample<T>> neg_samples(std::uint64_t seed) {
 
 // By hand. neg takes any input: no error cases.
 OpCases neg_cases() {
-  return {.forward = {{"[3]",
-                       [] {
-                         return neg(TensorD::vector({1, -2.5, 0}));
-                       },
-                       Shape{3},
-                       {-1, 2.5, 0}},
-                      {"-x is the same op",
-                       [] {
-                         return -TensorD::vector({1, -2.5, 0});
-                       },
-                       Shape{3},
-                       {-1, 2.5, 0}},
-                      {"d/dx sum(-x)",
-                       [] {
-                         TensorD x = TensorD::vector({1, -2.5, 0}, true);
-                         return grad(sum(neg(x)), {x})[0];
-                       },
-                       Shape{3},
-                       {-1, -1, -1}}}};
+  OpCases cases = {.forward = {{"[3]",
+                                [] {
+                                  return neg(TensorD::vector({1, -2.5, 0}));
+                                },
+                                Shape{3},
+                                {-1, 2.5, 0}},
+                               {"-x is the same op",
+                                [] {
+                                  return -TensorD::vector({1, -2.5, 0});
+                                },
+                                Shape{3},
+                                {-1, 2.5, 0}},
+                               {"d/dx sum(-x)",
+                                [] {
+                                  TensorD x = TensorD::vector({1, -2.5, 0}, true);
+                                  return grad(sum(neg(x)), {x})[0];
+                                },
+                                Shape{3},
+                                {-1, -1, -1}}}};
+  cases.gradient_constant_in_inputs = true;
+  cases.accepts_every_input = true;
+  return cases;
 }
 
 }  // namespace

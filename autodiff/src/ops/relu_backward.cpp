@@ -29,7 +29,7 @@ template <class T> std::vector<GradSample<T>> relu_backward_samples(std::uint64_
 OpCases relu_backward_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  return {
+  OpCases cases = {
       .forward = {{"[5]",
                    [] {
                      return relu_backward(TensorD::vector({1, 2, 3, 4, inf}),
@@ -41,6 +41,8 @@ OpCases relu_backward_cases() {
           {"[2,3] and [3,2]", ErrorKind::shape, "shapes [2,3] and [3,2]", [] {
              relu_backward(TensorD::zeros(Shape{2, 3}, true), TensorD::zeros(Shape{3, 2}, true));
            }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

@@ -51,37 +51,40 @@ template <class T> std::vector<GradSample<T>> scatter_add_samples(std::uint64_t 
 // By hand: x = [[1,2,3],[4,5,6]]; along axis 1, x[i][index[i][j]] += src[i][j].
 OpCases scatter_add_cases() {
   auto m23 = [] { return TensorD::matrix({{1, 2, 3}, {4, 5, 6}}); };
-  return {.forward = {{"[2,3] axis 1 index [2,2]",
-                       [m23] {
-                         return scatter_add(m23(), 1, Indices{Shape{2, 2}, {2, 2, 0, 1}},
-                                            TensorD::matrix({{10, 20}, {30, 40}}));
-                       },
-                       Shape{2, 3},
-                       {1, 2, 33, 34, 45, 6}},
-                      {"[2,3] axis 0 index [1,2]",
-                       [m23] {
-                         return scatter_add(m23(), 0, Indices{Shape{1, 2}, {1, 0}},
-                                            TensorD::matrix({{10, 20}}));
-                       },
-                       Shape{2, 3},
-                       {1, 22, 3, 14, 5, 6}}},
-          .errors = {
-              {"index value past the extent", ErrorKind::index,
-               "index 2 at position [0,0] out of range for axis 0 of extent 2",
-               [m23] {
-                 scatter_add(m23(), 0, Indices{Shape{1, 1}, {2}}, TensorD::zeros(Shape{1, 1}));
-               }},
-              {"src of another shape than index", ErrorKind::shape, "src [2,3] for index [1,1]",
-               [m23] {
-                 scatter_add(m23(), 0, Indices{Shape{1, 1}, {0}}, m23());
-               }},
-              {"index of another rank", ErrorKind::shape, "index [1] and x [2,3] differ in rank",
-               [m23] {
-                 scatter_add(m23(), 0, Indices{Shape{1}, {0}}, TensorD::zeros(Shape{1}));
-               }},
-              {"axis out of range", ErrorKind::axis, "axis -3 out of range for shape [2,3]", [m23] {
-                 scatter_add(m23(), -3, Indices{Shape{1, 1}, {0}}, TensorD::zeros(Shape{1, 1}));
-               }}}};
+  OpCases cases = {
+      .forward = {{"[2,3] axis 1 index [2,2]",
+                   [m23] {
+                     return scatter_add(m23(), 1, Indices{Shape{2, 2}, {2, 2, 0, 1}},
+                                        TensorD::matrix({{10, 20}, {30, 40}}));
+                   },
+                   Shape{2, 3},
+                   {1, 2, 33, 34, 45, 6}},
+                  {"[2,3] axis 0 index [1,2]",
+                   [m23] {
+                     return scatter_add(m23(), 0, Indices{Shape{1, 2}, {1, 0}},
+                                        TensorD::matrix({{10, 20}}));
+                   },
+                   Shape{2, 3},
+                   {1, 22, 3, 14, 5, 6}}},
+      .errors = {
+          {"index value past the extent", ErrorKind::index,
+           "index 2 at position [0,0] out of range for axis 0 of extent 2",
+           [m23] {
+             scatter_add(m23(), 0, Indices{Shape{1, 1}, {2}}, TensorD::zeros(Shape{1, 1}));
+           }},
+          {"src of another shape than index", ErrorKind::shape, "src [2,3] for index [1,1]",
+           [m23] {
+             scatter_add(m23(), 0, Indices{Shape{1, 1}, {0}}, m23());
+           }},
+          {"index of another rank", ErrorKind::shape, "index [1] and x [2,3] differ in rank",
+           [m23] {
+             scatter_add(m23(), 0, Indices{Shape{1}, {0}}, TensorD::zeros(Shape{1}));
+           }},
+          {"axis out of range", ErrorKind::axis, "axis -3 out of range for shape [2,3]", [m23] {
+             scatter_add(m23(), -3, Indices{Shape{1, 1}, {0}}, TensorD::zeros(Shape{1, 1}));
+           }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

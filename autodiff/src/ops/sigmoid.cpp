@@ -29,39 +29,42 @@ template <class T> std::vector<GradSample<T>> sigmoid_samples(std::uint64_t seed
 // s(-800) = 0/(1+0) = 0, s(800) = 1/(1+0) = 1, both with gradient 0 (no NaN).
 OpCases sigmoid_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-  return {.forward = {{"[5]",
-                       [] {
-                         return sigmoid(TensorD::vector({-1, 0, 1, -1000, 1000}));
-                       },
-                       Shape{5},
-                       {0.2689414213699951, 0.5, 0.7310585786300049, 0, 1}},
-                      {"0-d NaN", [] { return sigmoid(TensorD::scalar(nan)); }, Shape{}, {nan}},
-                      {"[4]",
-                       [] {
-                         return sigmoid(TensorD::vector({0, 2, -2, 0.5}));
-                       },
-                       Shape{4},
-                       {0.5, 0.8807970779778825, 0.11920292202211755, 0.6224593312018546}},
-                      {"gradient s(1-s)",
-                       [] {
-                         TensorD x = TensorD::vector({0, 2, -2, 0.5}, true);
-                         return grad(sum(sigmoid(x)), {x})[0];
-                       },
-                       Shape{4},
-                       {0.25, 0.10499358540350645, 0.1049935854035065, 0.2350037122015945}},
-                      {"-800 and 800",
-                       [] {
-                         return sigmoid(TensorD::vector({-800, 800}));
-                       },
-                       Shape{2},
-                       {0, 1}},
-                      {"gradient 0 at -800 and 800",
-                       [] {
-                         TensorD x = TensorD::vector({-800, 800}, true);
-                         return grad(sum(sigmoid(x)), {x})[0];
-                       },
-                       Shape{2},
-                       {0, 0}}}};
+  OpCases cases = {
+      .forward = {{"[5]",
+                   [] {
+                     return sigmoid(TensorD::vector({-1, 0, 1, -1000, 1000}));
+                   },
+                   Shape{5},
+                   {0.2689414213699951, 0.5, 0.7310585786300049, 0, 1}},
+                  {"0-d NaN", [] { return sigmoid(TensorD::scalar(nan)); }, Shape{}, {nan}},
+                  {"[4]",
+                   [] {
+                     return sigmoid(TensorD::vector({0, 2, -2, 0.5}));
+                   },
+                   Shape{4},
+                   {0.5, 0.8807970779778825, 0.11920292202211755, 0.6224593312018546}},
+                  {"gradient s(1-s)",
+                   [] {
+                     TensorD x = TensorD::vector({0, 2, -2, 0.5}, true);
+                     return grad(sum(sigmoid(x)), {x})[0];
+                   },
+                   Shape{4},
+                   {0.25, 0.10499358540350645, 0.1049935854035065, 0.2350037122015945}},
+                  {"-800 and 800",
+                   [] {
+                     return sigmoid(TensorD::vector({-800, 800}));
+                   },
+                   Shape{2},
+                   {0, 1}},
+                  {"gradient 0 at -800 and 800",
+                   [] {
+                     TensorD x = TensorD::vector({-800, 800}, true);
+                     return grad(sum(sigmoid(x)), {x})[0];
+                   },
+                   Shape{2},
+                   {0, 0}}}};
+  cases.accepts_every_input = true;
+  return cases;
 }
 
 }  // namespace

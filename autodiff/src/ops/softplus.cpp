@@ -55,34 +55,37 @@ template <class T> std::vector<GradSample<T>> softplus_samples(std::uint64_t see
 OpCases softplus_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  return {.forward = {{"[9] defaults",
-                       [] {
-                         return softplus(TensorD::vector({-1, 0, 1, 20, 21, -50, -inf, inf, nan}));
-                       },
-                       Shape{9},
-                       {0.31326168751822286, 0.6931471805599453, 1.3132616875182228,
-                        20.000000002061153, 21, 1.9287498479639178e-22, 0, inf, nan}},
-                      {"[5] beta 2 threshold 3",
-                       [] {
-                         return softplus(TensorD::vector({-1, 0, 1, 1.5, 2}), 2.0, 3.0);
-                       },
-                       Shape{5},
-                       {0.06346400552148625, 0.34657359027997264, 1.0634640055214863,
-                        1.524293675786871, 2}},
-                      {"gradient defaults",
-                       [] {
-                         TensorD x = TensorD::vector({-1, 0, 1, 20, 21}, true);
-                         return grad(sum(softplus(x)), {x})[0];
-                       },
-                       Shape{5},
-                       {0.2689414213699951, 0.5, 0.7310585786300049, 0.9999999979388463, 1}},
-                      {"gradient beta 2 threshold 3",
-                       [] {
-                         TensorD x = TensorD::vector({-1, 0, 1, 1.5, 2}, true);
-                         return grad(sum(softplus(x, 2.0, 3.0)), {x})[0];
-                       },
-                       Shape{5},
-                       {0.11920292202211755, 0.5, 0.8807970779778823, 0.9525741268224334, 1}}}};
+  OpCases cases = {
+      .forward = {
+          {"[9] defaults",
+           [] {
+             return softplus(TensorD::vector({-1, 0, 1, 20, 21, -50, -inf, inf, nan}));
+           },
+           Shape{9},
+           {0.31326168751822286, 0.6931471805599453, 1.3132616875182228, 20.000000002061153, 21,
+            1.9287498479639178e-22, 0, inf, nan}},
+          {"[5] beta 2 threshold 3",
+           [] {
+             return softplus(TensorD::vector({-1, 0, 1, 1.5, 2}), 2.0, 3.0);
+           },
+           Shape{5},
+           {0.06346400552148625, 0.34657359027997264, 1.0634640055214863, 1.524293675786871, 2}},
+          {"gradient defaults",
+           [] {
+             TensorD x = TensorD::vector({-1, 0, 1, 20, 21}, true);
+             return grad(sum(softplus(x)), {x})[0];
+           },
+           Shape{5},
+           {0.2689414213699951, 0.5, 0.7310585786300049, 0.9999999979388463, 1}},
+          {"gradient beta 2 threshold 3",
+           [] {
+             TensorD x = TensorD::vector({-1, 0, 1, 1.5, 2}, true);
+             return grad(sum(softplus(x, 2.0, 3.0)), {x})[0];
+           },
+           Shape{5},
+           {0.11920292202211755, 0.5, 0.8807970779778823, 0.9525741268224334, 1}}}};
+  cases.accepts_every_input = true;
+  return cases;
 }
 
 }  // namespace

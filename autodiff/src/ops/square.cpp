@@ -24,19 +24,21 @@ template <class T> std::vector<GradSample<T>> square_samples(std::uint64_t seed)
 OpCases square_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  return {.forward = {{"[5]",
-                       [] {
-                         return square(TensorD::vector({-3, 0, 0.5, 1e200, nan}));
-                       },
-                       Shape{5},
-                       {9, 0, 0.25, inf, nan}},
-                      {"gradient 2x",
-                       [] {
-                         TensorD x = TensorD::vector({-3, 0, 0.5}, true);
-                         return grad(sum(square(x)), {x})[0];
-                       },
-                       Shape{3},
-                       {-6, 0, 1}}}};
+  OpCases cases = {.forward = {{"[5]",
+                                [] {
+                                  return square(TensorD::vector({-3, 0, 0.5, 1e200, nan}));
+                                },
+                                Shape{5},
+                                {9, 0, 0.25, inf, nan}},
+                               {"gradient 2x",
+                                [] {
+                                  TensorD x = TensorD::vector({-3, 0, 0.5}, true);
+                                  return grad(sum(square(x)), {x})[0];
+                                },
+                                Shape{3},
+                                {-6, 0, 1}}}};
+  cases.accepts_every_input = true;
+  return cases;
 }
 
 }  // namespace

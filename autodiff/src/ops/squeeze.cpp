@@ -30,42 +30,45 @@ template <class T> std::vector<GradSample<T>> squeeze_samples(std::uint64_t seed
 
 // The shapes by PyTorch's rule (drop the axis if its extent is 1); values are x's, in order.
 OpCases squeeze_cases() {
-  return {.forward = {{"[1,3] axis 0",
-                       [] {
-                         return squeeze(TensorD::matrix({{1, 2, 3}}), 0);
-                       },
-                       Shape{3},
-                       {1, 2, 3}},
-                      {"[3,1] axis -1",
-                       [] {
-                         return squeeze(TensorD::matrix({{1}, {2}, {3}}), -1);
-                       },
-                       Shape{3},
-                       {1, 2, 3}},
-                      {"[1,3] axis 1 (extent 3: unchanged)",
-                       [] {
-                         return squeeze(TensorD::matrix({{1, 2, 3}}), 1);
-                       },
-                       Shape{1, 3},
-                       {1, 2, 3}},
-                      {"[] axis -1", [] { return squeeze(TensorD::scalar(4), -1); }, Shape{}, {4}},
-                      {"[1,0] axis 0",
-                       [] {
-                         return squeeze(TensorD::zeros(Shape{1, 0}), 0);
-                       },
-                       Shape{0},
-                       {}}},
-          .errors = {{"axis out of range", ErrorKind::axis, "axis 2 out of range for shape [1,3]",
-                      [] {
-                        squeeze(TensorD::zeros(Shape{1, 3}), 2);
-                      }},
-                     {"negative axis out of range", ErrorKind::axis,
-                      "axis -3 out of range for shape [1,3]",
-                      [] {
-                        squeeze(TensorD::zeros(Shape{1, 3}), -3);
-                      }},
-                     {"0-d axis 1", ErrorKind::axis, "axis 1 out of range for shape []",
-                      [] { squeeze(TensorD::scalar(1), 1); }}}};
+  OpCases cases = {
+      .forward = {{"[1,3] axis 0",
+                   [] {
+                     return squeeze(TensorD::matrix({{1, 2, 3}}), 0);
+                   },
+                   Shape{3},
+                   {1, 2, 3}},
+                  {"[3,1] axis -1",
+                   [] {
+                     return squeeze(TensorD::matrix({{1}, {2}, {3}}), -1);
+                   },
+                   Shape{3},
+                   {1, 2, 3}},
+                  {"[1,3] axis 1 (extent 3: unchanged)",
+                   [] {
+                     return squeeze(TensorD::matrix({{1, 2, 3}}), 1);
+                   },
+                   Shape{1, 3},
+                   {1, 2, 3}},
+                  {"[] axis -1", [] { return squeeze(TensorD::scalar(4), -1); }, Shape{}, {4}},
+                  {"[1,0] axis 0",
+                   [] {
+                     return squeeze(TensorD::zeros(Shape{1, 0}), 0);
+                   },
+                   Shape{0},
+                   {}}},
+      .errors = {
+          {"axis out of range", ErrorKind::axis, "axis 2 out of range for shape [1,3]",
+           [] {
+             squeeze(TensorD::zeros(Shape{1, 3}), 2);
+           }},
+          {"negative axis out of range", ErrorKind::axis, "axis -3 out of range for shape [1,3]",
+           [] {
+             squeeze(TensorD::zeros(Shape{1, 3}), -3);
+           }},
+          {"0-d axis 1", ErrorKind::axis, "axis 1 out of range for shape []",
+           [] { squeeze(TensorD::scalar(1), 1); }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

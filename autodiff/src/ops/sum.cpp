@@ -173,7 +173,9 @@ OpCases sum_value_cases() {
 }
 
 OpCases sum_cases() {
-  return join_cases(sum_form_cases(), sum_value_cases());
+  OpCases cases = join_cases(sum_form_cases(), sum_value_cases());
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

@@ -32,47 +32,50 @@ template <class T> std::vector<GradSample<T>> sum_to_samples(std::uint64_t seed)
 // By hand, for x = [[1,2,3],[4,5,6]]: column sums [5,7,9], row sums [6,15], 21 in all, and x
 // itself for its own shape; the gradient is G repeated over the summed elements.
 OpCases sum_to_cases() {
-  return {.forward = {{"[2,3] -> [3]",
-                       [] {
-                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{3});
-                       },
-                       Shape{3},
-                       {5, 7, 9}},
-                      {"[2,3] -> [1,3]",
-                       [] {
-                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{1, 3});
-                       },
-                       Shape{1, 3},
-                       {5, 7, 9}},
-                      {"[2,3] -> [2,1]",
-                       [] {
-                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{2, 1});
-                       },
-                       Shape{2, 1},
-                       {6, 15}},
-                      {"[2,3] -> []",
-                       [] {
-                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{});
-                       },
-                       Shape{},
-                       {21}},
-                      {"[2,3] -> [2,3]",
-                       [] {
-                         return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{2, 3});
-                       },
-                       Shape{2, 3},
-                       {1, 2, 3, 4, 5, 6}},
-                      {"gradient repeated back",
-                       [] {
-                         TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
-                         return grad(sum_to(x, Shape{2, 1}), {x},
-                                     TensorD::from_vector(Shape{2, 1}, {3, -1}))[0];
-                       },
-                       Shape{2, 3},
-                       {3, 3, 3, -1, -1, -1}}},
-          .errors = {{"[2,4] -> [3]", ErrorKind::shape, "cannot sum [2,4] down to [3]", [] {
-                        sum_to(TensorD::zeros(Shape{2, 4}, true), Shape{3});
-                      }}}};
+  OpCases cases = {
+      .forward = {{"[2,3] -> [3]",
+                   [] {
+                     return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{3});
+                   },
+                   Shape{3},
+                   {5, 7, 9}},
+                  {"[2,3] -> [1,3]",
+                   [] {
+                     return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{1, 3});
+                   },
+                   Shape{1, 3},
+                   {5, 7, 9}},
+                  {"[2,3] -> [2,1]",
+                   [] {
+                     return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{2, 1});
+                   },
+                   Shape{2, 1},
+                   {6, 15}},
+                  {"[2,3] -> []",
+                   [] {
+                     return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{});
+                   },
+                   Shape{},
+                   {21}},
+                  {"[2,3] -> [2,3]",
+                   [] {
+                     return sum_to(TensorD::matrix({{1, 2, 3}, {4, 5, 6}}), Shape{2, 3});
+                   },
+                   Shape{2, 3},
+                   {1, 2, 3, 4, 5, 6}},
+                  {"gradient repeated back",
+                   [] {
+                     TensorD x = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
+                     return grad(sum_to(x, Shape{2, 1}), {x},
+                                 TensorD::from_vector(Shape{2, 1}, {3, -1}))[0];
+                   },
+                   Shape{2, 3},
+                   {3, 3, 3, -1, -1, -1}}},
+      .errors = {{"[2,4] -> [3]", ErrorKind::shape, "cannot sum [2,4] down to [3]", [] {
+                    sum_to(TensorD::zeros(Shape{2, 4}, true), Shape{3});
+                  }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ template <class T> std::vector<GradSample<T>> unsqueeze_samples(std::uint64_t se
 
 // The shapes by PyTorch's rule (axis a < 0 inserts at a + ndim + 1); values are x's, in order.
 OpCases unsqueeze_cases() {
-  return {
+  OpCases cases = {
       .forward = {{"[3] axis 0",
                    [] {
                      return unsqueeze(TensorD::vector({1, 2, 3}), 0);
@@ -66,6 +66,8 @@ OpCases unsqueeze_cases() {
                  {"rank above the maximum", ErrorKind::shape, "[1,1,1,1,1,1]", [] {
                     unsqueeze(TensorD::zeros(Shape{1, 1, 1, 1, 1, 1}), 0);
                   }}}};
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

@@ -322,8 +322,7 @@ bool reset_peak_rss() {
 // ---- OpenBLAS, looked up at run time ----------------------------------------------------------
 
 namespace {
-template <class F>
-F* blas_symbol(const char* name) {
+template <class F> F* blas_symbol(const char* name) {
   return reinterpret_cast<F*>(dlsym(RTLD_DEFAULT, name));
 }
 }  // namespace

@@ -87,8 +87,7 @@ std::uint64_t mix(std::uint64_t seed, std::uint64_t i);
 double unit_uniform(std::uint64_t seed, std::uint64_t i);
 std::vector<double> uniform(std::uint64_t seed, std::size_t count, double low, double high);
 
-template <class T>
-std::vector<T> convert(const std::vector<double>& v) {
+template <class T> std::vector<T> convert(const std::vector<double>& v) {
   return std::vector<T>(v.begin(), v.end());
 }
 

@@ -29,15 +29,13 @@ nn::Activation to_nn(Act a) {
 
 // One copy, converted in place (a temporary std::vector<T> first would double the peak memory of
 // a 60,000-image data set).
-template <class T>
-tg::Tensor<T> tensor(const tg::Shape& shape, const std::vector<double>& values) {
+template <class T> tg::Tensor<T> tensor(const tg::Shape& shape, const std::vector<double>& values) {
   tg::Tensor<T> t = tg::Tensor<T>::empty(shape);
   std::copy(values.begin(), values.end(), t.data());
   return t;
 }
 
-template <class T>
-class EngineMlp final : public Runner {
+template <class T> class EngineMlp final : public Runner {
  public:
   explicit EngineMlp(const Problem& p) : p_(p.without_data()) {
     const std::size_t L = p.layers();
@@ -139,8 +137,7 @@ class EngineMlp final : public Runner {
 };
 
 // The per-op overhead: `ops` multiplications of a one-element tensor by a constant, then backward.
-template <class T>
-class EngineChain final : public Runner {
+template <class T> class EngineChain final : public Runner {
  public:
   explicit EngineChain(const Problem& p)
       : ops_(p.ops),
@@ -167,8 +164,7 @@ class EngineChain final : public Runner {
   double value_ = 0;
 };
 
-template <class T>
-std::unique_ptr<Runner> make(const Problem& p) {
+template <class T> std::unique_ptr<Runner> make(const Problem& p) {
   if (p.mode == Mode::chain) return std::make_unique<EngineChain<T>>(p);
   return std::make_unique<EngineMlp<T>>(p);
 }

@@ -26,13 +26,11 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float a
               int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(n));
 }
 
-template <class T>
-T sigmoid(T x) {
+template <class T> T sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
 }
 
-template <class T>
-class ReferenceMlp final : public Runner {
+template <class T> class ReferenceMlp final : public Runner {
  public:
   explicit ReferenceMlp(const Problem& p)
       : p_(p.without_data()),
@@ -265,8 +263,7 @@ class ReferenceMlp final : public Runner {
 };
 
 // The per-op floor: the same chain of multiplications and its backward as two plain loops.
-template <class T>
-class ReferenceChain final : public Runner {
+template <class T> class ReferenceChain final : public Runner {
  public:
   explicit ReferenceChain(const Problem& p) : ops_(p.ops), ys_(p.ops + 1) {}
   void run() override {
@@ -288,8 +285,7 @@ class ReferenceChain final : public Runner {
   T x_ = T(0.5), c_ = T(0.99), dx_ = 0;
 };
 
-template <class T>
-std::unique_ptr<Runner> make(const Problem& p) {
+template <class T> std::unique_ptr<Runner> make(const Problem& p) {
   if (p.mode == Mode::chain) return std::make_unique<ReferenceChain<T>>(p);
   return std::make_unique<ReferenceMlp<T>>(p);
 }

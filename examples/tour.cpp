@@ -26,7 +26,8 @@ bool print_op_table() {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("Per-op gradient check: Ridders-extrapolated central differences (adaptive steps,\n");
-  std::printf("with an error estimate) vs one backward pass, 3 seeds per op; double passes below\n");
+  std::printf(
+      "with an error estimate) vs one backward pass, 3 seeds per op; double passes below\n");
   std::printf("1e-9, float adjoints are judged against double differences at float's epsilon\n\n");
   std::printf("%-18s %-5s %7s %11s  %-4s  %s\n", "op", "dtype", "samples", "worst rel", "pass",
               "shapes tried");

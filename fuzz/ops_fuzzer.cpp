@@ -260,8 +260,7 @@ struct Probe {
 constexpr double kTame = 100;
 constexpr double kPoleGap = 0.25;
 
-template <class U>
-std::uint8_t sign_class(U v) {
+template <class U> std::uint8_t sign_class(U v) {
   return v < 0 ? 0 : v == 0 ? 1 : v > 0 ? 2 : 3;
 }
 
@@ -281,8 +280,7 @@ bool classify(const tg::Tensor<U>& t, Edge edge, std::vector<std::uint8_t>& out)
   return on_edge;
 }
 
-template <class U>
-bool near_pole(const tg::Tensor<U>& t, Edge edge) {
+template <class U> bool near_pole(const tg::Tensor<U>& t, Edge edge) {
   const U* p = std::as_const(t).data();
   for (std::size_t i = 0; i < t.size(); ++i) {
     const double v = double(p[i]);
@@ -292,8 +290,7 @@ bool near_pole(const tg::Tensor<U>& t, Edge edge) {
   return false;
 }
 
-template <class U>
-void measure(const tg::Tensor<U>& t, Probe& probe) {
+template <class U> void measure(const tg::Tensor<U>& t, Probe& probe) {
   const U* p = std::as_const(t).data();
   for (std::size_t i = 0; i < t.size(); ++i) {
     const double v = double(p[i]);
@@ -307,16 +304,14 @@ void measure(const tg::Tensor<U>& t, Probe& probe) {
   }
 }
 
-template <class U>
-tg::TensorD to_double(const tg::Tensor<U>& t) {
+template <class U> tg::TensorD to_double(const tg::Tensor<U>& t) {
   tg::TensorD d = tg::TensorD::empty(t.shape());
   const U* p = std::as_const(t).data();
   for (std::size_t i = 0; i < t.size(); ++i) d.data()[i] = double(p[i]);
   return d;
 }
 
-template <class T>
-struct Program {
+template <class T> struct Program {
   Reader in;
   std::uint64_t hash;  // of the whole input: choices that take no bytes
   std::string trace;
@@ -516,8 +511,7 @@ struct Program {
   }
 
   // The value type of an environment (the pool, or the double replay's).
-  template <class E>
-  using V = typename std::decay_t<E>::value_type::value_type;
+  template <class E> using V = typename std::decay_t<E>::value_type::value_type;
 
   void unary(std::uint8_t which) {
     const std::size_t i = pick();
@@ -1631,8 +1625,7 @@ struct Program {
   }
 
   // Expects f to raise a GraphError or ShapeError (per `expect`) whose message starts "backward:".
-  template <class F>
-  void expect_backward_error(Expect expect, const std::string& what, F f) {
+  template <class F> void expect_backward_error(Expect expect, const std::string& what, F f) {
     note(what + "  -> expect " + expect_name(expect));
     try {
       f();
@@ -1695,8 +1688,7 @@ struct Program {
 
   // Runs a backward that must succeed, or, after writes in place, may (or must) raise the
   // version check's GraphError. Returns whether it ran.
-  template <class F>
-  bool expect_backward_ok(const std::string& what, F f, const Mutation& m = {}) {
+  template <class F> bool expect_backward_ok(const std::string& what, F f, const Mutation& m = {}) {
     note(what + (m.must ? "  -> expect GraphError (a saved tensor was written)" : ""));
     try {
       f();
@@ -1868,8 +1860,7 @@ struct Program {
   }
 };
 
-template <class T>
-void fuzz_one(const std::uint8_t* data, std::size_t size) {
+template <class T> void fuzz_one(const std::uint8_t* data, std::size_t size) {
   const tg::MemoryStats before = tg::memory_stats();
   std::vector<std::uint8_t> first_digest;
   std::string first_trace;

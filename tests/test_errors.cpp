@@ -28,7 +28,48 @@ std::int64_t live_nodes() {
   return tg::memory_stats().live_nodes;
 }
 
+// Runs one of the registry's error cases: the error of the kind it states, a message that starts
+// with the op's name and mentions what is wrong, and no node left behind.
+void check_error_case(const std::string& op, const tg::ErrorCase& c) {
+  INFO("op " << op << ", error case " << c.label);
+  const std::int64_t nodes_before = live_nodes();
+  try {
+    c.call();
+    FAIL("no exception thrown");
+  } catch (const tg::Error& e) {
+    const std::string msg = e.what();
+    INFO("message: " << msg);
+    switch (c.kind) {
+      case tg::ErrorKind::shape:
+        CHECK(dynamic_cast<const tg::ShapeError*>(&e));
+        break;
+      case tg::ErrorKind::axis:
+        CHECK(dynamic_cast<const tg::AxisError*>(&e));
+        break;
+      case tg::ErrorKind::index:
+        CHECK(dynamic_cast<const tg::IndexError*>(&e));
+        break;
+      case tg::ErrorKind::domain:
+        CHECK(dynamic_cast<const tg::DomainError*>(&e));
+        break;
+      case tg::ErrorKind::graph:
+        CHECK(dynamic_cast<const tg::GraphError*>(&e));
+        break;
+    }
+    CHECK(msg.rfind(op + ":", 0) == 0);
+    CHECK(msg.find(c.mentions) != std::string::npos);
+  }
+  CHECK(live_nodes() == nodes_before);
+}
+
 }  // namespace
+
+// The registry's error cases: every op carries, in its own file, the inputs it must reject.
+TEST_CASE("every registered op rejects the inputs its cases name, with a typed error") {
+  for (const tg::OpInfo& op : tg::registered_ops())
+    if (op.cases)
+      for (const tg::ErrorCase& c : op.cases().errors) check_error_case(op.name, c);
+}
 
 // ============================================================================================
 // The errors of the README's op table

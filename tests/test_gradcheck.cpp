@@ -129,14 +129,12 @@ TEST_CASE("the caller's tensors are left untouched") {
 namespace {
 
 // sum(x.detach() * x): value sum(x^2), true gradient 2x, but the recorded adjoint is x only.
-template <class T>
-tg::Tensor<T> half_gradient_square(const tg::Tensor<T>& x) {
+template <class T> tg::Tensor<T> half_gradient_square(const tg::Tensor<T>& x) {
   return tg::sum(tg::mul(x.detach(), x));
 }
 
 // y's value with (1 + delta) times y's gradient: a wrong adjoint of a known relative size.
-template <class T>
-tg::Tensor<T> scaled_gradient(const tg::Tensor<T>& y, double delta) {
+template <class T> tg::Tensor<T> scaled_gradient(const tg::Tensor<T>& y, double delta) {
   return tg::add(y, tg::mul(tg::Tensor<T>::scalar(T(delta)), tg::sub(y, y.detach())));
 }
 
@@ -481,15 +479,15 @@ TEST_CASE("gradgradcheck shares the consistency checks: a recorded backward that
 // report's element index was computed by dividing by every extent, so an empty input crashed the
 // checker (division by zero, SIGFPE in Release).
 TEST_CASE("gradcheck: an input with no elements passes trivially beside one that has some") {
-  const auto report = tg::gradcheck(
-      [](const auto& in) { return tg::sum(in[0]) + tg::sum(in[1] * in[1]); },
-      {TensorD::zeros({0, 3}), TensorD::vector({1, 2, 3})});
+  const auto report =
+      tg::gradcheck([](const auto& in) { return tg::sum(in[0]) + tg::sum(in[1] * in[1]); },
+                    {TensorD::zeros({0, 3}), TensorD::vector({1, 2, 3})});
   CHECK_MESSAGE(report.passed, report);
   REQUIRE(report.inputs.size() == 2);
   CHECK(report.inputs[0].passed);
   CHECK(report.inputs[0].shape == tg::Shape{0, 3});
-  const auto float_report = tg::gradcheck(
-      [](const auto& in) { return tg::sum(in[0]) + tg::sum(in[1]); },
-      {TensorF::zeros({2, 0}), TensorF::vector({1, 2})});
+  const auto float_report =
+      tg::gradcheck([](const auto& in) { return tg::sum(in[0]) + tg::sum(in[1]); },
+                    {TensorF::zeros({2, 0}), TensorF::vector({1, 2})});
   CHECK_MESSAGE(float_report.passed, float_report);
 }

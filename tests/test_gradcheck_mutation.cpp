@@ -20,8 +20,7 @@ enum class Order { first, second };
 // The op's value, with an adjoint that recomputes the op's own gradient (recorded when the pass
 // is) and perturbs it: (1 + delta) g for first order; g + delta (g - g.detach()) for second
 // order, which keeps g's value and scales only its derivative.
-template <class T>
-class MutantNode final : public tg::Node<T> {
+template <class T> class MutantNode final : public tg::Node<T> {
  public:
   std::function<tg::Tensor<T>(const std::vector<tg::Tensor<T>>&)> fn;
   std::vector<tg::Tensor<T>> inputs;
@@ -112,8 +111,7 @@ bool check_sample(const tg::GradSample<T>& sample, const tg::GradSample<double>*
   return report.passed;
 }
 
-template <class T>
-Outcome run(const tg::OpInfo& op, double delta, Order order, bool clean) {
+template <class T> Outcome run(const tg::OpInfo& op, double delta, Order order, bool clean) {
   Outcome o;
   std::vector<tg::GradSample<T>> list;
   if constexpr (std::is_same_v<T, float>)

@@ -25,14 +25,12 @@ using tg::nn::SgdOptions;
 // loss = sum(c * p) with c = [0.5, 3]: the gradient is c whatever p is.
 const std::vector<double> kC = {0.5, 3.0};
 
-template <class T>
-void backward_linear(tg::Tensor<T>& p) {
+template <class T> void backward_linear(tg::Tensor<T>& p) {
   tg::sum(tg::mul(tg::Tensor<T>::vector({T(0.5), T(3)}), p)).backward();
 }
 
 // loss = 0.5 * sum(p * p): the gradient is p itself.
-template <class T>
-void backward_half_square(tg::Tensor<T>& p) {
+template <class T> void backward_half_square(tg::Tensor<T>& p) {
   (tg::sum(tg::mul(p, p)) * T(0.5)).backward();
 }
 

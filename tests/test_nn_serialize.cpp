@@ -234,15 +234,13 @@ bool has_temporaries(const TempDir& dir) {
 }
 
 // (i - 5) / 3 for each element, as the NumPy generator computed it.
-template <class T>
-std::vector<T> expected(std::size_t n) {
+template <class T> std::vector<T> expected(std::size_t n) {
   std::vector<T> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<T>((static_cast<double>(i) - 5) / 3);
   return v;
 }
 
-template <class T>
-tg::Tensor<T> pattern(const Shape& shape) {
+template <class T> tg::Tensor<T> pattern(const Shape& shape) {
   return tg::Tensor<T>::from_vector(shape, expected<T>(shape.numel()));
 }
 

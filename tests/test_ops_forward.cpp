@@ -46,20 +46,30 @@ void check_tensor(const tg::Tensor<T>& t, const Shape& shape, const std::vector<
   }
 }
 
-template <class T>
-void check_scalar(const tg::Tensor<T>& t, double expected, double eps = 1e-12) {
+template <class T> void check_scalar(const tg::Tensor<T>& t, double expected, double eps = 1e-12) {
   check_tensor(t, Shape{}, {expected}, eps);
 }
 
 // Every element finite.
-template <class T>
-bool all_finite(const tg::Tensor<T>& t) {
+template <class T> bool all_finite(const tg::Tensor<T>& t) {
   for (T v : t.to_vector())
     if (!std::isfinite(v)) return false;
   return true;
 }
 
 }  // namespace
+
+// The registry's forward cases: every op carries, in its own file, values worked out
+// independently of its kernel; this runs them all.
+TEST_CASE("every registered op gives the forward values worked out for it") {
+  for (const tg::OpInfo& op : tg::registered_ops()) {
+    if (!op.cases) continue;
+    for (const tg::ForwardCase& c : op.cases().forward) {
+      INFO("op " << op.name << ", forward case " << c.label);
+      check_tensor(c.call(), c.shape, c.values, c.tolerance);
+    }
+  }
+}
 
 // ============================================================================================
 // matmul

@@ -35,10 +35,11 @@ TEST_CASE("regression 1b: sigmoid_backward(G, s) with a constant s can be differ
   CHECK(g.grad().to_vector() == std::vector<double>{0.25, 0.1875});  // s(1-s)
 }
 
-// Bug 2 (was). softmax_rows (op_kit.hpp), softmax_ce and softmax_ce_onehot compute x - logsumexp(x)
-// with logsumexp = max + log(sum exp(x - max)): rounding max + log(sum) at the logits' magnitude
-// before subtracting loses digits, about 3e-5 relative in float at |x| ~ 1000 (1e-3 at 1e4;
-// double: 1e-13 at 1e3, 1e-7 at 1e9). Fixed: (x - max) - log(sum), max and log(sum) kept apart.
+// Bug 2 (was). softmax_rows (autodiff/src/kernels.hpp), softmax_ce and softmax_ce_onehot compute x
+// - logsumexp(x) with logsumexp = max + log(sum exp(x - max)): rounding max + log(sum) at the
+// logits' magnitude before subtracting loses digits, about 3e-5 relative in float at |x| ~ 1000
+// (1e-3 at 1e4; double: 1e-13 at 1e3, 1e-7 at 1e9). Fixed: (x - max) - log(sum), max and log(sum)
+// kept apart.
 TEST_CASE("regression 2: float log_softmax and softmax_ce keep their digits for logits near 1000") {
   const TensorF x = TensorF::matrix({{1000, 999, 998}});
   // lsm([0, -1, -2])[0] = -0.40760596444438035; float resolves it to ~1e-7

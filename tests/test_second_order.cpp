@@ -153,8 +153,7 @@ class SquareNode final : public tg::Node<double> {
   void backward(const TensorD& g, tg::Grads<double>& grads) override { grads[0] = g * x * 2.0; }
 };
 
-template <class NodeT>
-TensorD square(const TensorD& x) {
+template <class NodeT> TensorD square(const TensorD& x) {
   TensorD out = TensorD::empty(x.shape());
   for (std::size_t i = 0; i < x.size(); ++i) out.data()[i] = x.data()[i] * x.data()[i];
   if (auto* node = tg::record<NodeT>(out, {&x})) node->x = x;

@@ -26,12 +26,10 @@ constexpr std::size_t k2p62 = std::size_t(1) << 62;
 
 // Two legal empty operands that broadcast to [2^32, 2^32, 0]: 2^64 elements if the 0 counted as
 // 1, so no buffer could describe it.
-template <class T>
-tg::Tensor<T> wide_left() {
+template <class T> tg::Tensor<T> wide_left() {
   return tg::Tensor<T>::zeros(Shape{k2p32, 1, 0});
 }
-template <class T>
-tg::Tensor<T> wide_right() {
+template <class T> tg::Tensor<T> wide_right() {
   return tg::Tensor<T>::zeros(Shape{1, k2p32, 0});
 }
 
@@ -39,8 +37,7 @@ tg::Tensor<T> wide_right() {
 
 // Runs f and checks that it finished well within a second: the loops it must not run would take
 // minutes (a hang fails the suite by its timeout as well).
-template <class F>
-auto instantly(F f) {
+template <class F> auto instantly(F f) {
   const auto start = std::chrono::steady_clock::now();
   auto result = f();
   const double seconds =

@@ -20,15 +20,13 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-template <class T>
-bool no_nan(const tg::Tensor<T>& t) {
+template <class T> bool no_nan(const tg::Tensor<T>& t) {
   for (T v : t.to_vector())
     if (std::isnan(v)) return false;
   return true;
 }
 
-template <class T>
-bool all_finite(const tg::Tensor<T>& t) {
+template <class T> bool all_finite(const tg::Tensor<T>& t) {
   for (T v : t.to_vector())
     if (!std::isfinite(v)) return false;
   return true;
@@ -47,8 +45,7 @@ void check_values(const tg::Tensor<T>& t, const std::vector<double>& expected, d
   }
 }
 
-template <class T>
-constexpr double tolerance() {
+template <class T> constexpr double tolerance() {
   return sizeof(T) == 4 ? 1e-5 : 1e-12;
 }
 

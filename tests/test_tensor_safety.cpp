@@ -138,8 +138,7 @@ TEST_CASE("leaves held weakly by the graph still get every gradient a caller can
 
 namespace {
 
-template <class F>
-std::string graph_error_of(F f) {
+template <class F> std::string graph_error_of(F f) {
   try {
     f();
   } catch (const tg::GraphError& e) {

@@ -23,16 +23,14 @@ namespace {
 
 __attribute__((tls_model("initial-exec"))) thread_local bool t_anomaly_mode = false;
 
-template <class T>
-std::ptrdiff_t first_non_finite(const Tensor<T>& t) {
+template <class T> std::ptrdiff_t first_non_finite(const Tensor<T>& t) {
   for (std::size_t i = 0; i < t.size(); ++i)
     if (!std::isfinite(t.data()[i])) return std::ptrdiff_t(i);
   return -1;
 }
 
 // "sigmoid (depth 3; inputs: [4,2] from add_bias, leaf [2])"
-template <class T>
-std::string where(const Node<T>& node) {
+template <class T> std::string where(const Node<T>& node) {
   std::string s = std::string(node.name()) + " (depth " + std::to_string(node.sequence()) +
                   " in the graph; inputs:";
   for (std::size_t i = 0; i < node.num_inputs(); ++i) {
@@ -44,21 +42,18 @@ std::string where(const Node<T>& node) {
   return s + "; output " + node.output_shape().str() + ")";
 }
 
-template <class T>
-std::string describe_value(const Tensor<T>& t, std::ptrdiff_t i) {
+template <class T> std::string describe_value(const Tensor<T>& t, std::ptrdiff_t i) {
   const T v = t.data()[i];
   return std::string(std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf")) + " at flat index " +
          std::to_string(i);
 }
 
 // A gradient buffer nobody else references, so adding into it in place is safe.
-template <class T>
-bool exclusively_owned(const Tensor<T>& g) {
+template <class T> bool exclusively_owned(const Tensor<T>& g) {
   return g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.impl()->grad_fn;
 }
 
-template <class T>
-void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
+template <class T> void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
   T* dst = into.data();
   const T* src = g.data();
   for (std::size_t i = 0, n = into.size(); i < n; ++i) dst[i] += src[i];
@@ -66,8 +61,7 @@ void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
 
 // Under the leaf's lock: graphs on several threads may share leaves (data-parallel training) and
 // accumulate into them at once.
-template <class T>
-void accumulate_leaf(TensorImpl<T>& leaf, Tensor<T> g) {
+template <class T> void accumulate_leaf(TensorImpl<T>& leaf, Tensor<T> g) {
   std::lock_guard<detail::GradLock> lock(leaf.grad_lock);
   if (grad_enabled()) {  // create_graph: the gradient keeps its own graph
     leaf.grad = leaf.grad ? add(Tensor<T>(leaf.grad), g).impl() : g.impl();
@@ -95,8 +89,7 @@ void set_anomaly_mode(bool enabled) {
   t_anomaly_mode = enabled;
 }
 
-template <class T>
-void check_forward_finite(const Node<T>& node, const Tensor<T>& output) {
+template <class T> void check_forward_finite(const Node<T>& node, const Tensor<T>& output) {
   const std::ptrdiff_t bad = first_non_finite(output);
   if (bad >= 0)
     throw AnomalyError("anomaly: the forward of " + where(node) + " produced " +
@@ -119,8 +112,7 @@ void check_backward_finite(const Node<T>& node, std::size_t input, const Tensor<
 
 }  // namespace
 
-template <class T>
-class Engine {
+template <class T> class Engine {
  public:
   static void run(const Tensor<T>& root, Tensor<T> upstream, const BackwardOptions& options) {
     const auto& impl = root.impl();
@@ -225,8 +217,7 @@ class Engine {
   };
 };
 
-template <class T>
-void Tensor<T>::backward(BackwardOptions options) const {
+template <class T> void Tensor<T>::backward(BackwardOptions options) const {
   Engine<T>::run(*this, Tensor<T>(), options);
 }
 

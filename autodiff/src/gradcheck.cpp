@@ -20,14 +20,11 @@ namespace tg {
 
 namespace {
 
-template <class T>
-struct Defaults;
-template <>
-struct Defaults<double> {
+template <class T> struct Defaults;
+template <> struct Defaults<double> {
   static constexpr double tolerance = 1e-9, abs_tolerance = 1e-12;
 };
-template <>
-struct Defaults<float> {
+template <> struct Defaults<float> {
   static constexpr double tolerance = 1e-3, abs_tolerance = 1e-5;
 };
 
@@ -69,8 +66,7 @@ std::vector<std::shared_ptr<TensorImpl<T>>> distinct_impls(const std::vector<Ten
 
 // Sets one input element for the duration of a scope; the original value is put back on every
 // path, an exception from f included, so that a failed check never leaves a parameter moved.
-template <class T>
-class Perturbation {
+template <class T> class Perturbation {
  public:
   explicit Perturbation(T& element) : element_(element), original_(element) {}
   ~Perturbation() { element_ = original_; }
@@ -85,8 +81,7 @@ class Perturbation {
   T original_;
 };
 
-template <class T>
-const char* dtype_name() {
+template <class T> const char* dtype_name() {
   return sizeof(T) == sizeof(float) ? "float" : "double";
 }
 
@@ -102,8 +97,7 @@ struct Analytic {
 
 // f with grad mode on (recording), checked against f with grad mode off: the same values, and an
 // error raised the same way (type and message) in both modes or in neither.
-template <class T>
-Tensor<T> evaluate_both_ways(const std::function<Tensor<T>()>& f) {
+template <class T> Tensor<T> evaluate_both_ways(const std::function<Tensor<T>()>& f) {
   Tensor<T> out;
   Tensor<T> plain;
   std::exception_ptr recorded_error, plain_error;
@@ -223,8 +217,7 @@ struct Numeric {
 using Phi = std::function<std::vector<double>()>;
 
 // Central difference over the representable steps actually taken (x + h rounds in U).
-template <class U>
-std::vector<double> central(const Phi& phi, Perturbation<U>& v, double h) {
+template <class U> std::vector<double> central(const Phi& phi, Perturbation<U>& v, double h) {
   const U x = v.original();
   const U up = U(x + h), down = U(x - h);
   v.set(up);
@@ -300,8 +293,7 @@ Numeric ridders(const Phi& phi, Perturbation<U>& v, double h0,
 
 // The first adaptive step: a fraction of the element's magnitude (so that the step never crosses
 // zero, where kinks and poles sit, for elements kept away from it), never below a floor.
-template <class U>
-double initial_step(U x) {
+template <class U> double initial_step(U x) {
   constexpr double fraction = std::is_same_v<U, float> ? 0.1 : 1e-2;
   return fraction * std::max(double(std::abs(x)), 0.05);
 }
@@ -475,8 +467,7 @@ bool full_mode(const GradCheckOptions& options) {
   return options.mode == GradCheckMode::full_jacobian;
 }
 
-template <class T>
-void require_leaves(const std::vector<Tensor<T>>& inputs) {
+template <class T> void require_leaves(const std::vector<Tensor<T>>& inputs) {
   for (std::size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined() || !inputs[i].is_leaf() || !inputs[i].requires_grad())
       throw Error("gradcheck: input " + std::to_string(i) +

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "ops/op_table.hpp"
+#include "tapegrad_op_list.hpp"
 
 namespace tg {
 

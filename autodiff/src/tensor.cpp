@@ -167,19 +167,14 @@ void deallocate_buffer(void* p, std::size_t bytes) {
 
 // Every tensor buffer (with its shared control block) goes through here: counted, so that tests
 // and benchmarks can show memory staying flat without reading the process's RSS, and cached.
-template <class U>
-struct CountingAllocator {
+template <class U> struct CountingAllocator {
   static_assert(alignof(U) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
   using value_type = U;
   CountingAllocator() = default;
-  template <class V>
-  CountingAllocator(const CountingAllocator<V>&) {}
+  template <class V> CountingAllocator(const CountingAllocator<V>&) {}
   U* allocate(std::size_t n) { return static_cast<U*>(allocate_buffer(n * sizeof(U))); }
   void deallocate(U* p, std::size_t n) { deallocate_buffer(p, n * sizeof(U)); }
-  template <class V>
-  bool operator==(const CountingAllocator<V>&) const {
-    return true;
-  }
+  template <class V> bool operator==(const CountingAllocator<V>&) const { return true; }
 };
 
 }  // namespace
@@ -245,8 +240,7 @@ constexpr std::size_t kHeaderBytes = 16;
 static_assert(sizeof(Version) <= kHeaderBytes && alignof(Version) <= kHeaderBytes);
 
 // A new impl on the same storage (and so the same version), outside any graph.
-template <class T>
-std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl<T>& from) {
+template <class T> std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl<T>& from) {
   auto impl = std::make_shared<TensorImpl<T>>();
   impl->storage = from.storage;
   impl->data = from.data;
@@ -258,8 +252,7 @@ std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl<T>& from) {
 
 }  // namespace
 
-template <class T>
-std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
+template <class T> std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
   shape.checked_bytes(sizeof(T), who);
   auto impl = std::make_shared<TensorImpl<T>>(shape);
   constexpr std::size_t header = kHeaderBytes / sizeof(T);
@@ -273,8 +266,7 @@ std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
 
 // ---- Node ---------------------------------------------------------------------------------
 
-template <class T>
-Node<T>::Node() {
+template <class T> Node<T>::Node() {
   bump(counters().nodes, 1);
 }
 
@@ -282,8 +274,7 @@ Node<T>::Node() {
 // frame per node, and overflow the stack (micrograd PR #90, autodiff#314). Instead, the inputs
 // this node owns alone are taken apart here, in a loop. (This node's own saved tensors are
 // already gone: derived members are destroyed before the base.)
-template <class T>
-Node<T>::~Node() {
+template <class T> Node<T>::~Node() {
   bump(counters().nodes, -1);
   std::vector<std::shared_ptr<Node<T>>> orphans;
   for (auto& e : edges_)
@@ -297,8 +288,7 @@ Node<T>::~Node() {
   }
 }
 
-template <class T>
-void SavedTensor<T>::save_input(const Tensor<T>& t) {
+template <class T> void SavedTensor<T>::save_input(const Tensor<T>& t) {
   const std::shared_ptr<TensorImpl<T>>& impl = t.impl();
   if (!impl) detail::throw_undefined("save_input");
   is_output_ = false;
@@ -317,8 +307,7 @@ void SavedTensor<T>::save_input(const Tensor<T>& t) {
   version_ = impl->version->load(std::memory_order_relaxed);
 }
 
-template <class T>
-void SavedTensor<T>::save_output(const Tensor<T>& t) {
+template <class T> void SavedTensor<T>::save_output(const Tensor<T>& t) {
   tensor_ = t.detach();
   leaf_.reset();
   leaf_storage_.reset();
@@ -330,15 +319,13 @@ void SavedTensor<T>::save_output(const Tensor<T>& t) {
   version_ = impl.version->load(std::memory_order_relaxed);
 }
 
-template <class T>
-const Edge<T>* SavedTensor<T>::edge_of(const Node<T>& owner) const {
+template <class T> const Edge<T>* SavedTensor<T>::edge_of(const Node<T>& owner) const {
   for (std::size_t i = 0; i < owner.num_inputs(); ++i)
     if (owner.edge(i).source == source_) return &owner.edge(i);
   return nullptr;
 }
 
-template <class T>
-Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
+template <class T> Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
   if (!defined())
     throw GraphError(std::string(owner.name()) +
                      ": its saved tensors were already released by an earlier backward; pass "
@@ -393,8 +380,7 @@ void SavedTensor<T>::throw_modified(const Node<T>& owner, std::uint64_t now) con
 
 // The factories fill their fresh buffers directly, not through data(): nobody else can see them
 // yet, and a new tensor starts at version 0.
-template <class T>
-Tensor<T> Tensor<T>::empty(const Shape& shape) {
+template <class T> Tensor<T> Tensor<T>::empty(const Shape& shape) {
   return Tensor(make_impl<T>(shape, "empty"));
 }
 
@@ -411,23 +397,19 @@ Tensor<T> filled(const Shape& shape, T value, bool requires_grad, const char* wh
 
 }  // namespace
 
-template <class T>
-Tensor<T> Tensor<T>::full(const Shape& shape, T value, bool requires_grad) {
+template <class T> Tensor<T> Tensor<T>::full(const Shape& shape, T value, bool requires_grad) {
   return filled(shape, value, requires_grad, "full");
 }
 
-template <class T>
-Tensor<T> Tensor<T>::zeros(const Shape& shape, bool requires_grad) {
+template <class T> Tensor<T> Tensor<T>::zeros(const Shape& shape, bool requires_grad) {
   return filled(shape, T(0), requires_grad, "zeros");
 }
 
-template <class T>
-Tensor<T> Tensor<T>::ones(const Shape& shape, bool requires_grad) {
+template <class T> Tensor<T> Tensor<T>::ones(const Shape& shape, bool requires_grad) {
   return filled(shape, T(1), requires_grad, "ones");
 }
 
-template <class T>
-Tensor<T> Tensor<T>::scalar(T value, bool requires_grad) {
+template <class T> Tensor<T> Tensor<T>::scalar(T value, bool requires_grad) {
   return filled(Shape{}, value, requires_grad, "scalar");
 }
 
@@ -486,15 +468,13 @@ Tensor<T> Tensor<T>::normal(const Shape& shape, T mean, T stddev, std::mt19937_6
   return t;
 }
 
-template <class T>
-T Tensor<T>::item() const {
+template <class T> T Tensor<T>::item() const {
   if (size() != 1)
     throw ShapeError("item: needs a tensor with one element, got shape " + shape().str());
   return data()[0];
 }
 
-template <class T>
-T Tensor<T>::at(std::initializer_list<std::size_t> index) const {
+template <class T> T Tensor<T>::at(std::initializer_list<std::size_t> index) const {
   if (index.size() != ndim())
     throw IndexError("at: " + std::to_string(index.size()) + " indices for shape " + shape().str());
   std::size_t flat = 0, axis = 0;
@@ -508,8 +488,7 @@ T Tensor<T>::at(std::initializer_list<std::size_t> index) const {
   return data()[flat];
 }
 
-template <class T>
-Tensor<T>& Tensor<T>::set_requires_grad(bool enabled) {
+template <class T> Tensor<T>& Tensor<T>::set_requires_grad(bool enabled) {
   TensorImpl<T>& impl = checked("set_requires_grad");
   if (impl.grad_fn)
     throw GraphError("set_requires_grad: only leaves can be marked; this tensor " + shape().str() +
@@ -518,14 +497,12 @@ Tensor<T>& Tensor<T>::set_requires_grad(bool enabled) {
   return *this;
 }
 
-template <class T>
-const char* Tensor<T>::op_name() const {
+template <class T> const char* Tensor<T>::op_name() const {
   const TensorImpl<T>& impl = checked("op_name");
   return impl.grad_fn ? impl.grad_fn->name() : "leaf";
 }
 
-template <class T>
-Tensor<T> Tensor<T>::grad() const {
+template <class T> Tensor<T> Tensor<T>::grad() const {
   TensorImpl<T>& impl = checked("grad");
   {
     std::lock_guard<detail::GradLock> lock(impl.grad_lock);
@@ -539,36 +516,31 @@ Tensor<T> Tensor<T>::grad() const {
   return zeros(impl.shape);
 }
 
-template <class T>
-bool Tensor<T>::has_grad() const {
+template <class T> bool Tensor<T>::has_grad() const {
   TensorImpl<T>& impl = checked("has_grad");
   std::lock_guard<detail::GradLock> lock(impl.grad_lock);
   return impl.grad != nullptr;
 }
 
-template <class T>
-void Tensor<T>::zero_grad() {
+template <class T> void Tensor<T>::zero_grad() {
   TensorImpl<T>& impl = checked("zero_grad");
   std::shared_ptr<TensorImpl<T>> old;  // freed after unlocking (it may hold a recorded graph)
   std::lock_guard<detail::GradLock> lock(impl.grad_lock);
   old.swap(impl.grad);
 }
 
-template <class T>
-Tensor<T> Tensor<T>::detach() const {
+template <class T> Tensor<T> Tensor<T>::detach() const {
   return Tensor(share_storage(checked("detach")));
 }
 
-template <class T>
-Tensor<T> Tensor<T>::clone() const {
+template <class T> Tensor<T> Tensor<T>::clone() const {
   const TensorImpl<T>& impl = checked("clone");
   Tensor t = empty(impl.shape);
   std::copy(impl.data, impl.data + impl.numel, t.impl_->data);
   return t;
 }
 
-template <class T>
-GraphStats Tensor<T>::graph_stats() const {
+template <class T> GraphStats Tensor<T>::graph_stats() const {
   GraphStats stats;
   const TensorImpl<T>& impl = checked("graph_stats");
   if (!impl.grad_fn) return stats;

@@ -4,15 +4,13 @@
 
 namespace tg::nn {
 
-template <class T>
-void save_parameters(const Module<T>& model, const std::string& path) {
+template <class T> void save_parameters(const Module<T>& model, const std::string& path) {
   std::vector<std::pair<std::string, Tensor<T>>> arrays;
   for (auto& p : model.named_parameters()) arrays.emplace_back(p.name, p.tensor);
   save_npz(path, arrays);
 }
 
-template <class T>
-void load_parameters(Module<T>& model, const std::string& path) {
+template <class T> void load_parameters(Module<T>& model, const std::string& path) {
   const auto arrays = load_npz<T>(path);
   const auto params = model.named_parameters();
   auto find = [&](const std::string& name) {

@@ -168,8 +168,7 @@ class ByteSource {
   std::optional<std::uint64_t> file_size_;
 };
 
-template <class U>
-U load(const std::uint8_t* p) {
+template <class U> U load(const std::uint8_t* p) {
   U v;
   std::memcpy(&v, p, sizeof(U));
   return v;
@@ -185,8 +184,7 @@ void to_host_order(std::vector<std::uint8_t>& bytes, std::size_t size) {
 }
 
 // Calls f(value) for every element of `a`, converted to double, in order.
-template <class F>
-void for_each_value(const IdxArray& a, F&& f) {
+template <class F> void for_each_value(const IdxArray& a, F&& f) {
   const std::uint8_t* p = a.bytes.data();
   const std::size_t n = a.size();
   switch (a.type) {
@@ -411,8 +409,7 @@ double IdxArray::value(std::size_t i) const {
   return 0;
 }
 
-template <class T>
-std::vector<T> IdxArray::to_vector() const {
+template <class T> std::vector<T> IdxArray::to_vector() const {
   check_consistent(*this, "IdxArray::to_vector");
   std::vector<T> out;
   out.reserve(size());
@@ -439,8 +436,7 @@ IdxArray read_idx(const std::string& path) {
   return a;
 }
 
-template <class T>
-Tensor<T> idx_images(const IdxArray& images, T scale) {
+template <class T> Tensor<T> idx_images(const IdxArray& images, T scale) {
   if (images.shape.size() < 2)
     throw ShapeError("idx_images: " + images.path + ": expected [n, rows, cols] (rank >= 2), got " +
                      images.shape_str() + " " + idx_type_name(images.type));
@@ -530,8 +526,7 @@ std::string quoted(std::string_view field) {
 
 }  // namespace
 
-template <class T>
-Tensor<T> read_csv(const std::string& path, bool has_header, char delimiter) {
+template <class T> Tensor<T> read_csv(const std::string& path, bool has_header, char delimiter) {
   static const char* fn = "read_csv";
   std::FILE* f =
       detail::open_regular_file(path, [&](const std::string& problem) { fail(fn, path, problem); });
@@ -602,8 +597,7 @@ Tensor<T> read_csv(const std::string& path, bool has_header, char delimiter) {
 
 // ---- targets --------------------------------------------------------------------------------
 
-template <class T>
-Tensor<T> one_hot(const Labels& labels, std::size_t classes) {
+template <class T> Tensor<T> one_hot(const Labels& labels, std::size_t classes) {
   const std::size_t n = labels.size();
   const Shape shape{n, classes};
   shape.checked_bytes(sizeof(T), "one_hot");
@@ -683,15 +677,13 @@ Minibatches<T, Y>::Minibatches(const Tensor<T>& X, const Y& y, std::size_t batch
   for (std::size_t i = 0; i < n_; ++i) order_[i] = i;
 }
 
-template <class T, class Y>
-std::size_t Minibatches<T, Y>::batches_per_epoch() const {
+template <class T, class Y> std::size_t Minibatches<T, Y>::batches_per_epoch() const {
   // ceil(n / b) written so that it cannot wrap: n + b - 1 does for b near SIZE_MAX.
   if (options_.drop_last) return n_ / batch_size_;
   return n_ == 0 ? 0 : (n_ - 1) / batch_size_ + 1;
 }
 
-template <class T, class Y>
-void Minibatches<T, Y>::new_epoch() {
+template <class T, class Y> void Minibatches<T, Y>::new_epoch() {
   ++epochs_;
   if (!options_.shuffle) return;
   for (std::size_t i = 0; i < n_; ++i) order_[i] = i;

@@ -22,8 +22,7 @@ std::string Init::describe() const {
   return "?";
 }
 
-template <class T>
-void initialize(Tensor<T>& t, const Init& init, std::mt19937_64& rng) {
+template <class T> void initialize(Tensor<T>& t, const Init& init, std::mt19937_64& rng) {
   const double fan_in = t.ndim() > 0 ? double(t.dim(0)) : 1.0;
   const double fan_out = t.ndim() > 0 && t.dim(0) > 0 ? double(t.size()) / fan_in : 1.0;
   auto fill_uniform = [&](double a) {

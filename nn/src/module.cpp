@@ -7,20 +7,17 @@ namespace tg::nn {
 
 // ---- Module -------------------------------------------------------------------------------
 
-template <class T>
-std::vector<Tensor<T>> Module<T>::parameters() const {
+template <class T> std::vector<Tensor<T>> Module<T>::parameters() const {
   std::vector<Tensor<T>> out;
   for (auto& p : named_parameters()) out.push_back(p.tensor);
   return out;
 }
 
-template <class T>
-void Module<T>::zero_grad() {
+template <class T> void Module<T>::zero_grad() {
   for (auto& p : named_parameters()) p.tensor.zero_grad();
 }
 
-template <class T>
-std::size_t Module<T>::parameter_count() const {
+template <class T> std::size_t Module<T>::parameter_count() const {
   std::size_t n = 0;
   for (auto& p : named_parameters()) n += p.tensor.size();
   return n;
@@ -46,18 +43,15 @@ Linear<T>::Linear(const Tensor<T>& weight, const Tensor<T>& bias)
   bias_.set_requires_grad(true);
 }
 
-template <class T>
-Tensor<T> Linear<T>::forward(const Tensor<T>& x) {
+template <class T> Tensor<T> Linear<T>::forward(const Tensor<T>& x) {
   return add_bias(matmul(x, weight_), bias_);
 }
 
-template <class T>
-std::vector<NamedParameter<T>> Linear<T>::named_parameters() const {
+template <class T> std::vector<NamedParameter<T>> Linear<T>::named_parameters() const {
   return {{"W", weight_, false}, {"b", bias_, true}};
 }
 
-template <class T>
-std::string Linear<T>::describe() const {
+template <class T> std::string Linear<T>::describe() const {
   return "Linear(" + std::to_string(weight_.dim(0)) + " -> " + std::to_string(weight_.dim(1)) + ")";
 }
 
@@ -77,8 +71,7 @@ const char* to_string(Activation a) {
   return "?";
 }
 
-template <class T>
-Tensor<T> activate(Activation a, const Tensor<T>& x) {
+template <class T> Tensor<T> activate(Activation a, const Tensor<T>& x) {
   switch (a) {
     case Activation::identity:
       return x;
@@ -94,22 +87,19 @@ Tensor<T> activate(Activation a, const Tensor<T>& x) {
 
 // ---- Sequential ---------------------------------------------------------------------------
 
-template <class T>
-Sequential<T>& Sequential<T>::add(std::shared_ptr<Module<T>> layer) {
+template <class T> Sequential<T>& Sequential<T>::add(std::shared_ptr<Module<T>> layer) {
   if (!layer) throw Error("Sequential: cannot add a null layer");
   layers_.push_back(std::move(layer));
   return *this;
 }
 
-template <class T>
-Tensor<T> Sequential<T>::forward(const Tensor<T>& x) {
+template <class T> Tensor<T> Sequential<T>::forward(const Tensor<T>& x) {
   Tensor<T> h = x;
   for (auto& layer : layers_) h = layer->forward(h);
   return h;
 }
 
-template <class T>
-std::vector<NamedParameter<T>> Sequential<T>::named_parameters() const {
+template <class T> std::vector<NamedParameter<T>> Sequential<T>::named_parameters() const {
   std::vector<NamedParameter<T>> out;
   for (std::size_t i = 0; i < layers_.size(); ++i)
     for (auto& p : layers_[i]->named_parameters())
@@ -117,8 +107,7 @@ std::vector<NamedParameter<T>> Sequential<T>::named_parameters() const {
   return out;
 }
 
-template <class T>
-std::string Sequential<T>::describe() const {
+template <class T> std::string Sequential<T>::describe() const {
   std::string s = "Sequential(";
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     if (i) s += ", ";
@@ -145,8 +134,7 @@ Sequential<T> mlp(const std::vector<std::size_t>& sizes, Activation hidden, Acti
 
 // ---- regularized losses -------------------------------------------------------------------
 
-template <class T>
-Tensor<T> l2_penalty(const Module<T>& model) {
+template <class T> Tensor<T> l2_penalty(const Module<T>& model) {
   Tensor<T> total = Tensor<T>::scalar(T(0));
   for (auto& p : model.named_parameters())
     if (!p.is_bias) total = total + sum(p.tensor * p.tensor);

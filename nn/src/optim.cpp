@@ -80,8 +80,7 @@ void validate(const AdamOptions& o) {
 
 // The gradient of parameter p, checked against its shape (the engine guarantees it; a mismatch
 // would mean a corrupted gradient, which must not be written past the buffer).
-template <class T>
-Tensor<T> gradient_of(const char* who, std::size_t i, const Tensor<T>& p) {
+template <class T> Tensor<T> gradient_of(const char* who, std::size_t i, const Tensor<T>& p) {
   Tensor<T> g = p.grad();
   if (g.size() != p.size())
     throw ShapeError(std::string(who) + ": gradient of parameter " + std::to_string(i) + " has " +
@@ -103,16 +102,13 @@ Optimizer<T>::Optimizer(std::vector<Tensor<T>> params, const char* name)
   validate_parameters(name, params_);
 }
 
-template <class T>
-Optimizer<T>::~Optimizer() = default;
+template <class T> Optimizer<T>::~Optimizer() = default;
 
-template <class T>
-void Optimizer<T>::zero_grad() {
+template <class T> void Optimizer<T>::zero_grad() {
   for (auto& p : params_) p.zero_grad();
 }
 
-template <class T>
-bool Optimizer<T>::has_grad(std::size_t i) const {
+template <class T> bool Optimizer<T>::has_grad(std::size_t i) const {
   return params_[i].has_grad();
 }
 
@@ -125,14 +121,12 @@ SGD<T>::SGD(std::vector<Tensor<T>> params, const SgdOptions& options)
   momentum_.resize(this->parameters().size());
 }
 
-template <class T>
-void SGD<T>::set_learning_rate(double lr) {
+template <class T> void SGD<T>::set_learning_rate(double lr) {
   validate_lr("SGD", lr);
   options_.lr = lr;
 }
 
-template <class T>
-void SGD<T>::step() {
+template <class T> void SGD<T>::step() {
   const double lr = options_.lr, momentum = options_.momentum, decay = options_.weight_decay;
   const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
@@ -168,14 +162,12 @@ Adam<T>::Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
   steps_.assign(this->parameters().size(), 0);
 }
 
-template <class T>
-void Adam<T>::set_learning_rate(double lr) {
+template <class T> void Adam<T>::set_learning_rate(double lr) {
   validate_lr("Adam", lr);
   options_.lr = lr;
 }
 
-template <class T>
-void Adam<T>::step() {
+template <class T> void Adam<T>::step() {
   const double lr = options_.lr, beta1 = options_.beta1, beta2 = options_.beta2;
   const double eps = options_.eps, decay = options_.weight_decay;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {

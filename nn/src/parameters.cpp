@@ -2,15 +2,13 @@
 
 namespace tg::nn {
 
-template <class T>
-std::vector<double> flatten(const std::vector<Tensor<T>>& params) {
+template <class T> std::vector<double> flatten(const std::vector<Tensor<T>>& params) {
   std::vector<double> out;
   for (const auto& p : params) out.insert(out.end(), p.data(), p.data() + p.size());
   return out;
 }
 
-template <class T>
-std::vector<double> flatten_gradients(const std::vector<Tensor<T>>& params) {
+template <class T> std::vector<double> flatten_gradients(const std::vector<Tensor<T>>& params) {
   std::vector<double> out;
   for (const auto& p : params) {
     // A parameter that does not require a gradient has none: zeros, as for one with no path.

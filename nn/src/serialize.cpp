@@ -91,16 +91,14 @@ const char* descr(Dtype d) {
   return d == Dtype::f4 ? "<f4" : "<f8";
 }
 
-template <class T>
-constexpr Dtype dtype_of() {
+template <class T> constexpr Dtype dtype_of() {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
   static_assert(sizeof(float) == 4 && sizeof(double) == 8);
   return std::is_same_v<T, float> ? Dtype::f4 : Dtype::f8;
 }
 
 // Converts `count` little-endian elements of type `d` at `src` into T.
-template <class T>
-void decode(const unsigned char* src, Dtype d, std::size_t count, T* dst) {
+template <class T> void decode(const unsigned char* src, Dtype d, std::size_t count, T* dst) {
   if (kLittleEndian && d == dtype_of<T>()) {
     std::memcpy(dst, src, count * sizeof(T));
   } else if (d == Dtype::f8) {
@@ -113,8 +111,7 @@ void decode(const unsigned char* src, Dtype d, std::size_t count, T* dst) {
 }
 
 // Calls sink(bytes, n) with the little-endian bytes of data[0..count), in one or more pieces.
-template <class T, class Sink>
-void encode(const T* data, std::size_t count, Sink&& sink) {
+template <class T, class Sink> void encode(const T* data, std::size_t count, Sink&& sink) {
   if constexpr (kLittleEndian) {
     if (count) sink(reinterpret_cast<const unsigned char*>(data), count * sizeof(T));
   } else {
@@ -452,8 +449,7 @@ std::string size_problem(const NpyInfo& info, std::size_t available) {
 }
 
 // A whole .npy held in memory (an .npz member).
-template <class T>
-Tensor<T> parse_npy(const unsigned char* p, std::size_t n, const Where& w) {
+template <class T> Tensor<T> parse_npy(const unsigned char* p, std::size_t n, const Where& w) {
   std::size_t header_offset = 0;
   const std::size_t pre = npy_preamble_length(p, std::min<std::size_t>(n, 12), header_offset, w);
   if (pre > n)
@@ -721,8 +717,7 @@ std::vector<ZipEntry> read_central_directory(const Bytes& z, std::uint64_t& data
 
 // One array of an archive being written. Every header field is known before the first byte is
 // written, so that an archive too large for plain ZIP fails before the file is created.
-template <class T>
-struct NpzMember {
+template <class T> struct NpzMember {
   std::string file_name, preamble;
   const Tensor<T>* tensor;
   std::uint64_t size = 0, offset = 0;
@@ -764,8 +759,7 @@ std::vector<NpzMember<T>> plan_npz_members(
 }
 
 // A local file header followed by the .npy bytes, stored uncompressed.
-template <class T>
-void write_npz_member(AtomicFile& out, const NpzMember<T>& m) {
+template <class T> void write_npz_member(AtomicFile& out, const NpzMember<T>& m) {
   std::string h;
   put32(h, kLocalSig);
   put16(h, 20);  // version needed to extract: 2.0
@@ -825,8 +819,7 @@ std::string npz_central_directory(const std::vector<NpzMember<T>>& members, std:
 
 // ---- API -----------------------------------------------------------------------------------
 
-template <class T>
-void save_npy(const std::string& path, const Tensor<T>& t) {
+template <class T> void save_npy(const std::string& path, const Tensor<T>& t) {
   const Where w{"save_npy", path};
   if (!t.defined()) w.fail("cannot save an undefined tensor");
   AtomicFile out(path, w.failer());
@@ -835,8 +828,7 @@ void save_npy(const std::string& path, const Tensor<T>& t) {
   out.commit();
 }
 
-template <class T>
-Tensor<T> load_npy(const std::string& path) {
+template <class T> Tensor<T> load_npy(const std::string& path) {
   const Where w{"load_npy", path};
   InFile f(path, w);
   const std::size_t n = f.size();

@@ -56,8 +56,7 @@ void ProgressLog::write_csv(const std::string& path) const {
   out.commit();
 }
 
-template <class T>
-double accuracy(const Tensor<T>& scores, const Labels& labels) {
+template <class T> double accuracy(const Tensor<T>& scores, const Labels& labels) {
   if (scores.ndim() != 2 || scores.dim(0) != labels.size())
     throw ShapeError("accuracy: needs scores[n,C] and n labels, got scores" + scores.shape().str() +
                      " and " + std::to_string(labels.size()) + " labels");

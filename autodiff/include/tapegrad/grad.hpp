@@ -58,8 +58,7 @@ std::vector<std::shared_ptr<TensorImpl<T>>> reachable_leaves(const Tensor<T>& ou
 
 // Puts the leaves' accumulated gradients aside and restores them when it goes out of scope (also
 // on an exception), like gradcheck_leaves does.
-template <class T>
-class LeafGradsAside {
+template <class T> class LeafGradsAside {
  public:
   explicit LeafGradsAside(std::vector<std::shared_ptr<TensorImpl<T>>> leaves)
       : leaves_(std::move(leaves)) {
@@ -225,8 +224,7 @@ std::vector<Tensor<T>> hvp(F&& f, std::initializer_list<Tensor<T>> inputs,
 // H[i, j] = d^2 f / dx_i dx_j. For small inputs: one forward pass, one recorded backward pass,
 // then n backward passes through that recorded pass (row i is the gradient of df/dx_i), so about
 // n times the cost of a gradient. x is copied (its .grad is untouched).
-template <class F, class T>
-Tensor<T> hessian(F&& f, const Tensor<T>& x) {
+template <class F, class T> Tensor<T> hessian(F&& f, const Tensor<T>& x) {
   if (!x.defined()) throw GraphError("hessian: the input is undefined");
   const std::size_t n = x.size();
   Tensor<T> xc = x.clone();

@@ -102,8 +102,7 @@ struct GradCheckReport {
 
 std::ostream& operator<<(std::ostream& os, const GradCheckReport& report);
 
-template <class T>
-using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
+template <class T> using TensorFunction = std::function<Tensor<T>(const std::vector<Tensor<T>>&)>;
 
 namespace detail {
 GradCheckReport run_gradcheck(const TensorFunction<double>& f,

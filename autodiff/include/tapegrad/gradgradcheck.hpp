@@ -76,8 +76,7 @@ inline GradCheckOptions first_order_options(const GradGradCheckOptions& options,
 
 // What g is built from: f's output shape, the upstream gradient U and the projections R_i, drawn
 // in T from the seed.
-template <class T>
-struct SecondOrderSetup {
+template <class T> struct SecondOrderSetup {
   Shape out_shape;
   Tensor<T> U;
   std::vector<Tensor<T>> R;
@@ -107,8 +106,7 @@ SecondOrderSetup<T> second_order_setup(const TensorFunction<T>& f,
 }
 
 // The same values in double (float's are exactly representable there).
-template <class T>
-Tensor<double> promote(const Tensor<T>& t) {
+template <class T> Tensor<double> promote(const Tensor<T>& t) {
   const T* d = std::as_const(t).data();
   return Tensor<double>::from_vector(t.shape(), std::vector<double>(d, d + t.size()));
 }

@@ -29,11 +29,9 @@ namespace tg {
 
 // User names for tensors of a graph: leaves (parameters, inputs that require a gradient) and, if
 // wanted, intermediate results ("h1", "logits"), which label their op.
-template <class T>
-using TensorNames = std::vector<std::pair<std::string, Tensor<T>>>;
+template <class T> using TensorNames = std::vector<std::pair<std::string, Tensor<T>>>;
 
-template <class T>
-struct DotOptions {
+template <class T> struct DotOptions {
   TensorNames<T> names = {};
   // Print the values of the leaves, of the named tensors and of the output.
   bool values = false;
@@ -50,16 +48,14 @@ struct DotOptions {
 namespace detail {
 
 // The graph behind a tensor, in tape order.
-template <class T>
-struct TapeView {
+template <class T> struct TapeView {
   std::vector<const Node<T>*> nodes;                        // tape order; nodes[i] is #i
   std::unordered_map<const Node<T>*, std::size_t> node_id;  // node -> i
   std::vector<std::shared_ptr<TensorImpl<T>>> leaves;       // in order of first use
   std::unordered_map<const TensorImpl<T>*, std::size_t> leaf_id;
 };
 
-template <class T>
-TapeView<T> tape_view(const Tensor<T>& output) {
+template <class T> TapeView<T> tape_view(const Tensor<T>& output) {
   TapeView<T> view;
   if (!output.defined()) return view;
   const auto& root = output.impl();
@@ -83,8 +79,7 @@ TapeView<T> tape_view(const Tensor<T>& output) {
 }
 
 // Names by leaf (TensorImpl) and by producing node (for named intermediate results).
-template <class T>
-struct NameIndex {
+template <class T> struct NameIndex {
   std::unordered_map<const TensorImpl<T>*, std::string> leaf;
   std::unordered_map<const Node<T>*, std::string> node;
   std::unordered_map<const Node<T>*, Tensor<T>> node_tensor;  // for printing named values
@@ -124,8 +119,7 @@ inline std::string dot_escape(const std::string& s) {
 }
 
 // "[0.1, -2, 3.5, ...]" (at most max_elements values, %.4g).
-template <class T>
-std::string format_values(const Tensor<T>& t, std::size_t max_elements) {
+template <class T> std::string format_values(const Tensor<T>& t, std::size_t max_elements) {
   std::string s = "[";
   const std::size_t n = std::min(t.size(), max_elements);
   for (std::size_t i = 0; i < n; ++i) {
@@ -183,8 +177,7 @@ std::string tape_dump(const Tensor<T>& output, const TensorNames<T>& names = {})
 // "const" with their shape; edges run from each input to the op that reads it, labelled with the
 // input's position for ops of several inputs. Render with `dot -Tsvg graph.dot -o graph.svg` (or
 // -Tpng).
-template <class T>
-std::string to_dot(const Tensor<T>& output, const DotOptions<T>& options = {}) {
+template <class T> std::string to_dot(const Tensor<T>& output, const DotOptions<T>& options = {}) {
   const detail::TapeView<T> view = detail::tape_view(output);
   const detail::NameIndex<T> index(options.names);
   std::string s = "digraph tapegrad {\n";

@@ -26,16 +26,14 @@ namespace tg {
 
 inline constexpr std::size_t kMaxOpInputs = 3;
 
-template <class T>
-using Grads = std::array<Tensor<T>, kMaxOpInputs>;
+template <class T> using Grads = std::array<Tensor<T>, kMaxOpInputs>;
 
 // Where an input's gradient goes: the node that produced it, or the leaf itself.
 //
 // A leaf is held weakly: a gradient recorded into a leaf (create_graph) holds its graph, so a
 // graph holding the leaf would make a cycle (leaf -> grad -> graph -> leaf) that nothing frees. A
 // leaf nobody holds any more gets no gradient: nobody could read it.
-template <class T>
-struct Edge {
+template <class T> struct Edge {
   std::shared_ptr<Node<T>> node;
   std::weak_ptr<TensorImpl<T>> leaf;
   // The input's identity when recorded, never dereferenced: names the input of a saved tensor in
@@ -45,8 +43,7 @@ struct Edge {
   bool needs_grad = false;
 };
 
-template <class T>
-class Node : public std::enable_shared_from_this<Node<T>> {
+template <class T> class Node : public std::enable_shared_from_this<Node<T>> {
  public:
   Node();
   virtual ~Node();
@@ -148,8 +145,7 @@ class NodeIndex {
 // runs in), ties in the order a depth-first walk finishes them, inputs left to right; `index`
 // maps a node to its position in `nodes`. `on_node` sees each node once as it is finished, before
 // any later node is; it may throw to stop the walk.
-template <class NodeT>
-struct GraphWalk {
+template <class NodeT> struct GraphWalk {
   std::vector<NodeT*> nodes;
   NodeIndex index;
 };
@@ -192,8 +188,7 @@ void walk_graph(NodeT* head, GraphWalk<NodeT>& walk, OnNode&& on_node) {
   }
 }
 
-template <class NodeT>
-void walk_graph(NodeT* head, GraphWalk<NodeT>& walk) {
+template <class NodeT> void walk_graph(NodeT* head, GraphWalk<NodeT>& walk) {
   walk_graph(head, walk, [](NodeT&) {});
 }
 
@@ -224,8 +219,7 @@ std::vector<std::shared_ptr<TensorImpl<T>>> walked_leaves(const std::vector<Node
 // The storage's version is recorded when saved and checked when unpacked: data changed in place
 // in between (through data(), an optimizer step) would silently give a wrong gradient, so it is a
 // GraphError naming the op, the input and both versions.
-template <class T>
-class SavedTensor {
+template <class T> class SavedTensor {
  public:
   void save_input(const Tensor<T>& t);
   void save_output(const Tensor<T>& t);
@@ -276,8 +270,7 @@ class AnomalyGuard {
 };
 
 // Throws AnomalyError when `output` (just computed by `node`'s op) holds a NaN or inf.
-template <class T>
-void check_forward_finite(const Node<T>& node, const Tensor<T>& output);
+template <class T> void check_forward_finite(const Node<T>& node, const Tensor<T>& output);
 
 // Records `output` as produced by a new NodeT from `inputs` (null pointers are skipped) when grad
 // mode is on and any input requires a gradient; returns the node for the op to save what its

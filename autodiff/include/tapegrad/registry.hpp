@@ -1,7 +1,9 @@
-// The op registry: every op gives, beside its definition, the formula of its adjoint and a
-// gradient-check sample, so that the per-op gradient-check suite finds every op by itself.
-// The library's own ops are listed once (autodiff/src/ops/op_table.hpp) and registered on first
-// use of the registry, not by static initializers, so a static link keeps every one of them.
+// The op registry: every op gives, beside its definition, the formula of its adjoint,
+// gradient-check samples, forward values worked out independently and inputs it must reject, so
+// that the per-op suites (gradients first and second order, forward values, errors) and the fuzzer
+// find every op by themselves. The library's own ops are its op files (autodiff/src/ops/<op>.cpp,
+// listed by the build) and are registered on first use of the registry, not by static initializers,
+// so a static link keeps every one of them.
 #pragma once
 
 #include <cstdint>
@@ -14,21 +16,50 @@
 namespace tg {
 
 // One gradient-check case: a function of the inputs, evaluated at `inputs` (which require grad).
-template <class T>
-struct GradSample {
+template <class T> struct GradSample {
   std::string label;  // the shapes tried, e.g. "[3,4]@[4,2]"
   std::vector<Tensor<T>> inputs;
   std::function<Tensor<T>(const std::vector<Tensor<T>>&)> fn;
 };
 
-template <class T>
-using SampleFactory = std::vector<GradSample<T>> (*)(std::uint64_t seed);
+template <class T> using SampleFactory = std::vector<GradSample<T>> (*)(std::uint64_t seed);
+
+// A forward value worked out independently of the op's kernel (by hand, or from a formula in
+// another tool): `call` must give exactly `shape`, and `values` (row-major) to within `tolerance`
+// relative to max(1, |value|); a NaN expects a NaN, an infinity the same infinity.
+struct ForwardCase {
+  std::string label;
+  std::function<Tensor<double>()> call;
+  Shape shape;
+  std::vector<double> values;
+  double tolerance = 1e-12;
+};
+
+// Which tg::Error an ErrorCase expects.
+enum class ErrorKind { shape, axis, index, domain, graph };
+
+// Inputs the op must reject: `call` must throw the error of `kind`, whose message starts with the
+// op's name and contains `mentions` (the shapes, axis or index that are wrong).
+struct ErrorCase {
+  std::string label;
+  ErrorKind kind;
+  std::string mentions;
+  std::function<void()> call;
+};
+
+struct OpCases {
+  std::vector<ForwardCase> forward = {};
+  std::vector<ErrorCase> errors = {};
+};
+
+using CaseFactory = OpCases (*)();
 
 struct OpInfo {
   std::string name;     // the name its nodes report (Node::name())
   std::string adjoint;  // the adjoint formula, for the check table and documentation
   SampleFactory<double> samples_double = nullptr;
   SampleFactory<float> samples_float = nullptr;
+  CaseFactory cases = nullptr;  // forward values and error inputs
 };
 
 // All registered ops: the library's own (in the op table's order), then those registered with
@@ -40,18 +71,20 @@ bool register_op(OpInfo info);
 
 }  // namespace tg
 
-// For an op defined outside the library: registers op NAME with its adjoint formula and a sample
-// factory template `template <class T> std::vector<GradSample<T>> FACTORY(std::uint64_t seed)`
-// from a static initializer, which a static link drops with the object file unless something else
-// in that file is referenced; calling tg::register_op from the program does not depend on that.
-#define TG_REGISTER_OP(NAME, ADJOINT, FACTORY)              \
-  [[maybe_unused]] static const bool tg_registered_##NAME = \
-      ::tg::register_op(::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>})
+// For an op defined outside the library: registers op NAME with its adjoint formula, a sample
+// factory template `template <class T> std::vector<GradSample<T>> FACTORY(std::uint64_t seed)` and
+// optionally a `OpCases CASES()`, from a static initializer, which a static link drops with the
+// object file unless something else in that file is referenced; calling tg::register_op from the
+// program does not depend on that.
+#define TG_REGISTER_OP(NAME, ADJOINT, FACTORY, ...)                            \
+  [[maybe_unused]] static const bool tg_registered_##NAME = ::tg::register_op( \
+      ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float> __VA_OPT__(, &__VA_ARGS__)})
 
-// For the library's own ops (inside namespace tg, in the op's file): defines the function through
-// which the registry, following the op table, gets op NAME's adjoint formula and sample factory.
-#define TG_DEFINE_OP(NAME, ADJOINT, FACTORY)                                \
-  ::tg::OpInfo op_info_##NAME() {                                           \
-    return ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>}; \
-  }                                                                         \
+// For the library's own ops (inside namespace tg, in the op's file <NAME>.cpp): defines the
+// function through which the registry gets op NAME's adjoint formula, sample factory and cases.
+#define TG_DEFINE_OP(NAME, ADJOINT, FACTORY, ...)                    \
+  ::tg::OpInfo op_info_##NAME() {                                    \
+    return ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>,            \
+                        &FACTORY<float> __VA_OPT__(, &__VA_ARGS__)}; \
+  }                                                                  \
   static_assert(true)

@@ -17,8 +17,7 @@ class Shape {
 
   Shape() = default;  // rank 0: a scalar
   Shape(std::initializer_list<std::size_t> dims) : Shape(dims.begin(), dims.end()) {}
-  template <class It>
-  Shape(It first, It last) {
+  template <class It> Shape(It first, It last) {
     for (; first != last; ++first) push_back(static_cast<std::size_t>(*first));
   }
 

@@ -20,10 +20,8 @@
 
 namespace tg {
 
-template <class T>
-class Node;
-template <class T>
-class Tensor;
+template <class T> class Node;
+template <class T> class Tensor;
 
 namespace detail {
 
@@ -58,8 +56,7 @@ class GradLock {
 // extra allocation; clone() makes a new storage, with a version of its own.
 using Version = std::atomic<std::uint64_t>;
 
-template <class T>
-struct TensorImpl {
+template <class T> struct TensorImpl {
   TensorImpl() = default;
   // Constructing from a shape skips zeroing the whole object (a measurable cost per op).
   explicit TensorImpl(const Shape& s) : shape(s), numel(s.numel()) {}
@@ -134,8 +131,7 @@ struct GraphStats {
   std::size_t saved_bytes = 0;
 };
 
-template <class T>
-class Tensor {
+template <class T> class Tensor {
  public:
   using value_type = T;
 
@@ -251,8 +247,7 @@ template <class T>
 std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who = "tensor");
 
 // "[2,3]" style description used by error messages: "A[2,3]".
-template <class T>
-std::string describe(const char* name, const Tensor<T>& t) {
+template <class T> std::string describe(const char* name, const Tensor<T>& t) {
   return std::string(name) + t.shape().str();
 }
 

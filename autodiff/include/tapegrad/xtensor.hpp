@@ -30,20 +30,17 @@ Tensor<typename E::value_type> from_xtensor(const xt::xexpression<E>& expression
 }
 
 // The tensor's data as an xtensor container adaptor: no copy; writes go to the tensor.
-template <class T>
-auto as_xtensor(Tensor<T>& t) {
+template <class T> auto as_xtensor(Tensor<T>& t) {
   std::vector<std::size_t> shape(t.shape().begin(), t.shape().end());
   return xt::adapt(t.data(), t.size(), xt::no_ownership(), shape);
 }
-template <class T>
-auto as_xtensor(const Tensor<T>& t) {
+template <class T> auto as_xtensor(const Tensor<T>& t) {
   std::vector<std::size_t> shape(t.shape().begin(), t.shape().end());
   return xt::adapt(t.data(), t.size(), xt::no_ownership(), shape);
 }
 
 // A copy of the tensor's data as an xt::xarray.
-template <class T>
-xt::xarray<T> to_xarray(const Tensor<T>& t) {
+template <class T> xt::xarray<T> to_xarray(const Tensor<T>& t) {
   return as_xtensor(t);
 }
 

@@ -1,13 +1,12 @@
 // add_bias: Y[i,j] = X[i,j] + b[j] for X[n,m], b[m] (the bias broadcast over rows), the one op
 // that broadcasts by definition. Adjoint: dX = G, db[j] = sum_i G[i,j].
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class AddBiasNode final : public Node<T> {
+template <class T> class AddBiasNode final : public Node<T> {
  public:
   const char* name() const override { return "add_bias"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -16,23 +15,21 @@ class AddBiasNode final : public Node<T> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> add_bias_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> add_bias_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const auto& [n, m] :
        {std::pair<std::size_t, std::size_t>{1, 1}, {1, 5}, {4, 1}, {3, 4}, {5, 2}})
-    out.push_back({Shape{n, m}.str() + "+" + Shape{m}.str(),
-                   {detail::sample_uniform<T>(Shape{n, m}, -1, 1, rng),
-                    detail::sample_uniform<T>(Shape{m}, -1, 1, rng)},
-                   [](const std::vector<Tensor<T>>& in) { return add_bias(in[0], in[1]); }});
+    out.push_back(
+        {Shape{n, m}.str() + "+" + Shape{m}.str(),
+         {samples::uniform<T>(Shape{n, m}, -1, 1, rng), samples::uniform<T>(Shape{m}, -1, 1, rng)},
+         [](const std::vector<Tensor<T>>& in) { return add_bias(in[0], in[1]); }});
   return out;
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias) {
+template <class T> Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias) {
   if (x.ndim() != 2 || bias.ndim() != 1 || bias.dim(0) != x.dim(1))
     throw ShapeError("add_bias: needs X[n,m] and a bias b[m] with one entry per column, got X" +
                      x.shape().str() + " and b" + bias.shape().str());

@@ -5,19 +5,17 @@
 // bce_backward), which is G*(p-y)/(p(1-p))/N away from the edges. PyTorch clamps that denominator
 // at 1e-12 and so is ~10x too small after sigmoid(30); here sigmoid's s(1-s) cancels it exactly.
 // dy = G*(log(1-p) - log p)/N.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-T xlogy(T x, T y) {
+template <class T> T xlogy(T x, T y) {
   return x == T(0) && y == y ? T(0) : x * std::log(y);  // xlogy(0, NaN) = NaN, as PyTorch
 }
 
-template <class T>
-class BceNode final : public detail::SavingNode<T, 2> {
+template <class T> class BceNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "bce"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -27,29 +25,25 @@ class BceNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> bce_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> bce_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const Shape& s : detail::loss_shapes()) {
-    out.push_back(
-        {s.str() + "," + s.str(),
-         {detail::sample_uniform<T>(s, 0.1, 0.9, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
-         [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
-    out.push_back(
-        {s.str() + "," + s.str() + " hard targets",
-         {detail::sample_uniform<T>(s, 0.1, 0.9, rng), detail::sample_hard_targets<T>(s, rng)},
-         [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
+  for (const Shape& s : samples::loss_shapes()) {
+    out.push_back({s.str() + "," + s.str(),
+                   {samples::uniform<T>(s, 0.1, 0.9, rng), samples::uniform<T>(s, 0, 1, rng)},
+                   [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
+    out.push_back({s.str() + "," + s.str() + " hard targets",
+                   {samples::uniform<T>(s, 0.1, 0.9, rng), samples::hard_targets<T>(s, rng)},
+                   [](const std::vector<Tensor<T>>& in) { return bce(in[0], in[1]); }});
   }
   return out;
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
-  detail::require_same_shape("bce", p, y);
-  detail::require_nonempty("bce", p);
+template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y) {
+  require_same_shape("bce", p, y);
+  require_nonempty("bce", p);
   for (std::size_t i = 0; i < p.size(); ++i) {
     const T v = p.data()[i];
     if (v < T(0) || v > T(1))

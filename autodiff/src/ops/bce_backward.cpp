@@ -12,14 +12,13 @@
 // F_k is linear in y: its derivative in y is the same at y = 0 and 1 as anywhere else. The 0/0
 // convention shapes values only; built from xdivy, whose derivative in its numerator is 0 at 0, the
 // mixed derivative d2L/dy dp came out wrong at hard targets that require a gradient.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-T power(T v, unsigned k) {
+template <class T> T power(T v, unsigned k) {
   T r = v;
   for (unsigned i = 1; i < k; ++i) r *= v;
   return r;
@@ -32,8 +31,7 @@ double factorial(unsigned n) {
 }
 
 // F_k(p, y) * (G/N) for one element.
-template <class T>
-struct BceDerivative {
+template <class T> struct BceDerivative {
   unsigned order;
   T factor;  // (k-1)!
   T inverse_n;
@@ -46,8 +44,7 @@ struct BceDerivative {
   }
 };
 
-template <class T>
-class BceBackwardNode final : public detail::SavingNode<T, 3> {
+template <class T> class BceBackwardNode final : public SavingNode<T, 3> {
  public:
   unsigned order = 1;
   const char* name() const override { return "bce_backward"; }
@@ -66,20 +63,18 @@ class BceBackwardNode final : public detail::SavingNode<T, 3> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> bce_backward_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> bce_backward_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const Shape& s : detail::loss_shapes()) {
+  for (const Shape& s : samples::loss_shapes()) {
     // G as bce passes it (0-d) and elementwise (as this op's own adjoint passes U*G); targets
     // soft and hard (exactly 0 and 1), all differentiated; orders 1 to 3.
     for (unsigned order = 1; order <= 3; ++order) {
       const bool hard = order != 2;
-      Tensor<T> g = order == 1 ? detail::sample_uniform<T>(Shape{}, 0.5, 2, rng)
-                               : detail::sample_uniform<T>(s, -1, 1, rng);
-      Tensor<T> p = detail::sample_uniform<T>(s, 0.1, 0.9, rng);
-      Tensor<T> y =
-          hard ? detail::sample_hard_targets<T>(s, rng) : detail::sample_uniform<T>(s, 0, 1, rng);
+      Tensor<T> g = order == 1 ? samples::uniform<T>(Shape{}, 0.5, 2, rng)
+                               : samples::uniform<T>(s, -1, 1, rng);
+      Tensor<T> p = samples::uniform<T>(s, 0.1, 0.9, rng);
+      Tensor<T> y = hard ? samples::hard_targets<T>(s, rng) : samples::uniform<T>(s, 0, 1, rng);
       out.push_back({g.shape().str() + "," + s.str() + "," + s.str() + (hard ? " hard" : " soft") +
                          " order " + std::to_string(order),
                      {g, p, y},

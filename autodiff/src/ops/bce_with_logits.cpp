@@ -1,13 +1,12 @@
 // bce_with_logits: bce(sigmoid(z), y) evaluated stably as mean(max(z,0) - z*y + log1p(e^-|z|)),
 // finite for any finite z. Adjoint: dz = G*(sigmoid(z) - y)/N, dy = -G*z/N.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class BceWithLogitsNode final : public detail::SavingNode<T, 2> {
+template <class T> class BceWithLogitsNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "bce_with_logits"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -18,29 +17,25 @@ class BceWithLogitsNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> bce_with_logits_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> bce_with_logits_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
-  for (const Shape& s : detail::loss_shapes()) {
-    out.push_back(
-        {s.str() + "," + s.str(),
-         {detail::sample_uniform<T>(s, -4, 4, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
-         [](const std::vector<Tensor<T>>& in) { return bce_with_logits(in[0], in[1]); }});
-    out.push_back(
-        {s.str() + "," + s.str() + " hard targets",
-         {detail::sample_uniform<T>(s, -4, 4, rng), detail::sample_hard_targets<T>(s, rng)},
-         [](const std::vector<Tensor<T>>& in) { return bce_with_logits(in[0], in[1]); }});
+  for (const Shape& s : samples::loss_shapes()) {
+    out.push_back({s.str() + "," + s.str(),
+                   {samples::uniform<T>(s, -4, 4, rng), samples::uniform<T>(s, 0, 1, rng)},
+                   [](const std::vector<Tensor<T>>& in) { return bce_with_logits(in[0], in[1]); }});
+    out.push_back({s.str() + "," + s.str() + " hard targets",
+                   {samples::uniform<T>(s, -4, 4, rng), samples::hard_targets<T>(s, rng)},
+                   [](const std::vector<Tensor<T>>& in) { return bce_with_logits(in[0], in[1]); }});
   }
   return out;
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y) {
-  detail::require_same_shape("bce_with_logits", z, y);
-  detail::require_nonempty("bce_with_logits", z);
+template <class T> Tensor<T> bce_with_logits(const Tensor<T>& z, const Tensor<T>& y) {
+  require_same_shape("bce_with_logits", z, y);
+  require_nonempty("bce_with_logits", z);
   T total = 0;
   for (std::size_t i = 0; i < z.size(); ++i) {
     const T zi = z.data()[i], yi = y.data()[i];

@@ -1,20 +1,18 @@
 // broadcast_to: repeats x along broadcast dimensions (NumPy rules). Adjoint: G, which the engine
 // sums back to x's shape with sum_to, the same as for every broadcasting op.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class BroadcastToNode final : public Node<T> {
+template <class T> class BroadcastToNode final : public Node<T> {
  public:
   const char* name() const override { return "broadcast_to"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override { grads[0] = g; }
 };
 
-template <class T>
-std::vector<GradSample<T>> broadcast_to_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> broadcast_to_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   const std::pair<Shape, Shape> cases[] = {
@@ -22,15 +20,14 @@ std::vector<GradSample<T>> broadcast_to_samples(std::uint64_t seed) {
       {Shape{3, 1}, Shape{3, 5}}, {Shape{1, 4}, Shape{2, 4}}, {Shape{2, 1, 3}, Shape{2, 4, 3}}};
   for (const auto& [from, to] : cases)
     out.push_back({from.str() + "->" + to.str(),
-                   {detail::sample_uniform<T>(from, -1, 1, rng)},
+                   {samples::uniform<T>(from, -1, 1, rng)},
                    [to](const std::vector<Tensor<T>>& in) { return broadcast_to(in[0], to); }});
   return out;
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
+template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   if (!broadcastable_to(x.shape(), shape))
     throw ShapeError("broadcast_to: cannot broadcast " + x.shape().str() + " to " + shape.str());
   if (x.shape() == shape) return x;

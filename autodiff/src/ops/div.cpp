@@ -1,13 +1,12 @@
 // div: a / b elementwise with NumPy broadcasting; IEEE-754 for b = 0 (inf/NaN, no error).
 // Adjoint: da = G/b, db = -G*a/b^2.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class DivNode final : public detail::SavingNode<T, 2> {
+template <class T> class DivNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "div"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -17,17 +16,15 @@ class DivNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> div_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> div_samples(std::uint64_t seed) {
   // Denominators at least 0.5 from zero keep the central differences accurate.
-  return detail::binary_samples<T>(
-      seed, -2, 2, 0.5, 2, true, [](const Tensor<T>& a, const Tensor<T>& b) { return div(a, b); });
+  return samples::binary<T>(seed, -2, 2, 0.5, 2, true,
+                            [](const Tensor<T>& a, const Tensor<T>& b) { return div(a, b); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
+template <class T> Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::map_binary("div", a, b, [](T x, T y) { return x / y; });
   if (auto* node = record<DivNode<T>>(out, {&a, &b})) {
     if (node->needs_grad(1)) node->saved[0].save_input(a);

@@ -1,26 +1,23 @@
 // exp: e^x. Saves its output. Adjoint: G*e^x.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class ExpNode final : public detail::SavingNode<T, 1> {
+template <class T> class ExpNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "exp"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override { grads[0] = mul(g, this->get(0)); }
 };
 
-template <class T>
-std::vector<GradSample<T>> exp_samples(std::uint64_t seed) {
-  return detail::unary_samples<T>(seed, -2, 2, [](const Tensor<T>& x) { return exp(x); });
+template <class T> std::vector<GradSample<T>> exp_samples(std::uint64_t seed) {
+  return samples::unary<T>(seed, -2, 2, [](const Tensor<T>& x) { return exp(x); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> exp(const Tensor<T>& x) {
+template <class T> Tensor<T> exp(const Tensor<T>& x) {
   Tensor<T> out = detail::map_unary("exp", x, [](T v) { return std::exp(v); });
   if (auto* node = record<ExpNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;

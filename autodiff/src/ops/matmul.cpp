@@ -5,14 +5,13 @@
 //   C = A^T B   : dA = B G^T   dB = A G
 //   C = A^T B^T : dA = B^T G^T dB = G^T A^T
 #include "../blas.hpp"
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class MatmulNode final : public detail::SavingNode<T, 2> {
+template <class T> class MatmulNode final : public SavingNode<T, 2> {
  public:
   bool ta = false, tb = false;
   const char* name() const override { return "matmul"; }
@@ -28,8 +27,7 @@ class MatmulNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> matmul_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> matmul_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   // (n, k, m) including 1x1, row and column vectors, non-square; one above the BLAS threshold.
@@ -41,7 +39,7 @@ std::vector<GradSample<T>> matmul_samples(std::uint64_t seed) {
       const Shape sb = tb ? Shape{d[2], d[1]} : Shape{d[1], d[2]};
       out.push_back(
           {std::string(ta ? "T" : "") + sa.str() + "@" + (tb ? "T" : "") + sb.str(),
-           {detail::sample_uniform<T>(sa, -1, 1, rng), detail::sample_uniform<T>(sb, -1, 1, rng)},
+           {samples::uniform<T>(sa, -1, 1, rng), samples::uniform<T>(sb, -1, 1, rng)},
            [ta, tb](const std::vector<Tensor<T>>& in) { return matmul(in[0], in[1], ta, tb); }});
     }
   }

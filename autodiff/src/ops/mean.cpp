@@ -1,13 +1,12 @@
 // mean: sum / count, of all elements (-> []) or along one axis (removed). An empty reduction has
 // no mean: ShapeError. Adjoint: G / count broadcast back.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class MeanNode final : public Node<T> {
+template <class T> class MeanNode final : public Node<T> {
  public:
   static constexpr std::size_t kAll = std::size_t(-1);
   std::size_t axis = kAll;
@@ -21,17 +20,15 @@ class MeanNode final : public Node<T> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> mean_samples(std::uint64_t seed) {
-  return detail::reduction_samples<T>(
+template <class T> std::vector<GradSample<T>> mean_samples(std::uint64_t seed) {
+  return samples::reduction<T>(
       seed, [](const Tensor<T>& x) { return mean(x); },
       [](const Tensor<T>& x, std::size_t axis) { return mean(x, axis); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> mean(const Tensor<T>& x) {
+template <class T> Tensor<T> mean(const Tensor<T>& x) {
   if (x.size() == 0) throw ShapeError("mean: empty tensor " + x.shape().str() + " has no mean");
   T total = 0;
   for (std::size_t i = 0; i < x.size(); ++i) total += x.data()[i];
@@ -41,9 +38,8 @@ Tensor<T> mean(const Tensor<T>& x) {
   return out;
 }
 
-template <class T>
-Tensor<T> mean(const Tensor<T>& x, std::size_t axis) {
-  detail::require_axis("mean", x.shape(), axis);
+template <class T> Tensor<T> mean(const Tensor<T>& x, std::size_t axis) {
+  require_axis("mean", x.shape(), axis);
   if (x.dim(axis) == 0)
     throw ShapeError("mean: axis " + std::to_string(axis) + " of " + x.shape().str() +
                      " is empty and has no mean");

@@ -1,12 +1,11 @@
 // mul: a * b elementwise with NumPy broadcasting. Adjoint: da = G*b, db = G*a.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class MulNode final : public detail::SavingNode<T, 2> {
+template <class T> class MulNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "mul"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -15,16 +14,14 @@ class MulNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> mul_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(
-      seed, -2, 2, -2, 2, false, [](const Tensor<T>& a, const Tensor<T>& b) { return mul(a, b); });
+template <class T> std::vector<GradSample<T>> mul_samples(std::uint64_t seed) {
+  return samples::binary<T>(seed, -2, 2, -2, 2, false,
+                            [](const Tensor<T>& a, const Tensor<T>& b) { return mul(a, b); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
+template <class T> Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::map_binary("mul", a, b, [](T x, T y) { return x * y; });
   if (auto* node = record<MulNode<T>>(out, {&a, &b})) {
     if (node->needs_grad(1)) node->saved[0].save_input(a);

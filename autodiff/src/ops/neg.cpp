@@ -1,26 +1,23 @@
 // neg: -x. Adjoint: -G.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class NegNode final : public Node<T> {
+template <class T> class NegNode final : public Node<T> {
  public:
   const char* name() const override { return "neg"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override { grads[0] = neg(g); }
 };
 
-template <class T>
-std::vector<GradSample<T>> neg_samples(std::uint64_t seed) {
-  return detail::unary_samples<T>(seed, -2, 2, [](const Tensor<T>& x) { return neg(x); });
+template <class T> std::vector<GradSample<T>> neg_samples(std::uint64_t seed) {
+  return samples::unary<T>(seed, -2, 2, [](const Tensor<T>& x) { return neg(x); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> neg(const Tensor<T>& x) {
+template <class T> Tensor<T> neg(const Tensor<T>& x) {
   Tensor<T> out = detail::map_unary("neg", x, [](T v) { return -v; });
   record<NegNode<T>>(out, {&x});
   return out;

@@ -1,13 +1,12 @@
 // pow: x^p elementwise for a constant exponent p; IEEE-754 outside the domain (a negative base
 // with a fractional p gives NaN). Adjoint: G*p*x^(p-1); exactly 0 for p = 0 (whatever G).
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class PowNode final : public detail::SavingNode<T, 1> {
+template <class T> class PowNode final : public SavingNode<T, 1> {
  public:
   T exponent = 1;
   const char* name() const override { return "pow"; }
@@ -22,16 +21,15 @@ class PowNode final : public detail::SavingNode<T, 1> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> pow_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> pow_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const double p : {2.0, 3.0, -1.0, 0.5, 1.5, 0.0}) {
     const bool integral = p == std::floor(p);
-    for (const Shape& s : detail::elementwise_shapes()) {
+    for (const Shape& s : samples::elementwise_shapes()) {
       // Fractional powers need positive bases; integral ones are checked on both signs.
-      Tensor<T> x = integral ? detail::sample_away_from_zero<T>(s, 0.3, 2, rng)
-                             : detail::sample_uniform<T>(s, 0.3, 2, rng);
+      Tensor<T> x = integral ? samples::away_from_zero<T>(s, 0.3, 2, rng)
+                             : samples::uniform<T>(s, 0.3, 2, rng);
       out.push_back({s.str() + " ^" + format_number(p), {x}, [p](const std::vector<Tensor<T>>& in) {
                        return pow(in[0], T(p));
                      }});
@@ -42,8 +40,7 @@ std::vector<GradSample<T>> pow_samples(std::uint64_t seed) {
 
 }  // namespace
 
-template <class T>
-Tensor<T> pow(const Tensor<T>& x, T exponent) {
+template <class T> Tensor<T> pow(const Tensor<T>& x, T exponent) {
   Tensor<T> out;
   if (exponent == T(2))
     out = detail::map_unary("pow", x, [](T v) { return v * v; });

@@ -2,14 +2,13 @@
 // where y <= 0 gives 0, not NaN), for relu's output y (positive exactly where its input is, NaN
 // where it is NaN), relu's adjoint as one fused kernel. The mask is piecewise constant: dG = [y >
 // 0], dy = 0 (no gradient flows into y; relu''(x) = 0 almost everywhere).
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class ReluBackwardNode final : public detail::SavingNode<T, 1> {
+template <class T> class ReluBackwardNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "relu_backward"; }
   void backward(const Tensor<T>& u, Grads<T>& grads) override {
@@ -17,18 +16,16 @@ class ReluBackwardNode final : public detail::SavingNode<T, 1> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> relu_backward_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> relu_backward_samples(std::uint64_t seed) {
   // y keeps away from 0 so that finite differences in y do not cross the mask's step.
-  return detail::binary_samples<T>(
-      seed, -2, 2, 0.05, 2, true,
-      [](const Tensor<T>& g, const Tensor<T>& y) { return relu_backward(g, y); });
+  return samples::binary<T>(seed, -2, 2, 0.05, 2, true, [](const Tensor<T>& g, const Tensor<T>& y) {
+    return relu_backward(g, y);
+  });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
+template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
   Tensor<T> out =
       detail::map_binary("relu_backward", g, y, [](T gv, T yv) { return yv <= T(0) ? T(0) : gv; });
   if (auto* node = record<ReluBackwardNode<T>>(out, {&g, &y}))

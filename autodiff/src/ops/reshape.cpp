@@ -1,13 +1,12 @@
 // reshape: the same elements (row-major order) in a new shape of equal element count.
 // Adjoint: reshape(G, x.shape).
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class ReshapeNode final : public Node<T> {
+template <class T> class ReshapeNode final : public Node<T> {
  public:
   const char* name() const override { return "reshape"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -15,8 +14,7 @@ class ReshapeNode final : public Node<T> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> reshape_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> reshape_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   const std::pair<Shape, Shape> cases[] = {{Shape{1, 1}, Shape{}},  {Shape{3, 4}, Shape{4, 3}},
@@ -24,15 +22,14 @@ std::vector<GradSample<T>> reshape_samples(std::uint64_t seed) {
                                            {Shape{1, 5}, Shape{5}}, {Shape{2, 2, 3}, Shape{3, 4}}};
   for (const auto& [from, to] : cases)
     out.push_back({from.str() + "->" + to.str(),
-                   {detail::sample_uniform<T>(from, -1, 1, rng)},
+                   {samples::uniform<T>(from, -1, 1, rng)},
                    [to](const std::vector<Tensor<T>>& in) { return reshape(in[0], to); }});
   return out;
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
+template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
   // Before the element counts are compared: a target whose count overflows, or an empty one no
   // buffer could describe, is refused under this op's name.
   shape.checked_bytes(sizeof(T), "reshape");

@@ -1,13 +1,14 @@
 // sigmoid: 1/(1+e^-x), evaluated as e^x/(1+e^x) for x < 0 so that e^-x never overflows.
 // Saves its output s, not its input. Adjoint: G*s*(1-s), the fused op sigmoid_backward.
-#include "../op_kit.hpp"
+#include <limits>
+
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SigmoidNode final : public detail::SavingNode<T, 1> {
+template <class T> class SigmoidNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "sigmoid"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -15,15 +16,26 @@ class SigmoidNode final : public detail::SavingNode<T, 1> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> sigmoid_samples(std::uint64_t seed) {
-  return detail::unary_samples<T>(seed, -4, 4, [](const Tensor<T>& x) { return sigmoid(x); });
+template <class T> std::vector<GradSample<T>> sigmoid_samples(std::uint64_t seed) {
+  return samples::unary<T>(seed, -4, 4, [](const Tensor<T>& x) { return sigmoid(x); });
+}
+
+// Values from Python's math module: 1/(1+exp(-x)). Far out, e^-x overflows in the naive form; the
+// results are exactly 0 and 1, and NaN passes through. sigmoid takes any input: no error cases.
+OpCases sigmoid_cases() {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  return {.forward = {{"[5]",
+                       [] {
+                         return sigmoid(TensorD::vector({-1, 0, 1, -1000, 1000}));
+                       },
+                       Shape{5},
+                       {0.2689414213699951, 0.5, 0.7310585786300049, 0, 1}},
+                      {"0-d NaN", [] { return sigmoid(TensorD::scalar(nan)); }, Shape{}, {nan}}}};
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> sigmoid(const Tensor<T>& x) {
+template <class T> Tensor<T> sigmoid(const Tensor<T>& x) {
   Tensor<T> out = detail::map_unary("sigmoid", x, [](T v) {
     if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
     const T e = std::exp(v);
@@ -36,6 +48,6 @@ Tensor<T> sigmoid(const Tensor<T>& x) {
 template Tensor<float> sigmoid(const Tensor<float>&);
 template Tensor<double> sigmoid(const Tensor<double>&);
 
-TG_DEFINE_OP(sigmoid, "dx = G*s*(1-s), s = sigmoid(x)", sigmoid_samples);
+TG_DEFINE_OP(sigmoid, "dx = G*s*(1-s), s = sigmoid(x)", sigmoid_samples, sigmoid_cases);
 
 }  // namespace tg

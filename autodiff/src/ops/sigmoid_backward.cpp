@@ -1,14 +1,13 @@
 // sigmoid_backward: G*s*(1-s), sigmoid's adjoint as one fused kernel (one buffer instead of
 // four on the backward pass). Recorded when backward itself is recorded (create_graph), so it
 // has an adjoint of its own: dG = s*(1-s), ds = G*(1-2s).
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SigmoidBackwardNode final : public detail::SavingNode<T, 2> {
+template <class T> class SigmoidBackwardNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "sigmoid_backward"; }
   void backward(const Tensor<T>& u, Grads<T>& grads) override {
@@ -18,17 +17,15 @@ class SigmoidBackwardNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> sigmoid_backward_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(
+template <class T> std::vector<GradSample<T>> sigmoid_backward_samples(std::uint64_t seed) {
+  return samples::binary<T>(
       seed, -2, 2, 0.05, 0.95, false,
       [](const Tensor<T>& g, const Tensor<T>& s) { return sigmoid_backward(g, s); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s) {
+template <class T> Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s) {
   Tensor<T> out = detail::map_binary("sigmoid_backward", g, s,
                                      [](T gv, T sv) { return gv * (sv * (T(1) - sv)); });
   if (auto* node = record<SigmoidBackwardNode<T>>(out, {&g, &s})) {

@@ -1,13 +1,12 @@
 // softmax along the last axis: exp(x - logsumexp(x)) per row. Saves its output s.
 // Adjoint: s * (G - rowsum(G*s)).
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SoftmaxNode final : public detail::SavingNode<T, 1> {
+template <class T> class SoftmaxNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "softmax"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -16,15 +15,13 @@ class SoftmaxNode final : public detail::SavingNode<T, 1> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> softmax_samples(std::uint64_t seed) {
-  return detail::row_samples<T>(seed, [](const Tensor<T>& x) { return softmax(x); });
+template <class T> std::vector<GradSample<T>> softmax_samples(std::uint64_t seed) {
+  return samples::rows<T>(seed, [](const Tensor<T>& x) { return softmax(x); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> softmax(const Tensor<T>& x) {
+template <class T> Tensor<T> softmax(const Tensor<T>& x) {
   Tensor<T> out = detail::softmax_rows(x, false, "softmax");
   if (auto* node = record<SoftmaxNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;

@@ -1,14 +1,13 @@
 // softmax_ce: cross-entropy of logits[n,C] against integer labels[n] in 0..C-1 (no ignore index):
 // mean_i(logsumexp(logits[i,:]) - logits[i, labels[i]]).
 // Adjoint: dlogits = G*(softmax(logits) - onehot(labels))/n.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SoftmaxCeNode final : public detail::SavingNode<T, 1> {
+template <class T> class SoftmaxCeNode final : public SavingNode<T, 1> {
  public:
   Labels labels;
   const char* name() const override { return "softmax_ce"; }
@@ -20,13 +19,12 @@ class SoftmaxCeNode final : public detail::SavingNode<T, 1> {
     grads[0] = mul(softmax(logits) - onehot, g * (T(1) / T(n)));
   }
   void release_saved() override {
-    detail::SavingNode<T, 1>::release_saved();
+    SavingNode<T, 1>::release_saved();
     labels = Labels();
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> softmax_ce_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> softmax_ce_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const auto& [n, c] :
@@ -36,7 +34,7 @@ std::vector<GradSample<T>> softmax_ce_samples(std::uint64_t seed) {
     for (auto& l : labels) l = pick(rng);
     out.push_back(
         {Shape{n, c}.str() + " labels[" + std::to_string(n) + "]",
-         {detail::sample_uniform<T>(Shape{n, c}, -3, 3, rng)},
+         {samples::uniform<T>(Shape{n, c}, -3, 3, rng)},
          [labels](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], labels); }});
   }
   return out;
@@ -44,9 +42,8 @@ std::vector<GradSample<T>> softmax_ce_samples(std::uint64_t seed) {
 
 }  // namespace
 
-template <class T>
-Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels) {
-  detail::require_rank("softmax_ce", logits, 2, "logits");
+template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels) {
+  require_rank("softmax_ce", logits, 2, "logits");
   const std::size_t n = logits.dim(0), classes = logits.dim(1);
   if (labels.size() != n)
     throw ShapeError("softmax_ce: " + std::to_string(labels.size()) + " labels for logits" +

@@ -1,14 +1,13 @@
 // softmax_ce with targets: -mean_i(sum_c T[i,c] * log_softmax(logits)[i,c]) for logits[n,C] and
 // targets T[n,C], one-hot or any distribution (softmax_ce(logits, targets) in the API).
 // Adjoint: dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SoftmaxCeOnehotNode final : public detail::SavingNode<T, 2> {
+template <class T> class SoftmaxCeOnehotNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "softmax_ce_onehot"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -26,24 +25,22 @@ class SoftmaxCeOnehotNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> softmax_ce_onehot_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> softmax_ce_onehot_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const auto& [n, c] :
        {std::pair<std::size_t, std::size_t>{1, 1}, {1, 5}, {4, 1}, {3, 4}, {6, 3}}) {
     const Shape s{n, c};
     // Soft targets (rows need not sum to 1) exercise the rowsum(T) term of the adjoint.
-    out.push_back(
-        {s.str() + "," + s.str(),
-         {detail::sample_uniform<T>(s, -3, 3, rng), detail::sample_uniform<T>(s, 0, 1, rng)},
-         [](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1]); }});
+    out.push_back({s.str() + "," + s.str(),
+                   {samples::uniform<T>(s, -3, 3, rng), samples::uniform<T>(s, 0, 1, rng)},
+                   [](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1]); }});
     // One-hot rows: targets exactly 0 and 1, differentiated as well.
     Tensor<T> onehot = Tensor<T>::zeros(s, true);
     std::uniform_int_distribution<std::size_t> pick(0, c - 1);
     for (std::size_t i = 0; i < n; ++i) onehot.data()[i * c + pick(rng)] = T(1);
     out.push_back({s.str() + "," + s.str() + " one-hot",
-                   {detail::sample_uniform<T>(s, -3, 3, rng), onehot},
+                   {samples::uniform<T>(s, -3, 3, rng), onehot},
                    [](const std::vector<Tensor<T>>& in) { return softmax_ce(in[0], in[1]); }});
   }
   return out;
@@ -51,9 +48,8 @@ std::vector<GradSample<T>> softmax_ce_onehot_samples(std::uint64_t seed) {
 
 }  // namespace
 
-template <class T>
-Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets) {
-  detail::require_rank("softmax_ce_onehot", logits, 2, "logits");
+template <class T> Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets) {
+  require_rank("softmax_ce_onehot", logits, 2, "logits");
   if (targets.shape() != logits.shape())
     throw ShapeError("softmax_ce_onehot: targets" + targets.shape().str() +
                      " must have the shape of logits" + logits.shape().str());

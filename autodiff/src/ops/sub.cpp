@@ -1,12 +1,11 @@
 // sub: a - b with NumPy broadcasting. Adjoint: da = G, db = -G.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SubNode final : public Node<T> {
+template <class T> class SubNode final : public Node<T> {
  public:
   const char* name() const override { return "sub"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -15,16 +14,14 @@ class SubNode final : public Node<T> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> sub_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(
-      seed, -2, 2, -2, 2, false, [](const Tensor<T>& a, const Tensor<T>& b) { return sub(a, b); });
+template <class T> std::vector<GradSample<T>> sub_samples(std::uint64_t seed) {
+  return samples::binary<T>(seed, -2, 2, -2, 2, false,
+                            [](const Tensor<T>& a, const Tensor<T>& b) { return sub(a, b); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
+template <class T> Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::map_binary("sub", a, b, [](T x, T y) { return x - y; });
   record<SubNode<T>>(out, {&a, &b});
   return out;

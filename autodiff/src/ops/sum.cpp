@@ -1,13 +1,12 @@
 // sum: of all elements (-> []), or along one axis, which is removed ([n,m] axis 0 -> [m]).
 // Adjoint: G broadcast back over the summed elements.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SumNode final : public Node<T> {
+template <class T> class SumNode final : public Node<T> {
  public:
   static constexpr std::size_t kAll = std::size_t(-1);
   std::size_t axis = kAll;
@@ -19,17 +18,15 @@ class SumNode final : public Node<T> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> sum_samples(std::uint64_t seed) {
-  return detail::reduction_samples<T>(
+template <class T> std::vector<GradSample<T>> sum_samples(std::uint64_t seed) {
+  return samples::reduction<T>(
       seed, [](const Tensor<T>& x) { return sum(x); },
       [](const Tensor<T>& x, std::size_t axis) { return sum(x, axis); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> sum(const Tensor<T>& x) {
+template <class T> Tensor<T> sum(const Tensor<T>& x) {
   T total = 0;
   for (std::size_t i = 0; i < x.size(); ++i) total += x.data()[i];
   Tensor<T> out = detail::scalar_output<T>("sum", total);
@@ -37,9 +34,8 @@ Tensor<T> sum(const Tensor<T>& x) {
   return out;
 }
 
-template <class T>
-Tensor<T> sum(const Tensor<T>& x, std::size_t axis) {
-  detail::require_axis("sum", x.shape(), axis);
+template <class T> Tensor<T> sum(const Tensor<T>& x, std::size_t axis) {
+  require_axis("sum", x.shape(), axis);
   Tensor<T> out = detail::reduce_axis("sum", x, axis, T(1));
   if (auto* node = record<SumNode<T>>(out, {&x})) node->axis = axis;
   return out;

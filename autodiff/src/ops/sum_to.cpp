@@ -1,14 +1,13 @@
 // sum_to: sums x down to `shape`, a shape that broadcasts to x's (the inverse of broadcast_to).
 // The engine calls it on every gradient whose shape is larger than its input's: this is the one
 // place where broadcast gradients are reduced. Adjoint: broadcast_to(G, x.shape).
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class SumToNode final : public Node<T> {
+template <class T> class SumToNode final : public Node<T> {
  public:
   const char* name() const override { return "sum_to"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -16,8 +15,7 @@ class SumToNode final : public Node<T> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> sum_to_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> sum_to_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   const std::pair<Shape, Shape> cases[] = {
@@ -25,15 +23,14 @@ std::vector<GradSample<T>> sum_to_samples(std::uint64_t seed) {
       {Shape{3, 5}, Shape{3, 1}}, {Shape{2, 4}, Shape{1, 4}}, {Shape{2, 4, 3}, Shape{2, 1, 3}}};
   for (const auto& [from, to] : cases)
     out.push_back({from.str() + "->" + to.str(),
-                   {detail::sample_uniform<T>(from, -1, 1, rng)},
+                   {samples::uniform<T>(from, -1, 1, rng)},
                    [to](const std::vector<Tensor<T>>& in) { return sum_to(in[0], to); }});
   return out;
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
+template <class T> Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   shape.checked_bytes(sizeof(T), "sum_to");
   if (!broadcastable_to(shape, x.shape()))
     throw ShapeError("sum_to: cannot sum " + x.shape().str() + " down to " + shape.str() +

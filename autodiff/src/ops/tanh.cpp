@@ -1,12 +1,11 @@
 // tanh. Saves its output t. Adjoint: G*(1 - t^2), the fused op tanh_backward.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class TanhNode final : public detail::SavingNode<T, 1> {
+template <class T> class TanhNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "tanh"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -14,15 +13,13 @@ class TanhNode final : public detail::SavingNode<T, 1> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> tanh_samples(std::uint64_t seed) {
-  return detail::unary_samples<T>(seed, -2.5, 2.5, [](const Tensor<T>& x) { return tanh(x); });
+template <class T> std::vector<GradSample<T>> tanh_samples(std::uint64_t seed) {
+  return samples::unary<T>(seed, -2.5, 2.5, [](const Tensor<T>& x) { return tanh(x); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> tanh(const Tensor<T>& x) {
+template <class T> Tensor<T> tanh(const Tensor<T>& x) {
   Tensor<T> out = detail::map_unary("tanh", x, [](T v) { return std::tanh(v); });
   if (auto* node = record<TanhNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;

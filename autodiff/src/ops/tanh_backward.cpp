@@ -1,13 +1,12 @@
 // tanh_backward: G*(1-t^2), tanh's adjoint as one fused kernel. Recorded under create_graph,
 // with its own adjoint: dG = 1-t^2, dt = -2*G*t.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class TanhBackwardNode final : public detail::SavingNode<T, 2> {
+template <class T> class TanhBackwardNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "tanh_backward"; }
   void backward(const Tensor<T>& u, Grads<T>& grads) override {
@@ -17,17 +16,15 @@ class TanhBackwardNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> tanh_backward_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(
+template <class T> std::vector<GradSample<T>> tanh_backward_samples(std::uint64_t seed) {
+  return samples::binary<T>(
       seed, -2, 2, -0.95, 0.95, false,
       [](const Tensor<T>& g, const Tensor<T>& t) { return tanh_backward(g, t); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& t) {
+template <class T> Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& t) {
   Tensor<T> out =
       detail::map_binary("tanh_backward", g, t, [](T gv, T tv) { return gv * (T(1) - tv * tv); });
   if (auto* node = record<TanhBackwardNode<T>>(out, {&g, &t})) {

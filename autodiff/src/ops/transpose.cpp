@@ -1,33 +1,30 @@
 // transpose: matrix transpose, 2-D only. Adjoint: transpose(G).
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class TransposeNode final : public Node<T> {
+template <class T> class TransposeNode final : public Node<T> {
  public:
   const char* name() const override { return "transpose"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override { grads[0] = transpose(g); }
 };
 
-template <class T>
-std::vector<GradSample<T>> transpose_samples(std::uint64_t seed) {
+template <class T> std::vector<GradSample<T>> transpose_samples(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<GradSample<T>> out;
   for (const Shape& s : {Shape{1, 1}, Shape{1, 5}, Shape{4, 1}, Shape{3, 4}})
     out.push_back({s.str(),
-                   {detail::sample_uniform<T>(s, -1, 1, rng)},
+                   {samples::uniform<T>(s, -1, 1, rng)},
                    [](const std::vector<Tensor<T>>& in) { return transpose(in[0]); }});
   return out;
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> transpose(const Tensor<T>& x) {
-  detail::require_rank("transpose", x, 2);
+template <class T> Tensor<T> transpose(const Tensor<T>& x) {
+  require_rank("transpose", x, 2);
   const std::size_t n = x.dim(0), m = x.dim(1);
   Tensor<T> out = detail::new_output<T>("transpose", Shape{m, n});
   const T* in = x.data();

@@ -2,14 +2,13 @@
 // log: a term whose numerator is 0 (such as the gradient of a 0 log 0 term) stays 0 and finite.
 // Adjoint: dx = G/y where x != 0, else 0; dy = -G*x/y^2 where x != 0, else 0. The mask selects:
 // multiplying by it would turn an infinite G at x = 0 into NaN.
-#include "../op_kit.hpp"
+#include "../kernels.hpp"
 
 namespace tg {
 
 namespace {
 
-template <class T>
-class XdivyNode final : public detail::SavingNode<T, 2> {
+template <class T> class XdivyNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "xdivy"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -25,17 +24,14 @@ class XdivyNode final : public detail::SavingNode<T, 2> {
   }
 };
 
-template <class T>
-std::vector<GradSample<T>> xdivy_samples(std::uint64_t seed) {
-  return detail::binary_samples<T>(
-      seed, -2, 2, 0.5, 2, true,
-      [](const Tensor<T>& a, const Tensor<T>& b) { return xdivy(a, b); });
+template <class T> std::vector<GradSample<T>> xdivy_samples(std::uint64_t seed) {
+  return samples::binary<T>(seed, -2, 2, 0.5, 2, true,
+                            [](const Tensor<T>& a, const Tensor<T>& b) { return xdivy(a, b); });
 }
 
 }  // namespace
 
-template <class T>
-Tensor<T> xdivy(const Tensor<T>& x, const Tensor<T>& y) {
+template <class T> Tensor<T> xdivy(const Tensor<T>& x, const Tensor<T>& y) {
   Tensor<T> out = detail::map_binary("xdivy", x, y, detail::xdivy_value<T>);
   if (auto* node = record<XdivyNode<T>>(out, {&x, &y})) {
     node->saved[0].save_input(x);

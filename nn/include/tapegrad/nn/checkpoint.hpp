@@ -12,13 +12,11 @@ namespace tg::nn {
 // Written as save_npz writes (atomically, through a symlink, keeping the file's permission bits,
 // refusing a path that is not a regular file): a failed save leaves any previous file in place
 // (SerializeError).
-template <class T>
-void save_parameters(const Module<T>& model, const std::string& path);
+template <class T> void save_parameters(const Module<T>& model, const std::string& path);
 
 // Loads every parameter by name. All or nothing: a missing or extra name, or a shape that does
 // not match the model's, throws SerializeError naming the parameter and both shapes before any
 // parameter is changed.
-template <class T>
-void load_parameters(Module<T>& model, const std::string& path);
+template <class T> void load_parameters(Module<T>& model, const std::string& path);
 
 }  // namespace tg::nn

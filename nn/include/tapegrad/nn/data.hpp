@@ -62,8 +62,7 @@ struct IdxArray {
   std::string shape_str() const;      // "[60000,28,28]"
   double value(std::size_t i) const;  // element i (flat, row-major) as a double; i < size()
   // All elements converted to T (float or double).
-  template <class T>
-  std::vector<T> to_vector() const;
+  template <class T> std::vector<T> to_vector() const;
 };
 
 // Reads an IDX file, gzip'd (detected by the 1f 8b magic) or plain. Throws DataError naming the
@@ -78,8 +77,7 @@ IdxArray read_idx(const std::string& path);
 // [n, rows, cols] (any rank >= 2: [n, d1, ..., dk]) -> a [n, d1*...*dk] matrix of value * scale
 // (e.g. scale = 1/255 for pixels). ShapeError for rank < 2 and for a shape no buffer could hold
 // (checked as read_idx does: an IdxArray may be made by hand).
-template <class T>
-Tensor<T> idx_images(const IdxArray& images, T scale = T(1));
+template <class T> Tensor<T> idx_images(const IdxArray& images, T scale = T(1));
 
 // [n] integer-typed array -> n labels. ShapeError for another rank, DataError for a float type.
 Labels idx_labels(const IdxArray& labels);
@@ -98,8 +96,7 @@ Tensor<T> read_csv(const std::string& path, bool has_header = false, char delimi
 // [n, classes] with a 1 at (i, labels[i]) and 0 elsewhere. A label outside 0..classes-1 throws
 // IndexError naming the label and its row; a [n, classes] too large for any buffer (n = 0
 // included) throws ShapeError naming the shape, before anything is allocated.
-template <class T>
-Tensor<T> one_hot(const Labels& labels, std::size_t classes);
+template <class T> Tensor<T> one_hot(const Labels& labels, std::size_t classes);
 
 // ---- minibatches ----------------------------------------------------------------------------
 struct MinibatchOptions {
@@ -126,8 +123,7 @@ struct MinibatchOptions {
 // y holds b labels or is [b, Y.shape[1:]...]; keeping a batch (or a graph that saved it) is safe
 // while the iteration goes on. X and Y are shared, not copied: do not modify them while iterating.
 // Errors: ShapeError when X or Y is 0-d or the sample counts differ, DomainError for batch_size 0.
-template <class T, class Y = Labels>
-class Minibatches {
+template <class T, class Y = Labels> class Minibatches {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
   static_assert(std::is_same_v<Y, Labels> || std::is_same_v<Y, Tensor<T>>,
                 "targets are Labels or a Tensor<T> of the same element type");

@@ -32,7 +32,6 @@ struct Init {
 
 // Fills t (a weight of shape [fan_in, fan_out], or any shape whose first dimension is fan_in and
 // the rest multiply to fan_out) in place.
-template <class T>
-void initialize(Tensor<T>& t, const Init& init, std::mt19937_64& rng);
+template <class T> void initialize(Tensor<T>& t, const Init& init, std::mt19937_64& rng);
 
 }  // namespace tg::nn

@@ -8,10 +8,10 @@
 namespace tg::nn {
 
 // sum of W^2 over the model's weights, biases skipped: a 0-d tensor.
-template <class T>
-Tensor<T> l2_penalty(const Module<T>& model);
+template <class T> Tensor<T> l2_penalty(const Module<T>& model);
 
-// Seed 001's J(Theta) for outputs h[m,K] (probabilities) and one-hot targets Y[m,K]:
+// The digit-classifier course notes' J(Theta) for outputs h[m,K] (probabilities) and one-hot
+// targets Y[m,K]:
 //   -(1/m) sum_{i,k} [y log h + (1-y) log(1-h)] + lambda/(2m) sum of squared non-bias weights
 // = K * bce(h, Y) + lambda/(2m) * l2_penalty(model), since bce averages over all m*K elements.
 template <class T>

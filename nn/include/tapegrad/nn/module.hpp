@@ -18,15 +18,14 @@
 
 namespace tg::nn {
 
-template <class T>
-struct NamedParameter {
+template <class T> struct NamedParameter {
   std::string name;
   Tensor<T> tensor;
-  bool is_bias = false;  // biases are not regularized (the course notes' cost skips Theta's bias column 0)
+  bool is_bias =
+      false;  // biases are not regularized (the course notes' cost skips Theta's bias column 0)
 };
 
-template <class T>
-class Module {
+template <class T> class Module {
  public:
   virtual ~Module() = default;
   virtual Tensor<T> forward(const Tensor<T>& x) = 0;
@@ -42,8 +41,7 @@ class Module {
 };
 
 // y = x W + b with W[in, out], b[out] (the engine's dense layer: add_bias(matmul(x, W), b)).
-template <class T>
-class Linear final : public Module<T> {
+template <class T> class Linear final : public Module<T> {
  public:
   Linear(std::size_t in, std::size_t out, const Init& init, std::mt19937_64& rng);
   // From given tensors (copied in as leaves that require grad); W[in,out], b[out].
@@ -61,11 +59,9 @@ class Linear final : public Module<T> {
 enum class Activation { identity, sigmoid, tanh, relu };
 const char* to_string(Activation a);
 
-template <class T>
-Tensor<T> activate(Activation a, const Tensor<T>& x);
+template <class T> Tensor<T> activate(Activation a, const Tensor<T>& x);
 
-template <class T>
-class ActivationLayer final : public Module<T> {
+template <class T> class ActivationLayer final : public Module<T> {
  public:
   explicit ActivationLayer(Activation a) : activation_(a) {}
   Tensor<T> forward(const Tensor<T>& x) override { return activate(activation_, x); }
@@ -76,13 +72,11 @@ class ActivationLayer final : public Module<T> {
   Activation activation_;
 };
 
-template <class T>
-class Sequential final : public Module<T> {
+template <class T> class Sequential final : public Module<T> {
  public:
   Sequential() = default;
   Sequential& add(std::shared_ptr<Module<T>> layer);
-  template <class Layer, class... Args>
-  Sequential& emplace(Args&&... args) {
+  template <class Layer, class... Args> Sequential& emplace(Args&&... args) {
     return add(std::make_shared<Layer>(std::forward<Args>(args)...));
   }
   Tensor<T> forward(const Tensor<T>& x) override;

@@ -1,6 +1,6 @@
 // Optimizers: SGD (momentum, Nesterov, L2 weight decay) and Adam with torch.optim's exact update
-// rules, and full-batch L-BFGS on a flat parameter vector (the course notes' "advanced optimizer" run on
-// the unrolled parameters).
+// rules, and full-batch L-BFGS on a flat parameter vector (the course notes' "advanced optimizer"
+// run on the unrolled parameters).
 //
 // Parameters are leaf tensors that require a gradient. An optimizer keeps copies of the handles
 // (which share the caller's buffers) and updates their data in place; nothing is recorded on the
@@ -26,8 +26,7 @@ namespace tg::nn {
 
 // ---- first-order optimizers on tensors -------------------------------------------------------
 
-template <class T>
-class Optimizer {
+template <class T> class Optimizer {
  public:
   // Throws GraphError for an empty list, an undefined tensor, a non-leaf, a tensor that does not
   // require a gradient, or the same tensor twice.
@@ -67,8 +66,7 @@ struct SgdOptions {
 // torch.optim.SGD (dampening 0): g = grad + weight_decay * p; with momentum, buf = g on the first
 // step, else buf = momentum * buf + g, then g = g + momentum * buf (Nesterov) or g = buf;
 // p -= lr * g.
-template <class T>
-class SGD : public Optimizer<T> {
+template <class T> class SGD : public Optimizer<T> {
  public:
   // Throws DomainError unless lr >= 0, momentum >= 0, weight_decay >= 0, and, with nesterov,
   // momentum > 0.
@@ -94,8 +92,7 @@ struct AdamOptions {
 // torch.optim.Adam (amsgrad off): with t the parameter's own step count (1 on its first step),
 // g = grad + weight_decay * p; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
 // p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
-template <class T>
-class Adam : public Optimizer<T> {
+template <class T> class Adam : public Optimizer<T> {
  public:
   // Throws DomainError unless lr >= 0, 0 <= beta1 < 1, 0 <= beta2 < 1, eps >= 0 and
   // weight_decay >= 0.

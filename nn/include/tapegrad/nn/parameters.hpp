@@ -1,5 +1,6 @@
-// Unrolled parameters (as in the digit-classifier course notes, docs/tutorials.md): every parameter flattened into one vector and back, so that any
-// vector optimizer (L-BFGS) can drive a model, and whole-model gradient checks.
+// Unrolled parameters (as in the digit-classifier course notes, docs/tutorials.md): every parameter
+// flattened into one vector and back, so that any vector optimizer (L-BFGS) can drive a model, and
+// whole-model gradient checks.
 #pragma once
 
 #include <functional>
@@ -11,11 +12,9 @@
 namespace tg::nn {
 
 // Concatenates the parameters' values (each row-major) into one vector of doubles.
-template <class T>
-std::vector<double> flatten(const std::vector<Tensor<T>>& params);
+template <class T> std::vector<double> flatten(const std::vector<Tensor<T>>& params);
 // Concatenates the parameters' gradients (zeros where a parameter got none).
-template <class T>
-std::vector<double> flatten_gradients(const std::vector<Tensor<T>>& params);
+template <class T> std::vector<double> flatten_gradients(const std::vector<Tensor<T>>& params);
 // Writes `values` back into the parameters' buffers; the length must equal the total element
 // count (ShapeError otherwise).
 template <class T>

@@ -47,12 +47,10 @@ class SerializeError : public tg::Error {
 };
 
 // Writes `t` (its data only: not its gradient or graph) as a .npy file, format version 1.0.
-template <class T>
-void save_npy(const std::string& path, const Tensor<T>& t);
+template <class T> void save_npy(const std::string& path, const Tensor<T>& t);
 
 // Reads a .npy file of float32 or float64 data into a new leaf tensor (no gradient required).
-template <class T>
-Tensor<T> load_npy(const std::string& path);
+template <class T> Tensor<T> load_npy(const std::string& path);
 
 // Writes a .npz archive (uncompressed ZIP) with one `<name>.npy` member per array, in order.
 // Names must be non-empty, unique, and contain no NUL byte. ZIP64 is not written: an archive
@@ -63,7 +61,6 @@ void save_npz(const std::string& path,
 
 // Reads every member of a .npz archive (stored or deflated, ZIP64 or not), in archive order.
 // Every member must be a `.npy` file of float32 or float64 data; names come without ".npy".
-template <class T>
-std::vector<std::pair<std::string, Tensor<T>>> load_npz(const std::string& path);
+template <class T> std::vector<std::pair<std::string, Tensor<T>>> load_npz(const std::string& path);
 
 }  // namespace tg::nn

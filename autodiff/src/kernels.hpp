@@ -1,0 +1,198 @@
+// The library's kernels: outputs that name their op, elementwise and broadcasting maps, axis and
+// row reductions, logsumexp. Internal to the autodiff library; an op file includes this, and
+// through it the public op-definition API (<tapegrad/op.hpp>).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "tapegrad/op.hpp"
+
+namespace tg::detail {
+
+// ---- outputs ------------------------------------------------------------------------------
+// Every op makes its result here, naming itself: a shape no buffer could hold (an output shape
+// computed from inputs that are legal, such as a broadcast of [2^32,1,0] with [1,2^32,0], or a
+// target shape given by the caller) is then a ShapeError that names the op and the shape, raised
+// before anything is allocated, instead of one that names a factory the caller never called.
+template <class T> Tensor<T> new_output(const char* op, const Shape& shape) {
+  return Tensor<T>(make_impl<T>(shape, op));
+}
+
+template <class T> Tensor<T> zeros_output(const char* op, const Shape& shape) {
+  Tensor<T> out = new_output<T>(op, shape);
+  std::fill_n(out.data(), out.size(), T(0));
+  return out;
+}
+
+template <class T> Tensor<T> scalar_output(const char* op, T value) {
+  Tensor<T> out = new_output<T>(op, Shape{});
+  out.data()[0] = value;
+  return out;
+}
+
+// ---- elementwise kernels ------------------------------------------------------------------
+// x / y, but 0 for x = 0 (also over y = 0), unless y is NaN: a NaN is never hidden (PyTorch's
+// xlogy(0, NaN) is NaN too). The kernel of xdivy and of bce's fused adjoint.
+template <class T> T xdivy_value(T x, T y) {
+  return x == T(0) && y == y ? T(0) : x / y;
+}
+
+template <class T, class F> Tensor<T> map_unary(const char* op, const Tensor<T>& x, F f) {
+  Tensor<T> out = new_output<T>(op, x.shape());
+  const T* in = x.data();
+  T* o = out.data();
+  const std::size_t n = x.size();
+  for (std::size_t i = 0; i < n; ++i) o[i] = f(in[i]);
+  return out;
+}
+
+using Strides = std::array<std::size_t, Shape::kMaxRank>;
+
+// Element strides of `in` viewed with shape `out` (right-aligned); 0 along broadcast dimensions.
+Strides broadcast_strides(const Shape& in, const Shape& out);
+
+// Calls f(flat_out, offset_a, offset_b) for every element of `out` in row-major order.
+template <class F>
+void for_each_broadcast(const Shape& out, const Strides& sa, const Strides& sb, F f) {
+  const std::size_t n = out.numel();
+  if (n == 0) return;
+  const std::size_t rank = out.rank();
+  if (rank == 0) {
+    f(std::size_t{0}, std::size_t{0}, std::size_t{0});
+    return;
+  }
+  const std::size_t inner = out[rank - 1], ia = sa[rank - 1], ib = sb[rank - 1];
+  std::array<std::size_t, Shape::kMaxRank> idx{};
+  std::size_t oa = 0, ob = 0;
+  for (std::size_t flat = 0; flat < n; flat += inner) {
+    for (std::size_t j = 0; j < inner; ++j) f(flat + j, oa + j * ia, ob + j * ib);
+    for (std::size_t d = rank - 1; d-- > 0;) {
+      oa += sa[d];
+      ob += sb[d];
+      if (++idx[d] < out[d]) break;
+      oa -= sa[d] * out[d];
+      ob -= sb[d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// out = f(a, b) elementwise with NumPy broadcasting; fast paths for equal shapes and scalars.
+template <class T, class F>
+Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
+  const Shape shape =
+      a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor<T> out = new_output<T>(op, shape);
+  T* o = out.data();
+  const T* pa = a.data();
+  const T* pb = b.data();
+  const std::size_t n = out.size();
+  if (a.size() == n && b.size() == n) {
+    for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
+  } else if (b.size() == 1 && a.size() == n) {
+    const T s = pb[0];
+    for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], s);
+  } else if (a.size() == 1 && b.size() == n) {
+    const T s = pa[0];
+    for (std::size_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
+  } else {
+    for_each_broadcast(
+        shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
+        [&](std::size_t i, std::size_t ia, std::size_t ib) { o[i] = f(pa[ia], pb[ib]); });
+  }
+  return out;
+}
+
+// Rows and row length when a tensor is viewed along its last axis ([n, C] -> n rows of C).
+struct RowView {
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+};
+template <class T> RowView rows_of(const char* op, const Tensor<T>& x) {
+  if (x.ndim() == 0)
+    throw ShapeError(std::string(op) + ": needs at least 1 dimension, got a scalar " +
+                     x.shape().str());
+  const std::size_t cols = x.shape().back();
+  return {cols ? x.size() / cols : 0, cols};
+}
+
+// Shape of x with `axis` kept as extent 1 (to broadcast a reduction back against x).
+Shape keep_axis(const Shape& shape, std::size_t axis);
+
+// Sums x along `axis` (removing it), viewing x as [outer, length, inner]. Scales by `scale`.
+template <class T>
+Tensor<T> reduce_axis(const char* op, const Tensor<T>& x, std::size_t axis, T scale) {
+  Shape out_shape;
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < x.ndim(); ++d) {
+    if (d != axis) out_shape.push_back(x.dim(d));
+    if (d < axis) outer *= x.dim(d);
+    if (d > axis) inner *= x.dim(d);
+  }
+  const std::size_t length = x.dim(axis);
+  Tensor<T> out = zeros_output<T>(op, out_shape);
+  // An empty x has nothing to add, but its extents may not be small: [2^40, 0] along axis 0
+  // would run 2^40 empty iterations.
+  if (x.size() == 0) return out;
+  const T* in = x.data();
+  T* o = out.data();
+  for (std::size_t a = 0; a < outer; ++a)
+    for (std::size_t l = 0; l < length; ++l)
+      for (std::size_t i = 0; i < inner; ++i) o[a * inner + i] += in[(a * length + l) * inner + i];
+  if (scale != T(1))
+    for (std::size_t i = 0; i < out.size(); ++i) o[i] *= scale;
+  return out;
+}
+
+// logsumexp(v) = max(v) + log(sum(exp(v - max(v)))), kept as its two parts: the max shift keeps
+// logits of +-800 finite, and v[c] - logsumexp(v) computed as (v[c] - max) - log_sum loses no
+// digits to cancellation when the logits are large (1000 in float has an ulp of 6e-5).
+template <class T> struct LogSumExp {
+  T max;
+  T log_sum;
+  T value() const { return max + log_sum; }
+  // v - logsumexp(v) for one element of the row.
+  T log_softmax(T v) const { return std::isinf(max) ? v - max : (v - max) - log_sum; }
+};
+
+template <class T> LogSumExp<T> logsumexp(const T* v, std::size_t n) {
+  // The max is NaN once a NaN is seen (a NaN after a +inf would otherwise be skipped, and the
+  // row would come out as 0 and -inf: a hidden NaN).
+  T top = v[0];
+  for (std::size_t i = 1; i < n; ++i) top = v[i] > top || v[i] != v[i] ? v[i] : top;
+  if (std::isinf(top)) return {top, T(0)};  // all -inf (or a +inf): the shift would make NaN
+  T s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += std::exp(v[i] - top);
+  return {top, std::log(s)};
+}
+
+// Row-wise softmax (or log_softmax) along the last axis.
+template <class T> Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, const char* op) {
+  const RowView rv = rows_of(op, x);
+  Tensor<T> out = new_output<T>(op, x.shape());
+  for (std::size_t r = 0; r < rv.rows; ++r) {
+    const T* in = x.data() + r * rv.cols;
+    T* o = out.data() + r * rv.cols;
+    const LogSumExp<T> lse = logsumexp(in, rv.cols);
+    for (std::size_t c = 0; c < rv.cols; ++c)
+      o[c] = log_space ? lse.log_softmax(in[c]) : std::exp(lse.log_softmax(in[c]));
+  }
+  return out;
+}
+
+// sum over the last axis, kept as extent 1 so that it broadcasts against x: [n,C] -> [n,1].
+template <class T> Tensor<T> row_sum_keep(const Tensor<T>& x) {
+  const std::size_t last = x.ndim() - 1;
+  return reshape(sum(x, last), keep_axis(x.shape(), last));
+}
+
+// bce_backward at order k: G*F_k/N with F_k = (k-1)! ((1-y)/(1-p)^k + (-1)^k y/p^k), the k-th
+// derivative in p of bce's terms (k = 1 is bce_backward). The adjoint of order k uses order k+1.
+template <class T>
+Tensor<T> bce_derivative(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y,
+                         unsigned order);
+
+}  // namespace tg::detail

@@ -7,11 +7,11 @@
 //                                               compare the functions' inclusive counts)
 #include <algorithm>
 #include <array>
-#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 #include <xtensor/xadapt.hpp>
@@ -30,7 +30,9 @@ struct Buffers {
   std::vector<double> a, b, row, out, out_row, out_col;
 };
 
-double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double sigmoid(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
 
 // ---- loops: as in kernels.hpp ----------------------------------------------------------------
 NOINLINE void loop_sigmoid(Buffers& B) {
@@ -69,8 +71,12 @@ void loop_reduce(const double* in, double* o, std::size_t outer, std::size_t len
     for (std::size_t l = 0; l < length; ++l)
       for (std::size_t i = 0; i < inner; ++i) o[a * inner + i] += in[(a * length + l) * inner + i];
 }
-NOINLINE void loop_sum0(Buffers& B) { loop_reduce(B.a.data(), B.out_row.data(), 1, B.rows, B.cols); }
-NOINLINE void loop_sum1(Buffers& B) { loop_reduce(B.a.data(), B.out_col.data(), B.rows, B.cols, 1); }
+NOINLINE void loop_sum0(Buffers& B) {
+  loop_reduce(B.a.data(), B.out_row.data(), 1, B.rows, B.cols);
+}
+NOINLINE void loop_sum1(Buffers& B) {
+  loop_reduce(B.a.data(), B.out_col.data(), B.rows, B.cols, 1);
+}
 
 // ---- xtensor expressions on adapted buffers ---------------------------------------------------
 auto flat(const std::vector<double>& v, std::size_t n) {

@@ -2,7 +2,8 @@
 // adapted buffers, to weigh XTENSOR_USE_XSIMD and a target flag. Thread CPU time, median of rounds.
 //   g++ -O3 -std=c++20 -DNDEBUG xsimd_bench.cpp -o xsimd_default
 //   g++ -O3 -std=c++20 -DNDEBUG -march=x86-64-v3 xsimd_bench.cpp -o xsimd_v3
-//   g++ -O3 -std=c++20 -DNDEBUG -march=x86-64-v3 -DXTENSOR_USE_XSIMD xsimd_bench.cpp -o xsimd_v3_xsimd
+//   g++ -O3 -std=c++20 -DNDEBUG -march=x86-64-v3 -DXTENSOR_USE_XSIMD xsimd_bench.cpp -o
+//   xsimd_v3_xsimd
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -17,17 +18,17 @@
 using V = std::vector<double>;
 using A1 = std::array<std::size_t, 1>;
 
-#define KERNEL(NAME, SCALAR, EXPR)                                                              \
-  NOINLINE void loop_##NAME(const V& a, V& o) {                                                 \
-    for (std::size_t i = 0; i < a.size(); ++i) {                                                \
-      const double x = a[i];                                                                    \
-      o[i] = SCALAR;                                                                            \
-    }                                                                                           \
-  }                                                                                             \
-  NOINLINE void xt_##NAME(const V& a, V& o) {                                                   \
-    const auto x = xt::adapt(a.data(), a.size(), xt::no_ownership(), A1{a.size()});             \
-    auto out = xt::adapt(o.data(), o.size(), xt::no_ownership(), A1{o.size()});                 \
-    xt::noalias(out) = EXPR;                                                                    \
+#define KERNEL(NAME, SCALAR, EXPR)                                                  \
+  NOINLINE void loop_##NAME(const V& a, V& o) {                                     \
+    for (std::size_t i = 0; i < a.size(); ++i) {                                    \
+      const double x = a[i];                                                        \
+      o[i] = SCALAR;                                                                \
+    }                                                                               \
+  }                                                                                 \
+  NOINLINE void xt_##NAME(const V& a, V& o) {                                       \
+    const auto x = xt::adapt(a.data(), a.size(), xt::no_ownership(), A1{a.size()}); \
+    auto out = xt::adapt(o.data(), o.size(), xt::no_ownership(), A1{o.size()});     \
+    xt::noalias(out) = EXPR;                                                        \
   }
 KERNEL(sigmoid, 1.0 / (1.0 + std::exp(-x)), 1.0 / (1.0 + xt::exp(-x)))
 KERNEL(exp, std::exp(x), xt::exp(x))

@@ -1,20 +1,21 @@
 #include "blas.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
+#include <array>
 #include <climits>
+#include <xtensor-blas/xblas.hpp>
+#include <xtensor/xadapt.hpp>
 
 namespace tg::detail {
 
 namespace {
 
 // Below this many multiply-adds a plain loop beats the call overhead of BLAS (45-100 ns per
-// cblas call, docs/design-notes.md "BLAS"; the XOR network's matrices are 4x2).
+// call, docs/design-notes.md "BLAS"; the XOR network's matrices are 4x2).
 constexpr std::size_t kSmallGemm = 512;
 
 // Whether the plain loop must do it: an empty output, an empty inner dimension (C is beta*C; BLAS
-// wants lda >= 1 there), a small product, or a dimension beyond cblas's int. Written so that no
+// wants lda >= 1 there), a small product, or a dimension beyond BLAS's int. Written so that no
 // product of the dimensions can wrap.
 bool use_small_gemm(std::size_t m, std::size_t n, std::size_t k, std::size_t lda, std::size_t ldb) {
   if (m == 0 || n == 0 || k == 0) return true;
@@ -39,26 +40,32 @@ void small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T
   }
 }
 
+// One ?gemm call through xt::blas::gemm on views of the buffers as stored: A is [k,m] when
+// transposed, else [m,k]; the flags go to BLAS, nothing is copied (row-major adaptors are what
+// xt::blas::gemm passes straight through) and the leading dimensions are the stored row lengths.
+template <class T>
+void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+               std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
+  const std::size_t a_rows = ta ? k : m, b_rows = tb ? n : k;
+  const auto av = xt::adapt(a, a_rows * lda, xt::no_ownership(), std::array{a_rows, lda});
+  const auto bv = xt::adapt(b, b_rows * ldb, xt::no_ownership(), std::array{b_rows, ldb});
+  auto cv = xt::adapt(c, m * n, xt::no_ownership(), std::array{m, n});
+  xt::blas::gemm(av, bv, cv, ta, tb, alpha, beta);
+}
+
 }  // namespace
 
-template <>
-void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha,
-                  const double* a, std::size_t lda, const double* b, std::size_t ldb, double beta,
-                  double* c) {
+template <class T>
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
   if (use_small_gemm(m, n, k, lda, ldb))
     return small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
-              int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(n));
+  blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
 }
 
-template <>
-void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
-                 const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
-                 float* c) {
-  if (use_small_gemm(m, n, k, lda, ldb))
-    return small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
-              int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(n));
-}
+template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,
+                           std::size_t, const double*, std::size_t, double, double*);
+template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*,
+                          std::size_t, const float*, std::size_t, float, float*);
 
 }  // namespace tg::detail

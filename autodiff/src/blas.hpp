@@ -1,5 +1,5 @@
-// GEMM on raw row-major buffers. OpenBLAS's <cblas.h> clashes with xtensor-blas's headers, so the
-// cblas calls live alone in blas.cpp behind this interface.
+// GEMM on raw row-major buffers, through xtensor-blas (xt::blas::gemm) in blas.cpp, so that no op
+// file pays for xtensor-blas's headers.
 #pragma once
 
 #include <cstddef>

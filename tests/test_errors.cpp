@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "check_error.hpp"
+#include "library_ops.hpp"
 #include "tapegrad/tapegrad.hpp"
-#include "tapegrad_op_list.hpp"
 
 using tg::Shape;
 using tg::TensorD;
@@ -78,17 +78,10 @@ TEST_CASE("every registered op rejects the inputs its cases name, with a typed e
 // Every op of the library states the inputs it rejects, unless its cases say it accepts every
 // input (then it must state none). An op a program registers itself may come without cases.
 TEST_CASE("every op of the library names inputs it rejects, unless it accepts every input") {
-  const std::vector<std::string> library_ops = {
-#define TG_OP_NAME(NAME) #NAME,
-      TG_OPS(TG_OP_NAME)
-#undef TG_OP_NAME
-  };
-  for (const std::string& name : library_ops) {
+  for (const std::string& name : library_op_names()) {
     INFO("op " << name);
-    const auto& ops = tg::registered_ops();
-    const auto op =
-        std::find_if(ops.begin(), ops.end(), [&](const tg::OpInfo& o) { return o.name == name; });
-    REQUIRE(op != ops.end());
+    const tg::OpInfo* op = find_registered_op(name);
+    REQUIRE(op != nullptr);
     REQUIRE(static_cast<bool>(op->cases));
     const tg::OpCases cases = op->cases();
     CHECK(cases.errors.empty() == cases.accepts_every_input);

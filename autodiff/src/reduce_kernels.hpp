@@ -376,6 +376,13 @@ struct AxisSpec {
   }
 };
 
+// The correction var and std are sampled with: 1 (the default), 0 with keepdim, 2 over several
+// axes of more than 3 elements, and 0 where a slice has one element (1 would make it NaN).
+inline double sample_correction(const AxisSpec& spec) {
+  if (spec.count <= 1 || spec.keepdim) return 0;
+  return spec.kind == AxisSpec::many && spec.count > 3 ? 2 : 1;
+}
+
 // Samples of a reduction: over all elements, along each axis (the odd ones counted from the end,
 // the last kept as extent 1) and along lists of axes, on reduction_shapes() and a 0-d scalar.
 // make(shape, rng) gives the input; fn(x, spec) calls the op.

@@ -36,15 +36,6 @@ std::string hex_byte(unsigned v) {
   return s;
 }
 
-std::string shape_string(const std::vector<std::size_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 bool valid_type_code(unsigned code) {
   return code == 0x08 || code == 0x09 || code == 0x0B || code == 0x0C || code == 0x0D ||
          code == 0x0E;
@@ -383,7 +374,7 @@ std::size_t IdxArray::size() const {
 }
 
 std::string IdxArray::shape_str() const {
-  return shape_string(shape);
+  return Shape::dims_str(shape.data(), shape.size());
 }
 
 double IdxArray::value(std::size_t i) const {

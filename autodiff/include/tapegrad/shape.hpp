@@ -77,11 +77,15 @@ class Shape {
   friend bool operator!=(const Shape& a, const Shape& b) { return !(a == b); }
 
   // "[2,3]"; "[]" for a scalar.
-  std::string str() const {
+  std::string str() const { return dims_str(dims_.data(), rank_); }
+
+  // Any list of extents written as shapes are ("[2,3]"): also those of a rank no Shape holds
+  // (an IDX file's header may declare up to 255 dimensions).
+  static std::string dims_str(const std::size_t* dims, std::size_t rank) {
     std::string s = "[";
-    for (std::size_t i = 0; i < rank_; ++i) {
+    for (std::size_t i = 0; i < rank; ++i) {
       if (i) s += ',';
-      s += std::to_string(dims_[i]);
+      s += std::to_string(dims[i]);
     }
     s += ']';
     return s;

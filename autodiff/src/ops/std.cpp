@@ -29,10 +29,7 @@ template <class T> std::vector<GradSample<T>> std_samples(std::uint64_t seed) {
   return samples::reduction_forms<T>(
       seed, [](const Shape& s, std::mt19937_64& rng) { return samples::uniform<T>(s, -1, 1, rng); },
       [](const Tensor<T>& x, const samples::AxisSpec& spec) {
-        const double correction = spec.count <= 1                                          ? 0
-                                  : spec.keepdim                                           ? 0
-                                  : spec.kind == samples::AxisSpec::many && spec.count > 3 ? 2
-                                                                                           : 1;
+        const double correction = samples::sample_correction(spec);
         if (spec.kind == samples::AxisSpec::all)
           return correction == 1 ? std(x) : std(x, std::vector<int>{}, false, correction);
         if (spec.kind == samples::AxisSpec::one) return std(x, spec.axis, spec.keepdim, correction);

@@ -46,8 +46,8 @@ class ProgressLog {
 };
 
 // Fraction of rows whose largest score is at the label's column (ties: first maximum). ShapeError
-// unless scores is [n, C] with n labels; IndexError for a label outside 0..C-1 (as softmax_ce and
-// one_hot), naming the label and its row.
+// unless scores is [n, C] with n labels; IndexError for a label outside 0..C-1 (as one_hot; -100,
+// which softmax_ce ignores by default, is an error here too), naming the label and its row.
 template <class T> double accuracy(const Tensor<T>& scores, const Labels& labels);
 
 }  // namespace tg::nn

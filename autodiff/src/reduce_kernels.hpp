@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,9 @@ inline std::string axes_str(const std::vector<int>& axes) {
 
 // Axes count from the end when negative; an empty list reduces every axis (PyTorch's dim=[]).
 // A 0-d tensor has no axis to name (NumPy's rule; PyTorch would accept 0 and -1 there).
-inline ReducePlan plan_reduction(const char* op, const Shape& shape, const std::vector<int>& axes,
-                                 bool keepdim) {
+inline ReducePlan plan_reduction(const char* op, const Shape& shape, const int* axes_given,
+                                 std::size_t axes_count, bool keepdim) {
+  const std::span<const int> axes(axes_given, axes_count);
   ReducePlan p;
   p.in = shape;
   const int rank = int(shape.rank());
@@ -48,7 +50,8 @@ inline ReducePlan plan_reduction(const char* op, const Shape& shape, const std::
     const int d = axis < 0 ? axis + rank : axis;
     if (p.reduced[d])
       throw AxisError(std::string(op) + ": axis " + std::to_string(axis) + " repeats axis " +
-                      std::to_string(given[d]) + " in " + axes_str(axes) + " for shape " +
+                      std::to_string(given[d]) + " in " +
+                      axes_str(std::vector<int>(axes.begin(), axes.end())) + " for shape " +
                       shape.str());
     p.reduced[d] = true;
     given[d] = axis;
@@ -67,6 +70,11 @@ inline ReducePlan plan_reduction(const char* op, const Shape& shape, const std::
     }
   }
   return p;
+}
+
+inline ReducePlan plan_reduction(const char* op, const Shape& shape, const std::vector<int>& axes,
+                                 bool keepdim) {
+  return plan_reduction(op, shape, axes.data(), axes.size(), keepdim);
 }
 
 // One reduced slice of x: its elements in row-major order of the reduced axes.
@@ -99,10 +107,13 @@ inline std::vector<std::size_t> axis_offsets(const ReducePlan& p, bool of_reduce
 }
 
 // Calls f(result_index, slice) for every slice of a non-empty x. The slices are contiguous when
-// the reduced axes are the trailing ones (all of them, or the last), which needs no offset table.
+// the reduced axes are the trailing ones (all of them, or the last), which needs no offset table;
+// an axis of extent 1 changes no offset, so it does not count ([n,1] along axis 0 is one run: the
+// bias gradient of a layer with one output).
 template <class T, class F> void for_each_slice(const ReducePlan& p, const T* x, F f) {
   bool trailing = true, seen_reduced = false;
   for (std::size_t d = 0; d < p.in.rank(); ++d) {
+    if (p.in[d] == 1) continue;
     if (p.reduced[d])
       seen_reduced = true;
     else if (seen_reduced)

@@ -83,12 +83,17 @@ Tensor<T> bce_backward(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& 
 template <class I>
 concept AxisIndex = std::integral<I> && !std::same_as<I, bool>;
 namespace detail {
-template <class I> std::vector<int> one_axis(const char* op, const Shape& shape, I axis) {
+template <class I> int axis_as_int(const char* op, const Shape& shape, I axis) {
   if (!std::in_range<int>(axis))
     throw AxisError(std::string(op) + ": axis " + std::to_string(axis) +
                     " out of range for shape " + shape.str());
-  return {int(axis)};
+  return int(axis);
 }
+template <class I> std::vector<int> one_axis(const char* op, const Shape& shape, I axis) {
+  return {axis_as_int(op, shape, axis)};
+}
+// sum along one axis without building a list of axes: every dense layer's bias gradient is one.
+template <class T> Tensor<T> sum_axis(const Tensor<T>& x, int axis, bool keepdim);
 }  // namespace detail
 
 // An empty reduction sums to 0.
@@ -96,7 +101,7 @@ template <class T> Tensor<T> sum(const Tensor<T>& x);
 template <class T>
 Tensor<T> sum(const Tensor<T>& x, const std::vector<int>& axes, bool keepdim = false);
 template <class T, AxisIndex I> Tensor<T> sum(const Tensor<T>& x, I axis, bool keepdim = false) {
-  return sum(x, detail::one_axis("sum", x.shape(), axis), keepdim);
+  return detail::sum_axis(x, detail::axis_as_int("sum", x.shape(), axis), keepdim);
 }
 // An empty reduction has no mean: ShapeError.
 template <class T> Tensor<T> mean(const Tensor<T>& x);

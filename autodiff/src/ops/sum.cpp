@@ -191,6 +191,20 @@ template <class T> Tensor<T> sum(const Tensor<T>& x, const std::vector<int>& axe
   return out;
 }
 
+namespace detail {
+
+template <class T> Tensor<T> sum_axis(const Tensor<T>& x, int axis, bool keepdim) {
+  const ReducePlan plan = plan_reduction("sum", x.shape(), &axis, 1, keepdim);
+  Tensor<T> out = sum_slices("sum", x, plan, T(1));
+  if (auto* node = record<SumNode<T>>(out, {&x})) node->plan = plan;
+  return out;
+}
+
+template Tensor<float> sum_axis(const Tensor<float>&, int, bool);
+template Tensor<double> sum_axis(const Tensor<double>&, int, bool);
+
+}  // namespace detail
+
 template Tensor<float> sum(const Tensor<float>&);
 template Tensor<double> sum(const Tensor<double>&);
 template Tensor<float> sum(const Tensor<float>&, const std::vector<int>&, bool);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs missing dependencies, builds (Release) into build/ what the tests need (the libraries,
 # the test suite, the examples it runs, the fuzz corpus replayer; not the benchmarks) and runs the
-# whole suite with ctest. About 4-5 minutes from a fresh clone on 2 cores, most of it the build.
+# whole suite with ctest. About 3.5 minutes from a fresh clone on 2 cores, most of it the build.
 # The slower stages (sanitizers, the benchmark cross-check) are scripts/ci-stages.sh; .ci/run runs
 # this script, then that one.
 set -euo pipefail

@@ -20,13 +20,14 @@
 #include <vector>
 
 #include "tapegrad/errors.hpp"
+#include "tapegrad/nn/state.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg::nn {
 
 // ---- first-order optimizers on tensors -------------------------------------------------------
 
-template <class T> class Optimizer {
+template <class T> class Optimizer : public LearningRateControl {
  public:
   // Throws GraphError for an empty list, an undefined tensor, a non-leaf, a tensor that does not
   // require a gradient, or the same tensor twice.
@@ -41,10 +42,6 @@ template <class T> class Optimizer {
   void zero_grad();
   const std::vector<Tensor<T>>& parameters() const { return params_; }
 
-  // For learning-rate schedules.
-  virtual double learning_rate() const = 0;
-  // Throws DomainError for a negative or NaN rate.
-  virtual void set_learning_rate(double lr) = 0;
 
  protected:
   // As above, with the optimizer's name in the error messages ("SGD: parameter 1 [3] ...").

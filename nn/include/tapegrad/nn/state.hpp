@@ -14,6 +14,16 @@ namespace tg::nn {
 
 using StateDict = std::vector<std::pair<std::string, Tensor<double>>>;
 
+// An optimizer or a schedule whose state can be saved and restored. load_state_dict throws
+// SerializeError (serialize.hpp) naming the entry for a missing, extra or misshapen entry, before
+// changing anything.
+class Stateful {
+ public:
+  virtual ~Stateful() = default;
+  virtual StateDict state_dict() const = 0;
+  virtual void load_state_dict(const StateDict& state) = 0;
+};
+
 // What a learning-rate schedule drives: any optimizer, in either precision.
 class LearningRateControl {
  public:

@@ -84,7 +84,23 @@ TEST_CASE("big buffers are cached for reuse, bounded, and can be released") {
   { TensorD big = TensorD::zeros({n}); }
   CHECK(tg::memory_stats().cached_buffer_bytes == 0);
   tg::set_buffer_cache_limit(std::size_t(1) << 30);
-  // Small buffers never enter the cache.
+  // Small blocks (the buffer, the handle) are kept too, in size classes, and released with the rest.
+  { TensorD small = TensorD::zeros({16}); }
+  CHECK(tg::memory_stats().cached_buffer_bytes > 0);
+  const double* small_data = nullptr;
+  {
+    TensorD small = TensorD::zeros({16});
+    small_data = small.data();
+  }
+  {
+    TensorD same_class = TensorD::zeros({15});  // rounds up to the same 64-byte class
+    CHECK(same_class.data() == small_data);
+  }
+  CHECK(tg::release_buffer_cache() > 0);
+  CHECK(tg::memory_stats().cached_buffer_bytes == 0);
+  // A limit of 0 turns the small classes off as well.
+  tg::set_buffer_cache_limit(0);
   { TensorD small = TensorD::zeros({16}); }
   CHECK(tg::memory_stats().cached_buffer_bytes == 0);
+  tg::set_buffer_cache_limit(std::size_t(1) << 30);
 }

@@ -54,39 +54,85 @@ struct CounterRecycler {
 };
 thread_local CounterRecycler t_recycler;
 
-Counters& counters() {
-  if (!t_counters) {
-    CounterRegistry& r = counter_registry();
-    std::lock_guard<std::mutex> lock(r.mutex);
-    if (!r.pool.empty()) {
-      t_counters = r.pool.back();
-      r.pool.pop_back();
-    } else {
-      t_counters = new Counters;
-      r.all.push_back(t_counters);
-    }
-    (void)&t_recycler;  // constructs this thread's recycler
+[[gnu::noinline]] Counters& first_counters() {
+  CounterRegistry& r = counter_registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (!r.pool.empty()) {
+    t_counters = r.pool.back();
+    r.pool.pop_back();
+  } else {
+    t_counters = new Counters;
+    r.all.push_back(t_counters);
   }
+  (void)&t_recycler;  // constructs this thread's recycler
   return *t_counters;
+}
+
+inline Counters& counters() {
+  return t_counters ? *t_counters : first_counters();
 }
 
 void bump(std::atomic<std::int64_t>& counter, std::int64_t delta) {
   counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
 }
 
-// Large tensor buffers are kept for reuse instead of going back to malloc, which returns blocks
-// of about 1 MB and up to the OS, so that the next training step faults every page in again
-// (about 2.4 ms per MiB on this VM, more than the GEMM that fills it: docs/design-notes.md,
-// "Memory"). A training loop allocates the same sizes every step, so exact-size free lists per
-// thread serve every step after the first. Small buffers stay with malloc, whose own per-thread
-// cache is fast.
+// Freed blocks are kept for reuse instead of going back to malloc, per thread.
+//
+// Large tensor buffers (64 KiB and up): malloc returns blocks of about 1 MB and up to the OS, so
+// that the next training step faults every page in again (about 2.4 ms per MiB on this VM, more
+// than the GEMM that fills it: docs/design-notes.md, "Memory"). A training loop allocates the
+// same sizes every step, so exact-size free lists serve every step after the first.
+//
+// Small blocks (tensor buffers, handles and graph nodes below 64 KiB): malloc's own per-thread
+// cache keeps 7 blocks per size, and a small graph's step frees dozens of one size, so most frees
+// took malloc's slow path. Size classes of 64 bytes with intrusive free lists, each class capped
+// at 256 KiB, make a step's allocations a pop and its frees a push.
 constexpr std::size_t kCacheMinBytes = 64 * 1024;
+constexpr std::size_t kClassBytes = 64;
+constexpr std::size_t kSmallClasses = kCacheMinBytes / kClassBytes;
+constexpr std::size_t kClassCapBytes = 256 * 1024;
 std::atomic<std::size_t> g_cache_limit{std::size_t(1) << 30};  // per thread
 
+// Class c holds blocks of (c + 1) * kClassBytes bytes.
+std::size_t small_class(std::size_t bytes) {
+  return bytes ? (bytes - 1) / kClassBytes : 0;
+}
+std::size_t class_bytes(std::size_t c) {
+  return (c + 1) * kClassBytes;
+}
+
 struct BufferCache {
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+  struct SmallList {
+    FreeBlock* head = nullptr;
+    std::size_t bytes = 0;
+  };
+  SmallList small[kSmallClasses] = {};
   std::vector<std::pair<std::size_t, std::vector<void*>>> lists;  // few distinct sizes: linear
   std::size_t bytes = 0;
 
+  void* take_small(std::size_t c) {
+    SmallList& l = small[c];
+    FreeBlock* b = l.head;
+    if (!b) return nullptr;
+    l.head = b->next;
+    l.bytes -= class_bytes(c);
+    bytes -= class_bytes(c);
+    return b;
+  }
+  bool put_small(void* p, std::size_t c) {
+    SmallList& l = small[c];
+    const std::size_t size = class_bytes(c);
+    if (l.bytes + size > kClassCapBytes ||
+        bytes + size > g_cache_limit.load(std::memory_order_relaxed))
+      return false;
+    l.head = ::new (p) FreeBlock{l.head};
+    l.bytes += size;
+    bytes += size;
+    return true;
+  }
   std::vector<void*>* list(std::size_t n) {
     for (auto& [size, blocks] : lists)
       if (size == n) return &blocks;
@@ -110,6 +156,14 @@ struct BufferCache {
   }
   std::size_t clear() {
     const std::size_t freed = bytes;
+    for (std::size_t c = 0; c < kSmallClasses; ++c) {
+      for (FreeBlock* b = small[c].head; b;) {
+        FreeBlock* next = b->next;
+        ::operator delete(static_cast<void*>(b), class_bytes(c));
+        b = next;
+      }
+      small[c] = {};
+    }
     for (auto& [size, blocks] : lists)
       for (void* p : blocks) ::operator delete(p, size);
     lists.clear();
@@ -126,43 +180,71 @@ struct CacheRecycler {
     if (!t_cache) return;
     BufferCache* cache = t_cache;
     t_cache = nullptr;
-    t_cache_closed = true;  // a buffer freed later on this thread goes straight to the allocator
+    t_cache_closed = true;  // a block freed later on this thread goes straight to the allocator
     bump(counters().cached, -std::int64_t(cache->clear()));
     delete cache;
   }
 };
 thread_local CacheRecycler t_cache_recycler;
 
-BufferCache* buffer_cache() {
-  if (!t_cache && !t_cache_closed) {
-    t_cache = new BufferCache;
-    (void)&t_cache_recycler;
-  }
+[[gnu::noinline]] BufferCache* first_buffer_cache() {
+  if (t_cache_closed) return nullptr;
+  t_cache = new BufferCache;
+  (void)&t_cache_recycler;
   return t_cache;
+}
+
+inline BufferCache* buffer_cache() {
+  return t_cache ? t_cache : first_buffer_cache();
+}
+
+void* take_block(std::size_t bytes) {
+  BufferCache* cache = buffer_cache();
+  if (bytes < kCacheMinBytes) {
+    const std::size_t c = small_class(bytes);
+    if (cache)
+      if (void* p = cache->take_small(c)) {
+        bump(counters().cached, -std::int64_t(class_bytes(c)));
+        return p;
+      }
+    return ::operator new(class_bytes(c));
+  }
+  if (cache)
+    if (void* p = cache->take(bytes)) {
+      bump(counters().cached, -std::int64_t(bytes));
+      return p;
+    }
+  return ::operator new(bytes);
+}
+
+void give_block(void* p, std::size_t bytes) noexcept {
+  BufferCache* cache = buffer_cache();
+  if (bytes < kCacheMinBytes) {
+    const std::size_t c = small_class(bytes);
+    if (cache && cache->put_small(p, c))
+      bump(counters().cached, std::int64_t(class_bytes(c)));
+    else
+      ::operator delete(p, class_bytes(c));
+    return;
+  }
+  if (cache && cache->put(p, bytes))
+    bump(counters().cached, std::int64_t(bytes));
+  else
+    ::operator delete(p, bytes);
 }
 
 void* allocate_buffer(std::size_t bytes) {
   Counters& c = counters();
   bump(c.buffers, 1);
   bump(c.bytes, std::int64_t(bytes));
-  if (BufferCache* cache = bytes >= kCacheMinBytes ? buffer_cache() : nullptr)
-    if (void* p = cache->take(bytes)) {
-      bump(c.cached, -std::int64_t(bytes));
-      return p;
-    }
-  return ::operator new(bytes);
+  return take_block(bytes);
 }
 
 void deallocate_buffer(void* p, std::size_t bytes) {
   Counters& c = counters();
   bump(c.buffers, -1);
   bump(c.bytes, -std::int64_t(bytes));
-  BufferCache* cache = bytes >= kCacheMinBytes ? buffer_cache() : nullptr;
-  if (cache && cache->put(p, bytes)) {
-    bump(c.cached, std::int64_t(bytes));
-    return;
-  }
-  ::operator delete(p, bytes);
+  give_block(p, bytes);
 }
 
 // Every tensor buffer (with its shared control block) goes through here: counted, so that tests
@@ -212,6 +294,13 @@ void set_buffer_cache_limit(std::size_t bytes) {
 
 namespace detail {
 
+void* allocate_small(std::size_t bytes) {
+  return take_block(bytes);
+}
+void deallocate_small(void* p, std::size_t bytes) noexcept {
+  give_block(p, bytes);
+}
+
 void throw_undefined(const char* what) {
   throw GraphError(std::string(what) +
                    ": the tensor is undefined (it holds no data): a default-constructed or "
@@ -241,7 +330,7 @@ static_assert(sizeof(Version) <= kHeaderBytes && alignof(Version) <= kHeaderByte
 
 // A new impl on the same storage (and so the same version), outside any graph.
 template <class T> std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl<T>& from) {
-  auto impl = std::make_shared<TensorImpl<T>>();
+  auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>());
   impl->storage = from.storage;
   impl->data = from.data;
   impl->version = from.version;
@@ -254,7 +343,7 @@ template <class T> std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl
 
 template <class T> std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
   shape.checked_bytes(sizeof(T), who);
-  auto impl = std::make_shared<TensorImpl<T>>(shape);
+  auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>(), shape);
   constexpr std::size_t header = kHeaderBytes / sizeof(T);
   std::shared_ptr<T[]> block = std::allocate_shared_for_overwrite<T[]>(
       CountingAllocator<T>(), header + std::max<std::size_t>(impl->numel, 1));
@@ -338,7 +427,7 @@ template <class T> Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
     if (std::shared_ptr<TensorImpl<T>> leaf = leaf_.lock()) return Tensor<T>(std::move(leaf));
     // Nobody holds the leaf any more, so nobody can ask for its gradient: its data stands in as
     // a constant.
-    auto impl = std::make_shared<TensorImpl<T>>();
+    auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>());
     impl->storage = leaf_storage_;
     impl->data = leaf_storage_.get();
     impl->version = storage_version_;

@@ -281,7 +281,7 @@ NodeT* record(Tensor<T>& output, std::initializer_list<const Tensor<T>*> inputs)
   bool any = false;
   for (const Tensor<T>* in : inputs) any = any || (in && in->requires_grad());
   if (!any) return nullptr;
-  auto node = std::make_shared<NodeT>();
+  auto node = std::allocate_shared<NodeT>(detail::SmallAllocator<NodeT>());
   std::size_t i = 0;
   for (const Tensor<T>* in : inputs) {
     Edge<T>& e = node->edges_[i++];

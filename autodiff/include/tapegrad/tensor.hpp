@@ -47,6 +47,22 @@ class GradLock {
   std::atomic<bool> busy_{false};
 };
 
+// Small blocks (tensor handles, graph nodes) from the per-thread cache that also keeps freed
+// tensor buffers: a training step allocates the same few sizes every step, more of each than
+// malloc's own per-thread cache holds (7 per size), and its overflow path costs several times a
+// free-list pop.
+void* allocate_small(std::size_t bytes);
+void deallocate_small(void* p, std::size_t bytes) noexcept;
+
+template <class U> struct SmallAllocator {
+  using value_type = U;
+  SmallAllocator() = default;
+  template <class V> SmallAllocator(const SmallAllocator<V>&) {}
+  U* allocate(std::size_t n) { return static_cast<U*>(allocate_small(n * sizeof(U))); }
+  void deallocate(U* p, std::size_t n) noexcept { deallocate_small(p, n * sizeof(U)); }
+  template <class V> bool operator==(const SmallAllocator<V>&) const { return true; }
+};
+
 }  // namespace detail
 
 // How many times the data of a storage was (possibly) written: advanced by every mutable access
@@ -114,12 +130,14 @@ struct MemoryStats {
   std::int64_t live_nodes = 0;
   std::int64_t live_buffers = 0;
   std::int64_t live_buffer_bytes = 0;
-  // Freed buffers of 64 KiB and up kept for reuse (exact-size free lists, per thread), so that a
-  // training loop's big buffers are not returned to the OS and faulted in again every step.
+  // Freed blocks kept for reuse, per thread: buffers of 64 KiB and up in exact-size lists, so that
+  // a training loop's big buffers are not returned to the OS and faulted in again every step, and
+  // smaller buffers, tensor handles and graph nodes in size classes of 64 bytes (at most 256 KiB
+  // per class), so that a small graph's step rarely reaches malloc.
   std::int64_t cached_buffer_bytes = 0;
 };
 MemoryStats memory_stats();
-// Frees this thread's cached buffers; returns the bytes freed.
+// Frees this thread's cached blocks; returns the bytes freed.
 std::size_t release_buffer_cache();
 // The most each thread keeps cached (default 1 GiB); 0 disables the cache.
 void set_buffer_cache_limit(std::size_t bytes);

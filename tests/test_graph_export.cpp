@@ -36,26 +36,23 @@ TEST_CASE("tape_dump of the XOR tutorial's network: one line per op, in tape ord
   const TensorD loss = tg::mse(net(X), y);
 
   const std::string expected =
-      "#0 matmul(const[4,2], W1[2,2]) -> [4,2]\n"
-      "#1 add_bias(#0, b1[2]) -> [4,2]\n"
-      "#2 sigmoid(#1) -> [4,2]\n"
-      "#3 matmul(#2, W2[2,2]) -> [4,2]\n"
-      "#4 add_bias(#3, b2[2]) -> [4,2]\n"
-      "#5 sigmoid(#4) -> [4,2]\n"
-      "#6 matmul(#5, W3[2,1]) -> [4,1]\n"
-      "#7 add_bias(#6, b3[1]) -> [4,1]\n"
-      "#8 sigmoid(#7) -> [4,1]\n"
-      "#9 mse(#8, const[4,1]) -> []\n";
+      "#0 linear(const[4,2], W1[2,2], b1[2]) -> [4,2]\n"
+      "#1 sigmoid(#0) -> [4,2]\n"
+      "#2 linear(#1, W2[2,2], b2[2]) -> [4,2]\n"
+      "#3 sigmoid(#2) -> [4,2]\n"
+      "#4 linear(#3, W3[2,1], b3[1]) -> [4,1]\n"
+      "#5 sigmoid(#4) -> [4,1]\n"
+      "#6 mse(#5, const[4,1]) -> []\n";
   CHECK(tg::tape_dump(loss, names) == expected);
 
   // Unnamed leaves are numbered in order of first use.
   const std::string unnamed = tg::tape_dump(loss);
-  CHECK(unnamed.find("#0 matmul(const[4,2], leaf0[2,2]) -> [4,2]\n") == 0);
-  CHECK(unnamed.find("#7 add_bias(#6, leaf5[1]) -> [4,1]\n") != std::string::npos);
+  CHECK(unnamed.find("#0 linear(const[4,2], leaf0[2,2], leaf1[2]) -> [4,2]\n") == 0);
+  CHECK(unnamed.find("#4 linear(#3, leaf4[2,1], leaf5[1]) -> [4,1]\n") != std::string::npos);
 
   // After a backward pass (not retained) every node says it was released.
   loss.backward();
-  CHECK(count(tg::tape_dump(loss, names), "  (released)\n") == 10);
+  CHECK(count(tg::tape_dump(loss, names), "  (released)\n") == 7);
 }
 
 TEST_CASE("to_dot: ops with shapes, edges from inputs, leaves distinct from constants") {

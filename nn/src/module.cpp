@@ -44,7 +44,7 @@ Linear<T>::Linear(const Tensor<T>& weight, const Tensor<T>& bias)
 }
 
 template <class T> Tensor<T> Linear<T>::forward(const Tensor<T>& x) {
-  return add_bias(matmul(x, weight_), bias_);
+  return linear(x, weight_, bias_);
 }
 
 template <class T> std::vector<NamedParameter<T>> Linear<T>::named_parameters() const {

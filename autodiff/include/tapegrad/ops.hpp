@@ -29,6 +29,10 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
                  bool transpose_b = false);
 // Y[i,j] = X[i,j] + b[j] for X[n,m], b[m].
 template <class T> Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias);
+// Y = X W + b for X[n,k], W[k,m], b[m]: a dense layer, one GEMM onto the broadcast bias (what
+// nn::Linear records).
+template <class T>
+Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias);
 // Matrix transpose (2-D only).
 template <class T> Tensor<T> transpose(const Tensor<T>& x);
 // Same elements, new shape with the same element count.

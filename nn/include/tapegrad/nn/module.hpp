@@ -40,7 +40,7 @@ template <class T> class Module {
   std::size_t parameter_count() const;
 };
 
-// y = x W + b with W[in, out], b[out] (the engine's dense layer: add_bias(matmul(x, W), b)).
+// y = x W + b with W[in, out], b[out] (the engine's linear op: one GEMM onto the broadcast bias).
 template <class T> class Linear final : public Module<T> {
  public:
   Linear(std::size_t in, std::size_t out, const Init& init, std::mt19937_64& rng);

@@ -381,7 +381,7 @@ TEST_SUITE("nn.optim") {
     CHECK(opt.step_count(0) == 2);
   }
 
-  TEST_CASE("AdamW without weight decay is Adam; its defaults are torch's") {
+  TEST_CASE("AdamW without weight decay is Adam, and its defaults are torch's") {
     auto a = TensorD::vector({1, -2}, true);
     auto b = TensorD::vector({1, -2}, true);
     AdamW<double> adamw({a}, {.lr = 0.1, .weight_decay = 0});

@@ -11,7 +11,6 @@
 #include <deque>
 #include <limits>
 #include <map>
-#include <optional>
 #include <sstream>
 #include <unordered_set>
 #include <utility>
@@ -189,22 +188,31 @@ class StateReader {
     return static_cast<std::size_t>(step);
   }
 
-  // Buffer `buffer` of parameter i: present with the parameter's shape when `expected`, absent
-  // otherwise. Returns nullptr when absent.
+  // Buffer `buffer` of parameter i, with the parameter's shape. `presence` says whether it must
+  // be there, must not, or may; `why` explains it in the message. Returns nullptr when absent.
+  enum class Presence { required, forbidden, optional };
   template <class T>
   const Tensor<double>* buffer(std::size_t i, const char* buffer, const Tensor<T>& param,
-                               bool expected, const std::string& why) {
+                               Presence presence, const std::string& why) {
     const std::string name = entry_name(i, buffer);
     const Tensor<double>* t = take(name);
-    if (!expected) {
-      if (t) fail("has an unexpected entry " + name + " " + t->shape().str() + " (" + why + ")");
+    if (!t) {
+      if (presence == Presence::required) fail("has no entry " + name + " (" + why + ")");
       return nullptr;
     }
-    if (!t) fail("has no entry " + name + " (" + why + ")");
+    if (presence == Presence::forbidden)
+      fail("has an unexpected entry " + name + " " + t->shape().str() + " (" + why + ")");
     if (t->shape() != param.shape())
       fail("entry " + name + " has shape " + t->shape().str() + ", parameter " + std::to_string(i) +
            " has shape " + param.shape().str());
     return t;
+  }
+
+  // A buffer that exists exactly when `expected`.
+  template <class T>
+  const Tensor<double>* buffer(std::size_t i, const char* name, const Tensor<T>& param,
+                               bool expected, const std::string& why) {
+    return buffer(i, name, param, expected ? Presence::required : Presence::forbidden, why);
   }
 
   void finish() const {
@@ -362,21 +370,18 @@ template <class T> StateDict SGD<T>::state_dict() const {
   return out;
 }
 
-// SGD keeps no step count: a momentum buffer, when there is momentum, is optional per parameter
-// (absent until the parameter's first step).
+// SGD keeps no step count, so a momentum buffer cannot be checked against one.
 template <class T> void SGD<T>::load_state_dict(const StateDict& state) {
   StateReader reader("SGD", state);
   const double lr = reader.learning_rate();
   const auto& params = this->parameters();
   std::vector<std::vector<T>> momentum(params.size());
   for (std::size_t i = 0; i < params.size(); ++i) {
-    const bool with_momentum = options_.momentum != 0;
-    const std::string name = entry_name(i, "momentum_buffer");
-    const bool present =
-        std::any_of(state.begin(), state.end(), [&](const auto& e) { return e.first == name; });
-    momentum[i] =
-        to_buffer<T>(reader.buffer(i, "momentum_buffer", params[i], with_momentum && present,
-                                   "momentum " + num(options_.momentum)));
+    // Absent until the parameter's first step; never there without momentum.
+    const auto presence =
+        options_.momentum != 0 ? StateReader::Presence::optional : StateReader::Presence::forbidden;
+    momentum[i] = to_buffer<T>(reader.buffer(i, "momentum_buffer", params[i], presence,
+                                             "momentum " + num(options_.momentum)));
   }
   reader.finish();
   options_.lr = lr;

@@ -246,7 +246,9 @@ TEST_CASE("nn metrics: confusion_matrix refuses mismatched sizes and labels outs
   CHECK_ERROR(tg::nn::confusion_matrix({0}, {0}, 0), tg::IndexError, "label 0 at row 0",
               "0 classes");
   CHECK_ERROR(tg::nn::confusion_matrix({}, {}, std::size_t(1) << 31), tg::ShapeError,
-              "ConfusionMatrix", "too large");
+              "confusion_matrix", "[2147483648,2147483648]", "too large");
+  CHECK_ERROR(ConfusionMatrix(std::size_t(1) << 31), tg::ShapeError, "ConfusionMatrix",
+              "too large");
 
   ConfusionMatrix cm(3);
   CHECK_ERROR(cm.add(3, 0), tg::IndexError, "ConfusionMatrix::add", "class 3", "0..2");

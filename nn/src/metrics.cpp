@@ -183,6 +183,8 @@ std::string ConfusionMatrix::str() const {
 ConfusionMatrix confusion_matrix(const Labels& predicted, const Labels& actual,
                                  std::size_t classes) {
   check_same_size("confusion_matrix", predicted, actual);
+  // Checked under this function's name before the constructor would under its own.
+  Shape{classes, classes}.checked_bytes(sizeof(std::size_t), "confusion_matrix");
   detail::check_labels("confusion_matrix", "predicted label", predicted, classes);
   detail::check_labels("confusion_matrix", "actual label", actual, classes);
   ConfusionMatrix cm(classes);

@@ -1,5 +1,5 @@
-// Data loading: IDX files (the MNIST family, plain or gzip'd), numeric CSV, one-hot targets and a
-// seeded, shuffling minibatch iterator.
+// Data loading: IDX files (the MNIST family, plain or gzip'd), numeric CSV and its table taken
+// apart into features and labels, one-hot targets and a seeded, shuffling minibatch iterator.
 //
 //   auto images = tg::nn::read_idx("train-images-idx3-ubyte.gz");      // [60000, 28, 28] ubyte
 //   auto X = tg::nn::idx_images<float>(images, 1.0f / 255);            // [60000, 784]
@@ -105,7 +105,7 @@ Tensor<T> select_columns(const Tensor<T>& table, const std::vector<std::int64_t>
 
 template <class T> struct FeaturesAndLabels {
   Tensor<T> features;  // [rows, cols - 1]: every other column, in order
-  Labels labels;       // rows labels
+  Labels labels;       // one per row
 };
 
 // Splits table[rows, cols] (e.g. from read_csv) into the label column and the others:

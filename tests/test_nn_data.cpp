@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <ranges>
 #include <set>
@@ -507,6 +508,123 @@ TEST_CASE("nn data: read_csv errors name the file, line and column") {
     write_text(path, "a,b\n");
     CHECK_ERROR(tg::nn::read_csv<double>(path, true), DataError, path, "no data rows");
   }
+}
+
+// ============================================================================================
+// taking a table apart: select_columns, split_features_labels
+// ============================================================================================
+
+TEST_CASE("nn data: select_columns copies columns in the order given, negative from the end") {
+  const TensorD table = TensorD::matrix({{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12}});
+  // Columns 2, 0, 3 (as -1) and 0 again.
+  const TensorD picked = tg::nn::select_columns(table, {2, 0, -1, 0});
+  CHECK(picked.shape() == Shape{3, 4});
+  CHECK(picked.to_vector() == std::vector<double>{3, 1, 4, 1, 7, 5, 8, 5, 11, 9, 12, 9});
+  CHECK(tg::nn::select_columns(table, {-4}).to_vector() == std::vector<double>{1, 5, 9});
+  CHECK(tg::nn::select_columns(table, {}).shape() == Shape{3, 0});
+  CHECK(tg::nn::select_columns(TensorF::zeros(Shape{0, 2}), {1}).shape() == Shape{0, 1});
+
+  // A copy outside any graph: writing to it leaves the table alone.
+  TensorD leaf = table.clone();
+  leaf.set_requires_grad(true);
+  TensorD copy = tg::nn::select_columns(leaf, {0});
+  CHECK(copy.is_leaf());
+  CHECK_FALSE(copy.requires_grad());
+  copy.data()[0] = -1;
+  CHECK(leaf.at({0, 0}) == 1);
+}
+
+TEST_CASE("nn data: select_columns names a bad column and the table's shape") {
+  const TensorD table = TensorD::zeros(Shape{3, 4});
+  CHECK_ERROR(tg::nn::select_columns(table, {0, 4}), tg::IndexError, "select_columns", "column 4",
+              "table[3,4]", "-4..3");
+  CHECK_ERROR(tg::nn::select_columns(table, {-5}), tg::IndexError, "column -5", "table[3,4]");
+  CHECK_ERROR(tg::nn::select_columns(TensorD::zeros(Shape{3, 0}), {0}), tg::IndexError, "column 0",
+              "table[3,0]", "no columns");
+  CHECK_ERROR(tg::nn::select_columns(TensorD::vector({1, 2}), {0}), tg::ShapeError,
+              "select_columns", "table[2]", "not 2-d");
+  CHECK_ERROR(tg::nn::select_columns(TensorF::zeros(Shape{1, 2, 3}), {0}), tg::ShapeError,
+              "table[1,2,3]");
+}
+
+TEST_CASE("nn data: split_features_labels takes the label column out, the rest in order") {
+  SUBCASE("the last column, as -1") {
+    const TensorD table =
+        TensorD::matrix({{5.1, 3.5, 0}, {4.9, 3.0, 2}, {6.2, 2.9, 1}, {5.9, 3.0, 2}});
+    const auto [X, y] = tg::nn::split_features_labels(table, -1);
+    CHECK(X.shape() == Shape{4, 2});
+    CHECK(X.to_vector() == std::vector<double>{5.1, 3.5, 4.9, 3.0, 6.2, 2.9, 5.9, 3.0});
+    CHECK(y == Labels{0, 2, 1, 2});
+  }
+  SUBCASE("the first and a middle column") {
+    const TensorF first = TensorF::matrix({{2, 10, 20}, {0, 11, 21}});
+    const auto split0 = tg::nn::split_features_labels(first, 0);
+    CHECK(split0.features.to_vector() == std::vector<float>{10, 20, 11, 21});
+    CHECK(split0.labels == Labels{2, 0});
+    const TensorD middle = TensorD::matrix({{1, 0, 2}, {3, 1, 4}});
+    const auto split1 = tg::nn::split_features_labels(middle, -2);
+    CHECK(split1.features.to_vector() == std::vector<double>{1, 2, 3, 4});
+    CHECK(split1.labels == Labels{0, 1});
+  }
+  SUBCASE("a CSV file with a header") {
+    TempDir dir;
+    const std::string path = dir.file("labeled.csv");
+    write_text(path, "x1,x2,class\n0.5,1,2\n1.5,0,0\n");
+    const auto [X, y] = tg::nn::split_features_labels(tg::nn::read_csv<float>(path, true), 2);
+    CHECK(X.to_vector() == std::vector<float>{0.5f, 1, 1.5f, 0});
+    CHECK(y == Labels{2, 0});
+  }
+  SUBCASE("no rows, negative zero and the largest labels") {
+    const auto empty = tg::nn::split_features_labels(TensorD::zeros(Shape{0, 3}), 1);
+    CHECK(empty.features.shape() == Shape{0, 2});
+    CHECK(empty.labels.empty());
+    // 2^63 - 1024 is the largest double below 2^63; -0 is the label 0.
+    const TensorD table = TensorD::matrix({{7, 9223372036854774784.0}, {8, -0.0}});
+    CHECK(tg::nn::split_features_labels(table, 1).labels ==
+          Labels{std::int64_t{9223372036854774784}, 0});
+  }
+}
+
+TEST_CASE("nn data: split_features_labels refuses a value that is no class label") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  // Row 3 of column 2 holds 1.5.
+  const TensorD table = TensorD::matrix({{0, 0, 1}, {0, 0, 0}, {0, 0, 2}, {0, 0, 1.5}});
+  CHECK_ERROR(tg::nn::split_features_labels(table, 2), tg::DomainError,
+              "split_features_labels: row 3, column 2 holds 1.5, not a class label");
+  // The column is named as the table indexes it, whichever way it was given.
+  CHECK_ERROR(tg::nn::split_features_labels(table, -1), tg::DomainError, "row 3, column 2");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD::matrix({{1, 0}, {2, -1}}), 1), tg::DomainError,
+              "row 1, column 1 holds -1,");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD::matrix({{nan, 0}}), 0), tg::DomainError,
+              "row 0, column 0 holds nan");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD::matrix({{1, inf}}), 1), tg::DomainError,
+              "holds inf");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD::matrix({{1, -inf}}), 1), tg::DomainError,
+              "holds -inf");
+  // 2^63 is one past the largest label, in either precision; float values print shortest.
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD::matrix({{9223372036854775808.0, 1}}), 0),
+              tg::DomainError, "row 0, column 0", "not a class label");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorF::matrix({{1, 9223372036854775808.0f}}), 1),
+              tg::DomainError, "row 0, column 1", "not a class label");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorF::matrix({{1, 0.1f}}), 1), tg::DomainError,
+              "holds 0.1,");
+}
+
+TEST_CASE("nn data: split_features_labels wants a 2-d table of two columns or more") {
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD::zeros(Shape{4, 1}), 0), tg::ShapeError,
+              "split_features_labels", "table[4,1]", "one column");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD::zeros(Shape{4, 0}), 0), tg::ShapeError,
+              "table[4,0]", "no columns");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD::vector({1, 2, 3}), 0), tg::ShapeError,
+              "split_features_labels", "table[3]", "not 2-d");
+  CHECK_ERROR(tg::nn::split_features_labels(TensorD(), 0), tg::ShapeError, "undefined");
+  const TensorD table = TensorD::zeros(Shape{2, 3});
+  CHECK_ERROR(tg::nn::split_features_labels(table, 3), tg::IndexError, "split_features_labels",
+              "column 3", "table[2,3]", "-3..2");
+  CHECK_ERROR(tg::nn::split_features_labels(table, -4), tg::IndexError, "column -4");
+  CHECK_ERROR(tg::nn::split_features_labels(table, std::numeric_limits<std::int64_t>::min()),
+              tg::IndexError, "column -9223372036854775808");
 }
 
 // ============================================================================================

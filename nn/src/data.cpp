@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "file_io.hpp"
+#include "label_checks.hpp"
 
 namespace tg::nn {
 
@@ -586,19 +587,107 @@ template <class T> Tensor<T> read_csv(const std::string& path, bool has_header, 
   return out;
 }
 
+// ---- taking a table apart --------------------------------------------------------------------
+
+namespace {
+
+template <class T> void require_table(const char* fn, const Tensor<T>& table) {
+  if (!table.defined()) throw ShapeError(std::string(fn) + ": the table is undefined");
+  if (table.ndim() != 2)
+    throw ShapeError(std::string(fn) + ": " + describe("table", table) +
+                     " is not 2-d; expected [rows, columns]");
+}
+
+// A Python-style column index (negative counts from the end) as an offset into a row.
+template <class T>
+std::size_t resolve_column(const char* fn, const Tensor<T>& table, std::int64_t column) {
+  const std::size_t cols = table.dim(1);
+  const bool negative = column < 0;
+  // The magnitude as unsigned, so that INT64_MIN does not overflow on negation.
+  const std::uint64_t magnitude =
+      negative ? std::uint64_t(0) - static_cast<std::uint64_t>(column) : std::uint64_t(column);
+  if (negative ? magnitude > cols : magnitude >= cols)
+    throw IndexError(
+        std::string(fn) + ": column " + std::to_string(column) + " is out of range for " +
+        describe("table", table) +
+        (cols ? " (valid -" + std::to_string(cols) + ".." + std::to_string(cols - 1) + ")"
+              : " (no columns)"));
+  return negative ? cols - magnitude : magnitude;
+}
+
+// Copies the given columns of a 2-d table into a fresh [rows, columns.size()] tensor.
+template <class T>
+Tensor<T> copy_columns(const Tensor<T>& table, const std::vector<std::size_t>& columns) {
+  const std::size_t rows = table.dim(0), cols = table.dim(1), picked = columns.size();
+  Tensor<T> out = Tensor<T>::empty(Shape{rows, picked});
+  const T* from = table.data();
+  T* to = out.data();
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < picked; ++j) to[r * picked + j] = from[r * cols + columns[j]];
+  return out;
+}
+
+// The shortest text that reads back as v ("1.5", "1e+20", "nan", "-inf").
+template <class T> std::string shortest(T v) {
+  std::array<char, 64> buf;
+  const auto result = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  return std::string(buf.data(), result.ptr);
+}
+
+}  // namespace
+
+template <class T>
+Tensor<T> select_columns(const Tensor<T>& table, const std::vector<std::int64_t>& columns) {
+  static const char* fn = "select_columns";
+  require_table(fn, table);
+  std::vector<std::size_t> offsets;
+  offsets.reserve(columns.size());
+  for (std::int64_t c : columns) offsets.push_back(resolve_column(fn, table, c));
+  Shape{table.dim(0), offsets.size()}.checked_bytes(sizeof(T), fn);
+  return copy_columns(table, offsets);
+}
+
+template <class T>
+FeaturesAndLabels<T> split_features_labels(const Tensor<T>& table, std::int64_t label_column) {
+  static const char* fn = "split_features_labels";
+  require_table(fn, table);
+  const std::size_t rows = table.dim(0), cols = table.dim(1);
+  if (cols < 2)
+    throw ShapeError(std::string(fn) + ": " + describe("table", table) + " has " +
+                     (cols ? "one column" : "no columns") +
+                     "; needs the label column and at least one feature column");
+  const std::size_t label = resolve_column(fn, table, label_column);
+
+  // 2^63 is a power of two, so exact in float and double: every value below it that is an
+  // integer converts to int64 exactly.
+  const T limit = T(9223372036854775808.0);
+  FeaturesAndLabels<T> out;
+  out.labels.resize(rows);
+  const T* values = table.data();
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T v = values[r * cols + label];
+    // Written so that a NaN fails every comparison and lands in the error.
+    if (!(std::isfinite(v) && v >= T(0) && v < limit && v == std::floor(v)))
+      throw DomainError(std::string(fn) + ": row " + std::to_string(r) + ", column " +
+                        std::to_string(label) + " holds " + shortest(v) +
+                        ", not a class label (a whole number from 0 to 2^63-1)");
+    out.labels[r] = static_cast<std::int64_t>(v);
+  }
+  std::vector<std::size_t> features;
+  features.reserve(cols - 1);
+  for (std::size_t c = 0; c < cols; ++c)
+    if (c != label) features.push_back(c);
+  out.features = copy_columns(table, features);
+  return out;
+}
+
 // ---- targets --------------------------------------------------------------------------------
 
 template <class T> Tensor<T> one_hot(const Labels& labels, std::size_t classes) {
   const std::size_t n = labels.size();
   const Shape shape{n, classes};
   shape.checked_bytes(sizeof(T), "one_hot");
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::int64_t l = labels[i];
-    if (l < 0 || static_cast<std::uint64_t>(l) >= classes)
-      throw IndexError("one_hot: label " + std::to_string(l) + " at row " + std::to_string(i) +
-                       " is out of range for " + std::to_string(classes) + " classes" +
-                       (classes ? " (valid 0.." + std::to_string(classes - 1) + ")" : ""));
-  }
+  detail::check_labels("one_hot", "label", labels, classes);
   Tensor<T> out = Tensor<T>::zeros(shape);
   T* p = out.data();
   for (std::size_t i = 0; i < n; ++i) p[i * classes + static_cast<std::size_t>(labels[i])] = T(1);
@@ -705,11 +794,13 @@ typename Minibatches<T, Y>::Batch Minibatches<T, Y>::batch(std::size_t k) const 
 
 // ---- instantiations -------------------------------------------------------------------------
 
-#define TG_DATA_INSTANTIATE(T)                                    \
-  template Tensor<T> idx_images<T>(const IdxArray&, T);           \
-  template Tensor<T> read_csv<T>(const std::string&, bool, char); \
-  template Tensor<T> one_hot<T>(const Labels&, std::size_t);      \
-  template class Minibatches<T, Labels>;                          \
+#define TG_DATA_INSTANTIATE(T)                                                              \
+  template Tensor<T> idx_images<T>(const IdxArray&, T);                                     \
+  template Tensor<T> read_csv<T>(const std::string&, bool, char);                           \
+  template Tensor<T> one_hot<T>(const Labels&, std::size_t);                                \
+  template Tensor<T> select_columns<T>(const Tensor<T>&, const std::vector<std::int64_t>&); \
+  template FeaturesAndLabels<T> split_features_labels<T>(const Tensor<T>&, std::int64_t);   \
+  template class Minibatches<T, Labels>;                                                    \
   template class Minibatches<T, Tensor<T>>;
 
 TG_DATA_INSTANTIATE(float)

@@ -1,5 +1,5 @@
-// Data loading: IDX files (the MNIST family, plain or gzip'd), numeric CSV, one-hot targets and a
-// seeded, shuffling minibatch iterator.
+// Data loading: IDX files (the MNIST family, plain or gzip'd), numeric CSV and its table taken
+// apart into features and labels, one-hot targets and a seeded, shuffling minibatch iterator.
 //
 //   auto images = tg::nn::read_idx("train-images-idx3-ubyte.gz");      // [60000, 28, 28] ubyte
 //   auto X = tg::nn::idx_images<float>(images, 1.0f / 255);            // [60000, 784]
@@ -91,6 +91,34 @@ Labels idx_labels(const IdxArray& labels);
 // line).
 template <class T>
 Tensor<T> read_csv(const std::string& path, bool has_header = false, char delimiter = ',');
+
+// ---- taking a table apart --------------------------------------------------------------------
+// Columns are indexed from 0; a negative index counts from the end, as Python's (-1 is the last
+// column). Both functions copy the values out of the table into fresh tensors outside any graph:
+// they prepare data, they are not ops.
+
+// The columns of table[rows, cols] in the order given (repeats allowed): [rows, columns.size()].
+// ShapeError unless the table is 2-d; IndexError for a column outside -cols..cols-1, naming it
+// and the table's shape.
+template <class T>
+Tensor<T> select_columns(const Tensor<T>& table, const std::vector<std::int64_t>& columns);
+
+template <class T> struct FeaturesAndLabels {
+  Tensor<T> features;  // [rows, cols - 1]: every other column, in order
+  Labels labels;       // one per row
+};
+
+// Splits table[rows, cols] (e.g. from read_csv) into the label column and the others:
+//
+//   auto [X, y] = tg::nn::split_features_labels(tg::nn::read_csv<double>("iris.csv", true), -1);
+//
+// Each label must be a finite, non-negative integer below 2^63 (what a Labels element holds);
+// any other value throws DomainError naming its row and column (indexed from 0, as the table is)
+// and the value: "split_features_labels: row 3, column 2 holds 1.5, not a class label".
+// ShapeError unless the table is 2-d with at least two columns (features and the label);
+// IndexError for a label column outside -cols..cols-1, naming it and the table's shape.
+template <class T>
+FeaturesAndLabels<T> split_features_labels(const Tensor<T>& table, std::int64_t label_column);
 
 // ---- targets --------------------------------------------------------------------------------
 // [n, classes] with a 1 at (i, labels[i]) and 0 elsewhere. A label outside 0..classes-1 throws

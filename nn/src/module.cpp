@@ -289,7 +289,11 @@ template <class T> std::string summary(Module<T>& model, const Shape& input_shap
     w0 = std::max(w0, r.layer.size());
     w1 = std::max(w1, r.shape.size());
   }
-  auto line = [&](const Row& r) { return pad(r.layer, w0 + 2) + pad(r.shape, w1 + 2) + r.count; };
+  auto line = [&](const Row& r) {
+    std::string s = pad(r.layer, w0 + 2) + pad(r.shape, w1 + 2) + r.count;
+    s.erase(s.find_last_not_of(' ') + 1);
+    return s;
+  };
   std::string table = line(header) + "\n";
   const std::size_t rule_width = table.size() - 1;
   table += std::string(rule_width, '-') + "\n";

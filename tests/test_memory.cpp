@@ -84,7 +84,8 @@ TEST_CASE("big buffers are cached for reuse, bounded, and can be released") {
   { TensorD big = TensorD::zeros({n}); }
   CHECK(tg::memory_stats().cached_buffer_bytes == 0);
   tg::set_buffer_cache_limit(std::size_t(1) << 30);
-  // Small blocks (the buffer, the handle) are kept too, in size classes, and released with the rest.
+  // Small blocks (the buffer, the handle) are kept too, in size classes, and released with the
+  // rest.
   { TensorD small = TensorD::zeros({16}); }
   CHECK(tg::memory_stats().cached_buffer_bytes > 0);
   const double* small_data = nullptr;

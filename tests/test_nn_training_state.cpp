@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "check_error.hpp"
+#include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/nn/parameters.hpp"
@@ -361,6 +362,36 @@ TEST_SUITE("nn.training_state") {
     nn::load_training_state(dir.file("f.npz"), other, other_opt);
     CHECK(nn::flatten(other.parameters()) == nn::flatten(model.parameters()));
     check_same_state(other_opt.state_dict(), opt.state_dict());
+  }
+
+  TEST_CASE("a model's buffers (BatchNorm1d's running statistics) are part of its training state") {
+    TempDir dir;
+    auto make = [](std::uint64_t seed) {
+      std::mt19937_64 rng(seed);
+      nn::Sequential<double> net;
+      net.emplace<nn::Linear<double>>(2, 3, nn::Init::uniform(0.5), rng);
+      net.emplace<nn::BatchNorm1d<double>>(3);
+      return net;
+    };
+    auto model = make(5), other = make(6);
+    nn::SGD<double> opt(model.parameters(), {.lr = 0.1});
+    nn::SGD<double> other_opt(other.parameters(), {.lr = 0.1});
+    const auto X = TensorD::matrix({{1, 2}, {-1, 0.5}, {0.25, -2}});
+    tg::sum(model(X)).backward();  // a training-mode forward moves the running statistics
+    opt.step();
+    nn::save_training_state(dir.file("bn.npz"), model, opt);
+    nn::load_training_state(dir.file("bn.npz"), other, other_opt);
+    const auto buffers = model.named_buffers(), loaded = other.named_buffers();
+    REQUIRE(buffers.size() == loaded.size());
+    REQUIRE(buffers.size() >= 2);
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+      CAPTURE(buffers[i].name);
+      CHECK(loaded[i].name == buffers[i].name);
+      CHECK(nn::flatten(std::vector<TensorD>{loaded[i].tensor}) ==
+            nn::flatten(std::vector<TensorD>{buffers[i].tensor}));
+    }
+    // The running mean moved away from its initial zeros, so equality above is not trivial.
+    CHECK(nn::flatten(std::vector<TensorD>{buffers[0].tensor}) != std::vector<double>(3, 0.0));
   }
 
   TEST_CASE("load_training_state is all or nothing") {

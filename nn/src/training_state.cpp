@@ -15,13 +15,13 @@ constexpr const char* kModel = "model.";
 constexpr const char* kOptimizer = "optimizer.";
 constexpr const char* kSchedule = "schedule.";
 
-// The model's arrays that make up its state, by name. The single place where they are gathered,
-// for saving and for loading alike: arrays that are not parameters (running statistics, say)
-// belong here too.
+// The model's parameters and buffers (running statistics), by name: the one place where they are
+// gathered, for saving and for loading alike.
 template <class T>
 std::vector<std::pair<std::string, Tensor<T>>> model_arrays(const Module<T>& model) {
   std::vector<std::pair<std::string, Tensor<T>>> arrays;
   for (auto& p : model.named_parameters()) arrays.emplace_back(p.name, p.tensor);
+  for (auto& b : model.named_buffers()) arrays.emplace_back(b.name, b.tensor);
   return arrays;
 }
 

@@ -104,6 +104,9 @@ template <class T> class Module {
   const Tensor<T>& registered_parameter(const std::string& name) const;
   Tensor<T>& registered_buffer(const std::string& name);
   const Tensor<T>& registered_buffer(const std::string& name) const;
+  // The i-th parameter this module registered itself: no lookup by name, for a forward pass.
+  Tensor<T>& registered_parameter(std::size_t i) { return parameters_.at(i).tensor; }
+  const Tensor<T>& registered_parameter(std::size_t i) const { return parameters_.at(i).tensor; }
 
  private:
   void check_new_name(const char* what, const std::string& name) const;
@@ -124,10 +127,11 @@ template <class T> class Linear final : public Module<T> {
   Linear(const Tensor<T>& weight, const Tensor<T>& bias);
   Tensor<T> forward(const Tensor<T>& x) override;
   std::string describe() const override;
-  Tensor<T>& weight() { return this->registered_parameter("W"); }
-  Tensor<T>& bias() { return this->registered_parameter("b"); }
-  const Tensor<T>& weight() const { return this->registered_parameter("W"); }
-  const Tensor<T>& bias() const { return this->registered_parameter("b"); }
+  // W and b, registered in this order.
+  Tensor<T>& weight() { return this->registered_parameter(std::size_t(0)); }
+  Tensor<T>& bias() { return this->registered_parameter(std::size_t(1)); }
+  const Tensor<T>& weight() const { return this->registered_parameter(std::size_t(0)); }
+  const Tensor<T>& bias() const { return this->registered_parameter(std::size_t(1)); }
 };
 
 // leaky_relu has slope 0.01, gelu is the exact erf form, elu has alpha 1, softplus beta 1 and

@@ -1,13 +1,16 @@
-// Optimizers: SGD and Adam against updates worked out by hand (torch.optim's rules), both driving
-// a least-squares problem built from the engine's ops to its normal-equation solution, and L-BFGS
-// on Rosenbrock, a 20-dimensional quadratic, and functions that turn NaN away from the start.
+// Optimizers: SGD, Adam, AdamW and RMSprop against updates worked out by hand (torch.optim's
+// rules), gradient clipping by norm and by value, SGD and Adam driving a least-squares problem
+// built from the engine's ops to its normal-equation solution, and L-BFGS on Rosenbrock, a
+// 20-dimensional quadratic, and functions that turn NaN away from the start.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "tapegrad/nn/clip.hpp"
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/ops.hpp"
 
@@ -17,8 +20,10 @@ using tg::TensorD;
 using tg::TensorF;
 using tg::nn::Adam;
 using tg::nn::AdamOptions;
+using tg::nn::AdamW;
 using tg::nn::LbfgsOptions;
 using tg::nn::LbfgsResult;
+using tg::nn::RMSprop;
 using tg::nn::SGD;
 using tg::nn::SgdOptions;
 
@@ -345,6 +350,292 @@ TEST_SUITE("nn.optim") {
     // Boundary values are accepted.
     CHECK_NOTHROW(Adam<double>({p}, {.lr = 0, .beta1 = 0, .beta2 = 0, .eps = 0}));
     CHECK_NOTHROW(SGD<double>({p}, {.lr = 0}));
+  }
+
+  // ---- AdamW -------------------------------------------------------------------------------
+
+  TEST_CASE("AdamW: decoupled decay shrinks p before the Adam update, two steps by hand") {
+    // loss 0.5 sum(p^2), so g = p (taken before the step); p0 = [1, -2], lr 0.1,
+    // weight_decay 0.1 (shrink factor 1 - 0.01 = 0.99), betas (0.9, 0.999), eps 1e-8.
+    // Step 1: g = [1, -2] (the decay does not enter it), p = 0.99 p0 = [0.99, -1.98];
+    //   m = 0.1 g, v = 0.001 g^2, the update is 0.1 sign(g) up to 1e-8 relative:
+    //   p1 = [0.89, -1.88] (exactly [0.890000001, -1.8800000005]).
+    // Step 2: g = p1; p = 0.99 p1 = [0.8811, -1.8612];
+    //   m = 0.9 [0.1, -0.2] + 0.1 [0.89, -1.88]               = [0.179, -0.368]
+    //   v = 0.999 [0.001, 0.004] + 0.001 [0.7921, 3.5344]     = [0.0017911, 0.0075304]
+    //   m_hat = m / 0.19 = [0.942105263, -1.936842105]
+    //   sqrt(v / 0.001999) = [0.946574, 1.940893]
+    //   update = 0.1 m_hat / sqrt(v_hat) = [0.0995279, -0.0997913]
+    //   p2 = [0.8811 - 0.0995279, -1.8612 + 0.0997913] = [0.7815721, -1.7614087]
+    // (to more digits, from the same formulas: [0.7815718569541611, -1.7614089510885826]).
+    auto p = TensorD::vector({1, -2}, true);
+    AdamW<double> opt({p}, {.lr = 0.1, .weight_decay = 0.1});
+    backward_half_square(p);
+    opt.step();
+    check_values(p, {0.890000001, -1.8800000005}, 1e-12);
+    CHECK(opt.step_count(0) == 1);
+    opt.zero_grad();
+    backward_half_square(p);
+    opt.step();
+    check_values(p, {0.7815718569541611, -1.7614089510885826}, 1e-12);
+    CHECK(opt.step_count(0) == 2);
+  }
+
+  TEST_CASE("AdamW without weight decay is Adam, and its defaults are torch's") {
+    auto a = TensorD::vector({1, -2}, true);
+    auto b = TensorD::vector({1, -2}, true);
+    AdamW<double> adamw({a}, {.lr = 0.1, .weight_decay = 0});
+    Adam<double> adam({b}, {.lr = 0.1});
+    for (int i = 0; i < 3; ++i) {
+      adamw.zero_grad();
+      adam.zero_grad();
+      backward_half_square(a);
+      backward_half_square(b);
+      adamw.step();
+      adam.step();
+    }
+    CHECK(a.to_vector() == b.to_vector());
+    const tg::nn::AdamWOptions defaults;
+    CHECK(defaults.lr == 1e-3);
+    CHECK(defaults.beta1 == 0.9);
+    CHECK(defaults.beta2 == 0.999);
+    CHECK(defaults.eps == 1e-8);
+    CHECK(defaults.weight_decay == 1e-2);
+  }
+
+  TEST_CASE("AdamW with float parameters") {
+    auto p = TensorF::vector({1, -2}, true);
+    AdamW<float> opt({p}, {.lr = 0.1, .weight_decay = 0.1});
+    backward_half_square(p);
+    opt.step();
+    opt.zero_grad();
+    backward_half_square(p);
+    opt.step();
+    check_values(p, {0.7815718569541611, -1.7614089510885826}, 1e-6);
+  }
+
+  // ---- RMSprop -----------------------------------------------------------------------------
+
+  TEST_CASE("RMSprop: two steps by hand with the defaults") {
+    // loss sum(c p), so g = c = [0.5, 3]; lr 0.01, alpha 0.99, eps 1e-8.
+    // Step 1: s = 0.01 g^2, sqrt(s) = 0.1 |g|, p -= 0.01 g / (0.1 |g| + 1e-8) = 0.1 sign(g)
+    //   (up to 1e-7 relative): p1 = [0.9, -2.1] (exactly [0.90000002, -2.0999999967]).
+    // Step 2: s = 0.99 * 0.01 g^2 + 0.01 g^2 = 0.0199 g^2, sqrt(s) = 0.14106736 |g|,
+    //   p -= 0.01 / 0.14106736 sign(g) = 0.07088812 sign(g): p2 = [0.8291119, -2.1708881]
+    //   (to more digits: [0.8291119095494123, -2.170888115492459]).
+    auto p = TensorD::vector({1, -2}, true);
+    RMSprop<double> opt({p});
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.900000019999996, -2.099999996666667}, 1e-12);
+    opt.zero_grad();
+    backward_linear(p);
+    opt.step();
+    check_values(p, {0.8291119095494123, -2.170888115492459}, 1e-12);
+    CHECK(opt.step_count(0) == 2);
+  }
+
+  TEST_CASE("RMSprop centered, with momentum and weight decay: three steps") {
+    // loss 0.5 sum(p^2), so grad = p; lr 0.1, alpha 0.9, weight_decay 0.1, momentum 0.5,
+    // centered; p0 = [1, -2]. Step 1 by hand: g = p0 + 0.1 p0 = [1.1, -2.2];
+    //   s = 0.1 g^2 = [0.121, 0.484]; a = 0.1 g = [0.11, -0.22];
+    //   sqrt(s - a^2) = sqrt([0.1089, 0.4356]) = [0.33, 0.66];
+    //   buf = 0 + g / (0.33 + 1e-8) = [3.3333333, -3.3333333];
+    //   p1 = p0 - 0.1 buf = [0.6666667, -1.6666667].
+    // Steps 2 and 3 from the same formulas (float64):
+    //   p2 = [0.2989010260929377, -1.268339709370328],
+    //   p3 = [0.02084087662612022, -0.8969423973602988].
+    auto p = TensorD::vector({1, -2}, true);
+    RMSprop<double> opt(
+        {p}, {.lr = 0.1, .alpha = 0.9, .weight_decay = 0.1, .momentum = 0.5, .centered = true});
+    const std::vector<std::vector<double>> expected = {{0.6666666767676764, -1.6666666717171716},
+                                                       {0.2989010260929377, -1.268339709370328},
+                                                       {0.02084087662612022, -0.8969423973602988}};
+    for (const auto& e : expected) {
+      opt.zero_grad();
+      backward_half_square(p);
+      opt.step();
+      check_values(p, e, 1e-12);
+    }
+  }
+
+  TEST_CASE("RMSprop with float parameters") {
+    auto p = TensorF::vector({1, -2}, true);
+    RMSprop<float> opt({p});
+    for (int i = 0; i < 2; ++i) {
+      opt.zero_grad();
+      backward_linear(p);
+      opt.step();
+    }
+    check_values(p, {0.8291119095494123, -2.170888115492459}, 1e-6);
+  }
+
+  TEST_CASE("AdamW and RMSprop skip a parameter without a gradient") {
+    auto used = TensorD::vector({1, -2}, true);
+    auto unused = TensorD::vector({5}, true);
+    AdamW<double> adamw({used, unused}, {.lr = 0.1, .weight_decay = 0.5});
+    RMSprop<double> rmsprop({used, unused}, {.weight_decay = 0.5, .momentum = 0.9});
+    backward_linear(used);
+    adamw.step();
+    rmsprop.step();
+    CHECK(unused.data()[0] == 5);  // not even decayed
+    CHECK(adamw.step_count(1) == 0);
+    CHECK(rmsprop.step_count(1) == 0);
+    CHECK(rmsprop.step_count(0) == 1);
+  }
+
+  TEST_CASE("AdamW and RMSprop bad options throw DomainError naming the optimizer and value") {
+    auto p = TensorD::vector({1}, true);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(AdamW<double>({p}, {.lr = -0.1}),
+                         doctest::Contains("AdamW: invalid learning rate -0.1"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(AdamW<double>({p}, {.beta1 = 1}),
+                         doctest::Contains("AdamW: invalid beta1 1 (must be in [0, 1))"),
+                         tg::DomainError);
+    CHECK_THROWS_WITH_AS(AdamW<double>({p}, {.beta2 = nan}),
+                         doctest::Contains("AdamW: invalid beta2 nan"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(AdamW<double>({p}, {.eps = -1}),
+                         doctest::Contains("AdamW: invalid eps -1"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(AdamW<double>({p}, {.weight_decay = -0.5}),
+                         doctest::Contains("AdamW: invalid weight_decay -0.5"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(RMSprop<double>({p}, {.lr = nan}),
+                         doctest::Contains("RMSprop: invalid learning rate nan"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(RMSprop<double>({p}, {.alpha = 1.5}),
+                         doctest::Contains("RMSprop: invalid alpha 1.5 (must be in [0, 1])"),
+                         tg::DomainError);
+    CHECK_THROWS_WITH_AS(RMSprop<double>({p}, {.alpha = -0.1}),
+                         doctest::Contains("RMSprop: invalid alpha -0.1"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(RMSprop<double>({p}, {.eps = -1e-8}),
+                         doctest::Contains("RMSprop: invalid eps -1e-08"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(RMSprop<double>({p}, {.weight_decay = -1}),
+                         doctest::Contains("RMSprop: invalid weight_decay -1"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(RMSprop<double>({p}, {.momentum = -0.9}),
+                         doctest::Contains("RMSprop: invalid momentum -0.9"), tg::DomainError);
+    CHECK_THROWS_WITH_AS(AdamW<double>({p, p}), doctest::Contains("AdamW: parameter 1"),
+                         tg::GraphError);
+    RMSprop<double> rmsprop({p});
+    CHECK_THROWS_WITH_AS(rmsprop.set_learning_rate(-1),
+                         doctest::Contains("RMSprop: invalid learning rate -1"), tg::DomainError);
+    rmsprop.set_learning_rate(0.5);
+    CHECK(rmsprop.learning_rate() == 0.5);
+    CHECK_NOTHROW(RMSprop<double>({p}, {.lr = 0, .alpha = 1, .eps = 0}));
+    CHECK_NOTHROW(RMSprop<double>({p}, {.alpha = 0}));
+    CHECK_NOTHROW(AdamW<double>({p}, {.lr = 0, .beta1 = 0, .beta2 = 0, .eps = 0}));
+  }
+
+  // ---- gradient clipping -------------------------------------------------------------------
+
+  TEST_CASE("clip_grad_norm_: the total 2-norm over every gradient, scaled down to max_norm") {
+    // Gradients [3, -4] and [12]: total norm sqrt(9 + 16 + 144) = 13. max_norm 6.5:
+    // coefficient 6.5 / (13 + 1e-6) = 0.49999996153846454, applied to both.
+    auto a = TensorD::vector({0, 0}, true);
+    auto b = TensorD::vector({0}, true);
+    auto none = TensorD::vector({7}, true);  // no gradient: skipped
+    a.set_grad(TensorD::vector({3, -4}));
+    b.set_grad(TensorD::vector({12}));
+    const TensorD before = a.grad();
+    const double c = 0.49999996153846454;
+    CHECK(tg::nn::clip_grad_norm_<double>({a, none, b}, 6.5) == doctest::Approx(13).epsilon(1e-15));
+    check_values(a.grad(), {3 * c, -4 * c}, 1e-15);
+    check_values(b.grad(), {12 * c}, 1e-15);
+    CHECK(!none.has_grad());
+    CHECK(before.to_vector() == std::vector<double>{3, -4});  // replaced, not written over
+    // Now the norm is 6.5 (up to the 1e-6): below max_norm 100, nothing changes.
+    const double again = tg::nn::clip_grad_norm_<double>({a, b}, 100);
+    CHECK(again == doctest::Approx(13 * c).epsilon(1e-15));
+    check_values(a.grad(), {3 * c, -4 * c}, 1e-15);
+  }
+
+  TEST_CASE("clip_grad_norm_ with the 1-, 3- and infinity norms, in float and double") {
+    // Gradients [3, -4] and [12]: 1-norm 19, 3-norm (27 + 64 + 1728)^(1/3) = 1819^(1/3)
+    // = 12.207054953820636, inf-norm 12.
+    auto run = [](auto zero, double norm_type, double max_norm) {
+      using Tn = tg::Tensor<decltype(zero)>;
+      auto a = Tn::vector({0, 0}, true);
+      auto b = Tn::vector({0}, true);
+      a.set_grad(Tn::vector({3, -4}));
+      b.set_grad(Tn::vector({12}));
+      const double total = tg::nn::clip_grad_norm_<decltype(zero)>({a, b}, max_norm, norm_type);
+      return std::make_pair(total, b.grad().item());
+    };
+    const double inf = std::numeric_limits<double>::infinity();
+    CHECK(run(0.0, 1, 100).first == 19);
+    CHECK(run(0.0, 3, 100).first == doctest::Approx(12.207054953820636).epsilon(1e-14));
+    CHECK(run(0.0, inf, 100).first == 12);
+    CHECK(run(0.0, inf, 100).second == 12);
+    // inf-norm 12, max_norm 3: coefficient 3 / (12 + 1e-6), so b's 12 becomes 3 (to 1e-7).
+    CHECK(run(0.0, inf, 3).second == doctest::Approx(3).epsilon(1e-7));
+    CHECK(run(0.0f, 1, 100).first == 19);
+    CHECK(run(0.0f, 2, 6.5).first == doctest::Approx(13).epsilon(1e-7));
+    CHECK(run(0.0f, 2, 6.5).second == doctest::Approx(6).epsilon(1e-6));
+    CHECK(run(0.0f, inf, 3).second == doctest::Approx(3).epsilon(1e-6));
+  }
+
+  TEST_CASE("clip_grad_norm_: a non-finite norm is returned and scales the gradients anyway") {
+    const double inf = std::numeric_limits<double>::infinity();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto a = TensorD::vector({0, 0}, true);
+    SUBCASE("NaN: every gradient becomes NaN") {
+      a.set_grad(TensorD::vector({nan, 1}));
+      CHECK(std::isnan(tg::nn::clip_grad_norm_<double>({a}, 1)));
+      CHECK(std::isnan(a.grad().data()[1]));
+    }
+    SUBCASE("NaN under the infinity norm too") {
+      a.set_grad(TensorD::vector({1, nan}));
+      CHECK(std::isnan(tg::nn::clip_grad_norm_<double>({a}, 1, inf)));
+      CHECK(std::isnan(a.grad().data()[0]));
+    }
+    SUBCASE("infinite: the coefficient is 0, so inf * 0 = NaN and finite entries become 0") {
+      a.set_grad(TensorD::vector({inf, 1}));
+      CHECK(tg::nn::clip_grad_norm_<double>({a}, 1) == inf);
+      CHECK(std::isnan(a.grad().data()[0]));
+      CHECK(a.grad().data()[1] == 0);
+    }
+  }
+
+  TEST_CASE("clip_grad_norm_ and clip_grad_value_: no gradient at all, and bad arguments") {
+    auto a = TensorD::vector({1, 2}, true);
+    CHECK(tg::nn::clip_grad_norm_<double>({a}, 1) == 0);
+    CHECK(!a.has_grad());
+    CHECK_NOTHROW(tg::nn::clip_grad_value_<double>({a}, 1));
+    CHECK(!a.has_grad());
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(tg::nn::clip_grad_norm_<double>({a}, 1, 0),
+                         doctest::Contains("clip_grad_norm_: invalid norm_type 0"),
+                         tg::DomainError);
+    CHECK_THROWS_WITH_AS(tg::nn::clip_grad_norm_<double>({a}, 1, nan),
+                         doctest::Contains("clip_grad_norm_: invalid norm_type nan"),
+                         tg::DomainError);
+    CHECK_THROWS_WITH_AS(tg::nn::clip_grad_norm_<double>({a}, -1),
+                         doctest::Contains("clip_grad_norm_: invalid max_norm -1"),
+                         tg::DomainError);
+    CHECK_THROWS_WITH_AS(tg::nn::clip_grad_value_<double>({a}, -0.5),
+                         doctest::Contains("clip_grad_value_: invalid clip_value -0.5"),
+                         tg::DomainError);
+    CHECK_THROWS_WITH_AS(tg::nn::clip_grad_norm_<double>({a, TensorD()}, 1),
+                         doctest::Contains("clip_grad_norm_: parameter 1 is an undefined tensor"),
+                         tg::GraphError);
+    CHECK_THROWS_WITH_AS(tg::nn::clip_grad_value_<float>({TensorF()}, 1),
+                         doctest::Contains("clip_grad_value_: parameter 0 is an undefined tensor"),
+                         tg::GraphError);
+  }
+
+  TEST_CASE("clip_grad_value_ clamps every element into [-clip_value, clip_value]") {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto a = TensorD::vector({0, 0, 0, 0}, true);
+    auto none = TensorD::vector({0}, true);
+    a.set_grad(TensorD::vector({3, -4, 0.25, nan}));
+    tg::nn::clip_grad_value_<double>({a, none}, 0.5);
+    const std::vector<double> g = a.grad().to_vector();
+    CHECK(g[0] == 0.5);
+    CHECK(g[1] == -0.5);
+    CHECK(g[2] == 0.25);
+    CHECK(std::isnan(g[3]));
+    CHECK(!none.has_grad());
+    auto f = TensorF::vector({0, 0}, true);
+    f.set_grad(TensorF::vector({3, -4}));
+    tg::nn::clip_grad_value_<float>({f}, 3.5);
+    CHECK(f.grad().to_vector() == std::vector<float>{3, -3.5f});
   }
 
   // ---- L-BFGS ------------------------------------------------------------------------------

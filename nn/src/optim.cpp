@@ -1,14 +1,16 @@
-// SGD and Adam (torch.optim's update rules, written straight into the parameter buffers, so
-// nothing is recorded on the graph) and full-batch L-BFGS with a strong-Wolfe line search
-// (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 3.5/3.6).
+// SGD, Adam, AdamW and RMSprop (torch.optim's update rules, written straight into the parameter
+// buffers, so nothing is recorded on the graph) and full-batch L-BFGS with a strong-Wolfe line
+// search (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 3.5/3.6).
 #include "tapegrad/nn/optim.hpp"
 
 #include "tapegrad/nn/parameters.hpp"
+#include "tapegrad/nn/serialize.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <deque>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <unordered_set>
 #include <utility>
@@ -66,16 +68,39 @@ void validate(const SgdOptions& o) {
   require(!o.nesterov || o.momentum > 0, "SGD: nesterov momentum requires momentum > 0");
 }
 
+// Adam and AdamW share their options' ranges.
+void validate_adam(const char* who, double lr, double beta1, double beta2, double eps,
+                   double weight_decay) {
+  const std::string name(who);
+  validate_lr(who, lr);
+  require(beta1 >= 0 && beta1 < 1, name + ": invalid beta1 " + num(beta1) + " (must be in [0, 1))");
+  require(beta2 >= 0 && beta2 < 1, name + ": invalid beta2 " + num(beta2) + " (must be in [0, 1))");
+  require(eps >= 0 && std::isfinite(eps),
+          name + ": invalid eps " + num(eps) + " (must be finite and >= 0)");
+  require(weight_decay >= 0 && std::isfinite(weight_decay),
+          name + ": invalid weight_decay " + num(weight_decay) + " (must be finite and >= 0)");
+}
+
 void validate(const AdamOptions& o) {
-  validate_lr("Adam", o.lr);
-  require(o.beta1 >= 0 && o.beta1 < 1,
-          "Adam: invalid beta1 " + num(o.beta1) + " (must be in [0, 1))");
-  require(o.beta2 >= 0 && o.beta2 < 1,
-          "Adam: invalid beta2 " + num(o.beta2) + " (must be in [0, 1))");
+  validate_adam("Adam", o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
+}
+
+void validate(const AdamWOptions& o) {
+  validate_adam("AdamW", o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
+}
+
+// alpha > 1 would give the new squared gradient a negative weight (and the root of a negative
+// average), so the range is [0, 1] rather than just alpha >= 0.
+void validate(const RmspropOptions& o) {
+  validate_lr("RMSprop", o.lr);
+  require(o.alpha >= 0 && o.alpha <= 1,
+          "RMSprop: invalid alpha " + num(o.alpha) + " (must be in [0, 1])");
   require(o.eps >= 0 && std::isfinite(o.eps),
-          "Adam: invalid eps " + num(o.eps) + " (must be finite and >= 0)");
+          "RMSprop: invalid eps " + num(o.eps) + " (must be finite and >= 0)");
   require(o.weight_decay >= 0 && std::isfinite(o.weight_decay),
-          "Adam: invalid weight_decay " + num(o.weight_decay) + " (must be finite and >= 0)");
+          "RMSprop: invalid weight_decay " + num(o.weight_decay) + " (must be finite and >= 0)");
+  require(o.momentum >= 0 && std::isfinite(o.momentum),
+          "RMSprop: invalid momentum " + num(o.momentum) + " (must be finite and >= 0)");
 }
 
 // The gradient of parameter p, checked against its shape (the engine guarantees it; a mismatch
@@ -86,6 +111,190 @@ template <class T> Tensor<T> gradient_of(const char* who, std::size_t i, const T
     throw ShapeError(std::string(who) + ": gradient of parameter " + std::to_string(i) + " has " +
                      "shape " + g.shape().str() + ", the parameter " + p.shape().str());
   return g;
+}
+
+// One Adam step of parameter p (torch's single-tensor rule); `decoupled_decay` is AdamW's
+// p *= 1 - lr * weight_decay before the update, otherwise the decay is added to the gradient.
+template <class T>
+void adam_update(const char* who, std::size_t i, Tensor<T> p, std::vector<T>& m, std::vector<T>& v,
+                 std::size_t& steps, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, bool decoupled_decay) {
+  const Tensor<T> g = gradient_of(who, i, p);
+  T* x = p.data();
+  const T* gd = g.data();
+  const std::size_t n = p.size();
+  if (m.empty()) {
+    m.assign(n, T(0));
+    v.assign(n, T(0));
+  }
+  const double t = static_cast<double>(++steps);
+  const double step_size = lr / (1 - std::pow(beta1, t));
+  const double correction2_sqrt = std::sqrt(1 - std::pow(beta2, t));
+  const double shrink = 1 - lr * weight_decay;
+  for (std::size_t j = 0; j < n; ++j) {
+    double gj = gd[j];
+    if (weight_decay != 0) {
+      if (decoupled_decay)
+        x[j] = static_cast<T>(x[j] * shrink);
+      else
+        gj += weight_decay * x[j];
+    }
+    m[j] = static_cast<T>(m[j] + (1 - beta1) * (gj - m[j]));  // torch's lerp_(g, 1 - beta1)
+    v[j] = static_cast<T>(beta2 * v[j] + (1 - beta2) * gj * gj);
+    const double denom = std::sqrt(static_cast<double>(v[j])) / correction2_sqrt + eps;
+    x[j] = static_cast<T>(x[j] - step_size * m[j] / denom);
+  }
+}
+
+// ---- state_dict / load_state_dict -------------------------------------------------------------
+
+std::string entry_name(std::size_t i, const char* buffer) {
+  return std::to_string(i) + "." + buffer;
+}
+
+Tensor<double> scalar_entry(double value) {
+  return Tensor<double>::scalar(value);
+}
+
+template <class T> Tensor<double> buffer_entry(const Tensor<T>& param, const std::vector<T>& buf) {
+  return Tensor<double>::from_vector(param.shape(), std::vector<double>(buf.begin(), buf.end()));
+}
+
+// Reads a state dict by name, checking every entry before the caller changes anything: names
+// are looked up once each, and finish() refuses the entries nobody asked for.
+class StateReader {
+ public:
+  StateReader(const char* who, const StateDict& state) : who_(who) {
+    for (std::size_t k = 0; k < state.size(); ++k) {
+      const auto& [name, tensor] = state[k];
+      if (!tensor.defined()) fail("entry " + name + " is an undefined tensor");
+      if (!entries_.emplace(name, &tensor).second) fail("entry " + name + " appears twice");
+    }
+  }
+
+  double learning_rate() {
+    const double lr = scalar("lr");
+    if (!(lr >= 0 && std::isfinite(lr)))
+      fail("entry lr holds an invalid learning rate " + num(lr) + " (must be finite and >= 0)");
+    return lr;
+  }
+
+  // A step count: a whole number in [0, 2^53), where doubles count exactly.
+  std::size_t step_count(std::size_t i) {
+    const std::string name = entry_name(i, "step");
+    const double step = scalar(name);
+    if (!(step >= 0 && step < 9007199254740992.0 && step == std::floor(step)))
+      fail("entry " + name + " holds " + num(step) + ", not a step count");
+    return static_cast<std::size_t>(step);
+  }
+
+  // Buffer `buffer` of parameter i, with the parameter's shape. `presence` says whether it must
+  // be there, must not, or may; `why` explains it in the message. Returns nullptr when absent.
+  enum class Presence { required, forbidden, optional };
+  template <class T>
+  const Tensor<double>* buffer(std::size_t i, const char* buffer, const Tensor<T>& param,
+                               Presence presence, const std::string& why) {
+    const std::string name = entry_name(i, buffer);
+    const Tensor<double>* t = take(name);
+    if (!t) {
+      if (presence == Presence::required) fail("has no entry " + name + " (" + why + ")");
+      return nullptr;
+    }
+    if (presence == Presence::forbidden)
+      fail("has an unexpected entry " + name + " " + t->shape().str() + " (" + why + ")");
+    if (t->shape() != param.shape())
+      fail("entry " + name + " has shape " + t->shape().str() + ", parameter " + std::to_string(i) +
+           " has shape " + param.shape().str());
+    return t;
+  }
+
+  // A buffer that exists exactly when `expected`.
+  template <class T>
+  const Tensor<double>* buffer(std::size_t i, const char* name, const Tensor<T>& param,
+                               bool expected, const std::string& why) {
+    return buffer(i, name, param, expected ? Presence::required : Presence::forbidden, why);
+  }
+
+  void finish() const {
+    for (const auto& [name, tensor] : entries_)
+      if (!used_.count(name))
+        fail("has an unknown entry " + name + " " + tensor->shape().str() +
+             " (built with other options or another parameter list?)");
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw SerializeError(std::string(who_) + ".load_state_dict: the state " + what);
+  }
+
+ private:
+  const Tensor<double>* take(const std::string& name) {
+    const auto it = entries_.find(name);
+    if (it == entries_.end()) return nullptr;
+    used_.insert(name);
+    return it->second;
+  }
+
+  double scalar(const std::string& name) {
+    const Tensor<double>* t = take(name);
+    if (!t) fail("has no entry " + name);
+    if (t->shape().rank() != 0)
+      fail("entry " + name + " has shape " + t->shape().str() + ", expected a 0-d array []");
+    return t->item();
+  }
+
+  const char* who_;
+  std::map<std::string, const Tensor<double>*> entries_;
+  std::unordered_set<std::string> used_;
+};
+
+template <class T> std::vector<T> to_buffer(const Tensor<double>* t) {
+  if (!t) return {};
+  const double* d = t->data();
+  std::vector<T> out(t->size());
+  for (std::size_t j = 0; j < out.size(); ++j) out[j] = static_cast<T>(d[j]);
+  return out;
+}
+
+// The state Adam and AdamW share: lr, then per parameter its step count and, once it has
+// stepped, both moments.
+template <class T>
+StateDict adam_state_dict(double lr, const std::vector<Tensor<T>>& params,
+                          const std::vector<std::vector<T>>& m,
+                          const std::vector<std::vector<T>>& v,
+                          const std::vector<std::size_t>& steps) {
+  StateDict out;
+  out.emplace_back("lr", scalar_entry(lr));
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    out.emplace_back(entry_name(i, "step"), scalar_entry(static_cast<double>(steps[i])));
+    if (steps[i] == 0) continue;
+    out.emplace_back(entry_name(i, "exp_avg"), buffer_entry(params[i], m[i]));
+    out.emplace_back(entry_name(i, "exp_avg_sq"), buffer_entry(params[i], v[i]));
+  }
+  return out;
+}
+
+template <class T>
+void adam_load_state_dict(const char* who, const StateDict& state,
+                          const std::vector<Tensor<T>>& params, double& lr,
+                          std::vector<std::vector<T>>& m, std::vector<std::vector<T>>& v,
+                          std::vector<std::size_t>& steps) {
+  StateReader reader(who, state);
+  const double new_lr = reader.learning_rate();
+  std::vector<std::vector<T>> new_m(params.size()), new_v(params.size());
+  std::vector<std::size_t> new_steps(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    new_steps[i] = reader.step_count(i);
+    const bool stepped = new_steps[i] > 0;
+    const std::string why =
+        "parameter " + std::to_string(i) + " has taken " + std::to_string(new_steps[i]) + " steps";
+    new_m[i] = to_buffer<T>(reader.buffer(i, "exp_avg", params[i], stepped, why));
+    new_v[i] = to_buffer<T>(reader.buffer(i, "exp_avg_sq", params[i], stepped, why));
+  }
+  reader.finish();
+  lr = new_lr;
+  m = std::move(new_m);
+  v = std::move(new_v);
+  steps = std::move(new_steps);
 }
 
 }  // namespace
@@ -151,6 +360,34 @@ template <class T> void SGD<T>::step() {
   }
 }
 
+template <class T> StateDict SGD<T>::state_dict() const {
+  StateDict out;
+  out.emplace_back("lr", scalar_entry(options_.lr));
+  const auto& params = this->parameters();
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (!momentum_[i].empty())
+      out.emplace_back(entry_name(i, "momentum_buffer"), buffer_entry(params[i], momentum_[i]));
+  return out;
+}
+
+// SGD keeps no step count, so a momentum buffer cannot be checked against one.
+template <class T> void SGD<T>::load_state_dict(const StateDict& state) {
+  StateReader reader("SGD", state);
+  const double lr = reader.learning_rate();
+  const auto& params = this->parameters();
+  std::vector<std::vector<T>> momentum(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    // Absent until the parameter's first step; never there without momentum.
+    const auto presence =
+        options_.momentum != 0 ? StateReader::Presence::optional : StateReader::Presence::forbidden;
+    momentum[i] = to_buffer<T>(reader.buffer(i, "momentum_buffer", params[i], presence,
+                                             "momentum " + num(options_.momentum)));
+  }
+  reader.finish();
+  options_.lr = lr;
+  momentum_ = std::move(momentum);
+}
+
 // ---- Adam -------------------------------------------------------------------------------------
 
 template <class T>
@@ -168,33 +405,153 @@ template <class T> void Adam<T>::set_learning_rate(double lr) {
 }
 
 template <class T> void Adam<T>::step() {
-  const double lr = options_.lr, beta1 = options_.beta1, beta2 = options_.beta2;
-  const double eps = options_.eps, decay = options_.weight_decay;
+  for (std::size_t i = 0; i < this->parameters().size(); ++i) {
+    if (!this->has_grad(i)) continue;  // PyTorch skips a parameter whose grad is None
+    adam_update("Adam", i, this->parameters()[i], m_[i], v_[i], steps_[i], options_.lr,
+                options_.beta1, options_.beta2, options_.eps, options_.weight_decay, false);
+  }
+}
+
+template <class T> StateDict Adam<T>::state_dict() const {
+  return adam_state_dict(options_.lr, this->parameters(), m_, v_, steps_);
+}
+
+template <class T> void Adam<T>::load_state_dict(const StateDict& state) {
+  adam_load_state_dict("Adam", state, this->parameters(), options_.lr, m_, v_, steps_);
+}
+
+// ---- AdamW ------------------------------------------------------------------------------------
+
+template <class T>
+AdamW<T>::AdamW(std::vector<Tensor<T>> params, const AdamWOptions& options)
+    : Optimizer<T>(std::move(params), "AdamW"), options_(options) {
+  validate(options_);
+  m_.resize(this->parameters().size());
+  v_.resize(this->parameters().size());
+  steps_.assign(this->parameters().size(), 0);
+}
+
+template <class T> void AdamW<T>::set_learning_rate(double lr) {
+  validate_lr("AdamW", lr);
+  options_.lr = lr;
+}
+
+template <class T> void AdamW<T>::step() {
+  for (std::size_t i = 0; i < this->parameters().size(); ++i) {
+    if (!this->has_grad(i)) continue;  // PyTorch skips (and does not decay) it
+    adam_update("AdamW", i, this->parameters()[i], m_[i], v_[i], steps_[i], options_.lr,
+                options_.beta1, options_.beta2, options_.eps, options_.weight_decay, true);
+  }
+}
+
+template <class T> StateDict AdamW<T>::state_dict() const {
+  return adam_state_dict(options_.lr, this->parameters(), m_, v_, steps_);
+}
+
+template <class T> void AdamW<T>::load_state_dict(const StateDict& state) {
+  adam_load_state_dict("AdamW", state, this->parameters(), options_.lr, m_, v_, steps_);
+}
+
+// ---- RMSprop ----------------------------------------------------------------------------------
+
+template <class T>
+RMSprop<T>::RMSprop(std::vector<Tensor<T>> params, const RmspropOptions& options)
+    : Optimizer<T>(std::move(params), "RMSprop"), options_(options) {
+  validate(options_);
+  const std::size_t n = this->parameters().size();
+  square_avg_.resize(n);
+  momentum_.resize(n);
+  grad_avg_.resize(n);
+  steps_.assign(n, 0);
+}
+
+template <class T> void RMSprop<T>::set_learning_rate(double lr) {
+  validate_lr("RMSprop", lr);
+  options_.lr = lr;
+}
+
+template <class T> void RMSprop<T>::step() {
+  const double lr = options_.lr, alpha = options_.alpha, eps = options_.eps;
+  const double decay = options_.weight_decay, momentum = options_.momentum;
+  const bool centered = options_.centered;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
     if (!this->has_grad(i)) continue;  // PyTorch skips a parameter whose grad is None
     Tensor<T> p = this->parameters()[i];
-    const Tensor<T> g = gradient_of("Adam", i, p);
+    const Tensor<T> g = gradient_of("RMSprop", i, p);
     T* x = p.data();
     const T* gd = g.data();
     const std::size_t n = p.size();
-    std::vector<T>& m = m_[i];
-    std::vector<T>& v = v_[i];
-    if (m.empty()) {
-      m.assign(n, T(0));
-      v.assign(n, T(0));
+    std::vector<T>& square_avg = square_avg_[i];
+    std::vector<T>& buf = momentum_[i];
+    std::vector<T>& grad_avg = grad_avg_[i];
+    if (steps_[i] == 0) {
+      square_avg.assign(n, T(0));
+      if (momentum > 0) buf.assign(n, T(0));
+      if (centered) grad_avg.assign(n, T(0));
     }
-    const double t = static_cast<double>(++steps_[i]);
-    const double step_size = lr / (1 - std::pow(beta1, t));
-    const double correction2_sqrt = std::sqrt(1 - std::pow(beta2, t));
+    ++steps_[i];
     for (std::size_t j = 0; j < n; ++j) {
       double gj = gd[j];
       if (decay != 0) gj += decay * x[j];
-      m[j] = static_cast<T>(m[j] + (1 - beta1) * (gj - m[j]));  // torch's lerp_(g, 1 - beta1)
-      v[j] = static_cast<T>(beta2 * v[j] + (1 - beta2) * gj * gj);
-      const double denom = std::sqrt(static_cast<double>(v[j])) / correction2_sqrt + eps;
-      x[j] = static_cast<T>(x[j] - step_size * m[j] / denom);
+      square_avg[j] = static_cast<T>(alpha * square_avg[j] + (1 - alpha) * gj * gj);
+      double mean_square = square_avg[j];
+      if (centered) {
+        grad_avg[j] = static_cast<T>(alpha * grad_avg[j] + (1 - alpha) * gj);
+        mean_square -= static_cast<double>(grad_avg[j]) * grad_avg[j];
+      }
+      const double denom = std::sqrt(mean_square) + eps;
+      if (momentum > 0) {
+        buf[j] = static_cast<T>(momentum * buf[j] + gj / denom);
+        x[j] = static_cast<T>(x[j] - lr * buf[j]);
+      } else {
+        x[j] = static_cast<T>(x[j] - lr * gj / denom);
+      }
     }
   }
+}
+
+template <class T> StateDict RMSprop<T>::state_dict() const {
+  StateDict out;
+  out.emplace_back("lr", scalar_entry(options_.lr));
+  const auto& params = this->parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    out.emplace_back(entry_name(i, "step"), scalar_entry(static_cast<double>(steps_[i])));
+    if (steps_[i] == 0) continue;
+    out.emplace_back(entry_name(i, "square_avg"), buffer_entry(params[i], square_avg_[i]));
+    if (options_.momentum > 0)
+      out.emplace_back(entry_name(i, "momentum_buffer"), buffer_entry(params[i], momentum_[i]));
+    if (options_.centered)
+      out.emplace_back(entry_name(i, "grad_avg"), buffer_entry(params[i], grad_avg_[i]));
+  }
+  return out;
+}
+
+template <class T> void RMSprop<T>::load_state_dict(const StateDict& state) {
+  StateReader reader("RMSprop", state);
+  const double lr = reader.learning_rate();
+  const auto& params = this->parameters();
+  const std::size_t n = params.size();
+  std::vector<std::vector<T>> square_avg(n), momentum(n), grad_avg(n);
+  std::vector<std::size_t> steps(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    steps[i] = reader.step_count(i);
+    const bool stepped = steps[i] > 0;
+    const std::string taken =
+        "parameter " + std::to_string(i) + " has taken " + std::to_string(steps[i]) + " steps";
+    square_avg[i] = to_buffer<T>(reader.buffer(i, "square_avg", params[i], stepped, taken));
+    momentum[i] = to_buffer<T>(reader.buffer(i, "momentum_buffer", params[i],
+                                             stepped && options_.momentum > 0,
+                                             taken + ", momentum " + num(options_.momentum)));
+    grad_avg[i] =
+        to_buffer<T>(reader.buffer(i, "grad_avg", params[i], stepped && options_.centered,
+                                   taken + (options_.centered ? ", centered" : ", not centered")));
+  }
+  reader.finish();
+  options_.lr = lr;
+  square_avg_ = std::move(square_avg);
+  momentum_ = std::move(momentum);
+  grad_avg_ = std::move(grad_avg);
+  steps_ = std::move(steps);
 }
 
 // ---- L-BFGS -----------------------------------------------------------------------------------
@@ -612,6 +969,10 @@ template class SGD<float>;
 template class SGD<double>;
 template class Adam<float>;
 template class Adam<double>;
+template class AdamW<float>;
+template class AdamW<double>;
+template class RMSprop<float>;
+template class RMSprop<double>;
 template LbfgsResult lbfgs_minimize<float>(const std::function<Tensor<float>()>&,
                                            const std::vector<Tensor<float>>&, const LbfgsOptions&);
 template LbfgsResult lbfgs_minimize<double>(const std::function<Tensor<double>()>&,

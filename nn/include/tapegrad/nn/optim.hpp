@@ -1,6 +1,6 @@
-// Optimizers: SGD (momentum, Nesterov, L2 weight decay) and Adam with torch.optim's exact update
-// rules, and full-batch L-BFGS on a flat parameter vector (the course notes' "advanced optimizer"
-// run on the unrolled parameters).
+// Optimizers: SGD (momentum, Nesterov, L2 weight decay), Adam, AdamW and RMSprop with
+// torch.optim's exact update rules, and full-batch L-BFGS on a flat parameter vector (the course
+// notes' "advanced optimizer" run on the unrolled parameters).
 //
 // Parameters are leaf tensors that require a gradient. An optimizer keeps copies of the handles
 // (which share the caller's buffers) and updates their data in place; nothing is recorded on the
@@ -11,6 +11,20 @@
 // Errors: a parameter that is undefined, not a leaf, does not require a gradient or appears twice
 // raises tg::GraphError; an option outside its range (a negative learning rate, beta >= 1, ...)
 // raises tg::DomainError; both name the optimizer and the offending value.
+//
+// Every first-order optimizer is Stateful (state.hpp), for resuming a run where it stopped. Its
+// state_dict holds "lr" (a 0-d array: the one option a schedule changes during training) and, by
+// parameter index i, the per-parameter state under torch.optim's names:
+//   SGD      "i.momentum_buffer" (with momentum, once parameter i has stepped)
+//   Adam(W)  "i.step" (always), "i.exp_avg", "i.exp_avg_sq" (once it has stepped)
+//   RMSprop  "i.step" (always), "i.square_avg", "i.momentum_buffer" (momentum > 0),
+//            "i.grad_avg" (centered), the last three once it has stepped
+// A buffer is absent exactly while its parameter has not stepped, as in PyTorch. The other options
+// are the constructor's: load_state_dict into an optimizer built with the same options (and the
+// same parameter list). It checks everything (every name known and present when it must be,
+// shapes equal to the parameters', "lr" valid, steps whole numbers, a buffer present exactly when
+// the step count is positive) before changing anything, and throws SerializeError naming the
+// optimizer, the entry and the shapes.
 #pragma once
 
 #include <cstddef>
@@ -27,7 +41,7 @@ namespace tg::nn {
 
 // ---- first-order optimizers on tensors -------------------------------------------------------
 
-template <class T> class Optimizer : public LearningRateControl {
+template <class T> class Optimizer : public LearningRateControl, public Stateful {
  public:
   // Throws GraphError for an empty list, an undefined tensor, a non-leaf, a tensor that does not
   // require a gradient, or the same tensor twice.
@@ -41,7 +55,6 @@ template <class T> class Optimizer : public LearningRateControl {
   // Clears every parameter's gradient (unset, like PyTorch's set_to_none = true).
   void zero_grad();
   const std::vector<Tensor<T>>& parameters() const { return params_; }
-
 
  protected:
   // As above, with the optimizer's name in the error messages ("SGD: parameter 1 [3] ...").
@@ -72,6 +85,8 @@ template <class T> class SGD : public Optimizer<T> {
   const SgdOptions& options() const { return options_; }
   double learning_rate() const override { return options_.lr; }
   void set_learning_rate(double lr) override;
+  StateDict state_dict() const override;
+  void load_state_dict(const StateDict& state) override;
 
  private:
   SgdOptions options_;
@@ -100,10 +115,77 @@ template <class T> class Adam : public Optimizer<T> {
   void set_learning_rate(double lr) override;
   // The number of steps parameter i has taken (its t).
   std::size_t step_count(std::size_t i) const { return steps_.at(i); }
+  StateDict state_dict() const override;
+  void load_state_dict(const StateDict& state) override;
 
  private:
   AdamOptions options_;
   std::vector<std::vector<T>> m_, v_;  // per parameter; empty until its first step
+  std::vector<std::size_t> steps_;
+};
+
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
+};
+
+// torch.optim.AdamW (amsgrad off): Adam with decoupled weight decay. The decay shrinks the
+// parameter before the Adam update instead of entering the gradient (and so the moments):
+// p *= 1 - lr * weight_decay, then Adam's update with g = grad.
+template <class T> class AdamW : public Optimizer<T> {
+ public:
+  // Throws DomainError unless lr >= 0, 0 <= beta1 < 1, 0 <= beta2 < 1, eps >= 0 and
+  // weight_decay >= 0.
+  AdamW(std::vector<Tensor<T>> params, const AdamWOptions& options = {});
+  void step() override;
+  const AdamWOptions& options() const { return options_; }
+  double learning_rate() const override { return options_.lr; }
+  void set_learning_rate(double lr) override;
+  std::size_t step_count(std::size_t i) const { return steps_.at(i); }
+  StateDict state_dict() const override;
+  void load_state_dict(const StateDict& state) override;
+
+ private:
+  AdamWOptions options_;
+  std::vector<std::vector<T>> m_, v_;  // per parameter; empty until its first step
+  std::vector<std::size_t> steps_;
+};
+
+struct RmspropOptions {
+  double lr = 1e-2;
+  double alpha = 0.99;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  double momentum = 0;
+  bool centered = false;
+};
+
+// torch.optim.RMSprop: g = grad + weight_decay * p; s = alpha s + (1 - alpha) g^2 (s starts at 0);
+// centered: a = alpha a + (1 - alpha) g (a starts at 0) and d = sqrt(s - a^2) + eps, else
+// d = sqrt(s) + eps; with momentum, buf = momentum buf + g / d (buf starts at 0) and p -= lr buf,
+// else p -= lr g / d. Unlike Adam, eps is added to the root before dividing, and there is no
+// bias correction.
+template <class T> class RMSprop : public Optimizer<T> {
+ public:
+  // Throws DomainError unless lr >= 0, 0 <= alpha <= 1, eps >= 0, weight_decay >= 0 and
+  // momentum >= 0.
+  RMSprop(std::vector<Tensor<T>> params, const RmspropOptions& options = {});
+  void step() override;
+  const RmspropOptions& options() const { return options_; }
+  double learning_rate() const override { return options_.lr; }
+  void set_learning_rate(double lr) override;
+  std::size_t step_count(std::size_t i) const { return steps_.at(i); }
+  StateDict state_dict() const override;
+  void load_state_dict(const StateDict& state) override;
+
+ private:
+  RmspropOptions options_;
+  // Per parameter, empty until its first step (momentum_ without momentum, grad_avg_ uncentered:
+  // always empty).
+  std::vector<std::vector<T>> square_avg_, momentum_, grad_avg_;
   std::vector<std::size_t> steps_;
 };
 

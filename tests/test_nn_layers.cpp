@@ -235,3 +235,30 @@ TEST_CASE("flatten_gradients: zeros for a parameter that does not require a grad
   tg::sum(w * w).backward();
   CHECK(tg::nn::flatten_gradients<double>({w, frozen}) == std::vector<double>{2, 4, 0, 0, 0});
 }
+
+TEST_CASE("mlp takes the added activations, and their networks pass the gradient check") {
+  std::mt19937_64 rng(8);
+  TensorD X = TensorD::uniform({6, 3}, -2, 2, rng);
+  TensorD target = TensorD::uniform({6, 2}, -1, 1, rng);
+  for (const auto a : {nn::Activation::leaky_relu, nn::Activation::gelu, nn::Activation::elu,
+                       nn::Activation::softplus}) {
+    INFO(nn::to_string(a));
+    auto net =
+        nn::mlp<double>({3, 5, 2}, a, nn::Activation::identity, nn::Init::xavier_normal(), rng);
+    CHECK(net.describe() ==
+          std::string("Sequential(Linear(3 -> 5), ") + nn::to_string(a) + ", Linear(5 -> 2))");
+    const auto report = nn::gradcheck_model<double>(net, [&] { return tg::mse(net(X), target); });
+    CHECK_MESSAGE(report.passed, report);
+  }
+}
+
+TEST_CASE("Linear's weight() and bias() are the tensors named_parameters reports") {
+  nn::Linear<double> layer(TensorD::matrix({{1, 2}}), TensorD::vector({3, 4}));
+  const auto params = layer.named_parameters();
+  CHECK(params[0].tensor.impl() == layer.weight().impl());
+  CHECK(params[1].tensor.impl() == layer.bias().impl());
+  // Replacing the weight through the handle replaces what the model reports and computes with.
+  layer.weight() = TensorD::matrix({{10, 20}}, true);
+  CHECK(layer.named_parameters()[0].tensor.to_vector() == std::vector<double>{10, 20});
+  CHECK(layer(TensorD::matrix({{1}})).to_vector() == std::vector<double>{13, 24});
+}

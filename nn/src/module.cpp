@@ -1,11 +1,28 @@
 #include "tapegrad/nn/module.hpp"
 
+#include <algorithm>
+
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/ops.hpp"
 
 namespace tg::nn {
 
 // ---- Module -------------------------------------------------------------------------------
+
+template <class T> std::vector<NamedParameter<T>> Module<T>::named_parameters() const {
+  std::vector<NamedParameter<T>> out = parameters_;
+  for (const auto& [child_name, child] : children_)
+    for (auto& p : child->named_parameters())
+      out.push_back({child_name + "." + p.name, p.tensor, p.is_bias});
+  return out;
+}
+
+template <class T> std::vector<NamedBuffer<T>> Module<T>::named_buffers() const {
+  std::vector<NamedBuffer<T>> out = buffers_;
+  for (const auto& [child_name, child] : children_)
+    for (auto& b : child->named_buffers()) out.push_back({child_name + "." + b.name, b.tensor});
+  return out;
+}
 
 template <class T> std::vector<Tensor<T>> Module<T>::parameters() const {
   std::vector<Tensor<T>> out;
@@ -23,36 +40,102 @@ template <class T> std::size_t Module<T>::parameter_count() const {
   return n;
 }
 
+template <class T> Module<T>& Module<T>::train(bool mode) {
+  training_ = mode;
+  for (auto& [name, child] : children_) child->train(mode);
+  return *this;
+}
+
+template <class T> void Module<T>::check_new_name(const char* what, const std::string& name) const {
+  // No describe(): it may run inside a derived constructor, before what it describes exists.
+  const std::string where = std::string(what) + ": ";
+  if (name.empty()) throw ModuleError(where + "an empty name");
+  if (name.find('.') != std::string::npos)
+    throw ModuleError(where + "name \"" + name + "\" contains '.', which separates submodules");
+  auto taken = [&](const char* kind) {
+    throw ModuleError(where + "name \"" + name + "\" is already taken by a " + kind +
+                      " of this module");
+  };
+  for (const auto& p : parameters_)
+    if (p.name == name) taken("parameter");
+  for (const auto& b : buffers_)
+    if (b.name == name) taken("buffer");
+  for (const auto& c : children_)
+    if (c.first == name) taken("submodule");
+}
+
+template <class T>
+Tensor<T> Module<T>::register_parameter(const std::string& name, Tensor<T> tensor, bool is_bias) {
+  if (!tensor.defined())
+    throw ModuleError("register_parameter: parameter \"" + name + "\" is an undefined tensor");
+  check_new_name("register_parameter", name);
+  parameters_.push_back({name, tensor, is_bias});
+  return tensor;
+}
+
+template <class T> Tensor<T> Module<T>::register_buffer(const std::string& name, Tensor<T> tensor) {
+  if (!tensor.defined())
+    throw ModuleError("register_buffer: buffer \"" + name + "\" is an undefined tensor");
+  check_new_name("register_buffer", name);
+  buffers_.push_back({name, tensor});
+  return tensor;
+}
+
+template <class T>
+void Module<T>::add_child(const std::string& name, std::shared_ptr<Module<T>> module) {
+  if (!module) throw ModuleError("register_module: submodule \"" + name + "\" is null");
+  check_new_name("register_module", name);
+  children_.emplace_back(name, std::move(module));
+}
+
+namespace {
+template <class Entries>
+auto& find_registered(Entries& entries, const std::string& name, const char* what) {
+  for (auto& e : entries)
+    if (e.name == name) return e.tensor;
+  throw ModuleError(std::string("registered_") + what + ": no " + what + " named \"" + name +
+                    "\" in this module");
+}
+}  // namespace
+
+template <class T> Tensor<T>& Module<T>::registered_parameter(const std::string& name) {
+  return find_registered(parameters_, name, "parameter");
+}
+template <class T> const Tensor<T>& Module<T>::registered_parameter(const std::string& name) const {
+  return find_registered(parameters_, name, "parameter");
+}
+template <class T> Tensor<T>& Module<T>::registered_buffer(const std::string& name) {
+  return find_registered(buffers_, name, "buffer");
+}
+template <class T> const Tensor<T>& Module<T>::registered_buffer(const std::string& name) const {
+  return find_registered(buffers_, name, "buffer");
+}
+
 // ---- Linear -------------------------------------------------------------------------------
 
 template <class T>
-Linear<T>::Linear(std::size_t in, std::size_t out, const Init& init, std::mt19937_64& rng)
-    : weight_(Tensor<T>::empty(Shape{in, out})), bias_(Tensor<T>::zeros(Shape{out})) {
-  initialize(weight_, init, rng);
-  weight_.set_requires_grad(true);
-  bias_.set_requires_grad(true);
+Linear<T>::Linear(std::size_t in, std::size_t out, const Init& init, std::mt19937_64& rng) {
+  Tensor<T> weight = Tensor<T>::empty(Shape{in, out});
+  initialize(weight, init, rng);
+  this->register_parameter("W", weight.set_requires_grad(true), false);
+  this->register_parameter("b", Tensor<T>::zeros(Shape{out}, true), true);
 }
 
-template <class T>
-Linear<T>::Linear(const Tensor<T>& weight, const Tensor<T>& bias)
-    : weight_(weight.clone()), bias_(bias.clone()) {
+template <class T> Linear<T>::Linear(const Tensor<T>& weight, const Tensor<T>& bias) {
   if (weight.ndim() != 2 || bias.ndim() != 1 || bias.dim(0) != weight.dim(1))
     throw ShapeError("Linear: needs W[in,out] and b[out], got W" + weight.shape().str() + " and b" +
                      bias.shape().str());
-  weight_.set_requires_grad(true);
-  bias_.set_requires_grad(true);
+  this->register_parameter("W", weight.clone().set_requires_grad(true), false);
+  this->register_parameter("b", bias.clone().set_requires_grad(true), true);
 }
 
 template <class T> Tensor<T> Linear<T>::forward(const Tensor<T>& x) {
-  return add_bias(matmul(x, weight_), bias_);
-}
-
-template <class T> std::vector<NamedParameter<T>> Linear<T>::named_parameters() const {
-  return {{"W", weight_, false}, {"b", bias_, true}};
+  return add_bias(matmul(x, weight()), bias());
 }
 
 template <class T> std::string Linear<T>::describe() const {
-  return "Linear(" + std::to_string(weight_.dim(0)) + " -> " + std::to_string(weight_.dim(1)) + ")";
+  return "Linear(" + std::to_string(weight().dim(0)) + " -> " + std::to_string(weight().dim(1)) +
+         ")";
 }
 
 // ---- activations --------------------------------------------------------------------------
@@ -67,6 +150,14 @@ const char* to_string(Activation a) {
       return "tanh";
     case Activation::relu:
       return "relu";
+    case Activation::leaky_relu:
+      return "leaky_relu";
+    case Activation::gelu:
+      return "gelu";
+    case Activation::elu:
+      return "elu";
+    case Activation::softplus:
+      return "softplus";
   }
   return "?";
 }
@@ -81,6 +172,14 @@ template <class T> Tensor<T> activate(Activation a, const Tensor<T>& x) {
       return tanh(x);
     case Activation::relu:
       return relu(x);
+    case Activation::leaky_relu:
+      return leaky_relu(x, T(0.01));
+    case Activation::gelu:
+      return gelu(x, GeluApproximation::none);
+    case Activation::elu:
+      return elu(x, T(1));
+    case Activation::softplus:
+      return softplus(x, T(1), T(20));
   }
   return x;
 }
@@ -88,7 +187,8 @@ template <class T> Tensor<T> activate(Activation a, const Tensor<T>& x) {
 // ---- Sequential ---------------------------------------------------------------------------
 
 template <class T> Sequential<T>& Sequential<T>::add(std::shared_ptr<Module<T>> layer) {
-  if (!layer) throw Error("Sequential: cannot add a null layer");
+  if (!layer) throw ModuleError("Sequential: cannot add a null layer");
+  this->register_module(std::to_string(layers_.size()), layer);
   layers_.push_back(std::move(layer));
   return *this;
 }
@@ -97,14 +197,6 @@ template <class T> Tensor<T> Sequential<T>::forward(const Tensor<T>& x) {
   Tensor<T> h = x;
   for (auto& layer : layers_) h = layer->forward(h);
   return h;
-}
-
-template <class T> std::vector<NamedParameter<T>> Sequential<T>::named_parameters() const {
-  std::vector<NamedParameter<T>> out;
-  for (std::size_t i = 0; i < layers_.size(); ++i)
-    for (auto& p : layers_[i]->named_parameters())
-      out.push_back({std::to_string(i) + "." + p.name, p.tensor, p.is_bias});
-  return out;
 }
 
 template <class T> std::string Sequential<T>::describe() const {
@@ -130,6 +222,86 @@ Sequential<T> mlp(const std::vector<std::size_t>& sizes, Activation hidden, Acti
     if (a != Activation::identity) net.template emplace<ActivationLayer<T>>(a);
   }
   return net;
+}
+
+// ---- summary ------------------------------------------------------------------------------
+
+namespace {
+
+template <class T> void collect_modes(Module<T>& m, std::vector<std::pair<Module<T>*, bool>>& out) {
+  out.emplace_back(&m, m.is_training());
+  for (auto& [name, child] : m.named_children()) collect_modes(*child, out);
+}
+
+// Puts every module back in the mode it had, also when a layer throws: eval() on the root alone
+// would not restore a model whose submodules were in mixed modes.
+template <class T> class ModeRestorer {
+ public:
+  explicit ModeRestorer(Module<T>& root) { collect_modes(root, modes_); }
+  ~ModeRestorer() {
+    // Parents before their submodules: train() on a module resets its whole subtree.
+    for (auto& [module, mode] : modes_) module->train(mode);
+  }
+  ModeRestorer(const ModeRestorer&) = delete;
+  ModeRestorer& operator=(const ModeRestorer&) = delete;
+
+ private:
+  std::vector<std::pair<Module<T>*, bool>> modes_;
+};
+
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+}  // namespace
+
+template <class T> std::string summary(Module<T>& model, const Shape& input_shape) {
+  struct Row {
+    std::string layer, shape, count;
+  };
+  std::vector<Row> rows;
+  {
+    ModeRestorer<T> restore(model);
+    model.eval();
+    NoGradGuard no_grad;
+    Tensor<T> h = Tensor<T>::zeros(input_shape);
+    rows.push_back({"input", h.shape().str(), ""});
+    if (auto* seq = dynamic_cast<Sequential<T>*>(&model)) {
+      for (std::size_t i = 0; i < seq->layers().size(); ++i) {
+        Module<T>& layer = *seq->layers()[i];
+        h = layer(h);
+        rows.push_back({std::to_string(i) + " " + layer.describe(), h.shape().str(),
+                        std::to_string(layer.parameter_count())});
+      }
+    } else {
+      h = model(h);
+      rows.push_back({model.describe(), h.shape().str(), std::to_string(model.parameter_count())});
+    }
+  }
+  std::size_t trainable = 0;
+  for (const auto& p : model.named_parameters())
+    if (p.tensor.requires_grad()) trainable += p.tensor.size();
+
+  const Row header{"Layer", "Output shape", "Parameters"};
+  std::size_t w0 = header.layer.size(), w1 = header.shape.size();
+  for (const auto& r : rows) {
+    w0 = std::max(w0, r.layer.size());
+    w1 = std::max(w1, r.shape.size());
+  }
+  auto line = [&](const Row& r) {
+    std::string s = pad(r.layer, w0 + 2) + pad(r.shape, w1 + 2) + r.count;
+    s.erase(s.find_last_not_of(' ') + 1);
+    return s;
+  };
+  std::string table = line(header) + "\n";
+  const std::size_t rule_width = table.size() - 1;
+  table += std::string(rule_width, '-') + "\n";
+  for (const auto& r : rows) table += line(r) + "\n";
+  table += std::string(rule_width, '-') + "\n";
+  table += "Total parameters: " + std::to_string(model.parameter_count()) + "\n";
+  table += "Trainable parameters: " + std::to_string(trainable) + "\n";
+  return table;
 }
 
 // ---- regularized losses -------------------------------------------------------------------
@@ -178,6 +350,7 @@ Tensor<T> regularized_cross_entropy_with_logits(const Tensor<T>& z, const Tensor
   template Tensor<T> activate(Activation, const Tensor<T>&);                                       \
   template Sequential<T> mlp(const std::vector<std::size_t>&, Activation, Activation, const Init&, \
                              std::mt19937_64&);                                                    \
+  template std::string summary(Module<T>&, const Shape&);                                          \
   template Tensor<T> l2_penalty(const Module<T>&);                                                 \
   template Tensor<T> regularized_cross_entropy(const Tensor<T>&, const Tensor<T>&,                 \
                                                const Module<T>&, double);                          \

@@ -1,5 +1,6 @@
-// A model's parameters to and from a NumPy .npz archive, one member per named parameter
-// ("0.W.npy", "0.b.npy", ...), so that numpy.load(path)["0.W"] inspects a trained model.
+// A model's parameters and buffers to and from a NumPy .npz archive, one member per named
+// parameter or buffer ("0.W.npy", "0.b.npy", "1.running_mean.npy", ...: torch's state_dict
+// names), so that numpy.load(path)["0.W"] inspects a trained model.
 #pragma once
 
 #include <string>
@@ -14,9 +15,9 @@ namespace tg::nn {
 // (SerializeError).
 template <class T> void save_parameters(const Module<T>& model, const std::string& path);
 
-// Loads every parameter by name. All or nothing: a missing or extra name, or a shape that does
-// not match the model's, throws SerializeError naming the parameter and both shapes before any
-// parameter is changed.
+// Loads every parameter and buffer by name. All or nothing: a missing or extra name, or a shape
+// that does not match the model's, throws SerializeError naming the parameter or buffer and both
+// shapes before anything is changed.
 template <class T> void load_parameters(Module<T>& model, const std::string& path);
 
 }  // namespace tg::nn

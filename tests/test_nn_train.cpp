@@ -99,23 +99,26 @@ std::string read_all(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
-// PATH pointed somewhere else for one test, and put back afterwards.
-class PathOverride {
+// An environment variable set for one test, and put back afterwards.
+class EnvOverride {
  public:
-  explicit PathOverride(const std::string& path) {
-    const char* old = std::getenv("PATH");
+  EnvOverride(std::string name, const std::string& value) : name_(std::move(name)) {
+    const char* old = std::getenv(name_.c_str());
     had_ = old != nullptr;
     if (old) old_ = old;
-    ::setenv("PATH", path.c_str(), 1);
+    ::setenv(name_.c_str(), value.c_str(), 1);
   }
-  ~PathOverride() {
+  ~EnvOverride() {
     if (had_)
-      ::setenv("PATH", old_.c_str(), 1);
+      ::setenv(name_.c_str(), old_.c_str(), 1);
     else
-      ::unsetenv("PATH");
+      ::unsetenv(name_.c_str());
   }
+  EnvOverride(const EnvOverride&) = delete;
+  EnvOverride& operator=(const EnvOverride&) = delete;
 
  private:
+  std::string name_;
   bool had_ = false;
   std::string old_;
 };
@@ -198,6 +201,16 @@ TEST_CASE("write_png draws the history with gnuplot, or says why it cannot") {
     CHECK(png_size(png) == std::pair<unsigned, unsigned>(960, 600));
     CHECK(dir.names() == std::vector<std::string>{"it's a \"plot\" with spaces.png"});
 
+    // A user's startup file cannot send the picture elsewhere.
+    TempDir home;
+    std::ofstream(home.file(".gnuplot")) << "set output '" << home.file("elsewhere.png") << "'\n";
+    {
+      const EnvOverride user("HOME", home.path().string());
+      log.write_png(path, "again");
+    }
+    CHECK(read_all(path).compare(0, 8, png_signature) == 0);
+    CHECK(home.names() == std::vector<std::string>{".gnuplot"});
+
     // The script as written for a path of its own runs as is: gnuplot reads the quoted path back
     // exactly, and a backquote in the title stays text (no file named "ran").
     const std::string weird = dir.file("sub dir/a 'b' \"c\" $d @e.png");
@@ -219,7 +232,7 @@ TEST_CASE("write_png: gnuplot missing, failing or writing no PNG is an error nam
   const std::string path = dir.file("history.png");
   const auto write = [&] { log.write_png(path, "t"); };
   {
-    const PathOverride nothing_here(bin.path().string());
+    const EnvOverride nothing_here("PATH", bin.path().string());
     check_error<tg::Error>(write,
                            {"write_png: " + path + ": gnuplot not found: install gnuplot-nox"});
   }
@@ -227,21 +240,21 @@ TEST_CASE("write_png: gnuplot missing, failing or writing no PNG is an error nam
   write_executable(bin.file("gnuplot"),
                    "#!/bin/sh\necho '         line 3: undefined variable: x' >&2\nexit 3\n");
   {
-    const PathOverride stand_in(bin.path().string());
+    const EnvOverride stand_in("PATH", bin.path().string());
     check_error<tg::Error>(
         write,
         {"write_png: " + path + ": gnuplot failed (exit status 3): line 3: undefined variable: x"});
   }
   write_executable(bin.file("gnuplot"), "#!/bin/sh\necho 'no terminal' >&2\n");
   {
-    const PathOverride stand_in(bin.path().string());
+    const EnvOverride stand_in("PATH", bin.path().string());
     check_error<tg::Error>(
         write,
         {"write_png: " + path, "gnuplot wrote no PNG (0 bytes on standard output): no terminal"});
   }
   write_executable(bin.file("gnuplot"), "#!/bin/sh\nkill -9 $$\n");
   {
-    const PathOverride stand_in(bin.path().string());
+    const EnvOverride stand_in("PATH", bin.path().string());
     check_error<tg::Error>(write, {"write_png: " + path, "gnuplot was killed by signal 9"});
   }
   // Nothing was left behind: no PNG, no temporary file.

@@ -16,6 +16,7 @@
 #include <ostream>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include "file_io.hpp"
 
@@ -87,12 +88,13 @@ struct Finished {
   std::string out, err;
 };
 
-// Runs `program` (searched on PATH, no shell) with `input` on its standard input, collecting its
-// standard output and error. The three streams are served together (poll), so a child that
-// writes a lot before reading everything cannot deadlock with us. Standard input is a socket so
-// that a child that stops reading gives EPIPE (MSG_NOSIGNAL) rather than a SIGPIPE that would
-// kill this process. `fail` is called (and must throw) when the program cannot be started.
-Finished run_program(const std::string& program, const std::string& input,
+// Runs `program` (searched on PATH, no shell) with `arguments` and `input` on its standard input,
+// collecting its standard output and error. The three streams are served together (poll), so a
+// child that writes a lot before reading everything cannot deadlock with us. Standard input is a
+// socket so that a child that stops reading gives EPIPE (MSG_NOSIGNAL) rather than a SIGPIPE that
+// would kill this process. `fail` is called (and must throw) when the program cannot be started.
+Finished run_program(const std::string& program, const std::vector<std::string>& arguments,
+                     const std::string& input,
                      const std::function<void(const std::string&, int)>& fail) {
   const auto fail_errno = [&](const std::string& what) {
     const int err = errno;
@@ -124,10 +126,14 @@ Finished run_program(const std::string& program, const std::string& input,
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setsigdefault(&attributes, &defaults);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::string arg0 = program;
-  char* argv[] = {arg0.data(), nullptr};
+  std::vector<std::string> strings = arguments;
+  strings.insert(strings.begin(), program);
+  std::vector<char*> argv;
+  for (auto& a : strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = -1;
-  const int spawned = ::posix_spawnp(&pid, program.c_str(), &actions, &attributes, argv, environ);
+  const int spawned =
+      ::posix_spawnp(&pid, program.c_str(), &actions, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (spawned != 0) fail("cannot run " + program + ": " + errno_text(spawned), spawned);
@@ -285,10 +291,12 @@ void ProgressLog::write_png(const std::string& path, const std::string& title) c
   // Opened first: an unwritable path fails before gnuplot runs, and the old file stays until
   // the new one is complete.
   detail::AtomicFile out(path, fail);
-  const Finished run = run_program("gnuplot", script, [&](const std::string& problem, int err) {
-    fail(err == ENOENT ? "gnuplot not found: install gnuplot-nox (or put gnuplot on PATH)"
-                       : problem);
-  });
+  // --default-settings: a user's ~/.gnuplot cannot change the terminal or the output.
+  const Finished run = run_program(
+      "gnuplot", {"--default-settings"}, script, [&](const std::string& problem, int err) {
+        fail(err == ENOENT ? "gnuplot not found: install gnuplot-nox (or put gnuplot on PATH)"
+                           : problem);
+      });
   if (WIFSIGNALED(run.status))
     fail("gnuplot was killed by signal " + std::to_string(WTERMSIG(run.status)) + ": " +
          tail_of(run.err));

@@ -184,7 +184,8 @@ Finished run_program(const std::string& program, const std::vector<std::string>&
   return result;
 }
 
-// The last few lines of a program's standard error, for an error message.
+// The end of a program's standard error (at most its last 2000 characters, trimmed), for an
+// error message.
 std::string tail_of(const std::string& text) {
   const std::size_t end = text.find_last_not_of(" \t\r\n");
   if (end == std::string::npos) return "(nothing on standard error)";

@@ -53,6 +53,7 @@ using tg::nn::StepLR;
 using tg::nn::ThresholdMode;
 
 constexpr double kPi = std::numbers::pi;
+constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kBaseLr = 0.1;
 constexpr int kEpochs = 12;
 
@@ -118,6 +119,13 @@ std::vector<ScheduleCase> schedule_cases() {
          return 0.001 + (kBaseLr - 0.001) * (1 + std::cos(kPi * (e - 5) / 7)) / 2;
        }},
   };
+}
+
+std::vector<double> torch_rule_of(const std::string& name) {
+  for (const ScheduleCase& c : schedule_cases())
+    if (name == c.name) return c.torch_rule;
+  FAIL("no schedule case " << name);
+  return {};
 }
 
 // loss = sum(c * p) with c = [0.5, 3]: each SGD step moves p by -lr * c.
@@ -239,7 +247,7 @@ TEST_SUITE("nn.schedule") {
     CHECK(schedule.scheduler(1).epoch() == -1);  // not started
     // Epochs 0-4: LinearLR(1/3, 1, 5) from 0.1; from epoch 5 the second warmup from 0.1:
     // 0.1 * (0.5 + 0.5 * min(e - 5, 2) / 2).
-    const std::vector<double> linear = schedule_cases()[4].torch_rule;
+    const std::vector<double> linear = torch_rule_of("LinearLR(1/3, 1, 5)");
     for (int e = 0; e < kEpochs; ++e) {
       INFO("epoch " << e);
       if (e < 5)
@@ -291,7 +299,7 @@ TEST_SUITE("nn.schedule") {
                                     .threshold = 0.1,
                                     .cooldown = 1,
                                     .min_lr = 0.2});
-    CHECK(plateau.best() == std::numeric_limits<double>::infinity());
+    CHECK(plateau.best() == kInf);
     const std::vector<double> metrics = {10, 9.5, 8.9, 9, 8.5, 8.1, 20, 20, 20,
                                          20, 1,   5,   5, 5,   5,   5,  5,  5};
     const std::vector<double> lrs = {1,    1,    1,    1,    1,   0.5, 0.5, 0.5, 0.5,
@@ -317,7 +325,7 @@ TEST_SUITE("nn.schedule") {
                                     .patience = 0,
                                     .threshold = 0.5,
                                     .threshold_mode = ThresholdMode::abs});
-    CHECK(plateau.best() == -std::numeric_limits<double>::infinity());
+    CHECK(plateau.best() == -kInf);
     const std::vector<double> metrics = {1, 1.4, 2, 2.5};
     const std::vector<double> lrs = {1, 0.1, 0.1, 0.1 * 0.1};
     for (std::size_t i = 0; i < metrics.size(); ++i) {
@@ -340,7 +348,7 @@ TEST_SUITE("nn.schedule") {
     check_error<DomainError>([&] { StepLR s(opt, 2, 0); }, {"StepLR", "gamma", "0"});
     check_error<DomainError>([&] { StepLR s(opt, 2, std::nan("")); }, {"StepLR", "gamma", "nan"});
     check_error<DomainError>([&] { ExponentialLR s(opt, 0); }, {"ExponentialLR", "gamma", "0"});
-    check_error<DomainError>([&] { ExponentialLR s(opt, INFINITY); },
+    check_error<DomainError>([&] { ExponentialLR s(opt, kInf); },
                              {"ExponentialLR", "gamma", "inf"});
     check_error<DomainError>(
         [&] {
@@ -370,7 +378,7 @@ TEST_SUITE("nn.schedule") {
                              {"ReduceLROnPlateau", "threshold", "nan"});
     check_error<DomainError>([&] { ReduceLROnPlateau s(opt, {.min_lr = -1}); },
                              {"ReduceLROnPlateau", "min_lr", "-1"});
-    check_error<DomainError>([&] { ReduceLROnPlateau s(opt, {.eps = INFINITY}); },
+    check_error<DomainError>([&] { ReduceLROnPlateau s(opt, {.eps = kInf}); },
                              {"ReduceLROnPlateau", "eps", "inf"});
     CHECK(opt.learning_rate() == 0.5);  // a refused schedule leaves the rate alone
 
@@ -552,7 +560,7 @@ TEST_SUITE("nn.schedule") {
             {"StepLR", "'last_epoch'", "2.5", "whole number"});
     refused(with_entry(good, "last_epoch", TensorD::scalar(-1)), {"StepLR", "'last_epoch'", "-1"});
     refused(with_entry(good, "last_lr", TensorD::scalar(-0.1)), {"StepLR", "'last_lr'", "-0.1"});
-    refused(with_entry(good, "base_lr", TensorD::scalar(INFINITY)), {"StepLR", "'base_lr'", "inf"});
+    refused(with_entry(good, "base_lr", TensorD::scalar(kInf)), {"StepLR", "'base_lr'", "inf"});
     refused(with_entry(good, "base_lr", TensorD()), {"StepLR", "'base_lr'", "undefined"});
     target.load_state_dict(good);
     CHECK(same_bits(target.state_dict(), good));

@@ -4,18 +4,23 @@
 //   auto net = tg::nn::mlp<double>({2, 2, 2, 1}, tg::nn::Activation::sigmoid,
 //                                  tg::nn::Activation::sigmoid, tg::nn::Init::uniform(0.12), rng);
 //   tg::TensorD yhat = net(X);           // X[n, 2] -> [n, 1]
-//   for (auto& [name, p] : net.named_parameters()) ...   // "0.W", "0.b", "2.W", ...
+//   for (auto& [name, p, is_bias] : net.named_parameters()) ...   // "0.W", "0.b", "2.W", ...
 //
 // A module of one's own registers its parameters, buffers and submodules in its constructor, and
 // the names come out prefixed by the submodule's ("encoder.W"), as in torch.nn:
 //
-//   struct Block : tg::nn::Module<double> {
-//     Block(std::mt19937_64& rng) {
-//       encoder = register_module("encoder", std::make_shared<Linear<double>>(4, 2, init, rng));
-//       decoder = register_module("decoder", std::make_shared<Linear<double>>(2, 4, init, rng));
+//   class Autoencoder : public tg::nn::Module<double> {
+//    public:
+//     explicit Autoencoder(std::mt19937_64& rng) {
+//       const auto init = tg::nn::Init::xavier_uniform();
+//       encoder_ = register_module("encoder", std::make_shared<Linear<double>>(4, 2, init, rng));
+//       decoder_ = register_module("decoder", std::make_shared<Linear<double>>(2, 4, init, rng));
 //     }
-//     ...
-//   };
+//     tg::TensorD forward(const tg::TensorD& x) override { return (*decoder_)((*encoder_)(x)); }
+//     std::string describe() const override { return "Autoencoder"; }
+//    private:
+//     std::shared_ptr<Linear<double>> encoder_, decoder_;
+//   };  // named_parameters(): "encoder.W", "encoder.b", "decoder.W", "decoder.b"
 #pragma once
 
 #include <functional>

@@ -1,8 +1,9 @@
-// The digit-classifier course notes (docs/tutorials.md) scaled to real data: a sigmoid MLP with
-// the course notes' regularized cross-entropy
-//   J = -(1/m) sum_{i,k} [y log h + (1-y) log(1-h)] + lambda/(2m) sum of squared non-bias weights
-// on Fashion-MNIST (Debian's dataset-fashion-mnist: 60,000 training and 10,000 test images).
+// The digit-classifier course notes (docs/tutorials.md) scaled to real data, then the same task
+// with today's defaults, on Fashion-MNIST (Debian's dataset-fashion-mnist: 60,000 training and
+// 10,000 test images).
 //
+// The sigmoid variant, the course notes' network and regularized cross-entropy
+//   J = -(1/m) sum_{i,k} [y log h + (1-y) log(1-h)] + lambda/(2m) sum of squared non-bias weights:
 // Part 1: 784-256-128-10, sigmoid hidden units and outputs, minibatch Adam; reports the test
 //         accuracy (target >= 0.88) and saves the model to classifier_model.npz (readable with
 //         numpy.load).
@@ -10,21 +11,34 @@
 //         [-0.12, 0.12], trained with L-BFGS on the unrolled parameter vector, full batch, on a
 //         5000-image subset with the centre 20x20 crop of each image (400 inputs, like the course
 //         notes' 20x20 digits).
+// The modern variant: 784-512-256-10 with ReLU hidden units, dropout 0.1, He initialisation,
+// softmax cross-entropy, AdamW (lr 2e-3, weight decay 0.05), one epoch of linear warmup then a
+// cosine decay of the learning rate towards zero, float32, 18 epochs; target test accuracy
+// >= 0.895. Saved to classifier_model_modern.npz.
 //
-//   ./build/examples/classifier [--epochs N] [--data DIR] [--out FILE] [--skip-lbfgs]
+// Each variant trained by minibatches writes its history next to its model: FILE.history.csv
+// and, drawn by gnuplot, FILE.history.png.
+//
+//   ./build/examples/classifier [--variant sigmoid|modern|both] [--epochs N] [--data DIR]
+//                               [--out FILE] [--skip-lbfgs]
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "tapegrad/nn/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
+#include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/nn/parameters.hpp"
+#include "tapegrad/nn/schedule.hpp"
 #include "tapegrad/nn/train.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -44,10 +58,31 @@ Split load(const std::string& dir, const std::string& prefix) {
   return {nn::idx_images<float>(images, 1.0f / 255.0f), nn::idx_labels(labels)};
 }
 
-// The model's predictions in batches, without recording a graph.
+// The model's predictions without recording a graph, in evaluation mode (dropout off); the model
+// goes back to training mode afterwards.
 double test_accuracy(nn::Module<float>& net, const Split& test) {
   tg::NoGradGuard no_grad;
-  return nn::accuracy(net(test.images), test.labels);
+  net.eval();
+  const double acc = nn::accuracy(net(test.images), test.labels);
+  net.train();
+  return acc;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The history as CSV and as a picture. A missing gnuplot costs the picture, not the run.
+void save_history(const nn::ProgressLog& log, const std::string& model_path,
+                  const std::string& title) {
+  log.write_csv(model_path + ".history.csv");
+  try {
+    log.write_png(model_path + ".history.png", title);
+    std::printf("saved the history to %s.history.csv and .png\n", model_path.c_str());
+  } catch (const tg::Error& e) {
+    std::printf("saved the history to %s.history.csv (no picture: %s)\n", model_path.c_str(),
+                e.what());
+  }
 }
 
 // The course notes' cost for a batch from the output pre-activations z (h = sigmoid(z)), through
@@ -71,6 +106,7 @@ bool part1(const Split& train, const Split& test, std::size_t epochs, const std:
   const double lambda = 1.0, m = double(train.labels.size());
   nn::Minibatches<float> batches(train.images, train.labels, 128, rng);
   nn::ProgressLog log(epochs, &std::cout);
+  const auto start = std::chrono::steady_clock::now();
   for (std::size_t epoch = 0; epoch < epochs; ++epoch) {
     log.begin_epoch();
     double total = 0;
@@ -88,12 +124,80 @@ bool part1(const Split& train, const Split& test, std::size_t epochs, const std:
                   test_accuracy(net, test));
   }
   const double acc = test_accuracy(net, test);
-  std::printf("test accuracy %.4f (target 0.88): %s\n", acc, acc >= 0.88 ? "met" : "NOT met");
-  log.write_csv(out + ".history.csv");
+  std::printf("test accuracy %.4f (target 0.88): %s, %.1f s of training\n", acc,
+              acc >= 0.88 ? "met" : "NOT met", seconds_since(start));
   nn::save_parameters(net, out);
-  std::printf("saved the model to %s and the loss history to %s.history.csv\n", out.c_str(),
-              out.c_str());
+  std::printf("saved the model to %s\n", out.c_str());
+  save_history(log, out, "784-256-128-10 sigmoid MLP, Adam: Fashion-MNIST");
   return acc >= 0.88;
+}
+
+// 784-512-256-10: Linear, ReLU, Dropout per hidden layer; the last layer's logits go to
+// softmax_ce. ReLU rather than GELU: GELU's erf (forward and backward) makes an epoch about twice
+// as long here, and in the same time ReLU trains enough more epochs to do at least as well.
+// Dropout 0.1: at 0.2 the network underfits in this many epochs.
+nn::Sequential<float> modern_net(std::mt19937_64& rng) {
+  const std::vector<std::size_t> sizes{784, 512, 256, 10};
+  nn::Sequential<float> net;
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    // He initialisation: the variance that keeps a rectifier's activations from shrinking.
+    net.emplace<nn::Linear<float>>(sizes[i], sizes[i + 1], nn::Init::he_uniform(), rng);
+    if (i + 2 < sizes.size()) {
+      net.emplace<nn::ActivationLayer<float>>(nn::Activation::relu);
+      net.emplace<nn::Dropout<float>>(0.1, rng());
+    }
+  }
+  return net;
+}
+
+// Linear warmup over the first epoch (from a tenth of the rate: Adam's first moments are still
+// noise), then a cosine from the full rate down to zero at the end of the run.
+std::unique_ptr<nn::LRScheduler> warmup_cosine(nn::LearningRateControl& opt, std::size_t epochs) {
+  const std::size_t warmup = epochs > 1 ? 1 : 0;
+  if (warmup == 0) return std::make_unique<nn::CosineAnnealingLR>(opt, epochs);
+  std::vector<std::unique_ptr<nn::LRScheduler>> parts;
+  parts.push_back(std::make_unique<nn::LinearLR>(opt, 0.1, 1.0, warmup));
+  parts.push_back(std::make_unique<nn::CosineAnnealingLR>(opt, epochs - warmup));
+  return std::make_unique<nn::SequentialLR>(opt, std::move(parts),
+                                            std::vector<std::size_t>{warmup});
+}
+
+bool modern(const Split& train, const Split& test, std::size_t epochs, const std::string& out) {
+  std::printf("\n== Modern: 784-512-256-10 ReLU MLP, dropout, AdamW, warmup + cosine ==\n");
+  std::mt19937_64 rng(3);
+  auto net = modern_net(rng);
+  std::printf("%s", nn::summary(net, {1, 784}).c_str());
+  nn::AdamW<float> opt(net.parameters(), {.lr = 2e-3, .weight_decay = 0.05});
+  const auto schedule = warmup_cosine(opt, epochs);
+  nn::Minibatches<float> batches(train.images, train.labels, 128, rng);
+  nn::ProgressLog log(epochs, &std::cout);
+  const double m = double(train.labels.size());
+  const auto start = std::chrono::steady_clock::now();
+  net.train();
+  for (std::size_t epoch = 0; epoch < epochs; ++epoch) {
+    log.begin_epoch();
+    double total = 0;
+    std::size_t correct = 0;
+    for (const auto& b : batches) {
+      opt.zero_grad();
+      TensorF z = net(b.x);
+      TensorF J = tg::softmax_ce(z, b.y);
+      J.backward();
+      opt.step();
+      total += J.item() * double(b.y.size());
+      correct += std::size_t(nn::accuracy(z, b.y) * double(b.y.size()) + 0.5);
+    }
+    schedule->step();
+    log.end_epoch(total / m, train.labels.size(), double(correct) / m, test_accuracy(net, test));
+  }
+  const double acc = test_accuracy(net, test);
+  std::printf("test accuracy %.4f (target 0.895): %s, %.1f s of training\n", acc,
+              acc >= 0.895 ? "met" : "NOT met", seconds_since(start));
+  nn::save_parameters(net, out);
+  std::printf("saved the model to %s\n", out.c_str());
+  save_history(log, out,
+               "784-512-256-10 ReLU MLP, dropout 0.1, AdamW, warmup + cosine: Fashion-MNIST");
+  return acc >= 0.895;
 }
 
 // The centre 20x20 of each 28x28 image: 400 inputs, the course notes' input size.
@@ -133,14 +237,27 @@ void part2(const Split& train, const Split& test) {
 
 }  // namespace
 
+// FILE.npz -> FILE_modern.npz (FILE -> FILE_modern without the extension).
+std::string modern_path(const std::string& out) {
+  const std::string ext = ".npz";
+  if (out.size() > ext.size() && out.compare(out.size() - ext.size(), ext.size(), ext) == 0)
+    return out.substr(0, out.size() - ext.size()) + "_modern" + ext;
+  return out + "_modern";
+}
+
 int main(int argc, char** argv) {
-  std::size_t epochs = 20;
+  std::size_t epochs = 0;  // 0: each variant's own (20 and 18)
   std::string dir = "/usr/share/datasets/fashion-mnist", out = "classifier_model.npz";
+  std::string variant = "both";
   bool lbfgs = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--epochs" && i + 1 < argc)
       epochs = std::stoul(argv[++i]);
+    else if (a == "--variant" && i + 1 < argc &&
+             (std::strcmp(argv[i + 1], "sigmoid") == 0 || std::strcmp(argv[i + 1], "modern") == 0 ||
+              std::strcmp(argv[i + 1], "both") == 0))
+      variant = argv[++i];
     else if (a == "--data" && i + 1 < argc)
       dir = argv[++i];
     else if (a == "--out" && i + 1 < argc)
@@ -148,7 +265,9 @@ int main(int argc, char** argv) {
     else if (a == "--skip-lbfgs")
       lbfgs = false;
     else {
-      std::fprintf(stderr, "usage: %s [--epochs N] [--data DIR] [--out FILE] [--skip-lbfgs]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--variant sigmoid|modern|both] [--epochs N] [--data DIR] "
+                   "[--out FILE] [--skip-lbfgs]\n",
                    argv[0]);
       return 2;
     }
@@ -157,8 +276,13 @@ int main(int argc, char** argv) {
     const Split train = load(dir, "train"), test = load(dir, "t10k");
     std::printf("Fashion-MNIST: %zu training and %zu test images from %s\n", train.labels.size(),
                 test.labels.size(), dir.c_str());
-    const bool met = part1(train, test, epochs, out);
-    if (lbfgs) part2(train, test);
+    bool met = true;
+    if (variant != "modern") {
+      met = part1(train, test, epochs ? epochs : 20, out) && met;
+      if (lbfgs) part2(train, test);
+    }
+    if (variant != "sigmoid")
+      met = modern(train, test, epochs ? epochs : 18, modern_path(out)) && met;
     return met ? 0 : 1;
   } catch (const tg::Error& e) {
     std::fprintf(stderr,

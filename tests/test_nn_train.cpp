@@ -1,11 +1,20 @@
-// Progress reporting, loss history CSV, accuracy.
+// Progress reporting, loss history CSV and PNG, accuracy.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <utility>
+#include <vector>
 
+#include "check_error.hpp"
 #include "tapegrad/nn/train.hpp"
+#include "temp_dir.hpp"
 
 using tg::TensorD;
 
@@ -61,4 +70,196 @@ TEST_CASE("nn accuracy: a label out of range is an IndexError, as in softmax_ce 
   CHECK_THROWS_WITH_AS(tg::nn::accuracy(tg::TensorF::zeros({1, 3}), {3}),
                        doctest::Contains("label 3"), tg::IndexError);
   CHECK(tg::nn::accuracy(scores, {1, 0}) == 1.0);
+}
+
+namespace {
+
+tg::nn::ProgressLog two_epochs() {
+  tg::nn::ProgressLog log(2, nullptr);
+  log.begin_epoch();
+  log.end_epoch(0.5, 1000, 0.8);
+  log.begin_epoch();
+  log.end_epoch(0.25, 1000, 0.9, 0.85);
+  return log;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+bool has_line(const std::vector<std::string>& lines, const std::string& line) {
+  return std::find(lines.begin(), lines.end(), line) != lines.end();
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// An environment variable set for one test, and put back afterwards.
+class EnvOverride {
+ public:
+  EnvOverride(std::string name, const std::string& value) : name_(std::move(name)) {
+    const char* old = std::getenv(name_.c_str());
+    had_ = old != nullptr;
+    if (old) old_ = old;
+    ::setenv(name_.c_str(), value.c_str(), 1);
+  }
+  ~EnvOverride() {
+    if (had_)
+      ::setenv(name_.c_str(), old_.c_str(), 1);
+    else
+      ::unsetenv(name_.c_str());
+  }
+  EnvOverride(const EnvOverride&) = delete;
+  EnvOverride& operator=(const EnvOverride&) = delete;
+
+ private:
+  std::string name_;
+  bool had_ = false;
+  std::string old_;
+};
+
+bool gnuplot_on_path() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');)
+    if (!dir.empty() && ::access((dir + "/gnuplot").c_str(), X_OK) == 0) return true;
+  return false;
+}
+
+void write_executable(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+}
+
+const std::string png_signature("\x89PNG\r\n\x1a\n", 8);
+
+// A PNG's size from its IHDR chunk: width and height big-endian at bytes 16..23.
+std::pair<unsigned, unsigned> png_size(const std::string& png) {
+  auto u32 = [&](std::size_t at) {
+    unsigned v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(png[at + i]);
+    return v;
+  };
+  return {u32(16), u32(20)};
+}
+
+}  // namespace
+
+TEST_CASE("the gnuplot script holds the history and quotes the title and output path") {
+  const auto log = two_epochs();
+  const auto lines = lines_of(log.gnuplot_script("it's \"ok\"\n`touch x` \\n", "a b/it's.png"));
+  CHECK(has_line(lines, "set terminal pngcairo size 960,600 noenhanced"));
+  // Single quotes (a quote doubled), the newline spliced in as an octal escape: no backquote or
+  // backslash inside double quotes, where gnuplot would run or interpret it.
+  CHECK(has_line(lines, "set title 'it''s \"ok\"'.\"\\012\".'`touch x` \\n'"));
+  CHECK(has_line(lines, "set output 'a b/it''s.png'"));
+  CHECK(has_line(lines, "set y2tics"));
+  CHECK(has_line(lines, "$history << EOD"));
+  // epoch, loss, accuracy, test accuracy; not measured is NaN, which gnuplot leaves out.
+  CHECK(has_line(lines, "1 0.5 0.8 NaN"));
+  CHECK(has_line(lines, "2 0.25 0.9 0.85"));
+  CHECK(has_line(lines, "EOD"));
+  CHECK(has_line(lines, "plot $history using 1:2 axes x1y1 with linespoints title 'loss', \\"));
+  CHECK(has_line(lines, "     $history using 1:3 axes x1y2 with linespoints title 'accuracy', \\"));
+  CHECK(
+      has_line(lines, "     $history using 1:4 axes x1y2 with linespoints title 'test accuracy'"));
+
+  // Without an output path the PNG goes to standard output; an empty title is ''.
+  const std::string plain = log.gnuplot_script("");
+  CHECK(plain.find("set output") == std::string::npos);
+  CHECK(has_line(lines_of(plain), "set title ''"));
+
+  // Loss only: no right-hand axis, one curve.
+  tg::nn::ProgressLog loss_only(1, nullptr);
+  loss_only.begin_epoch();
+  loss_only.end_epoch(2.5, 10);
+  const std::string text = loss_only.gnuplot_script("t");
+  CHECK(text.find("y2") == std::string::npos);
+  CHECK(has_line(lines_of(text), "1 2.5 NaN NaN"));
+  CHECK(
+      has_line(lines_of(text), "plot $history using 1:2 axes x1y1 with linespoints title 'loss'"));
+
+  tg::nn::ProgressLog empty(1, nullptr);
+  CHECK_THROWS_WITH_AS(empty.gnuplot_script("t"), doctest::Contains("no epochs recorded"),
+                       tg::Error);
+}
+
+TEST_CASE("write_png draws the history with gnuplot, or says why it cannot") {
+  TempDir dir;
+  const auto log = two_epochs();
+  const std::string path = dir.file("it's a \"plot\" with spaces.png");
+  if (gnuplot_on_path()) {
+    log.write_png(path, "loss & accuracy: it's \"quoted\"");
+    const std::string png = read_all(path);
+    REQUIRE(png.size() > 24);
+    CHECK(png.compare(0, 8, png_signature) == 0);
+    CHECK(png_size(png) == std::pair<unsigned, unsigned>(960, 600));
+    CHECK(dir.names() == std::vector<std::string>{"it's a \"plot\" with spaces.png"});
+
+    // A user's startup file cannot send the picture elsewhere.
+    TempDir home;
+    std::ofstream(home.file(".gnuplot")) << "set output '" << home.file("elsewhere.png") << "'\n";
+    {
+      const EnvOverride user("HOME", home.path().string());
+      log.write_png(path, "again");
+    }
+    CHECK(read_all(path).compare(0, 8, png_signature) == 0);
+    CHECK(home.names() == std::vector<std::string>{".gnuplot"});
+
+    // The script as written for a path of its own runs as is: gnuplot reads the quoted path back
+    // exactly, and a backquote in the title stays text (no file named "ran").
+    const std::string weird = dir.file("sub dir/a 'b' \"c\" $d @e.png");
+    std::filesystem::create_directory(dir.path() / "sub dir");
+    std::ofstream(dir.file("plot.gp")) << log.gnuplot_script("`touch ran`", weird);
+    const std::string command = "cd '" + dir.path().string() + "' && gnuplot plot.gp";
+    REQUIRE(std::system(command.c_str()) == 0);
+    CHECK(read_all(weird).compare(0, 8, png_signature) == 0);
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "ran"));
+  } else {
+    CHECK_THROWS_WITH_AS(log.write_png(path, "t"), doctest::Contains("gnuplot not found"),
+                         tg::Error);
+  }
+}
+
+TEST_CASE("write_png: gnuplot missing, failing or writing no PNG is an error naming the path") {
+  TempDir dir, bin;
+  const auto log = two_epochs();
+  const std::string path = dir.file("history.png");
+  const auto write = [&] { log.write_png(path, "t"); };
+  {
+    const EnvOverride nothing_here("PATH", bin.path().string());
+    check_error<tg::Error>(write,
+                           {"write_png: " + path + ": gnuplot not found: install gnuplot-nox"});
+  }
+  // A stand-in gnuplot that fails the way gnuplot does on a bad script.
+  write_executable(bin.file("gnuplot"),
+                   "#!/bin/sh\necho '         line 3: undefined variable: x' >&2\nexit 3\n");
+  {
+    const EnvOverride stand_in("PATH", bin.path().string());
+    check_error<tg::Error>(
+        write,
+        {"write_png: " + path + ": gnuplot failed (exit status 3): line 3: undefined variable: x"});
+  }
+  write_executable(bin.file("gnuplot"), "#!/bin/sh\necho 'no terminal' >&2\n");
+  {
+    const EnvOverride stand_in("PATH", bin.path().string());
+    check_error<tg::Error>(
+        write,
+        {"write_png: " + path, "gnuplot wrote no PNG (0 bytes on standard output): no terminal"});
+  }
+  write_executable(bin.file("gnuplot"), "#!/bin/sh\nkill -9 $$\n");
+  {
+    const EnvOverride stand_in("PATH", bin.path().string());
+    check_error<tg::Error>(write, {"write_png: " + path, "gnuplot was killed by signal 9"});
+  }
+  // Nothing was left behind: no PNG, no temporary file.
+  CHECK(dir.names().empty());
+  // A directory that does not exist fails before gnuplot runs.
+  const std::string missing = dir.file("missing/h.png");
+  check_error<tg::Error>([&] { log.write_png(missing, "t"); }, {"write_png: " + missing});
 }

@@ -1,5 +1,5 @@
 // Training progress: one line per epoch (loss, accuracy where it applies, samples per second,
-// time left), and the loss history as CSV.
+// time left), and the history as CSV or as a PNG drawn by gnuplot.
 #pragma once
 
 #include <chrono>
@@ -37,6 +37,17 @@ class ProgressLog {
   // target, keeping an existing file's permission bits, refusing a path that is not a regular
   // file. Failures throw tg::Error naming the path.
   void write_csv(const std::string& path) const;
+  // A gnuplot script that draws the history: the loss against the epoch on the left axis, the
+  // accuracy and test accuracy (those recorded in some epoch) on the right. The data are inline,
+  // so the script stands alone. Strings are single-quoted, where gnuplot neither expands
+  // backquotes nor reads backslashes; control characters are spliced in as double-quoted escapes.
+  // With an empty output_path the PNG goes to standard output. Error when nothing was recorded.
+  std::string gnuplot_script(const std::string& title, const std::string& output_path = "") const;
+  // The history drawn by gnuplot (found on PATH, run directly: no shell) into a 960x600 PNG,
+  // written like write_csv. gnuplot writes to a pipe, so the path never enters its script. Errors
+  // (tg::Error naming the path): gnuplot missing ("gnuplot not found: install gnuplot-nox"),
+  // failing (its exit status and standard error), or writing no PNG.
+  void write_png(const std::string& path, const std::string& title) const;
 
  private:
   std::size_t total_;

@@ -8,11 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <sstream>
 #include <utility>
 #include <vector>
 
 #include "check_error.hpp"
+#include "tapegrad/nn/metrics.hpp"
 #include "tapegrad/nn/train.hpp"
 #include "temp_dir.hpp"
 
@@ -22,6 +24,16 @@ TEST_CASE("accuracy counts rows whose largest score is at the label") {
   TensorD scores = TensorD::matrix({{0.1, 0.7, 0.2}, {0.5, 0.4, 0.1}, {0.2, 0.2, 0.6}, {1, 0, 0}});
   CHECK(tg::nn::accuracy(scores, {1, 0, 2, 1}) == doctest::Approx(0.75));
   CHECK_THROWS_AS(tg::nn::accuracy(scores, {1, 0}), tg::ShapeError);
+}
+
+TEST_CASE("accuracy on scores picks the class argmax_rows and predict pick, NaN included") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // Row 0: a NaN is the largest score (torch.argmax), so class 1, not 2. Row 1: a tie at 0.5,
+  // the first maximum, class 0.
+  TensorD scores = TensorD::matrix({{1, nan, 2}, {0.5, 0.5, 0.1}});
+  CHECK(tg::nn::argmax_rows(scores) == tg::Labels{1, 0});
+  CHECK(tg::nn::accuracy(scores, {2, 0}) == 0.5);
+  CHECK(tg::nn::accuracy(scores, {1, 0}) == 1.0);
 }
 
 TEST_CASE("the progress log prints one line per epoch and writes the history as CSV") {

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "file_io.hpp"
+#include "label_checks.hpp"
+#include "tapegrad/nn/metrics.hpp"
 
 extern char** environ;
 
@@ -316,23 +318,11 @@ template <class T> double accuracy(const Tensor<T>& scores, const Labels& labels
   if (scores.ndim() != 2 || scores.dim(0) != labels.size())
     throw ShapeError("accuracy: needs scores[n,C] and n labels, got scores" + scores.shape().str() +
                      " and " + std::to_string(labels.size()) + " labels");
-  const std::size_t n = scores.dim(0), classes = scores.dim(1);
-  for (std::size_t i = 0; i < n; ++i)
-    if (labels[i] < 0 || static_cast<std::uint64_t>(labels[i]) >= classes)
-      throw IndexError("accuracy: label " + std::to_string(labels[i]) + " at row " +
-                       std::to_string(i) + " is out of range for " + std::to_string(classes) +
-                       " classes" +
-                       (classes ? " (valid 0.." + std::to_string(classes - 1) + ")" : ""));
-  if (n == 0) return 0;
-  std::size_t correct = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const T* row = scores.data() + i * classes;
-    std::size_t best = 0;
-    for (std::size_t c = 1; c < classes; ++c)
-      if (row[c] > row[best]) best = c;
-    correct += std::int64_t(best) == labels[i];
-  }
-  return double(correct) / double(n);
+  detail::check_labels("accuracy", "label", labels, scores.dim(1));
+  if (scores.dim(0) == 0) return 0;
+  // One argmax for every function that turns scores into classes (a NaN is the largest score,
+  // as in torch.argmax), so that accuracy(scores, y) == accuracy(argmax_rows(scores), y).
+  return accuracy(argmax_rows(scores), labels);
 }
 
 template double accuracy(const Tensor<float>&, const Labels&);

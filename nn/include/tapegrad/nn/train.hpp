@@ -56,9 +56,11 @@ class ProgressLog {
   std::vector<EpochRecord> history_;
 };
 
-// Fraction of rows whose largest score is at the label's column (ties: first maximum). ShapeError
-// unless scores is [n, C] with n labels; IndexError for a label outside 0..C-1 (as one_hot; -100,
-// which softmax_ce ignores by default, is an error here too), naming the label and its row.
+// Fraction of rows whose largest score is at the label's column (ties: first maximum; a NaN is the
+// largest, as in torch.argmax: the same classes as argmax_rows and predict in metrics.hpp).
+// ShapeError unless scores is [n, C] with n labels; IndexError for a label outside 0..C-1 (as
+// one_hot; -100, which softmax_ce ignores by default, is an error here too), naming the label and
+// its row.
 template <class T> double accuracy(const Tensor<T>& scores, const Labels& labels);
 
 }  // namespace tg::nn

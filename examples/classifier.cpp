@@ -35,6 +35,7 @@
 #include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/losses.hpp"
+#include "tapegrad/nn/metrics.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/nn/parameters.hpp"
@@ -193,6 +194,9 @@ bool modern(const Split& train, const Split& test, std::size_t epochs, const std
   const double acc = test_accuracy(net, test);
   std::printf("test accuracy %.4f (target 0.895): %s, %.1f s of training\n", acc,
               acc >= 0.895 ? "met" : "NOT met", seconds_since(start));
+  net.eval();
+  std::printf("test set, rows the true class, columns the predicted one:\n%s",
+              nn::confusion_matrix(nn::predict(net, test.images), test.labels, 10).str().c_str());
   nn::save_parameters(net, out);
   std::printf("saved the model to %s\n", out.c_str());
   save_history(log, out,

@@ -11,10 +11,10 @@
 #   bash scripts/bench.sh --only W1,W4 --threads 1 --rounds 5
 #   bash scripts/bench.sh --verify-only   # gradients of the engine == the reference's, no timing
 #
-# Arguments go to build/benchmarks/tapegrad_bench (see benchmarks/README.md). OPENBLAS_CORETYPE
-# defaults to Haswell (AVX2 kernels), the setting benchmarks/results/latest.md was measured under;
-# set it yourself (e.g. OPENBLAS_CORETYPE=SkylakeX) to compare another kernel. TAPEGRAD_BUILD_DIR
-# picks another build directory than build/.
+# Arguments go to build/benchmarks/tapegrad_bench (see benchmarks/README.md). OpenBLAS runs the
+# kernel it picks for this CPU, what users get; set OPENBLAS_CORETYPE yourself (e.g. Haswell for
+# the AVX2 kernels on an AVX-512 machine) to compare another one. TAPEGRAD_BUILD_DIR picks another
+# build directory than build/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,6 +24,5 @@ build="${TAPEGRAD_BUILD_DIR:-build}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BUILD_BENCHMARKS=ON
 cmake --build "$build" --parallel "$(nproc)" --target tapegrad_bench_all
 
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 export TAPEGRAD_BENCH_COMMAND="bash scripts/bench.sh${*:+ $*}"
 exec "./$build/benchmarks/tapegrad_bench" "$@"

@@ -15,9 +15,7 @@ namespace tg::nn {
 namespace {
 
 std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
+  return format_number(v);
 }
 
 // The parameters that hold a gradient, after checking that every handle is defined.

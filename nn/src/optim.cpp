@@ -20,9 +20,7 @@ namespace tg::nn {
 namespace {
 
 std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
+  return format_number(v);
 }
 
 // `ok` written as a positive range test (lr >= 0) is false for NaN, so NaN options are rejected.
@@ -388,68 +386,38 @@ template <class T> void SGD<T>::load_state_dict(const StateDict& state) {
   momentum_ = std::move(momentum);
 }
 
-// ---- Adam -------------------------------------------------------------------------------------
+// ---- Adam and AdamW ---------------------------------------------------------------------------
 
-template <class T>
-Adam<T>::Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
-    : Optimizer<T>(std::move(params), "Adam"), options_(options) {
+template <class T, class Options>
+AdamFamily<T, Options>::AdamFamily(std::vector<Tensor<T>> params, const Options& options)
+    : Optimizer<T>(std::move(params), Options::kName), options_(options) {
   validate(options_);
   m_.resize(this->parameters().size());
   v_.resize(this->parameters().size());
   steps_.assign(this->parameters().size(), 0);
 }
 
-template <class T> void Adam<T>::set_learning_rate(double lr) {
-  validate_lr("Adam", lr);
+template <class T, class Options> void AdamFamily<T, Options>::set_learning_rate(double lr) {
+  validate_lr(Options::kName, lr);
   options_.lr = lr;
 }
 
-template <class T> void Adam<T>::step() {
-  for (std::size_t i = 0; i < this->parameters().size(); ++i) {
-    if (!this->has_grad(i)) continue;  // PyTorch skips a parameter whose grad is None
-    adam_update("Adam", i, this->parameters()[i], m_[i], v_[i], steps_[i], options_.lr,
-                options_.beta1, options_.beta2, options_.eps, options_.weight_decay, false);
-  }
-}
-
-template <class T> StateDict Adam<T>::state_dict() const {
-  return adam_state_dict(options_.lr, this->parameters(), m_, v_, steps_);
-}
-
-template <class T> void Adam<T>::load_state_dict(const StateDict& state) {
-  adam_load_state_dict("Adam", state, this->parameters(), options_.lr, m_, v_, steps_);
-}
-
-// ---- AdamW ------------------------------------------------------------------------------------
-
-template <class T>
-AdamW<T>::AdamW(std::vector<Tensor<T>> params, const AdamWOptions& options)
-    : Optimizer<T>(std::move(params), "AdamW"), options_(options) {
-  validate(options_);
-  m_.resize(this->parameters().size());
-  v_.resize(this->parameters().size());
-  steps_.assign(this->parameters().size(), 0);
-}
-
-template <class T> void AdamW<T>::set_learning_rate(double lr) {
-  validate_lr("AdamW", lr);
-  options_.lr = lr;
-}
-
-template <class T> void AdamW<T>::step() {
+template <class T, class Options> void AdamFamily<T, Options>::step() {
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
     if (!this->has_grad(i)) continue;  // PyTorch skips (and does not decay) it
-    adam_update("AdamW", i, this->parameters()[i], m_[i], v_[i], steps_[i], options_.lr,
-                options_.beta1, options_.beta2, options_.eps, options_.weight_decay, true);
+    adam_update(Options::kName, i, this->parameters()[i], m_[i], v_[i], steps_[i], options_.lr,
+                options_.beta1, options_.beta2, options_.eps, options_.weight_decay,
+                Options::kDecoupledDecay);
   }
 }
 
-template <class T> StateDict AdamW<T>::state_dict() const {
+template <class T, class Options> StateDict AdamFamily<T, Options>::state_dict() const {
   return adam_state_dict(options_.lr, this->parameters(), m_, v_, steps_);
 }
 
-template <class T> void AdamW<T>::load_state_dict(const StateDict& state) {
-  adam_load_state_dict("AdamW", state, this->parameters(), options_.lr, m_, v_, steps_);
+template <class T, class Options>
+void AdamFamily<T, Options>::load_state_dict(const StateDict& state) {
+  adam_load_state_dict(Options::kName, state, this->parameters(), options_.lr, m_, v_, steps_);
 }
 
 // ---- RMSprop ----------------------------------------------------------------------------------
@@ -967,10 +935,10 @@ template class Optimizer<float>;
 template class Optimizer<double>;
 template class SGD<float>;
 template class SGD<double>;
-template class Adam<float>;
-template class Adam<double>;
-template class AdamW<float>;
-template class AdamW<double>;
+template class AdamFamily<float, AdamOptions>;
+template class AdamFamily<double, AdamOptions>;
+template class AdamFamily<float, AdamWOptions>;
+template class AdamFamily<double, AdamWOptions>;
 template class RMSprop<float>;
 template class RMSprop<double>;
 template LbfgsResult lbfgs_minimize<float>(const std::function<Tensor<float>()>&,

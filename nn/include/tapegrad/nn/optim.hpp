@@ -99,18 +99,34 @@ struct AdamOptions {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0;
+  static constexpr const char* kName = "Adam";
+  static constexpr bool kDecoupledDecay = false;
 };
 
 // torch.optim.Adam (amsgrad off): with t the parameter's own step count (1 on its first step),
 // g = grad + weight_decay * p; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
 // p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
-template <class T> class Adam : public Optimizer<T> {
+// torch.optim.AdamW (amsgrad off): Adam with decoupled weight decay. The decay shrinks the
+// parameter before the Adam update instead of entering the gradient (and so the moments):
+// p *= 1 - lr * weight_decay, then Adam's update with g = grad.
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
+  static constexpr const char* kName = "AdamW";
+  static constexpr bool kDecoupledDecay = true;
+};
+
+// Adam and AdamW: one implementation, the options type saying which (AdamOptions or
+// AdamWOptions). Throws DomainError unless lr >= 0, 0 <= beta1 < 1, 0 <= beta2 < 1, eps >= 0 and
+// weight_decay >= 0.
+template <class T, class Options> class AdamFamily : public Optimizer<T> {
  public:
-  // Throws DomainError unless lr >= 0, 0 <= beta1 < 1, 0 <= beta2 < 1, eps >= 0 and
-  // weight_decay >= 0.
-  Adam(std::vector<Tensor<T>> params, const AdamOptions& options = {});
+  AdamFamily(std::vector<Tensor<T>> params, const Options& options = {});
   void step() override;
-  const AdamOptions& options() const { return options_; }
+  const Options& options() const { return options_; }
   double learning_rate() const override { return options_.lr; }
   void set_learning_rate(double lr) override;
   // The number of steps parameter i has taken (its t).
@@ -119,40 +135,13 @@ template <class T> class Adam : public Optimizer<T> {
   void load_state_dict(const StateDict& state) override;
 
  private:
-  AdamOptions options_;
+  Options options_;
   std::vector<std::vector<T>> m_, v_;  // per parameter; empty until its first step
   std::vector<std::size_t> steps_;
 };
 
-struct AdamWOptions {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 1e-2;
-};
-
-// torch.optim.AdamW (amsgrad off): Adam with decoupled weight decay. The decay shrinks the
-// parameter before the Adam update instead of entering the gradient (and so the moments):
-// p *= 1 - lr * weight_decay, then Adam's update with g = grad.
-template <class T> class AdamW : public Optimizer<T> {
- public:
-  // Throws DomainError unless lr >= 0, 0 <= beta1 < 1, 0 <= beta2 < 1, eps >= 0 and
-  // weight_decay >= 0.
-  AdamW(std::vector<Tensor<T>> params, const AdamWOptions& options = {});
-  void step() override;
-  const AdamWOptions& options() const { return options_; }
-  double learning_rate() const override { return options_.lr; }
-  void set_learning_rate(double lr) override;
-  std::size_t step_count(std::size_t i) const { return steps_.at(i); }
-  StateDict state_dict() const override;
-  void load_state_dict(const StateDict& state) override;
-
- private:
-  AdamWOptions options_;
-  std::vector<std::vector<T>> m_, v_;  // per parameter; empty until its first step
-  std::vector<std::size_t> steps_;
-};
+template <class T> using Adam = AdamFamily<T, AdamOptions>;
+template <class T> using AdamW = AdamFamily<T, AdamWOptions>;
 
 struct RmspropOptions {
   double lr = 1e-2;

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   nn::SequentialLR schedule(opt, std::move(phases), {warmup});
 
   nn::Minibatches<float> batches(X_train, y_train, 32, rng);
-  nn::ProgressLog log(epochs, nullptr);  // records every epoch; printed every 20th
+  nn::ProgressLog log(epochs, nullptr);  // silent: keeps the history; we print every 20th epoch
   for (std::size_t epoch = 0; epoch < epochs; ++epoch) {
     net.train();  // dropout on
     log.begin_epoch();

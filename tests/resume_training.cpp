@@ -25,6 +25,7 @@
 
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
+#include "tapegrad/nn/schedule.hpp"
 #include "tapegrad/nn/serialize.hpp"
 #include "tapegrad/nn/training_state.hpp"
 #include "tapegrad/ops.hpp"
@@ -63,29 +64,16 @@ template <class T> class Net final : public nn::Module<T> {
   tg::Tensor<T> offset_;
 };
 
-// The schedule: lr = base * 0.8^(steps taken), kept in the step counter it saves.
-class DecaySchedule : public nn::Stateful {
- public:
-  DecaySchedule(nn::LearningRateControl& optimizer, double base) : opt_(optimizer), base_(base) {}
-  void step() {
-    ++steps_;
-    opt_.set_learning_rate(base_ * std::pow(0.8, steps_));
-  }
-  int steps() const { return steps_; }
-  nn::StateDict state_dict() const override {
-    return {{"steps", tg::TensorD::scalar(static_cast<double>(steps_))}};
-  }
-  void load_state_dict(const nn::StateDict& state) override {
-    if (state.size() != 1 || state[0].first != "steps" || state[0].second.ndim() != 0)
-      throw nn::SerializeError("DecaySchedule.load_state_dict: expected one 0-d entry steps");
-    steps_ = static_cast<int>(state[0].second.item());
-  }
-
- private:
-  nn::LearningRateControl& opt_;
-  double base_;
-  int steps_ = 0;
-};
+// The schedule: two steps of linear warmup from half the rate, then a cosine down to a tenth of
+// it, the library's SequentialLR, so that the schedule's saved position (its own and its
+// children's) is part of what must resume exactly.
+std::unique_ptr<nn::LRScheduler> make_schedule(nn::LearningRateControl& optimizer, double base) {
+  std::vector<std::unique_ptr<nn::LRScheduler>> phases;
+  phases.push_back(std::make_unique<nn::LinearLR>(optimizer, 0.5, 1.0, 2));
+  phases.push_back(std::make_unique<nn::CosineAnnealingLR>(optimizer, 8, base / 10));
+  return std::make_unique<nn::SequentialLR>(optimizer, std::move(phases),
+                                            std::vector<std::size_t>{2});
+}
 
 template <class T> struct Config {
   std::string name;
@@ -132,11 +120,11 @@ template <class T> void data(tg::Tensor<T>& X, tg::Tensor<T>& Y) {
 }
 
 template <class T>
-void train(Net<T>& net, nn::Optimizer<T>& opt, DecaySchedule& schedule, int steps) {
+void train(Net<T>& net, nn::Optimizer<T>& opt, nn::LRScheduler& schedule, int steps) {
   tg::Tensor<T> X, Y;
   data(X, Y);
   for (int s = 0; s < steps; ++s) {
-    net.use_offset = schedule.steps() + 1 >= kLateStep;
+    net.use_offset = schedule.epoch() + 1 >= kLateStep;
     opt.zero_grad();
     tg::mse(net(X), Y).backward();
     opt.step();
@@ -151,7 +139,8 @@ void run_phase(const std::string& phase, const std::string& dir, const std::stri
     // The resumed run starts from other initial values: the load must replace them all.
     Net<T> net(phase == "second" ? 2 : 1);
     auto opt = config.make(net.parameters());
-    DecaySchedule schedule(*opt, config.base_lr);
+    const auto schedule_owner = make_schedule(*opt, config.base_lr);
+    nn::LRScheduler& schedule = *schedule_owner;
     if (phase == "straight") {
       train(net, *opt, schedule, kSteps);
       nn::save_training_state(base + ".straight.npz", net, *opt, &schedule);

@@ -132,8 +132,8 @@ int main() {
   }
   counting = false;
   const long replayed = allocations.load();
-  std::printf("probe: %ld allocations counted (of 2); 100 replayed runs: %ld (loss sum %g)\n", eager,
-              replayed, loss);
+  std::printf("probe: %ld allocations counted (of 2); 100 replayed runs: %ld (loss sum %g)\n",
+              eager, replayed, loss);
   if (eager != 2) {
     std::printf("FAILED: the counter did not count the probe's allocations\n");
     return 1;

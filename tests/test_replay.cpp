@@ -83,8 +83,8 @@ template <class T> SampleRun replay_op_samples(const tg::OpInfo& op) {
     for (tg::Tensor<T>& p : params) p.zero_grad();
     const tg::Tensor<T> eager = f();
     eager.backward();
-    CHECK_MESSAGE(same_bits(replayed_loss, eager), "loss " << replayed_loss.item() << " replayed, "
-                                                           << eager.item() << " eager");
+    CHECK_MESSAGE(same_bits(replayed_loss, eager),
+                  "loss " << replayed_loss.item() << " replayed, " << eager.item() << " eager");
     for (std::size_t i = 0; i < params.size(); ++i) {
       CAPTURE(i);
       REQUIRE(params[i].has_grad() == replayed[i].defined());
@@ -127,9 +127,7 @@ TEST_CASE("every op not marked replayable raises ReplayError naming it when reco
       for (const TensorD& x : sample.inputs)
         if (x.requires_grad()) params.push_back(x);
       check_error<tg::ReplayError>(
-          [&] {
-            tg::record_step([&] { return tg::sum(sample.fn(sample.inputs)); }, params);
-          },
+          [&] { tg::record_step([&] { return tg::sum(sample.fn(sample.inputs)); }, params); },
           {"cannot be recorded for replay"});
       for (TensorD& p : params) CHECK(!p.has_grad());
     }
@@ -156,8 +154,8 @@ XorBatch xor_batch(int t) {
 
 tg::nn::Sequential<double> xor_net() {
   std::mt19937_64 rng(7);
-  return tg::nn::mlp<double>({2, 2, 2, 1}, tg::nn::Activation::sigmoid,
-                             tg::nn::Activation::sigmoid, tg::nn::Init::uniform(1.0), rng);
+  return tg::nn::mlp<double>({2, 2, 2, 1}, tg::nn::Activation::sigmoid, tg::nn::Activation::sigmoid,
+                             tg::nn::Init::uniform(1.0), rng);
 }
 
 }  // namespace
@@ -220,13 +218,17 @@ TEST_CASE("a run replaces the gradients, as eager mode after zero_grad") {
 TEST_CASE("replay inputs of another shape or count are a ShapeError naming the index and shapes") {
   TensorD w = TensorD::zeros(Shape{2, 3}, true);
   TensorD x = TensorD::zeros(Shape{4, 2}), y = TensorD::zeros(Shape{4, 3});
-  auto step =
-      tg::record_step([&] { return tg::mse(tg::matmul(x, w), y); }, {w}, std::vector{x, y});
+  auto step = tg::record_step([&] { return tg::mse(tg::matmul(x, w), y); }, {w}, std::vector{x, y});
   check_error<tg::ShapeError>(
-      [&] { step.run({TensorD::zeros(Shape{4, 2}), TensorD::zeros(Shape{5, 3})}); },
+      [&] {
+        step.run({TensorD::zeros(Shape{4, 2}), TensorD::zeros(Shape{5, 3})});
+      },
       {"replay", "input 1", "[5,3]", "[4,3]"});
-  check_error<tg::ShapeError>([&] { step.run({TensorD::zeros(Shape{4, 2})}); },
-                              {"replay", "1 input values for 2 recorded inputs"});
+  check_error<tg::ShapeError>(
+      [&] {
+        step.run({TensorD::zeros(Shape{4, 2})});
+      },
+      {"replay", "1 input values for 2 recorded inputs"});
   CHECK_NOTHROW(step.run({TensorD::ones(Shape{4, 2}), TensorD::ones(Shape{4, 3})}));
 }
 
@@ -268,8 +270,11 @@ TEST_CASE("check mode catches control flow that depends on the values") {
   auto step = tg::record_step(f, {w}, {x});
   CHECK(step.loss().item() == 1);
   CHECK_NOTHROW(step.run_checked({TensorD::vector({2, 1.5})}));  // still the second branch
-  check_error<tg::ReplayError>([&] { step.run_checked({TensorD::vector({3, 1})}); },
-                               {"replay check", "loss", "differs"});
+  check_error<tg::ReplayError>(
+      [&] {
+        step.run_checked({TensorD::vector({3, 1})});
+      },
+      {"replay check", "loss", "differs"});
   // After the error the replayed gradient is in place again (of the first branch: -x).
   CHECK(w.grad().to_vector() == std::vector<double>{-3, -1});
 }

@@ -33,8 +33,9 @@ template <class Kernel> void launch(Kernel&& kernel) {
     c->kernels.emplace_back(std::forward<Kernel>(kernel));
 }
 
-// Throws ReplayError when `op` runs under capture and is not marked replayable (OpCases::replayable):
-// its writes may not go through launch(), and a replay would silently reuse stale values.
+// Throws ReplayError when `op` runs under capture and is not marked replayable
+// (OpCases::replayable): its writes may not go through launch(), and a replay would silently reuse
+// stale values.
 void require_replayable(const char* op);
 
 inline void check_replayable(const char* op) {

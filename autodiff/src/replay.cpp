@@ -98,8 +98,9 @@ template <class T>
 Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tensor<T>>& params,
                             const std::vector<Tensor<T>>& inputs) {
   if (detail::t_capture)
-    throw ReplayError("record_step: called while recording on this thread (a recording cannot "
-                      "contain another)");
+    throw ReplayError(
+        "record_step: called while recording on this thread (a recording cannot "
+        "contain another)");
   for (std::size_t i = 0; i < params.size(); ++i)
     if (!params[i].requires_grad() || !params[i].is_leaf())
       throw GraphError("record_step: parameter " + std::to_string(i) + " " +
@@ -147,8 +148,7 @@ template <class T> void Replay<T>::copy_inputs(const std::vector<Tensor<T>>& val
                        inputs_[i].shape().str());
   for (std::size_t i = 0; i < values.size(); ++i) {
     const T* from = std::as_const(values[i]).data();
-    if (from != input_data_[i])
-      std::memmove(inputs_[i].data(), from, values[i].size() * sizeof(T));
+    if (from != input_data_[i]) std::memmove(inputs_[i].data(), from, values[i].size() * sizeof(T));
   }
 }
 

@@ -658,9 +658,8 @@ template <class T> Tensor<T> Tensor<T>::detach() const {
 template <class T> Tensor<T> Tensor<T>::clone() const {
   const TensorImpl<T>& impl = checked("clone");
   Tensor t = empty(impl.shape);
-  detail::launch([from = impl.data, n = impl.numel, to = t.impl_->data] {
-    std::copy(from, from + n, to);
-  });
+  detail::launch(
+      [from = impl.data, n = impl.numel, to = t.impl_->data] { std::copy(from, from + n, to); });
   return t;
 }
 

@@ -120,9 +120,9 @@ bool register_op(OpInfo info);
   static_assert(true)
 
 // TG_DEFINE_OP for an op whose every write goes through kernel capture (OpCases::replayable).
-#define TG_DEFINE_REPLAYABLE_OP(NAME, ADJOINT, FACTORY, CASES)                             \
-  ::tg::OpInfo op_info_##NAME() {                                                         \
-    return ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>,                \
-                        +[] { return ::tg::replayable(CASES()); }};                        \
-  }                                                                                       \
+#define TG_DEFINE_REPLAYABLE_OP(NAME, ADJOINT, FACTORY, CASES)             \
+  ::tg::OpInfo op_info_##NAME() {                                          \
+    return ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>, \
+                        +[] { return ::tg::replayable(CASES()); }};        \
+  }                                                                        \
   static_assert(true)

@@ -146,8 +146,8 @@ template Tensor<float> bce(const Tensor<float>&, const Tensor<float>&, Reduction
 template Tensor<double> bce(const Tensor<double>&, const Tensor<double>&, Reduction);
 
 TG_DEFINE_REPLAYABLE_OP(bce,
-             "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "
-             "dy = G*log((1-p)/p)/N",
-             bce_samples, bce_cases);
+                        "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "
+                        "dy = G*log((1-p)/p)/N",
+                        bce_samples, bce_cases);
 
 }  // namespace tg

@@ -169,9 +169,9 @@ Tensor<T> bce_derivative(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>
     });
   } else {
     launch([=, shape = p.shape(), strides = broadcast_strides(g.shape(), p.shape())] {
-      for_each_broadcast(shape, strides, Strides{}, [&](std::size_t i, std::size_t ig, std::size_t) {
-        o[i] = f(pg[ig], pp[i], py[i]);
-      });
+      for_each_broadcast(
+          shape, strides, Strides{},
+          [&](std::size_t i, std::size_t ig, std::size_t) { o[i] = f(pg[ig], pp[i], py[i]); });
     });
   }
   if (auto* node = record<BceBackwardNode<T>>(out, {&g, &p, &y})) {
@@ -217,8 +217,8 @@ template Tensor<double> bce_backward(const Tensor<double>&, const Tensor<double>
                                      const Tensor<double>&, Reduction);
 
 TG_DEFINE_REPLAYABLE_OP(bce_backward,
-             "dG = U*F/N, dp = U*G*F'/N (F' = (1-y)/(1-p)^2 + y/p^2), "
-             "dy = -U*G/(p(1-p))/N; F = (1-y)/(1-p) - y/p",
-             bce_backward_samples, bce_backward_cases);
+                        "dG = U*F/N, dp = U*G*F'/N (F' = (1-y)/(1-p)^2 + y/p^2), "
+                        "dy = -U*G/(p(1-p))/N; F = (1-y)/(1-p) - y/p",
+                        bce_backward_samples, bce_backward_cases);
 
 }  // namespace tg

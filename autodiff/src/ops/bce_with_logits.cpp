@@ -99,12 +99,11 @@ Tensor<T> bce_with_logits_impl(const Tensor<T>& z, const Tensor<T>& y, const Ten
           return (T(1) - yi) * zi + (T(1) + (pw[iw] - T(1)) * yi) * softplus_of_negative(zi);
         });
   } else {
-    out = detail::reduce_terms<T>("bce_with_logits", z.shape(), z.size(), reduction, T(z.size()),
-                                  [pz, py](std::size_t i) {
-                                    const T zi = pz[i], yi = py[i];
-                                    return std::max(zi, T(0)) - zi * yi +
-                                           std::log1p(std::exp(-std::abs(zi)));
-                                  });
+    out = detail::reduce_terms<T>(
+        "bce_with_logits", z.shape(), z.size(), reduction, T(z.size()), [pz, py](std::size_t i) {
+          const T zi = pz[i], yi = py[i];
+          return std::max(zi, T(0)) - zi * yi + std::log1p(std::exp(-std::abs(zi)));
+        });
   }
   auto* node = pos_weight ? record<BceWithLogitsNode<T>>(out, {&z, &y, pos_weight})
                           : record<BceWithLogitsNode<T>>(out, {&z, &y});
@@ -168,10 +167,11 @@ template Tensor<float> bce_with_logits(const Tensor<float>&, const Tensor<float>
 template Tensor<double> bce_with_logits(const Tensor<double>&, const Tensor<double>&,
                                         const Tensor<double>&, Reduction);
 
-TG_DEFINE_REPLAYABLE_OP(bce_with_logits,
-             "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N; with pos_weight pw, w = 1 + (pw-1)*y: "
-             "dz = G*(w*sigmoid(z) - pw*y)/N, dy = G*((pw-1)*softplus(-z) - z)/N, "
-             "dpw = G*y*softplus(-z)/N",
-             bce_with_logits_samples, bce_with_logits_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    bce_with_logits,
+    "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N; with pos_weight pw, w = 1 + (pw-1)*y: "
+    "dz = G*(w*sigmoid(z) - pw*y)/N, dy = G*((pw-1)*softplus(-z) - z)/N, "
+    "dpw = G*y*softplus(-z)/N",
+    bce_with_logits_samples, bce_with_logits_cases);
 
 }  // namespace tg

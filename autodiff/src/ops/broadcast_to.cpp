@@ -82,6 +82,7 @@ template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape
 template Tensor<float> broadcast_to(const Tensor<float>&, const Shape&);
 template Tensor<double> broadcast_to(const Tensor<double>&, const Shape&);
 
-TG_DEFINE_REPLAYABLE_OP(broadcast_to, "dx = sum_to(G, x.shape)", broadcast_to_samples, broadcast_to_cases);
+TG_DEFINE_REPLAYABLE_OP(broadcast_to, "dx = sum_to(G, x.shape)", broadcast_to_samples,
+                        broadcast_to_cases);
 
 }  // namespace tg

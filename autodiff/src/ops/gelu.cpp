@@ -110,6 +110,6 @@ template Tensor<float> gelu(const Tensor<float>&, GeluApproximation);
 template Tensor<double> gelu(const Tensor<double>&, GeluApproximation);
 
 TG_DEFINE_REPLAYABLE_OP(gelu, "dx = G*(Phi(x) + x*phi(x)); tanh form: G*d/dx of 0.5x(1+tanh(u(x)))",
-             gelu_samples, gelu_cases);
+                        gelu_samples, gelu_cases);
 
 }  // namespace tg

@@ -77,6 +77,6 @@ template Tensor<float> gelu_backward(const Tensor<float>&, const Tensor<float>&)
 template Tensor<double> gelu_backward(const Tensor<double>&, const Tensor<double>&);
 
 TG_DEFINE_REPLAYABLE_OP(gelu_backward, "dG = U*(Phi(x) + x*phi(x)), dx = U*G*phi(x)*(2 - x^2)",
-             gelu_backward_samples, gelu_backward_cases);
+                        gelu_backward_samples, gelu_backward_cases);
 
 }  // namespace tg

@@ -127,7 +127,8 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
 template Tensor<float> linear(const Tensor<float>&, const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> linear(const Tensor<double>&, const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_REPLAYABLE_OP(linear, "dX = G W^T, dW = X^T G (GEMMs with transpose flags), db = sum(G, axis 0)",
-             linear_samples, linear_cases);
+TG_DEFINE_REPLAYABLE_OP(linear,
+                        "dX = G W^T, dW = X^T G (GEMMs with transpose flags), db = sum(G, axis 0)",
+                        linear_samples, linear_cases);
 
 }  // namespace tg

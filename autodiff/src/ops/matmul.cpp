@@ -171,10 +171,11 @@ template <class T>
     detail::launch([=, pa = a.data(), pb = b.data(), po = out.data(), lda = ma[ra - 1],
                     ldb = mb[rb - 1], sta = detail::broadcast_strides(batch_a, batch),
                     stb = detail::broadcast_strides(batch_b, batch)] {
-      detail::for_each_broadcast(batch, sta, stb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
-        detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), pa + ia * step_a, lda,
-                        pb + ib * step_b, ldb, T(0), po + i * step_out);
-      });
+      detail::for_each_broadcast(
+          batch, sta, stb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
+            detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), pa + ia * step_a, lda,
+                            pb + ib * step_b, ldb, T(0), po + i * step_out);
+          });
     });
   }
   return out;
@@ -523,9 +524,10 @@ template Tensor<double> matmul(const Tensor<double>&, const Tensor<double>&, boo
 template Tensor<float> dot(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> dot(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_REPLAYABLE_OP(matmul,
-             "dA = G @ B^T, dB = A^T @ G (GEMMs with transpose flags), summed over broadcast batch "
-             "dimensions",
-             matmul_samples, matmul_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    matmul,
+    "dA = G @ B^T, dB = A^T @ G (GEMMs with transpose flags), summed over broadcast batch "
+    "dimensions",
+    matmul_samples, matmul_cases);
 
 }  // namespace tg

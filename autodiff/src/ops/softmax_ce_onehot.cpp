@@ -172,9 +172,10 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets, Reductio
 template Tensor<float> softmax_ce(const Tensor<float>&, const Tensor<float>&, Reduction);
 template Tensor<double> softmax_ce(const Tensor<double>&, const Tensor<double>&, Reduction);
 
-TG_DEFINE_REPLAYABLE_OP(softmax_ce_onehot,
-             "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n "
-             "(n = 1 for sum and none)",
-             softmax_ce_onehot_samples, softmax_ce_onehot_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    softmax_ce_onehot,
+    "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n "
+    "(n = 1 for sum and none)",
+    softmax_ce_onehot_samples, softmax_ce_onehot_cases);
 
 }  // namespace tg

@@ -123,6 +123,6 @@ template Tensor<float> std(const Tensor<float>&, const std::vector<int>&, bool, 
 template Tensor<double> std(const Tensor<double>&, const std::vector<int>&, bool, double);
 
 TG_DEFINE_REPLAYABLE_OP(std, "dx = var's adjoint of G/(2s), s = std(x); 0 where s = 0", std_samples,
-             std_cases);
+                        std_cases);
 
 }  // namespace tg

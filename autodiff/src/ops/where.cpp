@@ -221,7 +221,8 @@ template <class T> Tensor<T> where(const Tensor<T>& mask, const Tensor<T>& a, co
 template Tensor<float> where(const Tensor<float>&, const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> where(const Tensor<double>&, const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_REPLAYABLE_OP(where, "da = G*[mask != 0], db = G*[mask == 0] (selected; no gradient to the mask)",
-             where_samples, where_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    where, "da = G*[mask != 0], db = G*[mask == 0] (selected; no gradient to the mask)",
+    where_samples, where_cases);
 
 }  // namespace tg

@@ -3,7 +3,9 @@
 // by replays equals one trained eagerly; the guards (shapes, buffers, data-dependent control flow).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -292,4 +294,46 @@ TEST_CASE("check mode names a gradient that differs when the loss agrees") {
         step.run_checked();
       },
       {"replay check"});
+}
+
+TEST_CASE("a run while the recording is running is refused with ReplayError") {
+  // run_checked holds the recording while it runs f eagerly: a run from inside f meets the flag
+  // that a run on another thread would meet.
+  TensorD w = TensorD::vector({1, 2}, true);
+  tg::Replay<double>* running = nullptr;
+  auto f = [&] {
+    if (running) running->run();
+    return tg::sum(tg::exp(w));
+  };
+  auto step = tg::record_step(f, {w});
+  running = &step;
+  check_error<tg::ReplayError>([&] { step.run_checked(); },
+                               {"replay", "another run of this recording is in progress"});
+  running = nullptr;
+  CHECK_NOTHROW(step.run_checked());
+  CHECK(w.grad().to_vector() == std::vector<double>{std::exp(1.0), std::exp(2.0)});
+}
+
+// abs (a NaN), maximum and minimum (a tie) and pow_tensor (a zero exponent) choose their adjoint by
+// looking at the values; a recording takes the form that is right for every value, so a run whose
+// values hold what the recording's did not still equals eager mode.
+TEST_CASE("adjoints that test the values replay right on values the recording did not see") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  TensorD a = TensorD::vector({1, 2}, true), b = TensorD::vector({0, 3}, true);
+  TensorD c = TensorD::vector({0.5, 2}, true), e = TensorD::vector({1, 2}, true);
+  auto f = [&] {
+    return tg::sum(tg::maximum(a, b) + tg::minimum(a, b) * 3.0 + tg::abs(a) * 5.0 +
+                   tg::pow(c, e) * 7.0);
+  };
+  auto step = tg::record_step(f, {a, b, c, e});
+  a.data()[0] = 1;  // a tie with b
+  b.data()[0] = 1;
+  CHECK_NOTHROW(step.run_checked());
+  CHECK(a.grad().to_vector()[0] == 0.5 + 1.5 + 5);
+  a.data()[1] = nan;  // abs's NaN
+  CHECK_NOTHROW(step.run_checked());
+  c.data()[0] = 0;  // 0^0: the exponent's and base's masks
+  e.data()[0] = 0;
+  CHECK_NOTHROW(step.run_checked());
+  CHECK(c.grad().to_vector()[0] == 0);
 }

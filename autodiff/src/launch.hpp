@@ -33,6 +33,14 @@ template <class Kernel> void launch(Kernel&& kernel) {
     c->kernels.emplace_back(std::forward<Kernel>(kernel));
 }
 
+// launch for a kernel body(data) that reads host data (an index list): the recording keeps its
+// own copy of `data`, made only while recording.
+template <class Data, class Body> void launch_with(const Data& data, Body body) {
+  body(data);
+  if (Capture* c = t_capture) [[unlikely]]
+    c->kernels.emplace_back([body = std::move(body), data] { body(data); });
+}
+
 // Throws ReplayError when `op` runs under capture and is not marked replayable
 // (OpCases::replayable): its writes may not go through launch(), and a replay would silently reuse
 // stale values.

@@ -12,6 +12,7 @@
 
 #include "check_error.hpp"
 #include "library_ops.hpp"
+#include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/ops.hpp"
@@ -336,4 +337,15 @@ TEST_CASE("adjoints that test the values replay right on values the recording di
   e.data()[0] = 0;
   CHECK_NOTHROW(step.run_checked());
   CHECK(c.grad().to_vector()[0] == 0);
+}
+
+TEST_CASE("recording refuses a tensor filled outside the kernels: nn::Dropout in training mode") {
+  TensorD w = TensorD::ones(Shape{2, 3}, true);
+  tg::nn::Dropout<double> dropout(0.5, 1);
+  check_error<tg::ReplayError>(
+      [&] { tg::record_step([&] { return tg::sum(dropout.forward(w)); }, {w}); },
+      {"empty", "uninitialized", "dropout"});
+  dropout.eval();  // the identity: nothing to refuse
+  auto step = tg::record_step([&] { return tg::sum(dropout.forward(w)); }, {w});
+  CHECK(step.run().item() == 6);
 }

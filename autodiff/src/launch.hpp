@@ -27,18 +27,31 @@ inline Capture* active_capture() {
 
 // Runs `kernel` (a closure over raw pointers, sizes and scalars: it must not reference anything
 // that dies with the op's stack frame) and, under capture, records it.
-template <class Kernel> void launch(Kernel&& kernel) {
+// Recording is out of line and cold: with the std::function's construction inline, GCC stopped
+// inlining the kernel into the op (sigmoid's forward cost 40 instructions more per call).
+template <class Kernel>
+[[gnu::noinline, gnu::cold]] void append_kernel(Capture* c, const Kernel& k) {
+  c->kernels.emplace_back(k);
+}
+
+template <class Kernel> [[gnu::always_inline]] inline void launch(const Kernel& kernel) {
   kernel();
   if (Capture* c = t_capture) [[unlikely]]
-    c->kernels.emplace_back(std::forward<Kernel>(kernel));
+    append_kernel(c, kernel);
 }
 
 // launch for a kernel body(data) that reads host data (an index list): the recording keeps its
 // own copy of `data`, made only while recording.
-template <class Data, class Body> void launch_with(const Data& data, Body body) {
+template <class Data, class Body>
+[[gnu::noinline, gnu::cold]] void append_kernel_with(Capture* c, const Data& data,
+                                                     const Body& body) {
+  c->kernels.emplace_back([body, data] { body(data); });
+}
+
+template <class Data, class Body> void launch_with(const Data& data, const Body& body) {
   body(data);
   if (Capture* c = t_capture) [[unlikely]]
-    c->kernels.emplace_back([body = std::move(body), data] { body(data); });
+    append_kernel_with(c, data, body);
 }
 
 // Throws ReplayError when `op` runs under capture and is not marked replayable
@@ -52,9 +65,14 @@ inline void check_replayable(const char* op) {
 }
 
 // Keeps a storage created under capture alive for the recording's lifetime.
+template <class T>
+[[gnu::noinline, gnu::cold]] void append_storage(Capture* c, const std::shared_ptr<T[]>& storage) {
+  c->storages.push_back(storage);
+}
+
 template <class T> void keep_storage(const std::shared_ptr<T[]>& storage) {
   if (Capture* c = t_capture) [[unlikely]]
-    c->storages.push_back(storage);
+    append_storage(c, storage);
 }
 
 }  // namespace tg::detail

@@ -472,6 +472,13 @@ void SavedTensor<T>::throw_modified(const Node<T>& owner, std::uint64_t now) con
 // The factories fill their fresh buffers directly, not through data(): nobody else can see them
 // yet, and a new tensor starts at version 0.
 template <class T> Tensor<T> Tensor<T>::empty(const Shape& shape) {
+  // Whoever asks for an uninitialized tensor fills it through data(), outside any kernel a
+  // recording could capture (nn::Dropout's mask): a replay would reuse the recorded values.
+  if (detail::active_capture())
+    throw ReplayError(
+        "empty: an uninitialized tensor made while recording would be filled outside "
+        "the library's kernels, which a replay does not repeat (a dropout mask, a "
+        "tensor filled through data())");
   return Tensor(make_impl<T>(shape, "empty"));
 }
 
@@ -657,7 +664,7 @@ template <class T> Tensor<T> Tensor<T>::detach() const {
 
 template <class T> Tensor<T> Tensor<T>::clone() const {
   const TensorImpl<T>& impl = checked("clone");
-  Tensor t = empty(impl.shape);
+  Tensor t(make_impl<T>(impl.shape, "clone"));
   detail::launch(
       [from = impl.data, n = impl.numel, to = t.impl_->data] { std::copy(from, from + n, to); });
   return t;

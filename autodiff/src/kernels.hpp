@@ -18,10 +18,9 @@ namespace tg::detail {
 // computed from inputs that are legal, such as a broadcast of [2^32,1,0] with [1,2^32,0], or a
 // target shape given by the caller) is then a ShapeError that names the op and the shape, raised
 // before anything is allocated, instead of one that names a factory the caller never called.
-// Under a recording, an op not marked replayable is refused here, before it computes anything:
-// every op makes its outputs through new_output.
+// Under a recording, an op not marked replayable is refused by make_impl, which the output names
+// (detail::capture_storage).
 template <class T> Tensor<T> new_output(const char* op, const Shape& shape) {
-  check_replayable(op);
   return Tensor<T>(make_impl<T>(shape, op));
 }
 

@@ -54,25 +54,13 @@ template <class Data, class Body> void launch_with(const Data& data, const Body&
     append_kernel_with(c, data, body);
 }
 
-// Throws ReplayError when `op` runs under capture and is not marked replayable
-// (OpCases::replayable): its writes may not go through launch(), and a replay would silently reuse
-// stale values.
-void require_replayable(const char* op);
-
-inline void check_replayable(const char* op) {
-  if (t_capture) [[unlikely]]
-    require_replayable(op);
-}
-
-// Keeps a storage created under capture alive for the recording's lifetime.
+// Under capture, every storage make_impl creates comes here with the name of who made it (the op,
+// or a factory): it throws ReplayError for an op not marked replayable (OpCases::replayable), whose
+// writes may not go through launch(), before the op computes anything; otherwise the recording
+// keeps the storage alive. Every op makes its outputs through make_impl (new_output), so this is
+// the one check; it costs eager mode the load and branch in make_impl.
 template <class T>
-[[gnu::noinline, gnu::cold]] void append_storage(Capture* c, const std::shared_ptr<T[]>& storage) {
-  c->storages.push_back(storage);
-}
-
-template <class T> void keep_storage(const std::shared_ptr<T[]>& storage) {
-  if (Capture* c = t_capture) [[unlikely]]
-    append_storage(c, storage);
-}
+[[gnu::cold]] void capture_storage(Capture* capture, const char* who,
+                                   const std::shared_ptr<T[]>& storage);
 
 }  // namespace tg::detail

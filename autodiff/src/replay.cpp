@@ -43,12 +43,21 @@ const std::unordered_set<std::string>& replayable_ops() {
 
 }  // namespace
 
-void require_replayable(const char* op) {
-  if (!replayable_ops().contains(op))
-    throw ReplayError(std::string(op) +
+template <class T>
+void capture_storage(Capture* capture, const char* who, const std::shared_ptr<T[]>& storage) {
+  // The factories that write through launch; any other name is an op, or a caller of make_impl
+  // outside the library (named "tensor" by default) whose writes a recording cannot see.
+  static const std::unordered_set<std::string> factories = {"zeros",  "ones",        "full",
+                                                            "scalar", "from_vector", "clone"};
+  if (!factories.contains(who) && !replayable_ops().contains(who))
+    throw ReplayError(std::string(who) +
                       ": this op cannot be recorded for replay yet (its kernels are not captured); "
                       "run it in eager mode");
+  capture->storages.push_back(storage);
 }
+
+template void capture_storage(Capture*, const char*, const std::shared_ptr<float[]>&);
+template void capture_storage(Capture*, const char*, const std::shared_ptr<double[]>&);
 
 }  // namespace detail
 

@@ -351,7 +351,8 @@ template <class T> std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, 
   impl->version = ::new (static_cast<void*>(block.get())) Version(0);
   impl->data = block.get() + header;
   impl->storage = std::shared_ptr<T[]>(std::move(block), impl->data);
-  detail::keep_storage(impl->storage);
+  if (detail::Capture* capture = detail::t_capture) [[unlikely]]
+    detail::capture_storage(capture, who, impl->storage);
   return impl;
 }
 

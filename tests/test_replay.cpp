@@ -349,3 +349,20 @@ TEST_CASE("recording refuses a tensor filled outside the kernels: nn::Dropout in
   auto step = tg::record_step([&] { return tg::sum(dropout.forward(w)); }, {w});
   CHECK(step.run().item() == 6);
 }
+
+TEST_CASE("recording refuses a buffer made by make_impl outside the library's ops and factories") {
+  // An op defined outside the library that allocates its output itself and fills it in a loop:
+  // its writes would not be in the tape.
+  TensorD w = TensorD::ones(Shape{2}, true);
+  check_error<tg::ReplayError>(
+      [&] {
+        tg::record_step(
+            [&] {
+              TensorD out(tg::make_impl<double>(Shape{2}));
+              for (std::size_t i = 0; i < 2; ++i) out.data()[i] = 2 * std::as_const(w).data()[i];
+              return tg::sum(tg::mul(w, out));
+            },
+            {w});
+      },
+      {"tensor", "cannot be recorded for replay"});
+}

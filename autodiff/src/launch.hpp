@@ -25,8 +25,6 @@ inline Capture* active_capture() {
   return t_capture;
 }
 
-// Runs `kernel` (a closure over raw pointers, sizes and scalars: it must not reference anything
-// that dies with the op's stack frame) and, under capture, records it.
 // Recording is out of line and cold: with the std::function's construction inline, GCC stopped
 // inlining the kernel into the op (sigmoid's forward cost 40 instructions more per call).
 template <class Kernel>
@@ -34,6 +32,8 @@ template <class Kernel>
   c->kernels.emplace_back(k);
 }
 
+// Runs `kernel` (a closure over raw pointers, sizes and scalars: it must not reference anything
+// that dies with the op's stack frame) and, under capture, records it.
 template <class Kernel> [[gnu::always_inline]] inline void launch(const Kernel& kernel) {
   kernel();
   if (Capture* c = t_capture) [[unlikely]]

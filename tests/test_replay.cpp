@@ -3,11 +3,14 @@
 // by replays equals one trained eagerly; the guards (shapes, buffers, data-dependent control flow).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check_error.hpp"
@@ -365,4 +368,27 @@ TEST_CASE("recording refuses a buffer made by make_impl outside the library's op
             {w});
       },
       {"tensor", "cannot be recorded for replay"});
+}
+
+TEST_CASE("a recording captures its own thread only: eager work on another thread stays out") {
+  auto net = xor_net();
+  const XorBatch batch = xor_batch(0);
+  auto record = [&] {
+    return tg::record_step([&] { return tg::mse(net.forward(batch.x), batch.y); },
+                           net.parameters());
+  };
+  const std::size_t alone = record().kernels();
+  std::atomic<bool> stop{false};
+  std::thread other([&] {
+    auto other_net = xor_net();
+    while (!stop) {
+      other_net.zero_grad();
+      tg::mse(other_net.forward(batch.x), batch.y).backward();
+    }
+  });
+  std::size_t together = 0;
+  for (int i = 0; i < 50; ++i) together = std::max(together, record().kernels());
+  stop = true;
+  other.join();
+  CHECK(together == alone);
 }

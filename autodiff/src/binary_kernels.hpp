@@ -15,7 +15,9 @@ namespace tg::detail {
 // constant in the graph: the result is linear in G and passes nothing back to the operands.
 template <class T> Tensor<T> select_share(const Tensor<T>& g, const Tensor<T>& share) {
   const T* s = share.data();
-  bool halves = false;
+  // Under a recording G is always multiplied (by 1 where one operand wins: the same bits), so that
+  // the tape is right for a tie that only a later run's values hold.
+  bool halves = active_capture() != nullptr;
   for (std::size_t i = 0; i < share.size() && !halves; ++i) halves = s[i] == T(0.5);
   const Tensor<T> zero = Tensor<T>::scalar(T(0));
   return where(share, halves ? mul(g, share) : g, zero);

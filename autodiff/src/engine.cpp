@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "launch.hpp"
 #include "tapegrad/node.hpp"
 #include "tapegrad/ops.hpp"
 
@@ -54,9 +55,9 @@ template <class T> bool exclusively_owned(const Tensor<T>& g) {
 }
 
 template <class T> void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
-  T* dst = into.data();
-  const T* src = g.data();
-  for (std::size_t i = 0, n = into.size(); i < n; ++i) dst[i] += src[i];
+  detail::launch([dst = into.data(), src = g.data(), n = into.size()] {
+    for (std::size_t i = 0; i < n; ++i) dst[i] += src[i];
+  });
 }
 
 // Under the leaf's lock: graphs on several threads may share leaves (data-parallel training) and

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "launch.hpp"
 #include "tapegrad/op.hpp"
 
 namespace tg::detail {
@@ -17,19 +18,15 @@ namespace tg::detail {
 // computed from inputs that are legal, such as a broadcast of [2^32,1,0] with [1,2^32,0], or a
 // target shape given by the caller) is then a ShapeError that names the op and the shape, raised
 // before anything is allocated, instead of one that names a factory the caller never called.
+// Under a recording, an op not marked replayable is refused by make_impl, which the output names
+// (detail::capture_storage).
 template <class T> Tensor<T> new_output(const char* op, const Shape& shape) {
   return Tensor<T>(make_impl<T>(shape, op));
 }
 
 template <class T> Tensor<T> zeros_output(const char* op, const Shape& shape) {
   Tensor<T> out = new_output<T>(op, shape);
-  std::fill_n(out.data(), out.size(), T(0));
-  return out;
-}
-
-template <class T> Tensor<T> scalar_output(const char* op, T value) {
-  Tensor<T> out = new_output<T>(op, Shape{});
-  out.data()[0] = value;
+  launch([o = out.data(), n = out.size()] { std::fill_n(o, n, T(0)); });
   return out;
 }
 
@@ -46,10 +43,9 @@ template <class T> T xdivy_value(T x, T y) {
 // 1.75x the loop at [4,2] (docs/design-notes.md "xtensor expressions").
 template <class T, class F> Tensor<T> map_unary(const char* op, const Tensor<T>& x, F f) {
   Tensor<T> out = new_output<T>(op, x.shape());
-  const T* in = x.data();
-  T* o = out.data();
-  const std::size_t n = x.size();
-  for (std::size_t i = 0; i < n; ++i) o[i] = f(in[i]);
+  launch([in = x.data(), o = out.data(), n = x.size(), f] {
+    for (std::size_t i = 0; i < n; ++i) o[i] = f(in[i]);
+  });
   return out;
 }
 
@@ -99,17 +95,25 @@ Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f
   const T* pb = b.data();
   const std::size_t n = out.size();
   if (a.size() == n && b.size() == n) {
-    for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
+    launch([=] {
+      for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
+    });
   } else if (b.size() == 1 && a.size() == n) {
-    const T s = pb[0];
-    for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], s);
+    launch([=] {
+      const T s = pb[0];
+      for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], s);
+    });
   } else if (a.size() == 1 && b.size() == n) {
-    const T s = pa[0];
-    for (std::size_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
+    launch([=] {
+      const T s = pa[0];
+      for (std::size_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
+    });
   } else {
-    for_each_broadcast(
-        shape, broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape),
-        [&](std::size_t i, std::size_t ia, std::size_t ib) { o[i] = f(pa[ia], pb[ib]); });
+    launch([=, sa = broadcast_strides(a.shape(), shape), sb = broadcast_strides(b.shape(), shape)] {
+      for_each_broadcast(shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
+        o[i] = f(pa[ia], pb[ib]);
+      });
+    });
   }
   return out;
 }
@@ -162,13 +166,15 @@ template <class T> LogSumExp<T> logsumexp(const T* v, std::size_t n) {
 template <class T> Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, const char* op) {
   const RowView rv = rows_of(op, x);
   Tensor<T> out = new_output<T>(op, x.shape());
-  for (std::size_t r = 0; r < rv.rows; ++r) {
-    const T* in = x.data() + r * rv.cols;
-    T* o = out.data() + r * rv.cols;
-    const LogSumExp<T> lse = logsumexp(in, rv.cols);
-    for (std::size_t c = 0; c < rv.cols; ++c)
-      o[c] = log_space ? lse.log_softmax(in[c]) : std::exp(lse.log_softmax(in[c]));
-  }
+  launch([rv, log_space, x_data = x.data(), out_data = out.data()] {
+    for (std::size_t r = 0; r < rv.rows; ++r) {
+      const T* in = x_data + r * rv.cols;
+      T* o = out_data + r * rv.cols;
+      const LogSumExp<T> lse = logsumexp(in, rv.cols);
+      for (std::size_t c = 0; c < rv.cols; ++c)
+        o[c] = log_space ? lse.log_softmax(in[c]) : std::exp(lse.log_softmax(in[c]));
+    }
+  });
   return out;
 }
 

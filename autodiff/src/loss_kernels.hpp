@@ -40,18 +40,25 @@ void require_loss_inputs(const char* op, const Tensor<T>& a, const Tensor<T>& b,
 }
 
 // The loss's output from its `count` terms term(i): the terms themselves with shape `shape`
-// (none), their sum, or their sum divided by `divisor` (mean).
+// (none), their sum, or their sum divided by `divisor` (mean). `term` is kept by a recording
+// (launch): it captures by value.
 template <class T, class Term>
 Tensor<T> reduce_terms(const char* op, const Shape& shape, std::size_t count, Reduction reduction,
                        T divisor, Term term) {
   if (reduction == Reduction::none) {
     Tensor<T> out = new_output<T>(op, shape);
-    for (std::size_t i = 0; i < count; ++i) out.data()[i] = term(i);
+    launch([o = out.data(), count, term] {
+      for (std::size_t i = 0; i < count; ++i) o[i] = term(i);
+    });
     return out;
   }
-  T total = 0;
-  for (std::size_t i = 0; i < count; ++i) total += term(i);
-  return scalar_output<T>(op, reduction == Reduction::mean ? total / divisor : total);
+  Tensor<T> out = new_output<T>(op, Shape{});
+  launch([o = out.data(), count, mean = reduction == Reduction::mean, divisor, term] {
+    T total = 0;
+    for (std::size_t i = 0; i < count; ++i) total += term(i);
+    o[0] = mean ? total / divisor : total;
+  });
+  return out;
 }
 
 // The upstream gradient as each term receives it: G/N for the mean (G is 0-d), G itself for the
@@ -160,7 +167,7 @@ Tensor<T> kinked_loss(const char* op, const Tensor<T>& a, const Tensor<T>& b, Re
   const T* pa = a.data();
   const T* pb = b.data();
   Tensor<T> out = reduce_terms<T>(op, a.shape(), a.size(), reduction, T(a.size()),
-                                  [&](std::size_t i) { return f.term(pa[i] - pb[i]); });
+                                  [f, pa, pb](std::size_t i) { return f.term(pa[i] - pb[i]); });
   if (auto* node = record<KinkedLossNode<T>>(out, {&a, &b})) {
     node->op = op;
     node->f = f;

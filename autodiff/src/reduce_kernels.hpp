@@ -110,21 +110,39 @@ inline std::vector<std::size_t> axis_offsets(const ReducePlan& p, bool of_reduce
 // the reduced axes are the trailing ones (all of them, or the last), which needs no offset table;
 // an axis of extent 1 changes no offset, so it does not count ([n,1] along axis 0 is one run: the
 // bias gradient of a layer with one output).
+// The offset tables are made once, outside the walk, so that a recorded kernel (launch) walks
+// without allocating.
+struct SliceWalk {
+  std::size_t slices = 0, count = 0;
+  std::vector<std::size_t> inner, outer;  // empty when the slices are contiguous
+
+  explicit SliceWalk(const ReducePlan& p) : slices(p.slices), count(p.count) {
+    bool trailing = true, seen_reduced = false;
+    for (std::size_t d = 0; d < p.in.rank(); ++d) {
+      if (p.in[d] == 1) continue;
+      if (p.reduced[d])
+        seen_reduced = true;
+      else if (seen_reduced)
+        trailing = false;
+    }
+    if (!trailing) {
+      inner = axis_offsets(p, true);
+      outer = axis_offsets(p, false);
+    }
+  }
+
+  template <class T, class F> void operator()(const T* x, F f) const {
+    if (outer.empty()) {
+      for (std::size_t s = 0; s < slices; ++s) f(s, Slice<T>{x + s * count, nullptr, count});
+      return;
+    }
+    for (std::size_t s = 0; s < slices; ++s) f(s, Slice<T>{x + outer[s], inner.data(), count});
+  }
+};
+
 template <class T, class F> void for_each_slice(const ReducePlan& p, const T* x, F f) {
-  bool trailing = true, seen_reduced = false;
-  for (std::size_t d = 0; d < p.in.rank(); ++d) {
-    if (p.in[d] == 1) continue;
-    if (p.reduced[d])
-      seen_reduced = true;
-    else if (seen_reduced)
-      trailing = false;
-  }
-  if (trailing) {
-    for (std::size_t s = 0; s < p.slices; ++s) f(s, Slice<T>{x + s * p.count, nullptr, p.count});
-    return;
-  }
-  const std::vector<std::size_t> inner = axis_offsets(p, true), outer = axis_offsets(p, false);
-  for (std::size_t s = 0; s < p.slices; ++s) f(s, Slice<T>{x + outer[s], inner.data(), p.count});
+  const SliceWalk walk(p);
+  walk(x, f);
 }
 
 // x viewed as [outer, length, inner] when the reduced axes are adjacent (one axis, all of them, a
@@ -167,30 +185,33 @@ Tensor<T> sum_slices(const char* op, const Tensor<T>& x, const ReducePlan& p, T 
       return total * scale;
     });
   Tensor<T> out = zeros_output<T>(op, p.out);
-  const T* in = x.data();
-  T* o = out.data();
-  for (std::size_t a = 0; a < b.outer; ++a)
-    for (std::size_t l = 0; l < b.length; ++l) {
-      const T* row = in + (a * b.length + l) * b.inner;
-      T* acc = o + a * b.inner;
-      for (std::size_t i = 0; i < b.inner; ++i) acc[i] += row[i];
-    }
-  if (scale != T(1))
-    for (std::size_t i = 0; i < out.size(); ++i) o[i] *= scale;
+  launch([in = x.data(), o = out.data(), n = out.size(), b, scale] {
+    for (std::size_t a = 0; a < b.outer; ++a)
+      for (std::size_t l = 0; l < b.length; ++l) {
+        const T* row = in + (a * b.length + l) * b.inner;
+        T* acc = o + a * b.inner;
+        for (std::size_t i = 0; i < b.inner; ++i) acc[i] += row[i];
+      }
+    if (scale != T(1))
+      for (std::size_t i = 0; i < n; ++i) o[i] *= scale;
+  });
   return out;
 }
 
 // The result of reducing each slice with f(slice) -> T; `empty` for the slices of an empty axis
-// (x's other extents may be huge when it is empty: nothing is walked then).
+// (x's other extents may be huge when it is empty: nothing is walked then). `f` is kept by a
+// recording (launch): it captures by value.
 template <class T, class F>
 Tensor<T> reduce_slices(const char* op, const Tensor<T>& x, const ReducePlan& p, T empty, F f) {
   Tensor<T> out = new_output<T>(op, p.out);
   T* o = out.data();
   if (x.size() == 0) {
-    std::fill_n(o, out.size(), empty);
+    launch([o, n = out.size(), empty] { std::fill_n(o, n, empty); });
     return out;
   }
-  for_each_slice(p, x.data(), [&](std::size_t s, const Slice<T>& slice) { o[s] = f(slice); });
+  launch([walk = SliceWalk(p), in = x.data(), o, f] {
+    walk(in, [&](std::size_t s, const Slice<T>& slice) { o[s] = f(slice); });
+  });
   return out;
 }
 
@@ -202,15 +223,14 @@ Tensor<T> slice_weights(const char* op, const Tensor<T>& x, const ReducePlan& p,
   Tensor<T> out = zeros_output<T>(op, x.shape());
   if (x.size() == 0) return out;
   // Walk the output with the same offsets as x: write through a mutable view of the same layout.
-  const T* base = x.data();
-  T* o = out.data();
-  const T* r = reduced.data();
-  for_each_slice(p, base, [&](std::size_t s, const Slice<T>& slice) {
-    const std::size_t origin = std::size_t(slice.base - base);
-    for (std::size_t i = 0; i < slice.size; ++i) {
-      const std::size_t at = origin + (slice.offsets ? slice.offsets[i] : i);
-      o[at] = w(slice, i, r[s]);
-    }
+  launch([walk = SliceWalk(p), base = x.data(), o = out.data(), r = reduced.data(), w] {
+    walk(base, [&](std::size_t s, const Slice<T>& slice) {
+      const std::size_t origin = std::size_t(slice.base - base);
+      for (std::size_t i = 0; i < slice.size; ++i) {
+        const std::size_t at = origin + (slice.offsets ? slice.offsets[i] : i);
+        o[at] = w(slice, i, r[s]);
+      }
+    });
   });
   return out;
 }
@@ -320,21 +340,21 @@ Tensor<T> tie_weights(const char* op, const Tensor<T>& x, const ReducePlan& p,
                       const Tensor<T>& result, Key key, Sign sign, bool nan_picked = false) {
   Tensor<T> out = zeros_output<T>(op, x.shape());
   if (x.size() == 0) return out;
-  const T* base = x.data();
-  T* o = out.data();
-  const T* r = result.data();
-  for_each_slice(p, base, [&](std::size_t s, const Slice<T>& slice) {
-    const std::size_t origin = std::size_t(slice.base - base);
-    auto at = [&](std::size_t i) { return origin + (slice.offsets ? slice.offsets[i] : i); };
-    auto picked = [&](T v) {
-      const T k = key(v);
-      return k == r[s] || (nan_picked && k != k);
-    };
-    std::size_t ties = 0;
-    for (std::size_t i = 0; i < slice.size; ++i) ties += picked(slice[i]);
-    const T share = ties ? T(1) / T(ties) : std::numeric_limits<T>::quiet_NaN();
-    for (std::size_t i = 0; i < slice.size; ++i)
-      o[at(i)] = ties == 0 ? share : picked(slice[i]) ? share * sign(slice[i]) : T(0);
+  launch([walk = SliceWalk(p), base = x.data(), o = out.data(), r = result.data(), key, sign,
+          nan_picked] {
+    walk(base, [&](std::size_t s, const Slice<T>& slice) {
+      const std::size_t origin = std::size_t(slice.base - base);
+      auto at = [&](std::size_t i) { return origin + (slice.offsets ? slice.offsets[i] : i); };
+      auto picked = [&](T v) {
+        const T k = key(v);
+        return k == r[s] || (nan_picked && k != k);
+      };
+      std::size_t ties = 0;
+      for (std::size_t i = 0; i < slice.size; ++i) ties += picked(slice[i]);
+      const T share = ties ? T(1) / T(ties) : std::numeric_limits<T>::quiet_NaN();
+      for (std::size_t i = 0; i < slice.size; ++i)
+        o[at(i)] = ties == 0 ? share : picked(slice[i]) ? share * sign(slice[i]) : T(0);
+    });
   });
   return out;
 }

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "launch.hpp"
 #include "tapegrad/node.hpp"
 
 namespace tg {
@@ -350,6 +351,8 @@ template <class T> std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, 
   impl->version = ::new (static_cast<void*>(block.get())) Version(0);
   impl->data = block.get() + header;
   impl->storage = std::shared_ptr<T[]>(std::move(block), impl->data);
+  if (detail::Capture* capture = detail::t_capture) [[unlikely]]
+    detail::capture_storage(capture, who, impl->storage);
   return impl;
 }
 
@@ -470,6 +473,13 @@ void SavedTensor<T>::throw_modified(const Node<T>& owner, std::uint64_t now) con
 // The factories fill their fresh buffers directly, not through data(): nobody else can see them
 // yet, and a new tensor starts at version 0.
 template <class T> Tensor<T> Tensor<T>::empty(const Shape& shape) {
+  // Whoever asks for an uninitialized tensor fills it through data(), outside any kernel a
+  // recording could capture (nn::Dropout's mask): a replay would reuse the recorded values.
+  if (detail::active_capture())
+    throw ReplayError(
+        "empty: an uninitialized tensor made while recording would be filled outside "
+        "the library's kernels, which a replay does not repeat (a dropout mask, a "
+        "tensor filled through data())");
   return Tensor(make_impl<T>(shape, "empty"));
 }
 
@@ -479,7 +489,7 @@ namespace {
 template <class T>
 Tensor<T> filled(const Shape& shape, T value, bool requires_grad, const char* who) {
   Tensor<T> t(make_impl<T>(shape, who));
-  std::fill(t.impl()->data, t.impl()->data + t.impl()->numel, value);
+  detail::launch([o = t.impl()->data, n = t.impl()->numel, value] { std::fill(o, o + n, value); });
   t.impl()->requires_grad = requires_grad;
   return t;
 }
@@ -509,7 +519,10 @@ Tensor<T> Tensor<T>::from_vector(const Shape& shape, const std::vector<T>& value
     throw ShapeError("from_vector: " + std::to_string(values.size()) + " values for shape " +
                      shape.str() + " (needs " + std::to_string(shape.numel()) + ")");
   Tensor t(make_impl<T>(shape, "from_vector"));
-  std::copy(values.begin(), values.end(), t.impl_->data);
+  if (detail::active_capture()) [[unlikely]]  // a recording rewrites these values every run
+    detail::launch([o = t.impl_->data, values] { std::copy(values.begin(), values.end(), o); });
+  else
+    std::copy(values.begin(), values.end(), t.impl_->data);
   t.impl_->requires_grad = requires_grad;
   return t;
 }
@@ -543,6 +556,9 @@ namespace {
 template <class T, class Distribution>
 Tensor<T> random_tensor(const Shape& shape, const char* who, Distribution dist,
                         std::mt19937_64& rng, bool requires_grad) {
+  // A replay would repeat the recording's draws, where eager mode draws anew.
+  if (detail::active_capture())
+    throw ReplayError(std::string(who) + ": random draws cannot be recorded for replay");
   Tensor<T> t(make_impl<T>(shape, who));
   T* data = t.data();
   for (std::size_t i = 0; i < t.size(); ++i) data[i] = dist(rng);
@@ -649,8 +665,9 @@ template <class T> Tensor<T> Tensor<T>::detach() const {
 
 template <class T> Tensor<T> Tensor<T>::clone() const {
   const TensorImpl<T>& impl = checked("clone");
-  Tensor t = empty(impl.shape);
-  std::copy(impl.data, impl.data + impl.numel, t.impl_->data);
+  Tensor t(make_impl<T>(impl.shape, "clone"));
+  detail::launch(
+      [from = impl.data, n = impl.numel, to = t.impl_->data] { std::copy(from, from + n, to); });
   return t;
 }
 

@@ -57,4 +57,12 @@ class AnomalyError : public Error {
   using Error::Error;
 };
 
+// A replayable tape (tapegrad/replay.hpp) cannot record or replay this: an op not converted to
+// kernel capture yet, a random draw, a recording run from two threads at once, a replay whose
+// values differ from eager mode's in check mode.
+class ReplayError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace tg

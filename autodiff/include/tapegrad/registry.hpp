@@ -60,7 +60,16 @@ struct OpCases {
   // The op's gradient is 0 everywhere (sign): a scaled adjoint is the same adjoint, so the
   // mutation test has nothing to catch; the first-order suite checks the zero against differences.
   bool gradient_is_zero = false;
+  // Every write of the op's forward and adjoint goes through kernel capture (tapegrad/replay.hpp),
+  // so a recording may contain it; any other op raises ReplayError when it runs under a recording.
+  bool replayable = false;
 };
+
+// `cases` with the op marked replayable.
+inline OpCases replayable(OpCases cases) {
+  cases.replayable = true;
+  return cases;
+}
 
 // The cases of a and b together (an op file may state its cases in several groups).
 inline OpCases join_cases(OpCases a, OpCases b) {
@@ -69,6 +78,7 @@ inline OpCases join_cases(OpCases a, OpCases b) {
   a.accepts_every_input = a.accepts_every_input || b.accepts_every_input;
   a.gradient_constant_in_inputs = a.gradient_constant_in_inputs || b.gradient_constant_in_inputs;
   a.gradient_is_zero = a.gradient_is_zero || b.gradient_is_zero;
+  a.replayable = a.replayable || b.replayable;
   return a;
 }
 
@@ -107,4 +117,12 @@ bool register_op(OpInfo info);
     return ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>,            \
                         &FACTORY<float> __VA_OPT__(, &__VA_ARGS__)}; \
   }                                                                  \
+  static_assert(true)
+
+// TG_DEFINE_OP for an op whose every write goes through kernel capture (OpCases::replayable).
+#define TG_DEFINE_REPLAYABLE_OP(NAME, ADJOINT, FACTORY, CASES)             \
+  ::tg::OpInfo op_info_##NAME() {                                          \
+    return ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>, \
+                        +[] { return ::tg::replayable(CASES()); }};        \
+  }                                                                        \
   static_assert(true)

@@ -18,7 +18,10 @@ template <class T> class AbsNode final : public SavingNode<T, 1> {
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     const Tensor<T> x = this->get(0);
     Tensor<T> d = relu_backward(g, x) - relu_backward(g, neg(x));
-    if (std::any_of(x.data(), x.data() + x.size(), [](T v) { return v != v; }))
+    // Under a recording the factor is always applied (1 leaves d's bits as they are), so that the
+    // tape is right for a NaN that only a later run's values hold.
+    if (detail::active_capture() ||
+        std::any_of(x.data(), x.data() + x.size(), [](T v) { return v != v; }))
       d = d * detail::map_unary("abs", x, [](T v) { return v != v ? v : T(1); });
     grads[0] = d;
   }
@@ -74,6 +77,6 @@ template <class T> Tensor<T> abs(const Tensor<T>& x) {
 template Tensor<float> abs(const Tensor<float>&);
 template Tensor<double> abs(const Tensor<double>&);
 
-TG_DEFINE_OP(abs, "dx = G*sign(x) (0 at x = 0)", abs_samples, abs_cases);
+TG_DEFINE_REPLAYABLE_OP(abs, "dx = G*sign(x) (0 at x = 0)", abs_samples, abs_cases);
 
 }  // namespace tg

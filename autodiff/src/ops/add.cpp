@@ -116,6 +116,7 @@ template <class T> Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> add(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> add(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(add, "da = G, db = G (summed back to each input's shape)", add_samples, add_cases);
+TG_DEFINE_REPLAYABLE_OP(add, "da = G, db = G (summed back to each input's shape)", add_samples,
+                        add_cases);
 
 }  // namespace tg

@@ -83,13 +83,12 @@ template <class T> Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias)
                      x.shape().str() + " and b" + bias.shape().str());
   const std::size_t n = x.dim(0), m = x.dim(1);
   Tensor<T> out = detail::new_output<T>("add_bias", x.shape());
-  const T* in = x.data();
-  const T* b = bias.data();
-  T* o = out.data();
   // An empty X may still have 2^40 rows: no loop over them.
   if (out.size() != 0)
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < m; ++j) o[i * m + j] = in[i * m + j] + b[j];
+    detail::launch([in = x.data(), b = bias.data(), o = out.data(), n, m] {
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < m; ++j) o[i * m + j] = in[i * m + j] + b[j];
+    });
   record<AddBiasNode<T>>(out, {&x, &bias});
   return out;
 }
@@ -97,6 +96,6 @@ template <class T> Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias)
 template Tensor<float> add_bias(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> add_bias(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(add_bias, "dX = G, db = sum(G, axis 0)", add_bias_samples, add_bias_cases);
+TG_DEFINE_REPLAYABLE_OP(add_bias, "dX = G, db = sum(G, axis 0)", add_bias_samples, add_bias_cases);
 
 }  // namespace tg

@@ -118,18 +118,22 @@ OpCases bce_cases() {
 
 template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y, Reduction reduction) {
   detail::require_loss_inputs("bce", p, y, reduction);
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    const T v = p.data()[i];
-    if (v < T(0) || v > T(1))
-      throw DomainError("bce: probabilities must lie in [0,1], got p = " +
-                        format_number(double(v)) + " at flat index " + std::to_string(i) + " of p" +
-                        p.shape().str() + " (use bce_with_logits for scores)");
-  }
   const T* pp = p.data();
   const T* py = y.data();
+  // A kernel of its own, so that a replay checks each run's probabilities as eager mode does.
+  detail::launch([pp, n = p.size(), shape = p.shape()] {
+    for (std::size_t i = 0; i < n; ++i) {
+      const T v = pp[i];
+      if (v < T(0) || v > T(1))
+        throw DomainError("bce: probabilities must lie in [0,1], got p = " +
+                          format_number(double(v)) + " at flat index " + std::to_string(i) +
+                          " of p" + shape.str() + " (use bce_with_logits for scores)");
+    }
+  });
   Tensor<T> out = detail::reduce_terms<T>(
-      "bce", p.shape(), p.size(), reduction, T(p.size()),
-      [&](std::size_t i) { return -(xlogy(py[i], pp[i]) + xlogy(T(1) - py[i], T(1) - pp[i])); });
+      "bce", p.shape(), p.size(), reduction, T(p.size()), [pp, py](std::size_t i) {
+        return -(xlogy(py[i], pp[i]) + xlogy(T(1) - py[i], T(1) - pp[i]));
+      });
   if (auto* node = record<BceNode<T>>(out, {&p, &y})) {
     node->reduction = reduction;
     node->saved[0].save_input(p);
@@ -141,9 +145,9 @@ template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y, Reducti
 template Tensor<float> bce(const Tensor<float>&, const Tensor<float>&, Reduction);
 template Tensor<double> bce(const Tensor<double>&, const Tensor<double>&, Reduction);
 
-TG_DEFINE_OP(bce,
-             "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "
-             "dy = G*log((1-p)/p)/N",
-             bce_samples, bce_cases);
+TG_DEFINE_REPLAYABLE_OP(bce,
+                        "dp = bce_backward(G, p, y) = G*(p-y)/(p(1-p))/N (finite at p=y=0), "
+                        "dy = G*log((1-p)/p)/N",
+                        bce_samples, bce_cases);
 
 }  // namespace tg

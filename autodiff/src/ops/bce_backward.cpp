@@ -159,14 +159,20 @@ Tensor<T> bce_derivative(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>
   T* o = out.data();
   const std::size_t n = out.size();
   if (g.size() == n) {
-    for (std::size_t i = 0; i < n; ++i) o[i] = f(pg[i], pp[i], py[i]);
+    launch([=] {
+      for (std::size_t i = 0; i < n; ++i) o[i] = f(pg[i], pp[i], py[i]);
+    });
   } else if (g.size() == 1) {
-    const T gv = pg[0];
-    for (std::size_t i = 0; i < n; ++i) o[i] = f(gv, pp[i], py[i]);
+    launch([=] {
+      const T gv = pg[0];
+      for (std::size_t i = 0; i < n; ++i) o[i] = f(gv, pp[i], py[i]);
+    });
   } else {
-    for_each_broadcast(
-        p.shape(), broadcast_strides(g.shape(), p.shape()), Strides{},
-        [&](std::size_t i, std::size_t ig, std::size_t) { o[i] = f(pg[ig], pp[i], py[i]); });
+    launch([=, shape = p.shape(), strides = broadcast_strides(g.shape(), p.shape())] {
+      for_each_broadcast(
+          shape, strides, Strides{},
+          [&](std::size_t i, std::size_t ig, std::size_t) { o[i] = f(pg[ig], pp[i], py[i]); });
+    });
   }
   if (auto* node = record<BceBackwardNode<T>>(out, {&g, &p, &y})) {
     node->order = order;
@@ -210,9 +216,9 @@ template Tensor<float> bce_backward(const Tensor<float>&, const Tensor<float>&,
 template Tensor<double> bce_backward(const Tensor<double>&, const Tensor<double>&,
                                      const Tensor<double>&, Reduction);
 
-TG_DEFINE_OP(bce_backward,
-             "dG = U*F/N, dp = U*G*F'/N (F' = (1-y)/(1-p)^2 + y/p^2), "
-             "dy = -U*G/(p(1-p))/N; F = (1-y)/(1-p) - y/p",
-             bce_backward_samples, bce_backward_cases);
+TG_DEFINE_REPLAYABLE_OP(bce_backward,
+                        "dG = U*F/N, dp = U*G*F'/N (F' = (1-y)/(1-p)^2 + y/p^2), "
+                        "dy = -U*G/(p(1-p))/N; F = (1-y)/(1-p) - y/p",
+                        bce_backward_samples, bce_backward_cases);
 
 }  // namespace tg

@@ -75,26 +75,36 @@ template <class T>
 Tensor<T> bce_with_logits_impl(const Tensor<T>& z, const Tensor<T>& y, const Tensor<T>* pos_weight,
                                Reduction reduction) {
   detail::require_loss_inputs("bce_with_logits", z, y, reduction);
-  std::vector<T> weights;
   if (pos_weight) {
     if (!broadcastable_to(pos_weight->shape(), z.shape()))
       throw ShapeError("bce_with_logits: pos_weight" + pos_weight->shape().str() +
                        " does not broadcast to z" + z.shape().str());
-    weights.resize(z.size());
-    const T* pw = pos_weight->data();
-    detail::for_each_broadcast(
-        z.shape(), detail::broadcast_strides(pos_weight->shape(), z.shape()), detail::Strides{},
-        [&](std::size_t i, std::size_t iw, std::size_t) { weights[i] = pw[iw]; });
   }
   const T* pz = z.data();
   const T* py = y.data();
-  Tensor<T> out = detail::reduce_terms<T>(
-      "bce_with_logits", z.shape(), z.size(), reduction, T(z.size()), [&](std::size_t i) {
-        const T zi = pz[i], yi = py[i];
-        if (pos_weight)
-          return (T(1) - yi) * zi + (T(1) + (weights[i] - T(1)) * yi) * softplus_of_negative(zi);
-        return std::max(zi, T(0)) - zi * yi + std::log1p(std::exp(-std::abs(zi)));
-      });
+  Tensor<T> out;
+  if (pos_weight) {
+    // pos_weight is read where it broadcasts, each run (a recording keeps only pointers).
+    const T* pw = pos_weight->data();
+    out = detail::reduce_terms<T>(
+        "bce_with_logits", z.shape(), z.size(), reduction, T(z.size()),
+        [pz, py, pw, shape = z.shape(),
+         strides = detail::broadcast_strides(pos_weight->shape(), z.shape())](std::size_t i) {
+          std::size_t iw = 0, rest = i;
+          for (std::size_t d = shape.rank(); d-- > 0;) {
+            iw += (rest % shape[d]) * strides[d];
+            rest /= shape[d];
+          }
+          const T zi = pz[i], yi = py[i];
+          return (T(1) - yi) * zi + (T(1) + (pw[iw] - T(1)) * yi) * softplus_of_negative(zi);
+        });
+  } else {
+    out = detail::reduce_terms<T>(
+        "bce_with_logits", z.shape(), z.size(), reduction, T(z.size()), [pz, py](std::size_t i) {
+          const T zi = pz[i], yi = py[i];
+          return std::max(zi, T(0)) - zi * yi + std::log1p(std::exp(-std::abs(zi)));
+        });
+  }
   auto* node = pos_weight ? record<BceWithLogitsNode<T>>(out, {&z, &y, pos_weight})
                           : record<BceWithLogitsNode<T>>(out, {&z, &y});
   if (node) {
@@ -157,10 +167,11 @@ template Tensor<float> bce_with_logits(const Tensor<float>&, const Tensor<float>
 template Tensor<double> bce_with_logits(const Tensor<double>&, const Tensor<double>&,
                                         const Tensor<double>&, Reduction);
 
-TG_DEFINE_OP(bce_with_logits,
-             "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N; with pos_weight pw, w = 1 + (pw-1)*y: "
-             "dz = G*(w*sigmoid(z) - pw*y)/N, dy = G*((pw-1)*softplus(-z) - z)/N, "
-             "dpw = G*y*softplus(-z)/N",
-             bce_with_logits_samples, bce_with_logits_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    bce_with_logits,
+    "dz = G*(sigmoid(z) - y)/N, dy = -G*z/N; with pos_weight pw, w = 1 + (pw-1)*y: "
+    "dz = G*(w*sigmoid(z) - pw*y)/N, dy = G*((pw-1)*softplus(-z) - z)/N, "
+    "dpw = G*y*softplus(-z)/N",
+    bce_with_logits_samples, bce_with_logits_cases);
 
 }  // namespace tg

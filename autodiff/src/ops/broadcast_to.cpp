@@ -70,10 +70,11 @@ template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape
     throw ShapeError("broadcast_to: cannot broadcast " + x.shape().str() + " to " + shape.str());
   if (x.shape() == shape) return x;
   Tensor<T> out = detail::new_output<T>("broadcast_to", shape);
-  const T* in = x.data();
-  T* o = out.data();
-  detail::for_each_broadcast(shape, detail::broadcast_strides(x.shape(), shape), detail::Strides{},
-                             [&](std::size_t i, std::size_t ix, std::size_t) { o[i] = in[ix]; });
+  detail::launch([in = x.data(), o = out.data(), shape,
+                  strides = detail::broadcast_strides(x.shape(), shape)] {
+    detail::for_each_broadcast(shape, strides, detail::Strides{},
+                               [&](std::size_t i, std::size_t ix, std::size_t) { o[i] = in[ix]; });
+  });
   record<BroadcastToNode<T>>(out, {&x});
   return out;
 }
@@ -81,6 +82,7 @@ template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape
 template Tensor<float> broadcast_to(const Tensor<float>&, const Shape&);
 template Tensor<double> broadcast_to(const Tensor<double>&, const Shape&);
 
-TG_DEFINE_OP(broadcast_to, "dx = sum_to(G, x.shape)", broadcast_to_samples, broadcast_to_cases);
+TG_DEFINE_REPLAYABLE_OP(broadcast_to, "dx = sum_to(G, x.shape)", broadcast_to_samples,
+                        broadcast_to_cases);
 
 }  // namespace tg

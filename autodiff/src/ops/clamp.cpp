@@ -154,7 +154,7 @@ Tensor<T> clamp(const Tensor<T>& x, std::optional<std::type_identity_t<T>> lo,
 template Tensor<float> clamp(const Tensor<float>&, std::optional<float>, std::optional<float>);
 template Tensor<double> clamp(const Tensor<double>&, std::optional<double>, std::optional<double>);
 
-TG_DEFINE_OP(clamp, "dx = G where lo <= x <= hi (bounds inclusive), else 0", clamp_samples,
-             clamp_cases);
+TG_DEFINE_REPLAYABLE_OP(clamp, "dx = G where lo <= x <= hi (bounds inclusive), else 0",
+                        clamp_samples, clamp_cases);
 
 }  // namespace tg

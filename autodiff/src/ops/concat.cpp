@@ -139,9 +139,10 @@ Tensor<T> concat_node(const std::vector<const Tensor<T>*>& tensors, std::size_t 
   for (const Tensor<T>* t : tensors) {
     const std::size_t length = t->dim(axis), block = length * v.inner;
     if (block != 0)
-      for (std::size_t a = 0; a < v.outer; ++a)
-        std::copy(t->data() + a * block, t->data() + (a + 1) * block,
-                  o + (a * v.length + offset) * v.inner);
+      detail::launch([v, in = t->data(), o, block, offset] {
+        for (std::size_t a = 0; a < v.outer; ++a)
+          std::copy(in + a * block, in + (a + 1) * block, o + (a * v.length + offset) * v.inner);
+      });
     offset += length;
   }
   ConcatNode<T>* node = nullptr;
@@ -232,7 +233,7 @@ template Tensor<double> concat(const std::vector<Tensor<double>>&, int);
 template Tensor<float> stack(const std::vector<Tensor<float>>&, int);
 template Tensor<double> stack(const std::vector<Tensor<double>>&, int);
 
-TG_DEFINE_OP(concat, "dx_i = slice(G, axis, offset_i, offset_i + x_i.shape[axis])", concat_samples,
-             concat_cases);
+TG_DEFINE_REPLAYABLE_OP(concat, "dx_i = slice(G, axis, offset_i, offset_i + x_i.shape[axis])",
+                        concat_samples, concat_cases);
 
 }  // namespace tg

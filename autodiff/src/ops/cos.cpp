@@ -52,6 +52,6 @@ template <class T> Tensor<T> cos(const Tensor<T>& x) {
 template Tensor<float> cos(const Tensor<float>&);
 template Tensor<double> cos(const Tensor<double>&);
 
-TG_DEFINE_OP(cos, "dx = -G*sin(x)", cos_samples, cos_cases);
+TG_DEFINE_REPLAYABLE_OP(cos, "dx = -G*sin(x)", cos_samples, cos_cases);
 
 }  // namespace tg

@@ -41,11 +41,11 @@ template <class T> class CosineSimilarityNode final : public SavingNode<T, 2> {
   std::pair<Tensor<T>, Tensor<T>> inverse_norm(const Tensor<T>& x, const Shape& keep) const {
     const Tensor<T> squares = reshape(sum(mul(x, x), axis), keep);
     Tensor<T> unclamped = detail::map_unary(
-        "cosine_similarity", squares, [this](T s) { return std::sqrt(s) >= eps ? T(1) : T(0); });
+        "cosine_similarity", squares, [e = eps](T s) { return std::sqrt(s) >= e ? T(1) : T(0); });
     const Tensor<T> shift =
         detail::map_unary("cosine_similarity", unclamped, [](T m) { return T(1) - m; });
-    const Tensor<T> clamped =
-        detail::map_unary("cosine_similarity", unclamped, [this](T m) { return (T(1) - m) / eps; });
+    const Tensor<T> clamped = detail::map_unary("cosine_similarity", unclamped,
+                                                [e = eps](T m) { return (T(1) - m) / e; });
     return {mul(pow(squares + shift, T(-0.5)), unclamped) + clamped, unclamped};
   }
 };
@@ -158,20 +158,21 @@ Tensor<T> cosine_similarity(const Tensor<T>& a, const Tensor<T>& b, int axis,
   }
   const std::size_t length = a.dim(ax);
   Tensor<T> out = detail::new_output<T>("cosine_similarity", out_shape);
-  const T* pa = a.data();
-  const T* pb = b.data();
-  for (std::size_t o = 0; o < outer && out.size() != 0; ++o)
-    for (std::size_t i = 0; i < inner; ++i) {
-      T dot = 0, saa = 0, sbb = 0;
-      for (std::size_t l = 0; l < length; ++l) {
-        const std::size_t k = (o * length + l) * inner + i;
-        dot += pa[k] * pb[k];
-        saa += pa[k] * pa[k];
-        sbb += pb[k] * pb[k];
-      }
-      out.data()[o * inner + i] =
-          dot / (std::max(std::sqrt(saa), T(eps)) * std::max(std::sqrt(sbb), T(eps)));
-    }
+  if (out.size() != 0)
+    detail::launch(
+        [pa = a.data(), pb = b.data(), po = out.data(), outer, inner, length, e = T(eps)] {
+          for (std::size_t o = 0; o < outer; ++o)
+            for (std::size_t i = 0; i < inner; ++i) {
+              T dot = 0, saa = 0, sbb = 0;
+              for (std::size_t l = 0; l < length; ++l) {
+                const std::size_t k = (o * length + l) * inner + i;
+                dot += pa[k] * pb[k];
+                saa += pa[k] * pa[k];
+                sbb += pb[k] * pb[k];
+              }
+              po[o * inner + i] = dot / (std::max(std::sqrt(saa), e) * std::max(std::sqrt(sbb), e));
+            }
+        });
   if (auto* node = record<CosineSimilarityNode<T>>(out, {&a, &b})) {
     node->axis = ax;
     node->eps = eps;
@@ -185,9 +186,9 @@ template Tensor<float> cosine_similarity(const Tensor<float>&, const Tensor<floa
 template Tensor<double> cosine_similarity(const Tensor<double>&, const Tensor<double>&, int,
                                           double);
 
-TG_DEFINE_OP(cosine_similarity,
-             "da = G*(ub - c*ua*[|a| >= eps])/na, db = G*(ua - c*ub*[|b| >= eps])/nb; "
-             "na = max(|a|, eps), ua = a/na",
-             cosine_similarity_samples, cosine_similarity_cases);
+TG_DEFINE_REPLAYABLE_OP(cosine_similarity,
+                        "da = G*(ub - c*ua*[|a| >= eps])/na, db = G*(ua - c*ub*[|b| >= eps])/nb; "
+                        "na = max(|a|, eps), ua = a/na",
+                        cosine_similarity_samples, cosine_similarity_cases);
 
 }  // namespace tg

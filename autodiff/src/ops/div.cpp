@@ -146,6 +146,6 @@ template <class T> Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> div(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> div(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(div, "da = G/b, db = -G*a/b^2", div_samples, div_cases);
+TG_DEFINE_REPLAYABLE_OP(div, "da = G/b, db = -G*a/b^2", div_samples, div_cases);
 
 }  // namespace tg

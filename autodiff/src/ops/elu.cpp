@@ -88,6 +88,7 @@ template <class T> Tensor<T> elu(const Tensor<T>& x, std::type_identity_t<T> alp
 template Tensor<float> elu(const Tensor<float>&, float);
 template Tensor<double> elu(const Tensor<double>&, double);
 
-TG_DEFINE_OP(elu, "dx = G where x > 0, else G*alpha*e^x (alpha at 0)", elu_samples, elu_cases);
+TG_DEFINE_REPLAYABLE_OP(elu, "dx = G where x > 0, else G*alpha*e^x (alpha at 0)", elu_samples,
+                        elu_cases);
 
 }  // namespace tg

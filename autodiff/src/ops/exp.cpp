@@ -47,6 +47,6 @@ template <class T> Tensor<T> exp(const Tensor<T>& x) {
 template Tensor<float> exp(const Tensor<float>&);
 template Tensor<double> exp(const Tensor<double>&);
 
-TG_DEFINE_OP(exp, "dx = G*e^x", exp_samples, exp_cases);
+TG_DEFINE_REPLAYABLE_OP(exp, "dx = G*e^x", exp_samples, exp_cases);
 
 }  // namespace tg

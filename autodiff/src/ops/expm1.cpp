@@ -55,6 +55,6 @@ template <class T> Tensor<T> expm1(const Tensor<T>& x) {
 template Tensor<float> expm1(const Tensor<float>&);
 template Tensor<double> expm1(const Tensor<double>&);
 
-TG_DEFINE_OP(expm1, "dx = G*(y+1), y = expm1(x)", expm1_samples, expm1_cases);
+TG_DEFINE_REPLAYABLE_OP(expm1, "dx = G*(y+1), y = expm1(x)", expm1_samples, expm1_cases);
 
 }  // namespace tg

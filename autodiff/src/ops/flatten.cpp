@@ -56,7 +56,8 @@ OpCases flatten_cases() {
 
 template <class T> Tensor<T> flatten(const Tensor<T>& x) {
   Tensor<T> out = detail::new_output<T>("flatten", Shape{x.size()});
-  std::copy(x.data(), x.data() + x.size(), out.data());
+  detail::launch(
+      [from = x.data(), n = x.size(), to = out.data()] { std::copy(from, from + n, to); });
   record<FlattenNode<T>>(out, {&x});
   return out;
 }
@@ -64,6 +65,6 @@ template <class T> Tensor<T> flatten(const Tensor<T>& x) {
 template Tensor<float> flatten(const Tensor<float>&);
 template Tensor<double> flatten(const Tensor<double>&);
 
-TG_DEFINE_OP(flatten, "dx = reshape(G, x.shape)", flatten_samples, flatten_cases);
+TG_DEFINE_REPLAYABLE_OP(flatten, "dx = reshape(G, x.shape)", flatten_samples, flatten_cases);
 
 }  // namespace tg

@@ -120,10 +120,10 @@ template <class T> Tensor<T> gather(const Tensor<T>& x, int axis, const Indices&
   const std::size_t ax = detail::wrap_axis("gather", axis, shape);
   detail::require_index_tensor("gather", index, ax, shape);
   Tensor<T> out = detail::new_output<T>("gather", index.shape);
-  const T* in = x.data();
-  T* o = out.data();
-  detail::for_each_indexed(index, ax, shape,
-                           [&](std::size_t flat, std::size_t offset) { o[flat] = in[offset]; });
+  detail::launch_with(index, [in = x.data(), o = out.data(), ax, shape](const Indices& idx) {
+    detail::for_each_indexed(idx, ax, shape,
+                             [&](std::size_t flat, std::size_t offset) { o[flat] = in[offset]; });
+  });
   if (auto* node = record<GatherNode<T>>(out, {&x})) {
     node->axis = int(ax);
     node->index = index;
@@ -134,7 +134,7 @@ template <class T> Tensor<T> gather(const Tensor<T>& x, int axis, const Indices&
 template Tensor<float> gather(const Tensor<float>&, int, const Indices&);
 template Tensor<double> gather(const Tensor<double>&, int, const Indices&);
 
-TG_DEFINE_OP(gather, "dx = scatter_add(zeros(x.shape), axis, index, G)", gather_samples,
-             gather_cases);
+TG_DEFINE_REPLAYABLE_OP(gather, "dx = scatter_add(zeros(x.shape), axis, index, G)", gather_samples,
+                        gather_cases);
 
 }  // namespace tg

@@ -109,7 +109,7 @@ template <class T> Tensor<T> gelu(const Tensor<T>& x, GeluApproximation approxim
 template Tensor<float> gelu(const Tensor<float>&, GeluApproximation);
 template Tensor<double> gelu(const Tensor<double>&, GeluApproximation);
 
-TG_DEFINE_OP(gelu, "dx = G*(Phi(x) + x*phi(x)); tanh form: G*d/dx of 0.5x(1+tanh(u(x)))",
-             gelu_samples, gelu_cases);
+TG_DEFINE_REPLAYABLE_OP(gelu, "dx = G*(Phi(x) + x*phi(x)); tanh form: G*d/dx of 0.5x(1+tanh(u(x)))",
+                        gelu_samples, gelu_cases);
 
 }  // namespace tg

@@ -76,7 +76,7 @@ template <class T> Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& 
 template Tensor<float> gelu_backward(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> gelu_backward(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(gelu_backward, "dG = U*(Phi(x) + x*phi(x)), dx = U*G*phi(x)*(2 - x^2)",
-             gelu_backward_samples, gelu_backward_cases);
+TG_DEFINE_REPLAYABLE_OP(gelu_backward, "dG = U*(Phi(x) + x*phi(x)), dx = U*G*phi(x)*(2 - x^2)",
+                        gelu_backward_samples, gelu_backward_cases);
 
 }  // namespace tg

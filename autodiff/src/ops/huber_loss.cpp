@@ -92,7 +92,8 @@ Tensor<T> huber_loss(const Tensor<T>& a, const Tensor<T>& b, std::type_identity_
 template Tensor<float> huber_loss(const Tensor<float>&, const Tensor<float>&, float, Reduction);
 template Tensor<double> huber_loss(const Tensor<double>&, const Tensor<double>&, double, Reduction);
 
-TG_DEFINE_OP(huber_loss, "da = G*clamp(a-b, -delta, delta)/N (N = 1 for sum, none), db = -da",
-             huber_loss_samples, huber_loss_cases);
+TG_DEFINE_REPLAYABLE_OP(huber_loss,
+                        "da = G*clamp(a-b, -delta, delta)/N (N = 1 for sum, none), db = -da",
+                        huber_loss_samples, huber_loss_cases);
 
 }  // namespace tg

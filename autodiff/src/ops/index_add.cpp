@@ -98,18 +98,18 @@ Tensor<T> index_add(const Tensor<T>& x, int axis, const std::vector<std::int64_t
                      std::to_string(axis) + " (needs " + expected.str() + ")");
   detail::require_indices("index_add", indices, ax, shape);
   Tensor<T> out = detail::new_output<T>("index_add", shape);
-  T* o = out.data();
-  std::copy(x.data(), x.data() + x.size(), o);
-  if (source.size() != 0) {
-    const detail::AxisView v = detail::axis_view(shape, ax);
-    const T* src = source.data();
+  detail::launch_with(indices, [in = x.data(), o = out.data(), n = x.size(), src = source.data(),
+                                has_source = source.size() != 0, v = detail::axis_view(shape, ax),
+                                count](const std::vector<std::int64_t>& idx) {
+    std::copy(in, in + n, o);
+    if (!has_source) return;
     for (std::size_t a = 0; a < v.outer; ++a)
       for (std::size_t j = 0; j < count; ++j) {
         const T* from = src + (a * count + j) * v.inner;
-        T* to = o + (a * v.length + std::size_t(indices[j])) * v.inner;
+        T* to = o + (a * v.length + std::size_t(idx[j])) * v.inner;
         for (std::size_t i = 0; i < v.inner; ++i) to[i] += from[i];
       }
-  }
+  });
   if (auto* node = record<IndexAddNode<T>>(out, {&x, &source})) {
     node->axis = int(ax);
     node->indices = indices;
@@ -122,7 +122,7 @@ template Tensor<float> index_add(const Tensor<float>&, int, const std::vector<st
 template Tensor<double> index_add(const Tensor<double>&, int, const std::vector<std::int64_t>&,
                                   const Tensor<double>&);
 
-TG_DEFINE_OP(index_add, "dx = G, dsource = index_select(G, axis, indices)", index_add_samples,
-             index_add_cases);
+TG_DEFINE_REPLAYABLE_OP(index_add, "dx = G, dsource = index_select(G, axis, indices)",
+                        index_add_samples, index_add_cases);
 
 }  // namespace tg

@@ -88,16 +88,15 @@ Tensor<T> index_select(const Tensor<T>& x, int axis, const std::vector<std::int6
   detail::require_indices("index_select", indices, ax, shape);
   const std::size_t count = indices.size();
   Tensor<T> out = detail::new_output<T>("index_select", detail::with_extent(shape, ax, count));
-  if (out.size() != 0) {
-    const detail::AxisView v = detail::axis_view(shape, ax);
-    const T* in = x.data();
-    T* o = out.data();
-    for (std::size_t a = 0; a < v.outer; ++a)
-      for (std::size_t j = 0; j < count; ++j) {
-        const T* from = in + (a * v.length + std::size_t(indices[j])) * v.inner;
-        std::copy(from, from + v.inner, o + (a * count + j) * v.inner);
-      }
-  }
+  if (out.size() != 0)
+    detail::launch_with(indices, [v = detail::axis_view(shape, ax), in = x.data(), o = out.data(),
+                                  count](const std::vector<std::int64_t>& idx) {
+      for (std::size_t a = 0; a < v.outer; ++a)
+        for (std::size_t j = 0; j < count; ++j) {
+          const T* from = in + (a * v.length + std::size_t(idx[j])) * v.inner;
+          std::copy(from, from + v.inner, o + (a * count + j) * v.inner);
+        }
+    });
   if (auto* node = record<IndexSelectNode<T>>(out, {&x})) {
     node->axis = int(ax);
     node->indices = indices;
@@ -108,7 +107,7 @@ Tensor<T> index_select(const Tensor<T>& x, int axis, const std::vector<std::int6
 template Tensor<float> index_select(const Tensor<float>&, int, const std::vector<std::int64_t>&);
 template Tensor<double> index_select(const Tensor<double>&, int, const std::vector<std::int64_t>&);
 
-TG_DEFINE_OP(index_select, "dx = index_add(zeros(x.shape), axis, indices, G)", index_select_samples,
-             index_select_cases);
+TG_DEFINE_REPLAYABLE_OP(index_select, "dx = index_add(zeros(x.shape), axis, indices, G)",
+                        index_select_samples, index_select_cases);
 
 }  // namespace tg

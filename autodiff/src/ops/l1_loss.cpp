@@ -87,7 +87,7 @@ template <class T> Tensor<T> l1_loss(const Tensor<T>& a, const Tensor<T>& b, Red
 template Tensor<float> l1_loss(const Tensor<float>&, const Tensor<float>&, Reduction);
 template Tensor<double> l1_loss(const Tensor<double>&, const Tensor<double>&, Reduction);
 
-TG_DEFINE_OP(l1_loss, "da = G*sign(a-b)/N (0 at a == b; N = 1 for sum, none), db = -da",
-             l1_loss_samples, l1_loss_cases);
+TG_DEFINE_REPLAYABLE_OP(l1_loss, "da = G*sign(a-b)/N (0 at a == b; N = 1 for sum, none), db = -da",
+                        l1_loss_samples, l1_loss_cases);
 
 }  // namespace tg

@@ -90,7 +90,7 @@ template <class T> Tensor<T> leaky_relu(const Tensor<T>& x, std::type_identity_t
 template Tensor<float> leaky_relu(const Tensor<float>&, float);
 template Tensor<double> leaky_relu(const Tensor<double>&, double);
 
-TG_DEFINE_OP(leaky_relu, "dx = G where x > 0, else slope*G (slope at 0)", leaky_relu_samples,
-             leaky_relu_cases);
+TG_DEFINE_REPLAYABLE_OP(leaky_relu, "dx = G where x > 0, else slope*G (slope at 0)",
+                        leaky_relu_samples, leaky_relu_cases);
 
 }  // namespace tg

@@ -111,10 +111,10 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   const std::size_t n = x.dim(0), k = x.dim(1), m = weight.dim(1);
   Tensor<T> out = detail::new_output<T>("linear", Shape{n, m});
   if (out.size() != 0) {  // an empty Y may still have 2^40 rows: no loop over them
-    T* y = out.data();
-    const T* b = bias.data();
-    for (std::size_t i = 0; i < n; ++i) std::copy(b, b + m, y + i * m);
-    detail::gemm<T>(false, false, n, m, k, T(1), x.data(), k, weight.data(), m, T(1), y);
+    detail::launch([y = out.data(), b = bias.data(), xd = x.data(), w = weight.data(), n, m, k] {
+      for (std::size_t i = 0; i < n; ++i) std::copy(b, b + m, y + i * m);
+      detail::gemm<T>(false, false, n, m, k, T(1), xd, k, w, m, T(1), y);
+    });
   }
   if (auto* node = record<LinearNode<T>>(out, {&x, &weight, &bias})) {
     // Each of X and W is needed only for the other's gradient.
@@ -127,7 +127,8 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
 template Tensor<float> linear(const Tensor<float>&, const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> linear(const Tensor<double>&, const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(linear, "dX = G W^T, dW = X^T G (GEMMs with transpose flags), db = sum(G, axis 0)",
-             linear_samples, linear_cases);
+TG_DEFINE_REPLAYABLE_OP(linear,
+                        "dX = G W^T, dW = X^T G (GEMMs with transpose flags), db = sum(G, axis 0)",
+                        linear_samples, linear_cases);
 
 }  // namespace tg

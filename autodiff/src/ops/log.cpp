@@ -76,6 +76,6 @@ template <class T> Tensor<T> log(const Tensor<T>& x) {
 template Tensor<float> log(const Tensor<float>&);
 template Tensor<double> log(const Tensor<double>&);
 
-TG_DEFINE_OP(log, "dx = G/x", log_samples, log_cases);
+TG_DEFINE_REPLAYABLE_OP(log, "dx = G/x", log_samples, log_cases);
 
 }  // namespace tg

@@ -56,6 +56,6 @@ template <class T> Tensor<T> log1p(const Tensor<T>& x) {
 template Tensor<float> log1p(const Tensor<float>&);
 template Tensor<double> log1p(const Tensor<double>&);
 
-TG_DEFINE_OP(log1p, "dx = G/(1+x)", log1p_samples, log1p_cases);
+TG_DEFINE_REPLAYABLE_OP(log1p, "dx = G/(1+x)", log1p_samples, log1p_cases);
 
 }  // namespace tg

@@ -68,6 +68,7 @@ template <class T> Tensor<T> log_softmax(const Tensor<T>& x) {
 template Tensor<float> log_softmax(const Tensor<float>&);
 template Tensor<double> log_softmax(const Tensor<double>&);
 
-TG_DEFINE_OP(log_softmax, "dx = G - softmax(x)*rowsum(G)", log_softmax_samples, log_softmax_cases);
+TG_DEFINE_REPLAYABLE_OP(log_softmax, "dx = G - softmax(x)*rowsum(G)", log_softmax_samples,
+                        log_softmax_cases);
 
 }  // namespace tg

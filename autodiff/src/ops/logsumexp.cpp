@@ -163,7 +163,8 @@ template Tensor<double> logsumexp(const Tensor<double>&);
 template Tensor<float> logsumexp(const Tensor<float>&, const std::vector<int>&, bool);
 template Tensor<double> logsumexp(const Tensor<double>&, const std::vector<int>&, bool);
 
-TG_DEFINE_OP(logsumexp, "dx = G*exp(x - r), r = logsumexp(x), broadcast back over the slice",
-             logsumexp_samples, logsumexp_cases);
+TG_DEFINE_REPLAYABLE_OP(logsumexp,
+                        "dx = G*exp(x - r), r = logsumexp(x), broadcast back over the slice",
+                        logsumexp_samples, logsumexp_cases);
 
 }  // namespace tg

@@ -122,8 +122,10 @@ template <class T>
   out_shape[0] = m;
   out_shape[1] = n;
   Tensor<T> out = detail::new_output<T>("matmul", out_shape);
-  detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), a.data(), sa[1], b.data(), sb[1], T(0),
-                  out.data());
+  detail::launch([transpose_a, transpose_b, m, n, k, pa = a.data(), lda = sa[1], pb = b.data(),
+                  ldb = sb[1], po = out.data()] {
+    detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), pa, lda, pb, ldb, T(0), po);
+  });
   return out;
 }
 
@@ -166,15 +168,15 @@ template <class T>
   if (out.size() != 0) {
     const std::size_t step_a = ma[ra - 2] * ma[ra - 1], step_b = mb[rb - 2] * mb[rb - 1];
     const std::size_t step_out = m * n;
-    const T* pa = a.data();
-    const T* pb = b.data();
-    T* po = out.data();
-    detail::for_each_broadcast(
-        batch, detail::broadcast_strides(batch_a, batch), detail::broadcast_strides(batch_b, batch),
-        [&](std::size_t i, std::size_t ia, std::size_t ib) {
-          detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), pa + ia * step_a, ma[ra - 1],
-                          pb + ib * step_b, mb[rb - 1], T(0), po + i * step_out);
-        });
+    detail::launch([=, pa = a.data(), pb = b.data(), po = out.data(), lda = ma[ra - 1],
+                    ldb = mb[rb - 1], sta = detail::broadcast_strides(batch_a, batch),
+                    stb = detail::broadcast_strides(batch_b, batch)] {
+      detail::for_each_broadcast(
+          batch, sta, stb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
+            detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), pa + ia * step_a, lda,
+                            pb + ib * step_b, ldb, T(0), po + i * step_out);
+          });
+    });
   }
   return out;
 }
@@ -522,9 +524,10 @@ template Tensor<double> matmul(const Tensor<double>&, const Tensor<double>&, boo
 template Tensor<float> dot(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> dot(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(matmul,
-             "dA = G @ B^T, dB = A^T @ G (GEMMs with transpose flags), summed over broadcast batch "
-             "dimensions",
-             matmul_samples, matmul_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    matmul,
+    "dA = G @ B^T, dB = A^T @ G (GEMMs with transpose flags), summed over broadcast batch "
+    "dimensions",
+    matmul_samples, matmul_cases);
 
 }  // namespace tg

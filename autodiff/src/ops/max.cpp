@@ -147,7 +147,7 @@ template Indices argmax(const Tensor<double>&);
 template Indices argmax(const Tensor<float>&, int, bool);
 template Indices argmax(const Tensor<double>&, int, bool);
 
-TG_DEFINE_OP(max, "dx = G/k on each of the k elements equal to the max, 0 elsewhere", max_samples,
-             max_cases);
+TG_DEFINE_REPLAYABLE_OP(max, "dx = G/k on each of the k elements equal to the max, 0 elsewhere",
+                        max_samples, max_cases);
 
 }  // namespace tg

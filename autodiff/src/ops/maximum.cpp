@@ -131,7 +131,7 @@ template <class T> Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> maximum(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> maximum(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(maximum, "da = G*[a > b] + G/2*[a = b], db likewise (ties split G equally)",
-             maximum_samples, maximum_cases);
+TG_DEFINE_REPLAYABLE_OP(maximum, "da = G*[a > b] + G/2*[a = b], db likewise (ties split G equally)",
+                        maximum_samples, maximum_cases);
 
 }  // namespace tg

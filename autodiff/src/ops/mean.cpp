@@ -170,7 +170,7 @@ template Tensor<double> mean(const Tensor<double>&);
 template Tensor<float> mean(const Tensor<float>&, const std::vector<int>&, bool);
 template Tensor<double> mean(const Tensor<double>&, const std::vector<int>&, bool);
 
-TG_DEFINE_OP(mean, "dx = G / count broadcast back over the averaged axes", mean_samples,
-             mean_cases);
+TG_DEFINE_REPLAYABLE_OP(mean, "dx = G / count broadcast back over the averaged axes", mean_samples,
+                        mean_cases);
 
 }  // namespace tg

@@ -147,7 +147,7 @@ template Indices argmin(const Tensor<double>&);
 template Indices argmin(const Tensor<float>&, int, bool);
 template Indices argmin(const Tensor<double>&, int, bool);
 
-TG_DEFINE_OP(min, "dx = G/k on each of the k elements equal to the min, 0 elsewhere", min_samples,
-             min_cases);
+TG_DEFINE_REPLAYABLE_OP(min, "dx = G/k on each of the k elements equal to the min, 0 elsewhere",
+                        min_samples, min_cases);
 
 }  // namespace tg

@@ -131,7 +131,7 @@ template <class T> Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> minimum(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> minimum(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(minimum, "da = G*[a < b] + G/2*[a = b], db likewise (ties split G equally)",
-             minimum_samples, minimum_cases);
+TG_DEFINE_REPLAYABLE_OP(minimum, "da = G*[a < b] + G/2*[a = b], db likewise (ties split G equally)",
+                        minimum_samples, minimum_cases);
 
 }  // namespace tg

@@ -142,7 +142,7 @@ template <class T> Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b, Reducti
   const T* pa = a.data();
   const T* pb = b.data();
   Tensor<T> out = detail::reduce_terms<T>("mse", a.shape(), a.size(), reduction, T(a.size()),
-                                          [&](std::size_t i) {
+                                          [pa, pb](std::size_t i) {
                                             const T d = pa[i] - pb[i];
                                             return d * d;
                                           });
@@ -157,6 +157,7 @@ template <class T> Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b, Reducti
 template Tensor<float> mse(const Tensor<float>&, const Tensor<float>&, Reduction);
 template Tensor<double> mse(const Tensor<double>&, const Tensor<double>&, Reduction);
 
-TG_DEFINE_OP(mse, "da = G*2(a-b)/N (N = 1 for sum, none), db = -da", mse_samples, mse_cases);
+TG_DEFINE_REPLAYABLE_OP(mse, "da = G*2(a-b)/N (N = 1 for sum, none), db = -da", mse_samples,
+                        mse_cases);
 
 }  // namespace tg

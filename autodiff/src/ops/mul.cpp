@@ -124,6 +124,6 @@ template <class T> Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> mul(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> mul(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(mul, "da = G*b, db = G*a", mul_samples, mul_cases);
+TG_DEFINE_REPLAYABLE_OP(mul, "da = G*b, db = G*a", mul_samples, mul_cases);
 
 }  // namespace tg

@@ -53,6 +53,6 @@ template <class T> Tensor<T> neg(const Tensor<T>& x) {
 template Tensor<float> neg(const Tensor<float>&);
 template Tensor<double> neg(const Tensor<double>&);
 
-TG_DEFINE_OP(neg, "dx = -G", neg_samples, neg_cases);
+TG_DEFINE_REPLAYABLE_OP(neg, "dx = -G", neg_samples, neg_cases);
 
 }  // namespace tg

@@ -212,9 +212,10 @@ template Tensor<double> norm(const Tensor<double>&, double);
 template Tensor<float> norm(const Tensor<float>&, double, const std::vector<int>&, bool);
 template Tensor<double> norm(const Tensor<double>&, double, const std::vector<int>&, bool);
 
-TG_DEFINE_OP(norm,
-             "p=1: dx = G*sign(x); p=2: dx = G*x/n (0 where n = 0); p=inf: G*sign(x) split among "
-             "the largest |x|",
-             norm_samples, norm_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    norm,
+    "p=1: dx = G*sign(x); p=2: dx = G*x/n (0 where n = 0); p=inf: G*sign(x) split among "
+    "the largest |x|",
+    norm_samples, norm_cases);
 
 }  // namespace tg

@@ -73,11 +73,10 @@ template <class T> Tensor<T> outer(const Tensor<T>& a, const Tensor<T>& b) {
                      b.shape().str());
   const std::size_t n = a.size(), m = b.size();
   Tensor<T> out = detail::new_output<T>("outer", Shape{n, m});
-  const T* pa = a.data();
-  const T* pb = b.data();
-  T* o = out.data();
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < m; ++j) o[i * m + j] = pa[i] * pb[j];
+  detail::launch([pa = a.data(), pb = b.data(), o = out.data(), n, m] {
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < m; ++j) o[i * m + j] = pa[i] * pb[j];
+  });
   if (auto* node = record<OuterNode<T>>(out, {&a, &b})) {
     // Each operand is needed only for the other's gradient.
     if (node->needs_grad(1)) node->saved[0].save_input(a);
@@ -89,6 +88,6 @@ template <class T> Tensor<T> outer(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> outer(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> outer(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(outer, "da = G @ b, db = a @ G", outer_samples, outer_cases);
+TG_DEFINE_REPLAYABLE_OP(outer, "da = G @ b, db = a @ G", outer_samples, outer_cases);
 
 }  // namespace tg

@@ -132,23 +132,23 @@ template <class T> Tensor<T> permute(const Tensor<T>& x, const std::vector<int>&
   const detail::Strides x_strides = detail::row_major_strides(shape);
   detail::Strides strides{};  // x's stride along each output axis
   for (std::size_t i = 0; i < rank; ++i) strides[i] = x_strides[from[i]];
-  const T* in = x.data();
-  T* o = out.data();
   if (rank == 0) {
-    o[0] = in[0];
+    detail::launch([in = x.data(), o = out.data()] { o[0] = in[0]; });
   } else if (out.size() != 0) {
-    const std::size_t last = rank - 1, inner = out_shape[last], step = strides[last];
-    std::array<std::size_t, Shape::kMaxRank> idx{};
-    std::size_t offset = 0;
-    for (std::size_t flat = 0; flat < out.size(); flat += inner) {
-      for (std::size_t j = 0; j < inner; ++j) o[flat + j] = in[offset + j * step];
-      for (std::size_t d = last; d-- > 0;) {
-        offset += strides[d];
-        if (++idx[d] < out_shape[d]) break;
-        offset -= strides[d] * out_shape[d];
-        idx[d] = 0;
+    detail::launch([in = x.data(), o = out.data(), size = out.size(), rank, out_shape, strides] {
+      const std::size_t last = rank - 1, inner = out_shape[last], step = strides[last];
+      std::array<std::size_t, Shape::kMaxRank> idx{};
+      std::size_t offset = 0;
+      for (std::size_t flat = 0; flat < size; flat += inner) {
+        for (std::size_t j = 0; j < inner; ++j) o[flat + j] = in[offset + j * step];
+        for (std::size_t d = last; d-- > 0;) {
+          offset += strides[d];
+          if (++idx[d] < out_shape[d]) break;
+          offset -= strides[d] * out_shape[d];
+          idx[d] = 0;
+        }
       }
-    }
+    });
   }
   if (auto* node = record<PermuteNode<T>>(out, {&x})) {
     node->inverse.assign(rank, 0);
@@ -174,6 +174,6 @@ template Tensor<double> permute(const Tensor<double>&, const std::vector<int>&);
 template Tensor<float> transpose(const Tensor<float>&, int, int);
 template Tensor<double> transpose(const Tensor<double>&, int, int);
 
-TG_DEFINE_OP(permute, "dx = permute(G, inverse(dims))", permute_samples, permute_cases);
+TG_DEFINE_REPLAYABLE_OP(permute, "dx = permute(G, inverse(dims))", permute_samples, permute_cases);
 
 }  // namespace tg

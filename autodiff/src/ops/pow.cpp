@@ -164,6 +164,6 @@ template <class T> Tensor<T> pow(const Tensor<T>& x, T exponent) {
 template Tensor<float> pow(const Tensor<float>&, float);
 template Tensor<double> pow(const Tensor<double>&, double);
 
-TG_DEFINE_OP(pow, "dx = G*p*x^(p-1) (0 for p = 0)", pow_samples, pow_cases);
+TG_DEFINE_REPLAYABLE_OP(pow, "dx = G*p*x^(p-1) (0 for p = 0)", pow_samples, pow_cases);
 
 }  // namespace tg

@@ -31,7 +31,9 @@ template <class T> class PowTensorNode final : public SavingNode<T, 3> {
     if (this->needs_grad(0)) {
       Tensor<T> da = mul(g, mul(b, pow(a, b - T(1))));
       // Where b == 0, b*a^(b-1) is 0*inf = NaN at a = 0: the mask is b itself (nonzero = keep).
-      if (any_zero(b)) da = where(b.detach(), da, zero);
+      // Under a recording the mask always applies (it keeps da's bits where b != 0), so that the
+      // tape is right for a zero that only a later run's values hold; so does keep's below.
+      if (detail::active_capture() || any_zero(b)) da = where(b.detach(), da, zero);
       grads[0] = da;
     }
     if (this->needs_grad(1)) {
@@ -39,7 +41,7 @@ template <class T> class PowTensorNode final : public SavingNode<T, 3> {
       // Kept where not (a == 0 and b >= 0); a constant of the graph, as b's mask above.
       const Tensor<T> keep = detail::map_binary(
           "pow_tensor", a, b, [](T x, T y) { return x == T(0) && y >= T(0) ? T(0) : T(1); });
-      if (any_zero(keep)) factor = where(keep, factor, zero);
+      if (detail::active_capture() || any_zero(keep)) factor = where(keep, factor, zero);
       grads[1] = mul(g, factor);
     }
   }
@@ -162,8 +164,8 @@ template <class T> Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> pow(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> pow(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(pow_tensor,
-             "da = G*b*a^(b-1) (0 where b = 0), db = G*a^b*log(a) (0 where a = 0 and b >= 0)",
-             pow_tensor_samples, pow_tensor_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    pow_tensor, "da = G*b*a^(b-1) (0 where b = 0), db = G*a^b*log(a) (0 where a = 0 and b >= 0)",
+    pow_tensor_samples, pow_tensor_cases);
 
 }  // namespace tg

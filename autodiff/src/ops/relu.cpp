@@ -78,6 +78,6 @@ template <class T> Tensor<T> relu(const Tensor<T>& x) {
 template Tensor<float> relu(const Tensor<float>&);
 template Tensor<double> relu(const Tensor<double>&);
 
-TG_DEFINE_OP(relu, "dx = G*[x > 0] (relu'(0) = 0)", relu_samples, relu_cases);
+TG_DEFINE_REPLAYABLE_OP(relu, "dx = G*[x > 0] (relu'(0) = 0)", relu_samples, relu_cases);
 
 }  // namespace tg

@@ -58,6 +58,7 @@ template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& 
 template Tensor<float> relu_backward(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> relu_backward(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(relu_backward, "dG = U*[y > 0], dy = 0", relu_backward_samples, relu_backward_cases);
+TG_DEFINE_REPLAYABLE_OP(relu_backward, "dG = U*[y > 0], dy = 0", relu_backward_samples,
+                        relu_backward_cases);
 
 }  // namespace tg

@@ -72,7 +72,8 @@ template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
                      std::to_string(x.size()) + " elements) to " + shape.str() + " (" +
                      std::to_string(shape.numel()) + " elements)");
   Tensor<T> out = detail::new_output<T>("reshape", shape);
-  std::copy(x.data(), x.data() + x.size(), out.data());
+  detail::launch(
+      [from = x.data(), n = x.size(), to = out.data()] { std::copy(from, from + n, to); });
   record<ReshapeNode<T>>(out, {&x});
   return out;
 }
@@ -80,6 +81,6 @@ template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
 template Tensor<float> reshape(const Tensor<float>&, const Shape&);
 template Tensor<double> reshape(const Tensor<double>&, const Shape&);
 
-TG_DEFINE_OP(reshape, "dx = reshape(G, x.shape)", reshape_samples, reshape_cases);
+TG_DEFINE_REPLAYABLE_OP(reshape, "dx = reshape(G, x.shape)", reshape_samples, reshape_cases);
 
 }  // namespace tg

@@ -98,11 +98,12 @@ Tensor<T> scatter_add(const Tensor<T>& x, int axis, const Indices& index, const 
                      " (they must have the same shape)");
   detail::require_index_tensor("scatter_add", index, ax, shape);
   Tensor<T> out = detail::new_output<T>("scatter_add", shape);
-  T* o = out.data();
-  std::copy(x.data(), x.data() + x.size(), o);
-  const T* s = src.data();
-  detail::for_each_indexed(index, ax, shape,
-                           [&](std::size_t flat, std::size_t offset) { o[offset] += s[flat]; });
+  detail::launch_with(index, [in = x.data(), o = out.data(), n = x.size(), s = src.data(), ax,
+                              shape](const Indices& idx) {
+    std::copy(in, in + n, o);
+    detail::for_each_indexed(idx, ax, shape,
+                             [&](std::size_t flat, std::size_t offset) { o[offset] += s[flat]; });
+  });
   if (auto* node = record<ScatterAddNode<T>>(out, {&x, &src})) {
     node->axis = int(ax);
     node->index = index;
@@ -114,7 +115,7 @@ template Tensor<float> scatter_add(const Tensor<float>&, int, const Indices&, co
 template Tensor<double> scatter_add(const Tensor<double>&, int, const Indices&,
                                     const Tensor<double>&);
 
-TG_DEFINE_OP(scatter_add, "dx = G, dsrc = gather(G, axis, index)", scatter_add_samples,
-             scatter_add_cases);
+TG_DEFINE_REPLAYABLE_OP(scatter_add, "dx = G, dsrc = gather(G, axis, index)", scatter_add_samples,
+                        scatter_add_cases);
 
 }  // namespace tg

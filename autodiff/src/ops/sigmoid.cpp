@@ -82,6 +82,6 @@ template <class T> Tensor<T> sigmoid(const Tensor<T>& x) {
 template Tensor<float> sigmoid(const Tensor<float>&);
 template Tensor<double> sigmoid(const Tensor<double>&);
 
-TG_DEFINE_OP(sigmoid, "dx = G*s*(1-s), s = sigmoid(x)", sigmoid_samples, sigmoid_cases);
+TG_DEFINE_REPLAYABLE_OP(sigmoid, "dx = G*s*(1-s), s = sigmoid(x)", sigmoid_samples, sigmoid_cases);
 
 }  // namespace tg

@@ -61,7 +61,7 @@ template <class T> Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T
 template Tensor<float> sigmoid_backward(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> sigmoid_backward(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(sigmoid_backward, "dG = U*s*(1-s), ds = U*G*(1-2s)", sigmoid_backward_samples,
-             sigmoid_backward_cases);
+TG_DEFINE_REPLAYABLE_OP(sigmoid_backward, "dG = U*s*(1-s), ds = U*G*(1-2s)",
+                        sigmoid_backward_samples, sigmoid_backward_cases);
 
 }  // namespace tg

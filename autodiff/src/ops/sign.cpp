@@ -66,6 +66,6 @@ template <class T> Tensor<T> sign(const Tensor<T>& x) {
 template Tensor<float> sign(const Tensor<float>&);
 template Tensor<double> sign(const Tensor<double>&);
 
-TG_DEFINE_OP(sign, "dx = 0", sign_samples, sign_cases);
+TG_DEFINE_REPLAYABLE_OP(sign, "dx = 0", sign_samples, sign_cases);
 
 }  // namespace tg

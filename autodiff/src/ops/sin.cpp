@@ -52,6 +52,6 @@ template <class T> Tensor<T> sin(const Tensor<T>& x) {
 template Tensor<float> sin(const Tensor<float>&);
 template Tensor<double> sin(const Tensor<double>&);
 
-TG_DEFINE_OP(sin, "dx = G*cos(x)", sin_samples, sin_cases);
+TG_DEFINE_REPLAYABLE_OP(sin, "dx = G*cos(x)", sin_samples, sin_cases);
 
 }  // namespace tg

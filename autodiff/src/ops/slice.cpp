@@ -107,14 +107,14 @@ Tensor<T> slice(const Tensor<T>& x, int axis, std::int64_t start, std::int64_t s
   const detail::SliceRange range = detail::slice_range(shape[ax], start, stop, step);
   Tensor<T> out = detail::new_output<T>("slice", detail::with_extent(shape, ax, range.length));
   if (out.size() != 0) {
-    const detail::AxisView v = detail::axis_view(shape, ax);
-    const T* in = x.data();
-    T* o = out.data();
-    for (std::size_t a = 0; a < v.outer; ++a)
-      for (std::size_t j = 0; j < range.length; ++j) {
-        const T* from = in + (a * v.length + range.start + j * std::size_t(step)) * v.inner;
-        std::copy(from, from + v.inner, o + (a * range.length + j) * v.inner);
-      }
+    detail::launch([v = detail::axis_view(shape, ax), in = x.data(), o = out.data(), range,
+                    stride = std::size_t(step)] {
+      for (std::size_t a = 0; a < v.outer; ++a)
+        for (std::size_t j = 0; j < range.length; ++j) {
+          const T* from = in + (a * v.length + range.start + j * stride) * v.inner;
+          std::copy(from, from + v.inner, o + (a * range.length + j) * v.inner);
+        }
+    });
   }
   if (auto* node = record<SliceNode<T>>(out, {&x})) {
     node->axis = int(ax);
@@ -184,7 +184,7 @@ template std::vector<Tensor<double>> split(const Tensor<double>&, const std::vec
 template std::vector<Tensor<float>> chunk(const Tensor<float>&, int, int);
 template std::vector<Tensor<double>> chunk(const Tensor<double>&, int, int);
 
-TG_DEFINE_OP(slice, "dx = slice_backward(G, x.shape, axis, start, stop, step)", slice_samples,
-             slice_cases);
+TG_DEFINE_REPLAYABLE_OP(slice, "dx = slice_backward(G, x.shape, axis, start, stop, step)",
+                        slice_samples, slice_cases);
 
 }  // namespace tg

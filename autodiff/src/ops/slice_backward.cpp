@@ -96,15 +96,14 @@ Tensor<T> slice_backward(const Tensor<T>& g, const Shape& shape, int axis, std::
                      expected.str() + ")");
   Tensor<T> out = detail::zeros_output<T>("slice_backward", shape);
   if (g.size() != 0) {
-    const detail::AxisView v = detail::axis_view(shape, ax);
-    const T* in = g.data();
-    T* o = out.data();
-    for (std::size_t a = 0; a < v.outer; ++a)
-      for (std::size_t j = 0; j < range.length; ++j) {
-        const T* from = in + (a * range.length + j) * v.inner;
-        std::copy(from, from + v.inner,
-                  o + (a * v.length + range.start + j * std::size_t(step)) * v.inner);
-      }
+    detail::launch([v = detail::axis_view(shape, ax), in = g.data(), o = out.data(), range,
+                    stride = std::size_t(step)] {
+      for (std::size_t a = 0; a < v.outer; ++a)
+        for (std::size_t j = 0; j < range.length; ++j) {
+          const T* from = in + (a * range.length + j) * v.inner;
+          std::copy(from, from + v.inner, o + (a * v.length + range.start + j * stride) * v.inner);
+        }
+    });
   }
   if (auto* node = record<SliceBackwardNode<T>>(out, {&g})) {
     node->axis = int(ax);
@@ -120,7 +119,7 @@ template Tensor<float> slice_backward(const Tensor<float>&, const Shape&, int, s
 template Tensor<double> slice_backward(const Tensor<double>&, const Shape&, int, std::int64_t,
                                        std::int64_t, std::int64_t);
 
-TG_DEFINE_OP(slice_backward, "dg = slice(G, axis, start, stop, step)", slice_backward_samples,
-             slice_backward_cases);
+TG_DEFINE_REPLAYABLE_OP(slice_backward, "dg = slice(G, axis, start, stop, step)",
+                        slice_backward_samples, slice_backward_cases);
 
 }  // namespace tg

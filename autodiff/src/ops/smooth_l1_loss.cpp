@@ -112,9 +112,10 @@ template Tensor<float> smooth_l1_loss(const Tensor<float>&, const Tensor<float>&
 template Tensor<double> smooth_l1_loss(const Tensor<double>&, const Tensor<double>&, double,
                                        Reduction);
 
-TG_DEFINE_OP(smooth_l1_loss,
-             "da = G*(a-b)/beta/N where |a-b| < beta, G*sign(a-b)/N elsewhere (0 at a == b; N = 1 "
-             "for sum, none), db = -da",
-             smooth_l1_loss_samples, smooth_l1_loss_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    smooth_l1_loss,
+    "da = G*(a-b)/beta/N where |a-b| < beta, G*sign(a-b)/N elsewhere (0 at a == b; N = 1 "
+    "for sum, none), db = -da",
+    smooth_l1_loss_samples, smooth_l1_loss_cases);
 
 }  // namespace tg

@@ -66,6 +66,7 @@ template <class T> Tensor<T> softmax(const Tensor<T>& x) {
 template Tensor<float> softmax(const Tensor<float>&);
 template Tensor<double> softmax(const Tensor<double>&);
 
-TG_DEFINE_OP(softmax, "dx = s*(G - rowsum(G*s)), s = softmax(x)", softmax_samples, softmax_cases);
+TG_DEFINE_REPLAYABLE_OP(softmax, "dx = s*(G - rowsum(G*s)), s = softmax(x)", softmax_samples,
+                        softmax_cases);
 
 }  // namespace tg

@@ -145,11 +145,11 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets, Reductio
   if (n == 0) throw ShapeError("softmax_ce_onehot: empty batch, logits" + logits.shape().str());
   // With no classes every row's sum is empty (0, as in PyTorch); the rows, maybe 2^40 of them,
   // are not visited unless their terms are asked for.
-  auto row_term = [&](std::size_t i) {
+  auto row_term = [classes, pl = logits.data(), pt = targets.data()](std::size_t i) {
     T total = 0;
     if (classes == 0) return total;
-    const T* row = logits.data() + i * classes;
-    const T* t = targets.data() + i * classes;
+    const T* row = pl + i * classes;
+    const T* t = pt + i * classes;
     const detail::LogSumExp<T> lse = detail::logsumexp(row, classes);
     for (std::size_t c = 0; c < classes; ++c) {
       // 0 * (-inf) = 0, as xlogy; but 0 * NaN stays NaN (inf - inf in the row), as in PyTorch.
@@ -172,9 +172,10 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets, Reductio
 template Tensor<float> softmax_ce(const Tensor<float>&, const Tensor<float>&, Reduction);
 template Tensor<double> softmax_ce(const Tensor<double>&, const Tensor<double>&, Reduction);
 
-TG_DEFINE_OP(softmax_ce_onehot,
-             "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n "
-             "(n = 1 for sum and none)",
-             softmax_ce_onehot_samples, softmax_ce_onehot_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    softmax_ce_onehot,
+    "dlogits = G*(softmax(logits)*rowsum(T) - T)/n, dT = -G*log_softmax(logits)/n "
+    "(n = 1 for sum and none)",
+    softmax_ce_onehot_samples, softmax_ce_onehot_cases);
 
 }  // namespace tg

@@ -107,7 +107,7 @@ Tensor<T> softplus(const Tensor<T>& x, std::type_identity_t<T> beta,
 template Tensor<float> softplus(const Tensor<float>&, float, float);
 template Tensor<double> softplus(const Tensor<double>&, double, double);
 
-TG_DEFINE_OP(softplus, "dx = G*sigmoid(beta*x), G where beta*x > threshold", softplus_samples,
-             softplus_cases);
+TG_DEFINE_REPLAYABLE_OP(softplus, "dx = G*sigmoid(beta*x), G where beta*x > threshold",
+                        softplus_samples, softplus_cases);
 
 }  // namespace tg

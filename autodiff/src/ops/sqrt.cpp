@@ -57,6 +57,6 @@ template <class T> Tensor<T> sqrt(const Tensor<T>& x) {
 template Tensor<float> sqrt(const Tensor<float>&);
 template Tensor<double> sqrt(const Tensor<double>&);
 
-TG_DEFINE_OP(sqrt, "dx = G/(2y), y = sqrt(x) (inf at 0)", sqrt_samples, sqrt_cases);
+TG_DEFINE_REPLAYABLE_OP(sqrt, "dx = G/(2y), y = sqrt(x) (inf at 0)", sqrt_samples, sqrt_cases);
 
 }  // namespace tg

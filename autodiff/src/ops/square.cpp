@@ -52,6 +52,6 @@ template <class T> Tensor<T> square(const Tensor<T>& x) {
 template Tensor<float> square(const Tensor<float>&);
 template Tensor<double> square(const Tensor<double>&);
 
-TG_DEFINE_OP(square, "dx = G*2x", square_samples, square_cases);
+TG_DEFINE_REPLAYABLE_OP(square, "dx = G*2x", square_samples, square_cases);
 
 }  // namespace tg

@@ -82,7 +82,8 @@ template <class T> Tensor<T> squeeze(const Tensor<T>& x, int axis) {
   for (std::size_t d = 0; d < shape.rank(); ++d)
     if (d != ax || shape[d] != 1) out_shape.push_back(shape[d]);
   Tensor<T> out = detail::new_output<T>("squeeze", out_shape);
-  std::copy(x.data(), x.data() + x.size(), out.data());
+  detail::launch(
+      [from = x.data(), n = x.size(), to = out.data()] { std::copy(from, from + n, to); });
   record<SqueezeNode<T>>(out, {&x});
   return out;
 }
@@ -90,6 +91,6 @@ template <class T> Tensor<T> squeeze(const Tensor<T>& x, int axis) {
 template Tensor<float> squeeze(const Tensor<float>&, int);
 template Tensor<double> squeeze(const Tensor<double>&, int);
 
-TG_DEFINE_OP(squeeze, "dx = reshape(G, x.shape)", squeeze_samples, squeeze_cases);
+TG_DEFINE_REPLAYABLE_OP(squeeze, "dx = reshape(G, x.shape)", squeeze_samples, squeeze_cases);
 
 }  // namespace tg

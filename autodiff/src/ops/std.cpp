@@ -122,7 +122,7 @@ template Tensor<double> std(const Tensor<double>&);
 template Tensor<float> std(const Tensor<float>&, const std::vector<int>&, bool, double);
 template Tensor<double> std(const Tensor<double>&, const std::vector<int>&, bool, double);
 
-TG_DEFINE_OP(std, "dx = var's adjoint of G/(2s), s = std(x); 0 where s = 0", std_samples,
-             std_cases);
+TG_DEFINE_REPLAYABLE_OP(std, "dx = var's adjoint of G/(2s), s = std(x); 0 where s = 0", std_samples,
+                        std_cases);
 
 }  // namespace tg

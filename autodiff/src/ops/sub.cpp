@@ -97,6 +97,6 @@ template <class T> Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 template Tensor<float> sub(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> sub(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(sub, "da = G, db = -G", sub_samples, sub_cases);
+TG_DEFINE_REPLAYABLE_OP(sub, "da = G, db = -G", sub_samples, sub_cases);
 
 }  // namespace tg

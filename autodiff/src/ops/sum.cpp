@@ -210,6 +210,6 @@ template Tensor<double> sum(const Tensor<double>&);
 template Tensor<float> sum(const Tensor<float>&, const std::vector<int>&, bool);
 template Tensor<double> sum(const Tensor<double>&, const std::vector<int>&, bool);
 
-TG_DEFINE_OP(sum, "dx = G broadcast back over the summed axes", sum_samples, sum_cases);
+TG_DEFINE_REPLAYABLE_OP(sum, "dx = G broadcast back over the summed axes", sum_samples, sum_cases);
 
 }  // namespace tg

@@ -87,11 +87,11 @@ template <class T> Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
                      " (the target must broadcast to the source)");
   if (x.shape() == shape) return x;
   Tensor<T> out = detail::zeros_output<T>("sum_to", shape);
-  const T* in = x.data();
-  T* o = out.data();
-  detail::for_each_broadcast(x.shape(), detail::broadcast_strides(shape, x.shape()),
-                             detail::Strides{},
-                             [&](std::size_t i, std::size_t io, std::size_t) { o[io] += in[i]; });
+  detail::launch([in = x.data(), o = out.data(), from = x.shape(),
+                  strides = detail::broadcast_strides(shape, x.shape())] {
+    detail::for_each_broadcast(from, strides, detail::Strides{},
+                               [&](std::size_t i, std::size_t io, std::size_t) { o[io] += in[i]; });
+  });
   record<SumToNode<T>>(out, {&x});
   return out;
 }
@@ -99,6 +99,6 @@ template <class T> Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
 template Tensor<float> sum_to(const Tensor<float>&, const Shape&);
 template Tensor<double> sum_to(const Tensor<double>&, const Shape&);
 
-TG_DEFINE_OP(sum_to, "dx = broadcast_to(G, x.shape)", sum_to_samples, sum_to_cases);
+TG_DEFINE_REPLAYABLE_OP(sum_to, "dx = broadcast_to(G, x.shape)", sum_to_samples, sum_to_cases);
 
 }  // namespace tg

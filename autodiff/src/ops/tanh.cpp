@@ -50,6 +50,6 @@ template <class T> Tensor<T> tanh(const Tensor<T>& x) {
 template Tensor<float> tanh(const Tensor<float>&);
 template Tensor<double> tanh(const Tensor<double>&);
 
-TG_DEFINE_OP(tanh, "dx = G*(1 - t^2), t = tanh(x)", tanh_samples, tanh_cases);
+TG_DEFINE_REPLAYABLE_OP(tanh, "dx = G*(1 - t^2), t = tanh(x)", tanh_samples, tanh_cases);
 
 }  // namespace tg

@@ -53,7 +53,7 @@ template <class T> Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& 
 template Tensor<float> tanh_backward(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> tanh_backward(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(tanh_backward, "dG = U*(1-t^2), dt = -2*U*G*t", tanh_backward_samples,
-             tanh_backward_cases);
+TG_DEFINE_REPLAYABLE_OP(tanh_backward, "dG = U*(1-t^2), dt = -2*U*G*t", tanh_backward_samples,
+                        tanh_backward_cases);
 
 }  // namespace tg

@@ -52,12 +52,12 @@ template <class T> Tensor<T> transpose(const Tensor<T>& x) {
   require_rank("transpose", x, 2);
   const std::size_t n = x.dim(0), m = x.dim(1);
   Tensor<T> out = detail::new_output<T>("transpose", Shape{m, n});
-  const T* in = x.data();
-  T* o = out.data();
   // An empty [2^40, 0] still has 2^40 rows: no loop over them.
   if (out.size() != 0)
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < m; ++j) o[j * n + i] = in[i * m + j];
+    detail::launch([in = x.data(), o = out.data(), n, m] {
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < m; ++j) o[j * n + i] = in[i * m + j];
+    });
   record<TransposeNode<T>>(out, {&x});
   return out;
 }
@@ -65,6 +65,6 @@ template <class T> Tensor<T> transpose(const Tensor<T>& x) {
 template Tensor<float> transpose(const Tensor<float>&);
 template Tensor<double> transpose(const Tensor<double>&);
 
-TG_DEFINE_OP(transpose, "dx = G^T", transpose_samples, transpose_cases);
+TG_DEFINE_REPLAYABLE_OP(transpose, "dx = G^T", transpose_samples, transpose_cases);
 
 }  // namespace tg

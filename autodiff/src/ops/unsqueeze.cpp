@@ -84,7 +84,8 @@ template <class T> Tensor<T> unsqueeze(const Tensor<T>& x, int axis) {
     if (d < shape.rank()) out_shape.push_back(shape[d]);
   }
   Tensor<T> out = detail::new_output<T>("unsqueeze", out_shape);
-  std::copy(x.data(), x.data() + x.size(), out.data());
+  detail::launch(
+      [from = x.data(), n = x.size(), to = out.data()] { std::copy(from, from + n, to); });
   record<UnsqueezeNode<T>>(out, {&x});
   return out;
 }
@@ -92,6 +93,6 @@ template <class T> Tensor<T> unsqueeze(const Tensor<T>& x, int axis) {
 template Tensor<float> unsqueeze(const Tensor<float>&, int);
 template Tensor<double> unsqueeze(const Tensor<double>&, int);
 
-TG_DEFINE_OP(unsqueeze, "dx = reshape(G, x.shape)", unsqueeze_samples, unsqueeze_cases);
+TG_DEFINE_REPLAYABLE_OP(unsqueeze, "dx = reshape(G, x.shape)", unsqueeze_samples, unsqueeze_cases);
 
 }  // namespace tg

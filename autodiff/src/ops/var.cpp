@@ -133,7 +133,7 @@ template Tensor<double> var(const Tensor<double>&);
 template Tensor<float> var(const Tensor<float>&, const std::vector<int>&, bool, double);
 template Tensor<double> var(const Tensor<double>&, const std::vector<int>&, bool, double);
 
-TG_DEFINE_OP(var, "dx = G*2(x - mean)/(N - correction), broadcast back over the slice", var_samples,
-             var_cases);
+TG_DEFINE_REPLAYABLE_OP(var, "dx = G*2(x - mean)/(N - correction), broadcast back over the slice",
+                        var_samples, var_cases);
 
 }  // namespace tg

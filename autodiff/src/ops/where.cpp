@@ -48,30 +48,33 @@ Tensor<T> select_kernel(const Tensor<T>& mask, const Tensor<T>& a, const Tensor<
   const T* pb = b.data();
   const std::size_t n = out.size();
   if (mask.size() == n && a.size() == n && b.size() == n) {
-    for (std::size_t i = 0; i < n; ++i) o[i] = pm[i] != T(0) ? pa[i] : pb[i];
+    detail::launch([=] {
+      for (std::size_t i = 0; i < n; ++i) o[i] = pm[i] != T(0) ? pa[i] : pb[i];
+    });
     return out;
   }
   if (n == 0) return out;
-  const std::size_t rank = shape.rank();
-  const detail::Strides sm = detail::broadcast_strides(mask.shape(), shape);
-  const detail::Strides sa = detail::broadcast_strides(a.shape(), shape);
-  const detail::Strides sb = detail::broadcast_strides(b.shape(), shape);
-  std::array<std::size_t, Shape::kMaxRank> idx{};
-  std::size_t om = 0, oa = 0, ob = 0;
-  for (std::size_t flat = 0; flat < n; ++flat) {
-    o[flat] = pm[om] != T(0) ? pa[oa] : pb[ob];
-    // Advance the multi-index, innermost first, moving each operand's offset along.
-    for (std::size_t d = rank; d-- > 0;) {
-      om += sm[d];
-      oa += sa[d];
-      ob += sb[d];
-      if (++idx[d] < shape[d]) break;
-      om -= sm[d] * shape[d];
-      oa -= sa[d] * shape[d];
-      ob -= sb[d] * shape[d];
-      idx[d] = 0;
+  detail::launch([=, sm = detail::broadcast_strides(mask.shape(), shape),
+                  sa = detail::broadcast_strides(a.shape(), shape),
+                  sb = detail::broadcast_strides(b.shape(), shape)] {
+    const std::size_t rank = shape.rank();
+    std::array<std::size_t, Shape::kMaxRank> idx{};
+    std::size_t om = 0, oa = 0, ob = 0;
+    for (std::size_t flat = 0; flat < n; ++flat) {
+      o[flat] = pm[om] != T(0) ? pa[oa] : pb[ob];
+      // Advance the multi-index, innermost first, moving each operand's offset along.
+      for (std::size_t d = rank; d-- > 0;) {
+        om += sm[d];
+        oa += sa[d];
+        ob += sb[d];
+        if (++idx[d] < shape[d]) break;
+        om -= sm[d] * shape[d];
+        oa -= sa[d] * shape[d];
+        ob -= sb[d] * shape[d];
+        idx[d] = 0;
+      }
     }
-  }
+  });
   return out;
 }
 
@@ -218,7 +221,8 @@ template <class T> Tensor<T> where(const Tensor<T>& mask, const Tensor<T>& a, co
 template Tensor<float> where(const Tensor<float>&, const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> where(const Tensor<double>&, const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(where, "da = G*[mask != 0], db = G*[mask == 0] (selected; no gradient to the mask)",
-             where_samples, where_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    where, "da = G*[mask != 0], db = G*[mask == 0] (selected; no gradient to the mask)",
+    where_samples, where_cases);
 
 }  // namespace tg

@@ -128,6 +128,7 @@ template <class T> Tensor<T> xdivy(const Tensor<T>& x, const Tensor<T>& y) {
 template Tensor<float> xdivy(const Tensor<float>&, const Tensor<float>&);
 template Tensor<double> xdivy(const Tensor<double>&, const Tensor<double>&);
 
-TG_DEFINE_OP(xdivy, "dx = G*[x!=0]/y, dy = -G*x/y^2 (0 where x = 0)", xdivy_samples, xdivy_cases);
+TG_DEFINE_REPLAYABLE_OP(xdivy, "dx = G*[x!=0]/y, dy = -G*x/y^2 (0 where x = 0)", xdivy_samples,
+                        xdivy_cases);
 
 }  // namespace tg

@@ -1,0 +1,99 @@
+// Replayable tapes: a training step (forward and backward) recorded once and run again on new
+// values with no graph, no shape checks and no allocation.
+//
+//   TensorD X = TensorD::zeros(Shape{4, 2}), y = TensorD::zeros(Shape{4, 1});
+//   auto step = tg::record_step([&] { return mse(net.forward(X), y); }, net.parameters(), {X, y});
+//   for (...) {
+//     step.run({batch_x, batch_y});  // or write into X and y's buffers, then step.run()
+//     opt.step();                    // p.grad() is this step's gradient
+//   }
+//
+// Recording runs f and backward eagerly while every write of tensor data the library makes (each
+// op's kernels, the engine's seed, gradient accumulation and copies) is also appended to a tape,
+// as a closure over raw pointers; every buffer created meanwhile is kept by the recording. A run
+// calls the tape's kernels in order on the buffers' current contents: the parameters' and inputs'
+// values as they are at that moment (an optimizer's in-place step is seen), everything else
+// recomputed. The kernels are the eager ones in the eager order, so a run equals eager mode bit for
+// bit, as long as f does the same thing for every value: a branch on a value, a shape or a label
+// computed from data is fixed at recording. run_checked() detects that.
+//
+// Refused with ReplayError at recording: an op not converted to kernel capture (OpCases::replayable
+// names the converted ones), random draws (Tensor::uniform/normal, dropout), a recording inside a
+// recording. Not detected: a write through data() by f's own code (it happens once, at recording)
+// and tensors read by f that are neither parameters nor inputs nor created by f: those must outlive
+// the recording, which reads their current values. See docs/replay.md.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "tapegrad/tensor.hpp"
+
+namespace tg {
+
+namespace detail {
+struct Capture;
+}
+
+template <class T> class Replay {
+ public:
+  // See record_step.
+  static Replay record(std::function<Tensor<T>()> f, const std::vector<Tensor<T>>& params,
+                       const std::vector<Tensor<T>>& inputs);
+  Replay(Replay&&) noexcept;
+  Replay& operator=(Replay&&) noexcept;
+  ~Replay();
+
+  // Runs the tape on the current values of the parameters and inputs and returns the loss (a
+  // handle on the recorded buffer, overwritten by the next run). Each parameter's gradient is then
+  // this run's gradient: it REPLACES what the parameter held (what eager mode gives after
+  // zero_grad(); backward), as a handle on the recording's buffer set with set_grad, so tg::nn
+  // optimizers work unchanged; a parameter the loss does not reach has none, as in eager mode.
+  // The recording holds the parameters' and inputs' tensors as they were passed: a module whose
+  // parameter is later replaced by another tensor (not written in place) needs a new recording.
+  // ReplayError when another thread is running this recording: a recording is run from one
+  // thread at a time.
+  const Tensor<T>& run();
+  // Copies `values[i]` into input i first. ShapeError naming the index and both shapes when a
+  // value's shape is not the recorded input's, or when the count differs.
+  const Tensor<T>& run(const std::vector<Tensor<T>>& values);
+
+  // run(), then f and backward once more in eager mode on the same values, comparing the loss
+  // and every parameter's gradient bit for bit: ReplayError naming the first that differs (f's
+  // control flow, or a constant it computes from data, changed with the values). Allocates.
+  const Tensor<T>& run_checked();
+  const Tensor<T>& run_checked(const std::vector<Tensor<T>>& values);
+
+  const Tensor<T>& loss() const { return loss_; }
+  // The recorded gradient buffer of parameter i (undefined when the loss does not reach it).
+  const Tensor<T>& gradient(std::size_t i) const { return grads_[i]; }
+  std::size_t kernels() const;
+  std::size_t buffers() const;
+
+ private:
+  Replay();
+  void copy_inputs(const std::vector<Tensor<T>>& values);
+
+  std::function<Tensor<T>()> f_;
+  std::vector<Tensor<T>> params_, inputs_;
+  std::vector<const T*> input_data_;  // a value given as its own input is not copied
+  std::vector<Tensor<T>> grads_;
+  Tensor<T> loss_;
+  std::unique_ptr<detail::Capture> tape_;
+  std::unique_ptr<std::atomic<bool>> running_;
+};
+
+// Records f (which must return a one-element loss) and backward from it, with `params` the
+// leaves whose gradients a run sets (they must require a gradient) and `inputs` the tensors a run
+// may refill. Their existing gradients are replaced, as by a run. ReplayError names the op that
+// cannot be recorded; the recording is then discarded and the parameters have no gradient.
+template <class F, class T = typename std::invoke_result_t<F&>::value_type>
+Replay<T> record_step(F f, const std::vector<Tensor<T>>& params,
+                      const std::vector<Tensor<T>>& inputs = {}) {
+  return Replay<T>::record(std::function<Tensor<T>()>(std::move(f)), params, inputs);
+}
+
+}  // namespace tg

@@ -1,0 +1,146 @@
+// A replayed training step allocates nothing: global operator new/delete and malloc (and its
+// relatives) are replaced by counting versions, and 100 runs after the first must count 0. Its
+// own executable: the replacement is process-wide.
+#include <malloc.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <random>
+
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/optim.hpp"
+#include "tapegrad/ops.hpp"
+#include "tapegrad/replay.hpp"
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+void count() {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+// glibc's own entry points, under the names it exports for exactly this use.
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void __libc_free(void*);
+
+void* malloc(std::size_t n) {
+  count();
+  return __libc_malloc(n);
+}
+void* calloc(std::size_t n, std::size_t size) {
+  count();
+  return __libc_calloc(n, size);
+}
+void* realloc(void* p, std::size_t n) {
+  count();
+  return __libc_realloc(p, n);
+}
+void* memalign(std::size_t alignment, std::size_t n) {
+  count();
+  return __libc_memalign(alignment, n);
+}
+void* aligned_alloc(std::size_t alignment, std::size_t n) {
+  count();
+  return __libc_memalign(alignment, n);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t n) {
+  count();
+  *out = __libc_memalign(alignment, n);
+  return *out ? 0 : ENOMEM;
+}
+void free(void* p) {
+  __libc_free(p);
+}
+}
+
+void* operator new(std::size_t n) {
+  count();
+  if (void* p = __libc_malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) {
+  return operator new(n);
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+  count();
+  if (void* p = __libc_memalign(std::size_t(a), n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+  return operator new(n, a);
+}
+void operator delete(void* p) noexcept {
+  __libc_free(p);
+}
+void operator delete[](void* p) noexcept {
+  __libc_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  __libc_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  __libc_free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  __libc_free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  __libc_free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  __libc_free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  __libc_free(p);
+}
+
+int main() {
+  std::mt19937_64 rng(7);
+  auto net = tg::nn::mlp<double>({2, 2, 2, 1}, tg::nn::Activation::sigmoid,
+                                 tg::nn::Activation::sigmoid, tg::nn::Init::uniform(1.0), rng);
+  tg::nn::SGD<double> opt(net.parameters(), {.lr = 0.5});
+  tg::TensorD x = tg::TensorD::from_vector(tg::Shape{4, 2}, {0, 0, 0, 1, 1, 0, 1, 1});
+  tg::TensorD y = tg::TensorD::from_vector(tg::Shape{4, 1}, {0, 1, 1, 0});
+  auto step = tg::record_step([&] { return tg::mse(net.forward(x), y); }, net.parameters(), {x, y});
+  // A counter that counts nothing proves nothing: one operator new and one malloc must count 2.
+  counting = true;
+  {
+    auto* block = new double[64];
+    void* raw = std::malloc(64);
+    asm volatile("" : : "r"(block), "r"(raw) : "memory");
+    std::free(raw);
+    delete[] block;
+  }
+  counting = false;
+  const long eager = allocations.exchange(0);
+
+  double* px = x.data();
+  step.run();
+  opt.step();
+  counting = true;
+  double loss = 0;
+  for (int i = 0; i < 100; ++i) {
+    px[i % 8] += 1e-3;  // new values, written into the input's buffer
+    loss += step.run().item();
+  }
+  counting = false;
+  const long replayed = allocations.load();
+  std::printf("probe: %ld allocations counted (of 2); 100 replayed runs: %ld (loss sum %g)\n",
+              eager, replayed, loss);
+  if (eager != 2) {
+    std::printf("FAILED: the counter did not count the probe's allocations\n");
+    return 1;
+  }
+  if (replayed != 0) {
+    std::printf("FAILED: replayed runs allocated\n");
+    return 1;
+  }
+  return 0;
+}

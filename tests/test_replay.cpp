@@ -353,6 +353,26 @@ TEST_CASE("recording refuses a tensor filled outside the kernels: nn::Dropout in
   CHECK(step.run().item() == 6);
 }
 
+TEST_CASE("recording refuses BatchNorm1d's running statistics update, and eval mode replays") {
+  TensorD x = TensorD::matrix({{1, 2}, {3, 5}, {-1, 0.5}});
+  tg::nn::BatchNorm1d<double> bn(2);
+  CHECK_FALSE(tg::recording());
+  check_error<tg::ReplayError>(
+      [&] { tg::record_step([&] { return tg::sum(bn.forward(x)); }, bn.parameters(), {x}); },
+      {"BatchNorm1d(2)", "running statistics", "eval mode"});
+  CHECK_FALSE(tg::recording());
+  bn.eval();
+  auto step =
+      tg::record_step([&] { return tg::sum(tg::square(bn.forward(x))); }, bn.parameters(), {x});
+  const double recorded = step.loss().item();
+  TensorD y = TensorD::matrix({{0, 1}, {2, 2}, {4, -3}});
+  const double replayed = step.run({y}).item();
+  bn.zero_grad();
+  const double eager = tg::sum(tg::square(bn.forward(y))).item();
+  CHECK(replayed == eager);
+  CHECK(replayed != recorded);
+}
+
 TEST_CASE("recording refuses a buffer made by make_impl outside the library's ops and factories") {
   // An op defined outside the library that allocates its output itself and fills it in a loop:
   // its writes would not be in the tape.

@@ -61,6 +61,10 @@ template void capture_storage(Capture*, const char*, const std::shared_ptr<doubl
 
 }  // namespace detail
 
+bool recording() {
+  return detail::t_capture != nullptr;
+}
+
 namespace {
 
 template <class T> bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {

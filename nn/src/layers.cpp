@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "tapegrad/ops.hpp"
+#include "tapegrad/replay.hpp"
 
 namespace tg::nn {
 
@@ -96,6 +97,12 @@ BatchNorm1d<T>::BatchNorm1d(std::size_t features, double eps, double momentum, b
 template <class T>
 void BatchNorm1d<T>::update_running_stats(const Tensor<T>& batch_mean,
                                           const Tensor<T>& batch_biased_var, std::size_t n) {
+  // Written through data(), which a replayable tape does not capture: a replay would leave the
+  // running statistics where the recording left them.
+  if (recording())
+    throw ReplayError("BatchNorm1d(" + std::to_string(features_) +
+                      "): updating the running statistics in training mode cannot be replayed; "
+                      "record the step in eval mode, or train this model eagerly");
   const double unbias = double(n) / double(n - 1);
   T* running_mean = this->registered_buffer("running_mean").data();
   T* running_var = this->registered_buffer("running_var").data();

@@ -38,6 +38,10 @@ namespace detail {
 struct Capture;
 }
 
+// Whether a replayable tape is being recorded on this thread: code outside the library that writes
+// tensor data itself (through data()) cannot be replayed and should refuse with ReplayError.
+bool recording();
+
 template <class T> class Replay {
  public:
   // See record_step.

@@ -65,7 +65,7 @@ struct Options {
   int judged_rounds = 5;  // 1 thread, W1-W5: the cells the targets table judges
   double min_time = 0.5;
   std::set<std::string> only;  // workload groups: W1..W5, sweep, chain; empty = all
-  std::vector<std::string> impls{"reference", "engine", "libtorch", "pytorch", "numpy"};
+  std::vector<std::string> impls{"reference", "engine", "replay", "libtorch", "pytorch", "numpy"};
   std::string out = std::string(TAPEGRAD_BENCH_SOURCE_DIR) + "/results";
   std::string fashion = kDefaultFashionDir;
   bool memory = true, plot = true, quick = false, float32 = true;
@@ -96,11 +96,9 @@ std::string fmt(const char* f, double v) {
 
 // ---- workers ----------------------------------------------------------------------------------
 
-const std::map<std::string, std::string> kDisplay = {{"reference", "hand-written"},
-                                                     {"engine", "tapegrad"},
-                                                     {"libtorch", "libtorch C++"},
-                                                     {"pytorch", "PyTorch"},
-                                                     {"numpy", "NumPy"}};
+const std::map<std::string, std::string> kDisplay = {
+    {"reference", "hand-written"}, {"engine", "tapegrad"}, {"replay", "tapegrad replay"},
+    {"libtorch", "libtorch C++"},  {"pytorch", "PyTorch"}, {"numpy", "NumPy"}};
 
 std::string self_path() {
   return fs::read_symlink("/proc/self/exe").string();
@@ -110,7 +108,7 @@ class Worker {
  public:
   Worker(const std::string& impl, int threads, const Options& opt) : impl_(impl) {
     std::vector<std::string> argv;
-    if (impl == "engine" || impl == "reference") {
+    if (impl == "engine" || impl == "replay" || impl == "reference") {
       argv = {self_path(), "--worker", impl, "--threads", std::to_string(threads)};
     } else if (impl == "libtorch") {
       if (std::string(TAPEGRAD_BENCH_TORCH_WORKER).empty()) {
@@ -281,7 +279,7 @@ std::vector<double> read_doubles(const std::string& path) {
   return v;
 }
 
-// In this process: the engine against the reference, for the CTest test.
+// In this process: the engine, eager and replayed, against the reference, for the CTest test.
 int verify_only() {
   int failures = 0;
   for (const char* dtype : {"f64", "f32"}) {
@@ -299,6 +297,12 @@ int verify_only() {
       if (f64 && !pass) ++failures;
       std::printf("  %-40s max relative difference %.3g  %s\n", c.label.c_str(), err,
                   pass ? "ok" : "DIFFERS");
+      if (p.mode != Mode::step && p.mode != Mode::grad) continue;  // replay: W1-W4
+      const double replay_err = compare(make_replay(p, spec.f32())->dump(), ref, blocks_of(spec));
+      const bool replay_pass = replay_err <= tol;
+      if (f64 && !replay_pass) ++failures;
+      std::printf("  %-40s max relative difference %.3g  %s\n", (c.label + ", replayed").c_str(),
+                  replay_err, replay_pass ? "ok" : "DIFFERS");
     }
   }
   std::printf("%s\n", failures ? "FAILED: the engine's gradients differ from the reference's"
@@ -762,7 +766,8 @@ struct Report {
     }
     std::vector<std::string> versions;
     for (const auto& impl : impls())
-      if (impl != "engine" && impl != "reference" && info(impl, "version", opt.threads[0]) != "?")
+      if (impl != "engine" && impl != "replay" && impl != "reference" &&
+          info(impl, "version", opt.threads[0]) != "?")
         versions.push_back(kDisplay.at(impl) + " " + info(impl, "version", opt.threads[0]));
     if (!versions.empty()) md << "- Versions: " << join(versions, ", ") << ".\n";
     for (const auto& [impl, why] : res.unavailable)
@@ -770,8 +775,8 @@ struct Report {
     md << "- Method: every implementation in its own process; each measurement repeats the unit "
           "until it covers at least "
        << fmt("%g", opt.min_time) << " s after a warm-up; " << opt.rounds
-       << (opt.rounds == 1 ? " round" : " rounds") << " (W5: " << opt.epoch_rounds
-       << "; W1-W5 at " << opt.threads[0] << " thread" << (opt.threads[0] > 1 ? "s" : "")
+       << (opt.rounds == 1 ? " round" : " rounds") << " (W5: " << opt.epoch_rounds << "; W1-W5 at "
+       << opt.threads[0] << " thread" << (opt.threads[0] > 1 ? "s" : "")
        << ", the cells the targets are judged on: " << opt.judged_rounds
        << "), each round timing every implementation once per workload in a rotated order; "
           "cells show the median, and (in parentheses) the ratio to the hand-written reference "
@@ -807,7 +812,9 @@ struct Report {
     md << "In float64 and float32: on the large workloads (W3, W4 with either activation, W5) the "
           "engine takes at most 1.05x the hand-written reference's time and less than libtorch "
           "C++'s; on the tiny ones, where the per-op overhead dominates, at most 3x (W1) and 2x "
-          "(W2); its peak memory on W4 and W5 at most the reference's.\n\n";
+          "(W2); its peak memory on W4 and W5 at most the reference's. A replayed tape "
+          "(tg::record_step) takes at most 1.2x the reference's time on W1 and W2 and at most "
+          "its time on W3 and W4.\n\n";
     md << "A target is met when both the wall-clock medians and the CPU-time medians (each "
           "process's own CPU time, which leaves out the time other processes on the machine kept "
           "it waiting) meet it.\n\n";
@@ -847,6 +854,22 @@ struct Report {
         const double v = r(spec, "engine"), vc = c(spec, "engine");
         md << "| " << label << " " << dt << ": tapegrad within " << fmt("%.0fx", limit) << " | "
            << x(v, "%.2fx") << " | " << x(vc, "%.2fx") << " | " << within(v, vc, limit) << " |\n";
+      }
+    }
+    // Replayed tapes: W1 and W2 within 1.2x, W3 and W4 at most the reference's time.
+    for (const char* dt : {"f64", "f32"}) {
+      const std::string d = std::string(",dtype=") + dt;
+      for (const auto& [label, spec, limit] :
+           std::vector<std::tuple<std::string, std::string, double>>{
+               {"W1 xor", "w=W1" + d, 1.2},
+               {"W2 regression", "w=W2" + d, 1.2},
+               {"W3 digits", "w=W3" + d, 1.0},
+               {"W4 mlp sigmoid", "w=W4,act=sigmoid" + d, 1.0},
+               {"W4 mlp relu", "w=W4,act=relu" + d, 1.0}}) {
+        const double v = r(spec, "replay"), vc = c(spec, "replay");
+        md << "| " << label << " " << dt << ": tapegrad replay within " << fmt("%.1fx", limit)
+           << " | " << x(v, "%.3fx") << " | " << x(vc, "%.3fx") << " | " << within(v, vc, limit)
+           << " |\n";
       }
     }
     for (const char* spec : {"w=W4,act=sigmoid,dtype=f64", "w=W5,dtype=f64"}) {
@@ -1182,7 +1205,7 @@ int usage(const char* argv0) {
       "          [--no-f32] [--quick | --full] [--out DIR] [--fashion DIR] [--no-memory] "
       "[--no-plot]\n"
       "       %s --verify-only\n"
-      "       %s --run engine|reference SPEC SECONDS   (e.g. w=W4,act=sigmoid,dtype=f64)\n",
+      "       %s --run engine|replay|reference SPEC SECONDS   (e.g. w=W4,act=sigmoid,dtype=f64)\n",
       argv0, argv0, argv0);
   return 2;
 }
@@ -1190,7 +1213,9 @@ int usage(const char* argv0) {
 int run_in_process(const std::string& impl, const std::string& spec_text, double seconds) {
   const Spec spec = Spec::parse(spec_text);
   const Problem p = make_problem(spec);
-  auto r = impl == "engine" ? make_engine(p, spec.f32()) : make_reference(p, spec.f32());
+  auto r = impl == "engine"   ? make_engine(p, spec.f32())
+           : impl == "replay" ? make_replay(p, spec.f32())
+                              : make_reference(p, spec.f32());
   r->warmup();
   const Timing t = time_runner(*r, seconds);
   std::printf("%s %s: %zu units in %.3f s, %.4g s per %s\n", impl.c_str(), spec.str().c_str(),
@@ -1269,6 +1294,7 @@ int main(int argc, char** argv) {
     const int threads = opt.threads[0];
     set_blas_threads(threads);
     if (worker == "engine") return worker_main("tapegrad", "dev", make_engine, threads);
+    if (worker == "replay") return worker_main("tapegrad replay", "dev", make_replay, threads);
     if (worker == "reference") {
       std::map<std::string, ExtraCommand> extra;
       extra["gemm"] = [](const std::vector<std::string>& w) -> std::string {

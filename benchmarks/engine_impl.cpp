@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <random>
+#include <stdexcept>
 
 #include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
+#include "tapegrad/replay.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 namespace bench {
@@ -37,7 +39,9 @@ template <class T> tg::Tensor<T> tensor(const tg::Shape& shape, const std::vecto
 
 template <class T> class EngineMlp final : public Runner {
  public:
-  explicit EngineMlp(const Problem& p) : p_(p.without_data()) {
+  // With `replay`, the step (or gradient) is recorded once with tg::record_step and each unit
+  // runs the recording, then the same optimizer step.
+  EngineMlp(const Problem& p, bool replay) : p_(p.without_data()) {
     const std::size_t L = p.layers();
     for (std::size_t l = 0; l < L; ++l) {
       const std::size_t in = p.sizes[l], out = p.sizes[l + 1];
@@ -52,9 +56,16 @@ template <class T> class EngineMlp final : public Runner {
     if (p.mode == Mode::epoch)
       batches_ = std::make_unique<nn::Minibatches<T>>(X_, labels_, p.batch, rng_,
                                                       nn::MinibatchOptions{.shuffle = p.shuffle});
+    if (replay) record();
   }
 
   void run() override {
+    if (replay_) {
+      const tg::Tensor<T>& J = replay_->run();
+      if (p_.mode == Mode::step) opt_->step();
+      if (capture_) loss_ = double(J.item());
+      return;
+    }
     switch (p_.mode) {
       case Mode::step:
         step(X_, labels_);
@@ -103,6 +114,22 @@ template <class T> class EngineMlp final : public Runner {
   }
 
  private:
+  // Class labels are a std::vector, which a recording would fix (softmax_ce with labels refuses
+  // to be recorded): the replayed softmax cross-entropy takes them as one-hot targets, the same
+  // mean of -log softmax at the label. A minibatch epoch changes its labels and its last batch's
+  // shape every epoch: not replayed.
+  void record() {
+    if (p_.mode != Mode::step && p_.mode != Mode::grad)
+      throw std::runtime_error("replay: only whole-batch steps are recorded (W1-W4), not epochs");
+    if (p_.loss == Loss::softmax_ce) one_hot_ = nn::one_hot<T>(labels_, p_.sizes.back());
+    replay_ = std::make_unique<tg::Replay<T>>(tg::record_step(
+        [this] {
+          const tg::Tensor<T> out = net_(X_);
+          return p_.loss == Loss::softmax_ce ? tg::softmax_ce(out, one_hot_) : loss(out, labels_);
+        },
+        net_.parameters(), {X_}));
+  }
+
   tg::Tensor<T> loss(const tg::Tensor<T>& out, const tg::Labels& labels) {
     switch (p_.loss) {
       case Loss::mse:
@@ -132,6 +159,8 @@ template <class T> class EngineMlp final : public Runner {
   std::unique_ptr<nn::SGD<T>> opt_;
   std::mt19937_64 rng_{5};
   std::unique_ptr<nn::Minibatches<T>> batches_;
+  tg::Tensor<T> one_hot_;
+  std::unique_ptr<tg::Replay<T>> replay_;
   bool capture_ = false;
   double loss_ = 0;
 };
@@ -164,15 +193,22 @@ template <class T> class EngineChain final : public Runner {
   double value_ = 0;
 };
 
-template <class T> std::unique_ptr<Runner> make(const Problem& p) {
-  if (p.mode == Mode::chain) return std::make_unique<EngineChain<T>>(p);
-  return std::make_unique<EngineMlp<T>>(p);
+template <class T> std::unique_ptr<Runner> make(const Problem& p, bool replay) {
+  if (p.mode == Mode::chain) {
+    if (replay) throw std::runtime_error("replay: the chain measures eager per-op overhead");
+    return std::make_unique<EngineChain<T>>(p);
+  }
+  return std::make_unique<EngineMlp<T>>(p, replay);
 }
 
 }  // namespace
 
 std::unique_ptr<Runner> make_engine(const Problem& problem, bool f32) {
-  return f32 ? make<float>(problem) : make<double>(problem);
+  return f32 ? make<float>(problem, false) : make<double>(problem, false);
+}
+
+std::unique_ptr<Runner> make_replay(const Problem& problem, bool f32) {
+  return f32 ? make<float>(problem, true) : make<double>(problem, true);
 }
 
 }  // namespace bench

@@ -1,6 +1,6 @@
 // The engine under test: the benchmark networks written the way a user of tapegrad writes them
 // (tg::nn::Sequential of Linear and activation layers, the engine's loss ops, tg::nn::SGD,
-// tg::nn::Minibatches), gradients from the generic reverse pass.
+// tg::nn::Minibatches), gradients from the generic reverse pass; and the same step replayed.
 #pragma once
 
 #include <memory>
@@ -10,5 +10,8 @@
 namespace bench {
 
 std::unique_ptr<Runner> make_engine(const Problem& problem, bool f32);
+// The same networks, each step recorded once as a replayable tape (tg::record_step) and replayed:
+// W1-W4 only (an epoch's minibatches change their labels and last shape).
+std::unique_ptr<Runner> make_replay(const Problem& problem, bool f32);
 
 }  // namespace bench

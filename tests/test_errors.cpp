@@ -13,6 +13,7 @@
 
 #include "check_error.hpp"
 #include "library_ops.hpp"
+#include "tapegrad/op.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 using tg::Shape;
@@ -242,4 +243,15 @@ TEST_CASE("errors: a failed backward leaves accumulated leaf gradients unchanged
   // A correct one still works and accumulates once.
   y.backward(TensorD::ones(Shape{2, 2}));
   CHECK(w.grad().to_vector() == std::vector<double>(4, 2.0));
+}
+
+TEST_CASE("op_error writes the op, then text, shapes, tensors' shapes and numbers in order") {
+  const TensorD x = TensorD::zeros(Shape{2, 3});
+  const tg::ShapeError e = tg::op_error<tg::ShapeError>(
+      "myop", "got X", x, ", a shape ", Shape{4}, std::string(", axis "), std::size_t(2),
+      ", offset ", -1, ", eps ", 0.5, " and ", 1e-7f);
+  CHECK(std::string(e.what()) ==
+        "myop: got X[2,3], a shape [4], axis 2, offset -1, eps 0.5 and 1e-07");
+  const tg::AxisError a = tg::op_error<tg::AxisError>("sum", "axis ", 3u);
+  CHECK(std::string(a.what()) == "sum: axis 3");
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -37,31 +38,59 @@ template <class T, std::size_t N> class SavingNode : public Node<T> {
   Tensor<T> get(std::size_t i) { return saved[i].unpack(*this); }
 };
 
-// ---- shape checks: a typed error whose message names the op and the shapes ------------------
+// ---- errors: a typed error whose message names the op and the shapes -------------------------
+namespace detail {
+inline void append_error_part(std::string& s, const char* part) {
+  s += part;
+}
+inline void append_error_part(std::string& s, const std::string& part) {
+  s += part;
+}
+inline void append_error_part(std::string& s, const Shape& shape) {
+  s += shape.str();
+}
+template <class T> void append_error_part(std::string& s, const Tensor<T>& t) {
+  s += t.shape().str();
+}
+template <class N>
+requires std::is_arithmetic_v<N>
+void append_error_part(std::string& s, N number) {
+  if constexpr (std::is_integral_v<N>)
+    s += std::to_string(number);
+  else
+    s += format_number(double(number));
+}
+}  // namespace detail
+
+// An error of type E whose message is "<op>: " and the parts in order: text as it is, a shape or
+// a tensor as its shape ("[2,3]"), an integer in full, any other number as format_number writes
+// it. throw op_error<ShapeError>("linear", "needs X[n,k], got X", x);
+template <class E, class... Parts> E op_error(const char* op, const Parts&... parts) {
+  std::string message = std::string(op) + ": ";
+  (detail::append_error_part(message, parts), ...);
+  return E(message);
+}
+
 template <class T> void require_same_shape(const char* op, const Tensor<T>& a, const Tensor<T>& b) {
   if (a.shape() != b.shape())
-    throw ShapeError(std::string(op) +
-                     ": operands must have the same shape (no broadcasting), got " +
-                     a.shape().str() + " and " + b.shape().str());
+    throw op_error<ShapeError>(op, "operands must have the same shape (no broadcasting), got ", a,
+                               " and ", b);
 }
 
 template <class T>
 void require_rank(const char* op, const Tensor<T>& x, std::size_t rank, const char* what = "x") {
-  if (x.ndim() != rank)
-    throw ShapeError(std::string(op) + ": " + what + " must be " + std::to_string(rank) +
-                     "-D, got " + x.shape().str());
+  if (x.ndim() != rank) throw op_error<ShapeError>(op, what, " must be ", rank, "-D, got ", x);
 }
 
 inline void require_axis(const char* op, const Shape& shape, std::size_t axis) {
   if (axis >= shape.rank())
-    throw AxisError(std::string(op) + ": axis " + std::to_string(axis) +
-                    " out of range for shape " + shape.str() + " (valid: 0.." +
-                    std::to_string(int(shape.rank()) - 1) + ")");
+    throw op_error<AxisError>(op, "axis ", axis, " out of range for shape ", shape, " (valid: 0..",
+                              int(shape.rank()) - 1, ")");
 }
 
 // Throws ShapeError when an op that averages is given nothing to average.
 template <class T> void require_nonempty(const char* op, const Tensor<T>& x) {
-  if (x.size() == 0) throw ShapeError(std::string(op) + ": empty input " + x.shape().str());
+  if (x.size() == 0) throw op_error<ShapeError>(op, "empty input ", x);
 }
 
 }  // namespace tg

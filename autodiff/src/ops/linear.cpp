@@ -106,8 +106,8 @@ template <class T>
 Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias) {
   if (x.ndim() != 2 || weight.ndim() != 2 || bias.ndim() != 1 || weight.dim(0) != x.dim(1) ||
       bias.dim(0) != weight.dim(1))
-    throw ShapeError("linear: needs X[n,k], W[k,m] and b[m], got X" + x.shape().str() + ", W" +
-                     weight.shape().str() + " and b" + bias.shape().str());
+    throw op_error<ShapeError>("linear", "needs X[n,k], W[k,m] and b[m], got X", x, ", W", weight,
+                               " and b", bias);
   const std::size_t n = x.dim(0), k = x.dim(1), m = weight.dim(1);
   Tensor<T> out = detail::new_output<T>("linear", Shape{n, m});
   if (out.size() != 0) {  // an empty Y may still have 2^40 rows: no loop over them

@@ -25,6 +25,15 @@ inline Capture* active_capture() {
   return t_capture;
 }
 
+// Whether the active recording holds `storage` (it holds every storage made while recording).
+// Record time only: a linear search.
+template <class T> bool held_by_recording(const std::shared_ptr<T[]>& storage) {
+  if (!t_capture) return false;
+  for (const std::shared_ptr<void>& held : t_capture->storages)
+    if (!held.owner_before(storage) && !storage.owner_before(held)) return true;
+  return false;
+}
+
 // Recording is out of line and cold: with the std::function's construction inline, GCC stopped
 // inlining the kernel into the op (sigmoid's forward cost 40 instructions more per call).
 template <class Kernel>

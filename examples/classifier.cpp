@@ -69,6 +69,29 @@ double test_accuracy(nn::Module<float>& net, const Split& test) {
   return acc;
 }
 
+// One epoch of minibatch steps with loss(scores, labels): the mean loss and the training accuracy
+// over the epoch's samples.
+struct EpochResult {
+  double loss = 0, accuracy = 0;
+};
+template <class Loss>
+EpochResult train_epoch(nn::Module<float>& net, nn::Optimizer<float>& opt,
+                        nn::Minibatches<float>& batches, Loss loss) {
+  double total = 0, correct = 0, samples = 0;
+  for (const auto& b : batches) {
+    opt.zero_grad();
+    TensorF scores = net(b.x);
+    TensorF J = loss(scores, b.y);
+    J.backward();
+    opt.step();
+    const double n = double(b.y.size());
+    total += J.item() * n;
+    correct += nn::accuracy(scores, b.y) * n;
+    samples += n;
+  }
+  return {total / samples, correct / samples};
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -110,19 +133,11 @@ bool part1(const Split& train, const Split& test, std::size_t epochs, const std:
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t epoch = 0; epoch < epochs; ++epoch) {
     log.begin_epoch();
-    double total = 0;
-    std::size_t correct_weighted = 0;
-    for (const auto& b : batches) {
-      adam.zero_grad();
-      TensorF h = net(b.x);
-      TensorF J = cost(h, nn::one_hot<float>(b.y, 10), net, lambda, m);
-      J.backward();
-      adam.step();
-      total += J.item() * double(b.y.size());
-      correct_weighted += std::size_t(nn::accuracy(h, b.y) * double(b.y.size()) + 0.5);
-    }
-    log.end_epoch(total / m, train.labels.size(), double(correct_weighted) / m,
-                  test_accuracy(net, test));
+    const EpochResult r =
+        train_epoch(net, adam, batches, [&](const TensorF& h, const tg::Labels& y) {
+          return cost(h, nn::one_hot<float>(y, 10), net, lambda, m);
+        });
+    log.end_epoch(r.loss, train.labels.size(), r.accuracy, test_accuracy(net, test));
   }
   const double acc = test_accuracy(net, test);
   std::printf("test accuracy %.4f (target 0.88): %s, %.1f s of training\n", acc,
@@ -172,24 +187,15 @@ bool modern(const Split& train, const Split& test, std::size_t epochs, const std
   const auto schedule = warmup_cosine(opt, epochs);
   nn::Minibatches<float> batches(train.images, train.labels, 128, rng);
   nn::ProgressLog log(epochs, &std::cout);
-  const double m = double(train.labels.size());
   const auto start = std::chrono::steady_clock::now();
   net.train();
   for (std::size_t epoch = 0; epoch < epochs; ++epoch) {
     log.begin_epoch();
-    double total = 0;
-    std::size_t correct = 0;
-    for (const auto& b : batches) {
-      opt.zero_grad();
-      TensorF z = net(b.x);
-      TensorF J = tg::softmax_ce(z, b.y);
-      J.backward();
-      opt.step();
-      total += J.item() * double(b.y.size());
-      correct += std::size_t(nn::accuracy(z, b.y) * double(b.y.size()) + 0.5);
-    }
+    const EpochResult r = train_epoch(net, opt, batches, [](const TensorF& z, const tg::Labels& y) {
+      return tg::softmax_ce(z, y);
+    });
     schedule->step();
-    log.end_epoch(total / m, train.labels.size(), double(correct) / m, test_accuracy(net, test));
+    log.end_epoch(r.loss, train.labels.size(), r.accuracy, test_accuracy(net, test));
   }
   const double acc = test_accuracy(net, test);
   std::printf("test accuracy %.4f (target 0.895): %s, %.1f s of training\n", acc,

@@ -69,11 +69,15 @@ OpCases sigmoid_cases() {
 
 }  // namespace
 
+// Both halves as one expression, e = e^-|x| and (x >= 0 ? 1 : e) / (1 + e), the same values. The
+// sign of random inputs defeats branch prediction (as a branch the kernel ran 2.2x slower), and
+// GCC at -O3 turns a select after a libm call back into a branch: so exp in one pass, the select
+// and division in a second pass, which vectorizes.
 template <class T> Tensor<T> sigmoid(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary("sigmoid", x, [](T v) {
-    if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
-    const T e = std::exp(v);
-    return e / (T(1) + e);
+  Tensor<T> out = detail::new_output<T>("sigmoid", x.shape());
+  detail::launch([in = x.data(), o = out.data(), n = x.size()] {
+    for (std::size_t i = 0; i < n; ++i) o[i] = std::exp(-std::abs(in[i]));
+    for (std::size_t i = 0; i < n; ++i) o[i] = (in[i] >= T(0) ? T(1) : o[i]) / (T(1) + o[i]);
   });
   if (auto* node = record<SigmoidNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;

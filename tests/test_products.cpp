@@ -135,3 +135,55 @@ TEST_CASE("matmul with an empty batch result and huge extents finishes at once, 
   CHECK(a.grad().shape() == Shape{k2p40, 0, 3});
   check_values(b.grad(), Shape{3, 4}, std::vector<double>(12, 0.0));
 }
+
+// Below a few hundred multiply-adds the product is a plain loop (no BLAS call), summing each entry
+// over the inner index in order, several entries at once: every shape around the loop's blocks
+// (rows by 2, columns by 4, their remainders, an empty inner dimension) against an in-order sum
+// written here, bit for bit, for the product and both gradients (the transposed cases).
+TEST_CASE("small matmuls and their gradients equal in-order sums for every shape near the blocks") {
+  std::uint64_t state = 12345;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return double(state >> 11) / double(1ULL << 53) - 0.5;
+  };
+  auto filled = [&](std::size_t rows, std::size_t cols) {
+    std::vector<double> v(rows * cols);
+    for (double& x : v) x = next();
+    return v;
+  };
+  // C[i,j] = sum over p of A(i,p) B(p,j), in order of p, from 0.
+  auto in_order = [](std::size_t m, std::size_t n, std::size_t k, auto A, auto B) {
+    std::vector<double> c(m * n);
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (std::size_t p = 0; p < k; ++p) s += A(i, p) * B(p, j);
+        c[i * n + j] = s;
+      }
+    return c;
+  };
+  for (std::size_t m = 1; m <= 5; ++m)
+    for (std::size_t n = 1; n <= 9; ++n)
+      for (std::size_t k = 0; k <= 6; ++k) {
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        const std::vector<double> a = filled(m, k), b = filled(k, n), g = filled(m, n);
+        TensorD A = TensorD::from_vector(Shape{m, k}, a, true);
+        TensorD B = TensorD::from_vector(Shape{k, n}, b, true);
+        const TensorD C = tg::matmul(A, B);
+        CHECK(C.to_vector() == in_order(
+                                   m, n, k, [&](auto i, auto p) { return a[i * k + p]; },
+                                   [&](auto p, auto j) { return b[p * n + j]; }));
+        if (k == 0) continue;
+        // sum(C * G) hands C the gradient G exactly.
+        tg::sum(C * TensorD::from_vector(Shape{m, n}, g)).backward();
+        // dA = G B^T ([m,n] by the transpose of [k,n]), dB = A^T G.
+        CHECK(A.grad().to_vector() == in_order(
+                                          m, k, n, [&](auto i, auto j) { return g[i * n + j]; },
+                                          [&](auto j, auto p) { return b[p * n + j]; }));
+        CHECK(B.grad().to_vector() == in_order(
+                                          k, n, m, [&](auto p, auto i) { return a[i * k + p]; },
+                                          [&](auto i, auto j) { return g[i * n + j]; }));
+      }
+}

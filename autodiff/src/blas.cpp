@@ -25,26 +25,49 @@ bool use_small_gemm(std::size_t m, std::size_t n, std::size_t k, std::size_t lda
          work <= kSmallGemm;
 }
 
-// A small product with the transpose flags fixed at compile time: each C[i,j] is a dot product
-// over p with constant strides, which costs ~5 instructions per multiply-add plus a few per entry.
-// Tiny matrices are the case here (the tutorials' networks are 4x2 and 20x5), where row-wise
-// vectorized loops spend more on their set-up than on the work, and a loop that tested the flags
-// inside took ~19 instructions per multiply-add (the regression tutorial's network spent a third
-// of its step there). Each C[i,j] sums over p in order.
-template <bool TA, bool TB, class T>
-[[gnu::optimize("no-tree-vectorize")]] void small_gemm(std::size_t m, std::size_t n, std::size_t k,
-                                                       T alpha, const T* a, std::size_t lda,
-                                                       const T* b, std::size_t ldb, T beta, T* c) {
-  const std::size_t a_step = TA ? lda : 1, b_step = TB ? 1 : ldb;
-  for (std::size_t i = 0; i < m; ++i) {
-    const T* arow = TA ? a + i : a + i * lda;
-    T* crow = c + i * n;
-    for (std::size_t j = 0; j < n; ++j) {
-      const T* bcol = TB ? b + j * ldb : b + j;
-      T sum = 0;
-      for (std::size_t p = 0; p < k; ++p) sum += arow[p * a_step] * bcol[p * b_step];
-      crow[j] = alpha * sum + (beta == T(0) ? T(0) : beta * crow[j]);
+// A small product with the transpose flags fixed at compile time. Tiny matrices are the case here
+// (the tutorials' networks are 4x2 and 20x5), where BLAS's packing and call cost more than the
+// work. Each C[i,j] sums over p in order, as one chain of dependent adds: one add's latency per
+// multiply-add when entries are done one by one (the regression network's weight gradients are
+// [2,5] over 20 samples), so a tile of NI x NJ entries is summed at once, their chains
+// independent. The tile's order of operations per entry is the one-by-one order: same values.
+template <bool TA, bool TB, std::size_t NI, std::size_t NJ, class T>
+inline void small_gemm_tile(std::size_t i0, std::size_t j0, std::size_t n, std::size_t k, T alpha,
+                            const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta,
+                            T* c) {
+  T sum[NI][NJ] = {};
+  for (std::size_t p = 0; p < k; ++p) {
+    T av[NI], bv[NJ];
+    for (std::size_t ii = 0; ii < NI; ++ii)
+      av[ii] = TA ? a[p * lda + i0 + ii] : a[(i0 + ii) * lda + p];
+    for (std::size_t jj = 0; jj < NJ; ++jj)
+      bv[jj] = TB ? b[(j0 + jj) * ldb + p] : b[p * ldb + j0 + jj];
+    for (std::size_t ii = 0; ii < NI; ++ii)
+      for (std::size_t jj = 0; jj < NJ; ++jj) sum[ii][jj] += av[ii] * bv[jj];
+  }
+  for (std::size_t ii = 0; ii < NI; ++ii)
+    for (std::size_t jj = 0; jj < NJ; ++jj) {
+      T& out = c[(i0 + ii) * n + j0 + jj];
+      out = alpha * sum[ii][jj] + (beta == T(0) ? T(0) : beta * out);
     }
+}
+
+template <bool TA, bool TB, class T>
+void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
+                const T* b, std::size_t ldb, T beta, T* c) {
+  constexpr std::size_t R = 2, C = 4;  // 8 accumulators: no spills in SSE2's 16 registers
+  std::size_t i = 0;
+  for (; i + R <= m; i += R) {
+    std::size_t j = 0;
+    for (; j + C <= n; j += C)
+      small_gemm_tile<TA, TB, R, C>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+    for (; j < n; ++j) small_gemm_tile<TA, TB, R, 1>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+  }
+  for (; i < m; ++i) {
+    std::size_t j = 0;
+    for (; j + C <= n; j += C)
+      small_gemm_tile<TA, TB, 1, C>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+    for (; j < n; ++j) small_gemm_tile<TA, TB, 1, 1>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
   }
 }
 

@@ -531,6 +531,30 @@ GradCheckReport run_mixed(const TensorFunction<float>& f, const TensorFunction<d
   return report;
 }
 
+// The analytic side is a run's gradients (a one-element loss: the projection is 1); the numeric
+// side perturbs the parameters in place, which each run reads.
+template <class T> GradCheckReport check_replay(Replay<T>& step, const GradCheckOptions& options) {
+  const Settings set = settings_for<T>(options, Defaults<T>::tolerance, Defaults<T>::abs_tolerance);
+  const std::vector<Tensor<T>>& params = step.parameters();
+  Analytic an;
+  an.out_shape = step.run().shape();
+  an.projection = {1.0};
+  an.grads.resize(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const Tensor<T>& g = step.gradient(i);
+    if (!g.defined()) {
+      an.grads[i].assign(params[i].size(), 0.0);
+      continue;
+    }
+    an.reached.insert(i);
+    an.grads[i].assign(g.data(), g.data() + g.size());
+  }
+  GradCheckReport report = numeric_compare<T>([&] { return step.run().clone(); }, params, an, set);
+  report.reference = "replayed runs";
+  step.run();
+  return report;
+}
+
 }  // namespace
 
 double GradCheckReport::worst_relative_error() const {
@@ -651,6 +675,14 @@ std::vector<OpCheckResult> check_registered_ops(const std::vector<std::uint64_t>
   for (const OpInfo& op : registered_ops())
     for (OpCheckResult& row : check_op(op, seeds, include_float)) rows.push_back(std::move(row));
   return rows;
+}
+
+GradCheckReport gradcheck(Replay<double>& step, const GradCheckOptions& options) {
+  return check_replay(step, options);
+}
+
+GradCheckReport gradcheck(Replay<float>& step, const GradCheckOptions& options) {
+  return check_replay(step, options);
 }
 
 }  // namespace tg

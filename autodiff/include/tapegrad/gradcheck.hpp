@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tapegrad/registry.hpp"
+#include "tapegrad/replay.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg {
@@ -157,6 +158,14 @@ GradCheckReport gradcheck_leaves(F&& f, const std::vector<Tensor<T>>& leaves,
   return detail::run_gradcheck_leaves(std::function<Tensor<T>()>(std::forward<F>(f)), leaves,
                                       options);
 }
+
+// Checks a recorded step (tapegrad/replay.hpp): the gradients a run gives the parameters it was
+// recorded with, against finite differences of the loss that runs give when the parameters are
+// perturbed in place (each difference is one run; the recorded kernels, not eager mode, are
+// judged). The parameters are restored, then run once more: they end with their values and the
+// gradients of one run. The step's inputs keep their current values.
+GradCheckReport gradcheck(Replay<double>& step, const GradCheckOptions& options = {});
+GradCheckReport gradcheck(Replay<float>& step, const GradCheckOptions& options = {});
 
 // The per-op suite: every registered op's samples, checked for each seed, in double and in float
 // (each float sample's adjoint against double differences of the double sample with the same

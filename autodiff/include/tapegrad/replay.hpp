@@ -72,6 +72,9 @@ template <class T> class Replay {
   const Tensor<T>& run_checked(const std::vector<Tensor<T>>& values);
 
   const Tensor<T>& loss() const { return loss_; }
+  // The parameters and inputs as passed to record_step.
+  const std::vector<Tensor<T>>& parameters() const { return params_; }
+  const std::vector<Tensor<T>>& inputs() const { return inputs_; }
   // The recorded gradient buffer of parameter i (undefined when the loss does not reach it).
   const Tensor<T>& gradient(std::size_t i) const { return grads_[i]; }
   std::size_t kernels() const;

@@ -9,6 +9,7 @@
 #include <new>
 #include <random>
 
+#include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/ops.hpp"
@@ -101,6 +102,26 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
   __libc_free(p);
 }
 
+namespace {
+
+// Allocations counted over 100 runs of `step` after its first, each on new values written into
+// the input's buffer `px` (8 elements).
+template <class Step> long replayed_allocations(Step& step, double* px) {
+  step.run();
+  allocations = 0;
+  counting = true;
+  double loss = 0;
+  for (int i = 0; i < 100; ++i) {
+    px[i % 8] += 1e-3;
+    loss += step.run().item();
+  }
+  counting = false;
+  asm volatile("" : : "r"(loss) : "memory");
+  return allocations.exchange(0);
+}
+
+}  // namespace
+
 int main() {
   std::mt19937_64 rng(7);
   auto net = tg::nn::mlp<double>({2, 2, 2, 1}, tg::nn::Activation::sigmoid,
@@ -121,24 +142,27 @@ int main() {
   counting = false;
   const long eager = allocations.exchange(0);
 
-  double* px = x.data();
   step.run();
   opt.step();
-  counting = true;
-  double loss = 0;
-  for (int i = 0; i < 100; ++i) {
-    px[i % 8] += 1e-3;  // new values, written into the input's buffer
-    loss += step.run().item();
-  }
-  counting = false;
-  const long replayed = allocations.load();
-  std::printf("probe: %ld allocations counted (of 2); 100 replayed runs: %ld (loss sum %g)\n",
-              eager, replayed, loss);
+  const long replayed = replayed_allocations(step, x.data());
+
+  // Dropout's mask is redrawn into the recorded buffer on every run, from the module's generator.
+  tg::nn::Sequential<double> dropout_net;
+  dropout_net.emplace<tg::nn::Linear<double>>(2, 16, tg::nn::Init::uniform(1.0), rng)
+      .emplace<tg::nn::ActivationLayer<double>>(tg::nn::Activation::relu)
+      .emplace<tg::nn::Dropout<double>>(0.5, 3)
+      .emplace<tg::nn::Linear<double>>(16, 1, tg::nn::Init::uniform(1.0), rng);
+  auto dropout_step = tg::record_step([&] { return tg::mse(dropout_net.forward(x), y); },
+                                      dropout_net.parameters(), {x, y});
+  const long replayed_dropout = replayed_allocations(dropout_step, x.data());
+
+  std::printf("probe: %ld allocations counted (of 2); 100 replayed runs: %ld, with dropout: %ld\n",
+              eager, replayed, replayed_dropout);
   if (eager != 2) {
     std::printf("FAILED: the counter did not count the probe's allocations\n");
     return 1;
   }
-  if (replayed != 0) {
+  if (replayed != 0 || replayed_dropout != 0) {
     std::printf("FAILED: replayed runs allocated\n");
     return 1;
   }

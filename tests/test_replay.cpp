@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "check_error.hpp"
@@ -238,7 +241,7 @@ TEST_CASE("replay inputs of another shape or count are a ShapeError naming the i
   CHECK_NOTHROW(step.run({TensorD::ones(Shape{4, 2}), TensorD::ones(Shape{4, 3})}));
 }
 
-TEST_CASE("recording refuses a non-scalar loss, random draws, a nested recording") {
+TEST_CASE("recording refuses a non-scalar loss, a generator local to f, a nested recording") {
   TensorD w = TensorD::ones(Shape{3}, true);
   check_error<tg::ReplayError>([&] { tg::record_step([&] { return tg::mul(w, w); }, {w}); },
                                {"record_step", "one-element loss", "[3]"});
@@ -251,7 +254,17 @@ TEST_CASE("recording refuses a non-scalar loss, random draws, a nested recording
             },
             {w});
       },
-      {"uniform", "random draws"});
+      {"uniform", "generator is a local variable", "outlives the recording"});
+  check_error<tg::ReplayError>(
+      [&] {
+        tg::record_step(
+            [&] {
+              std::mt19937_64 rng(1);
+              return tg::sum(tg::mul(w, TensorD::dropout_mask(Shape{3}, 0.5, rng)));
+            },
+            {w});
+      },
+      {"dropout_mask", "generator is a local variable"});
   check_error<tg::ReplayError>(
       [&] {
         tg::record_step(
@@ -342,15 +355,19 @@ TEST_CASE("adjoints that test the values replay right on values the recording di
   CHECK(c.grad().to_vector()[0] == 0);
 }
 
-TEST_CASE("recording refuses a tensor filled outside the kernels: nn::Dropout in training mode") {
+TEST_CASE("recording refuses a tensor made by Tensor::empty, which is filled outside the kernels") {
   TensorD w = TensorD::ones(Shape{2, 3}, true);
-  tg::nn::Dropout<double> dropout(0.5, 1);
   check_error<tg::ReplayError>(
-      [&] { tg::record_step([&] { return tg::sum(dropout.forward(w)); }, {w}); },
-      {"empty", "uninitialized", "dropout"});
-  dropout.eval();  // the identity: nothing to refuse
-  auto step = tg::record_step([&] { return tg::sum(dropout.forward(w)); }, {w});
-  CHECK(step.run().item() == 6);
+      [&] {
+        tg::record_step(
+            [&] {
+              TensorD filled_by_hand = TensorD::empty(Shape{2, 3});
+              std::fill_n(filled_by_hand.data(), 6, 2.0);
+              return tg::sum(tg::mul(w, filled_by_hand));
+            },
+            {w});
+      },
+      {"empty", "uninitialized", "through data()"});
 }
 
 TEST_CASE("recording refuses BatchNorm1d's running statistics update, and eval mode replays") {
@@ -411,4 +428,152 @@ TEST_CASE("a recording captures its own thread only: eager work on another threa
   stop = true;
   other.join();
   CHECK(together == alone);
+}
+
+namespace {
+
+// 3 -> 8 -> ReLU -> Dropout(0.5) -> 1: the same weights and the same dropout generator for the
+// same seeds.
+tg::nn::Sequential<double> dropout_net(std::uint64_t dropout_seed) {
+  std::mt19937_64 rng(17);
+  tg::nn::Sequential<double> net;
+  net.emplace<tg::nn::Linear<double>>(3, 8, tg::nn::Init::uniform(1.0), rng)
+      .emplace<tg::nn::ActivationLayer<double>>(tg::nn::Activation::relu)
+      .emplace<tg::nn::Dropout<double>>(0.5, dropout_seed)
+      .emplace<tg::nn::Linear<double>>(8, 1, tg::nn::Init::uniform(1.0), rng);
+  return net;
+}
+
+// Batch t: 6 samples of 3 features, and their targets, different every step.
+std::pair<TensorD, TensorD> regression_batch(int t) {
+  std::mt19937_64 rng(300 + t);
+  std::uniform_real_distribution<double> value(-1, 1);
+  std::vector<double> x(18), y(6);
+  for (double& v : x) v = value(rng);
+  for (double& v : y) v = value(rng);
+  return {TensorD::from_vector(Shape{6, 3}, x), TensorD::from_vector(Shape{6, 1}, y)};
+}
+
+}  // namespace
+
+TEST_CASE("a net with Dropout: the recording and 4 replayed runs equal 5 eager steps bit for bit") {
+  auto eager_net = dropout_net(23);
+  auto replay_net = dropout_net(23);
+  tg::nn::SGD<double> eager_opt(eager_net.parameters(), {.lr = 0.1, .momentum = 0.9});
+  tg::nn::SGD<double> replay_opt(replay_net.parameters(), {.lr = 0.1, .momentum = 0.9});
+  const auto pe = eager_net.parameters(), pr = replay_net.parameters();
+  REQUIRE(pe.size() == pr.size());
+
+  TensorD x, y;
+  std::tie(x, y) = regression_batch(0);
+  auto step =
+      tg::record_step([&] { return tg::mse(replay_net.forward(x), y); }, pr, std::vector{x, y});
+  for (int t = 0; t < 5; ++t) {
+    CAPTURE(t);
+    const auto batch = regression_batch(t);
+    eager_opt.zero_grad();
+    const TensorD eager_loss = tg::mse(eager_net.forward(batch.first), batch.second);
+    eager_loss.backward();
+    const TensorD replay_loss = t == 0 ? step.loss() : step.run({batch.first, batch.second});
+    CHECK(same_bits(eager_loss, replay_loss));
+    for (std::size_t i = 0; i < pe.size(); ++i) {
+      CAPTURE(i);
+      CHECK(same_bits(pe[i].grad(), pr[i].grad()));
+    }
+    eager_opt.step();
+    replay_opt.step();
+  }
+  for (std::size_t i = 0; i < pe.size(); ++i) {
+    CAPTURE(i);
+    CHECK(same_bits(pe[i], pr[i]));
+  }
+}
+
+TEST_CASE("each replayed run draws a fresh dropout mask: the same values give other gradients") {
+  auto net = dropout_net(5);
+  const auto params = net.parameters();
+  TensorD x, y;
+  std::tie(x, y) = regression_batch(0);
+  auto step = tg::record_step([&] { return tg::mse(net.forward(x), y); }, params);
+  const std::vector<double> recorded = params[0].grad().to_vector();
+  step.run();
+  const std::vector<double> first_run = params[0].grad().to_vector();
+  step.run();
+  // Each hidden unit is kept or dropped per sample afresh: equal gradients of the first layer
+  // would need the same decisions again wherever a unit is active.
+  CHECK(first_run != recorded);
+  CHECK(params[0].grad().to_vector() != first_run);
+}
+
+TEST_CASE("run_checked on a recording with dropout compares the run with the same masks") {
+  auto checked_net = dropout_net(8);
+  auto eager_net = dropout_net(8);
+  TensorD x, y;
+  std::tie(x, y) = regression_batch(0);
+  auto step = tg::record_step([&] { return tg::mse(checked_net.forward(x), y); },
+                              checked_net.parameters(), std::vector{x, y});
+  std::vector<TensorD> eager_losses;  // no optimizer: only the masks change between steps
+  for (int t = 0; t < 3; ++t) {
+    const auto batch = regression_batch(t);
+    eager_losses.push_back(tg::mse(eager_net.forward(batch.first), batch.second));
+  }
+  const auto second = regression_batch(1), third = regression_batch(2);
+  CHECK_NOTHROW(step.run_checked({second.first, second.second}));
+  CHECK(same_bits(eager_losses[1], step.loss()));
+  // The checked run drew as much as one step: the next run is the third.
+  CHECK(same_bits(eager_losses[2], step.run({third.first, third.second})));
+}
+
+namespace {
+
+// loss = sum(w * (normal(0, 1) + uniform(-1, 1))) with draws of 5 elements: an odd count leaves
+// normal_distribution holding the second value of its last pair, which eager mode drops with the
+// distribution at the end of the call.
+template <class T> tg::Tensor<T> noisy_loss(const tg::Tensor<T>& w, std::mt19937_64& rng) {
+  return tg::sum(tg::mul(w, tg::add(tg::Tensor<T>::normal(Shape{5}, T(0), T(1), rng),
+                                    tg::Tensor<T>::uniform(Shape{5}, T(-1), T(1), rng))));
+}
+
+template <class T> void check_random_factories_replay() {
+  tg::Tensor<T> we = tg::Tensor<T>::vector({1, -2, 3, 0.5, 2}, true);
+  tg::Tensor<T> wr = tg::Tensor<T>::vector({1, -2, 3, 0.5, 2}, true);
+  std::mt19937_64 eager_rng(41), replay_rng(41);
+  auto step = tg::record_step([&] { return noisy_loss(wr, replay_rng); }, {wr});
+  for (int t = 0; t < 4; ++t) {
+    CAPTURE(t);
+    we.zero_grad();
+    const tg::Tensor<T> eager_loss = noisy_loss(we, eager_rng);
+    eager_loss.backward();
+    const tg::Tensor<T> replay_loss = t == 0 ? step.loss() : step.run();
+    CHECK(same_bits(eager_loss, replay_loss));
+    CHECK(same_bits(we.grad(), wr.grad()));
+  }
+  CHECK(eager_rng == replay_rng);  // the same number of draws from the caller's generator
+}
+
+}  // namespace
+
+TEST_CASE("Tensor::uniform and normal in a recording draw afresh from the caller's generator") {
+  SUBCASE("double") {
+    check_random_factories_replay<double>();
+  }
+  SUBCASE("float") {
+    check_random_factories_replay<float>();
+  }
+}
+
+TEST_CASE("Dropout in evaluation mode records nothing and leaves its generator alone") {
+  TensorD w = TensorD::matrix({{1, 2, 3}, {4, 5, 6}}, true);
+  tg::nn::Dropout<double> dropout(0.5, 1);
+  dropout.eval();
+  auto with_dropout = tg::record_step([&] { return tg::sum(dropout.forward(w)); }, {w});
+  auto without = tg::record_step([&] { return tg::sum(w); }, {w});
+  CHECK(with_dropout.kernels() == without.kernels());
+  CHECK(with_dropout.run().item() == 21);
+  with_dropout.run();
+  // Its first mask in training is still a fresh module's first mask: no draw was made.
+  dropout.train();
+  tg::nn::Dropout<double> fresh(0.5, 1);
+  const TensorD ones = TensorD::ones(Shape{4, 16});
+  CHECK(same_bits(dropout.forward(ones), fresh.forward(ones)));
 }

@@ -4,8 +4,10 @@
 // called in order. Internal to the autodiff library.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <random>
 #include <vector>
 
 namespace tg::detail {
@@ -16,6 +18,12 @@ namespace tg::detail {
 struct Capture {
   std::vector<std::function<void()>> kernels;
   std::vector<std::shared_ptr<void>> storages;
+  // The generators the random factories' kernels draw from, once each: run_checked rewinds them
+  // so that its eager pass draws what the run drew.
+  std::vector<std::mt19937_64*> generators;
+  // An address in the frame that calls the recorded function: the recorded function's locals lie
+  // between it and the current stack position, while it runs.
+  std::uintptr_t recorded_frame = 0;
 };
 
 // The recording active on this thread, or null (the eager path pays one load and a branch).
@@ -33,6 +41,11 @@ template <class T> bool held_by_recording(const std::shared_ptr<T[]>& storage) {
     if (!held.owner_before(storage) && !storage.owner_before(held)) return true;
   return false;
 }
+
+// Under capture, every random factory (who) hands over the generator its kernel keeps a pointer
+// to: ReplayError when it is a local variable of the recorded function, gone after recording;
+// otherwise the recording notes it.
+[[gnu::cold]] void capture_generator(Capture* capture, const char* who, std::mt19937_64& rng);
 
 // Recording is out of line and cold: with the std::function's construction inline, GCC stopped
 // inlining the kernel into the op (sigmoid's forward cost 40 instructions more per call).

@@ -1,5 +1,6 @@
 #include "tapegrad/replay.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <unordered_set>
@@ -43,12 +44,29 @@ const std::unordered_set<std::string>& replayable_ops() {
 
 }  // namespace
 
+// Stacks grow downward on the targets the library builds for: the recorded function's locals lie
+// above this frame and below the recorded frame.
+void capture_generator(Capture* capture, const char* who, std::mt19937_64& rng) {
+  const volatile char here = 0;
+  const auto address = reinterpret_cast<std::uintptr_t>(&rng);
+  if (capture->recorded_frame && address > reinterpret_cast<std::uintptr_t>(&here) &&
+      address < capture->recorded_frame)
+    throw ReplayError(std::string(who) +
+                      ": the generator is a local variable of the recorded function, which "
+                      "replays would draw from after it is gone; declare it outside, so that it "
+                      "outlives the recording");
+  if (std::find(capture->generators.begin(), capture->generators.end(), &rng) ==
+      capture->generators.end())
+    capture->generators.push_back(&rng);
+}
+
 template <class T>
 void capture_storage(Capture* capture, const char* who, const std::shared_ptr<T[]>& storage) {
   // The factories that write through launch; any other name is an op, or a caller of make_impl
   // outside the library (named "tensor" by default) whose writes a recording cannot see.
-  static const std::unordered_set<std::string> factories = {"zeros",  "ones",        "full",
-                                                            "scalar", "from_vector", "clone"};
+  static const std::unordered_set<std::string> factories = {
+      "zeros", "ones",    "full",   "scalar",      "from_vector",
+      "clone", "uniform", "normal", "dropout_mask"};
   if (!factories.contains(who) && !replayable_ops().contains(who))
     throw ReplayError(std::string(who) +
                       ": this op cannot be recorded for replay yet (its kernels are not captured); "
@@ -82,6 +100,17 @@ template <class T> std::string first_difference(const Tensor<T>& replayed, const
              " replayed, " + format_number(double(e), 17) + " eager";
   }
   return "nowhere";
+}
+
+// Calls f, telling the recording where f's frames begin: what f declares lies below `frame`.
+template <class T>
+[[gnu::noinline]] Tensor<T> call_recorded(const std::function<Tensor<T>()>& f,
+                                          detail::Capture& capture) {
+  const volatile char frame = 0;
+  capture.recorded_frame = reinterpret_cast<std::uintptr_t>(&frame);
+  Tensor<T> loss = f();
+  capture.recorded_frame = 0;  // backward declares nothing of f's
+  return loss;
 }
 
 class RunningFlag {
@@ -129,7 +158,7 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
   r.tape_ = std::make_unique<detail::Capture>();
   try {
     detail::CaptureScope scope(r.tape_.get());
-    Tensor<T> loss = r.f_();
+    Tensor<T> loss = call_recorded(r.f_, *r.tape_);
     if (!loss.defined() || loss.size() != 1)
       throw ReplayError("record_step: f must return a one-element loss, got " +
                         (loss.defined() ? loss.shape().str() : std::string("an undefined tensor")));
@@ -176,7 +205,12 @@ template <class T> const Tensor<T>& Replay<T>::run_checked(const std::vector<Ten
 }
 
 template <class T> const Tensor<T>& Replay<T>::run_checked() {
+  // The eager pass must draw what the run drew: the generators go back to their state before it,
+  // and the eager pass leaves them where the run did.
+  std::vector<std::mt19937_64> before_run;
+  for (const std::mt19937_64* generator : tape_->generators) before_run.push_back(*generator);
   run();
+  for (std::size_t i = 0; i < before_run.size(); ++i) *tape_->generators[i] = before_run[i];
   RunningFlag running(*running_);
   for (Tensor<T>& p : params_) p.zero_grad();
   auto restore = [&] {

@@ -23,21 +23,9 @@ template <class T> Dropout<T>::Dropout(double p, std::uint64_t seed) : p_(p), rn
 
 template <class T> Tensor<T> Dropout<T>::forward(const Tensor<T>& x) {
   if (!this->is_training() || p_ == 0) return x;
-  Tensor<T> mask = Tensor<T>::empty(x.shape());
-  T* m = mask.data();
-  // torch gives zeros for p = 1 rather than 0 * inf.
-  const T kept = p_ == 1 ? T(0) : T(1 / (1 - p_));
-  // Two decisions per 64-bit draw: an element is kept when its 32 bits are at least p * 2^32
-  // (exact to 2^-32; p = 1 drops all). std::bernoulli_distribution's draw per element made the
-  // mask cost a third of a training epoch (a [128,512] mask: 856 us, now 262 us).
-  const std::uint64_t threshold = std::uint64_t(std::ldexp(p_, 32));
-  const std::size_t n = mask.size();
-  for (std::size_t i = 0; i < n; i += 2) {
-    const std::uint64_t bits = rng_();
-    m[i] = (bits & 0xffffffffu) >= threshold ? kept : T(0);
-    if (i + 1 < n) m[i + 1] = (bits >> 32) >= threshold ? kept : T(0);
-  }
-  return mul(x, mask);
+  // Under a recording the mask's kernel draws from rng_ on every run: rng_ lives as long as the
+  // module, which a recording of its forward must not outlive anyway.
+  return mul(x, Tensor<T>::dropout_mask(x.shape(), p_, rng_));
 }
 
 template <class T> std::string Dropout<T>::describe() const {

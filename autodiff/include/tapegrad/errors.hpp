@@ -58,8 +58,8 @@ class AnomalyError : public Error {
 };
 
 // A replayable tape (tapegrad/replay.hpp) cannot record or replay this: an op not converted to
-// kernel capture yet, a random draw, a recording run from two threads at once, a replay whose
-// values differ from eager mode's in check mode.
+// kernel capture yet, a random draw from a generator local to the recorded function, a recording
+// run from two threads at once, a replay whose values differ from eager mode's in check mode.
 class ReplayError : public Error {
  public:
   using Error::Error;

@@ -17,11 +17,17 @@
 // bit, as long as f does the same thing for every value: a branch on a value, a shape or a label
 // computed from data is fixed at recording. run_checked() detects that.
 //
+// Random draws (Tensor::uniform/normal/dropout_mask, nn::Dropout in training) replay as eager mode
+// draws: every run draws fresh values from the same generator, in the same order, so N runs after
+// the recording equal N + 1 eager steps from the same generator state. The kernel keeps a pointer
+// to the generator, which must outlive the recording (nn::Dropout's is the module's own).
+//
 // Refused with ReplayError at recording: an op not converted to kernel capture (OpCases::replayable
-// names the converted ones), random draws (Tensor::uniform/normal, dropout), a recording inside a
-// recording. Not detected: a write through data() by f's own code (it happens once, at recording)
-// and tensors read by f that are neither parameters nor inputs nor created by f: those must outlive
-// the recording, which reads their current values. See docs/replay.md.
+// names the converted ones), a random draw from a generator that is a local variable of f (gone
+// after recording), Tensor::empty (filled outside the kernels), a recording inside a recording.
+// Not detected: a write through data() by f's own code (it happens once, at recording) and tensors
+// or generators used by f that are neither parameters nor inputs nor created by f: those must
+// outlive the recording, which reads their current values. See docs/replay.md.
 #pragma once
 
 #include <atomic>
@@ -67,7 +73,9 @@ template <class T> class Replay {
 
   // run(), then f and backward once more in eager mode on the same values, comparing the loss
   // and every parameter's gradient bit for bit: ReplayError naming the first that differs (f's
-  // control flow, or a constant it computes from data, changed with the values). Allocates.
+  // control flow, or a constant it computes from data, changed with the values). The eager pass
+  // draws the run's random values again (the recorded generators are rewound to their state
+  // before the run), and leaves the generators where the run did. Allocates.
   const Tensor<T>& run_checked();
   const Tensor<T>& run_checked(const std::vector<Tensor<T>>& values);
 

@@ -172,6 +172,9 @@ template <class T> class Tensor {
                         bool requires_grad = false);
   static Tensor normal(const Shape& shape, T mean, T stddev, std::mt19937_64& rng,
                        bool requires_grad = false);
+  // Inverted dropout's mask: each element 0 with probability p, else 1/(1-p) (all 0 for p = 1),
+  // two elements per draw of rng (each from 32 of its bits). DomainError for p outside [0, 1].
+  static Tensor dropout_mask(const Shape& shape, double p, std::mt19937_64& rng);
 
   // Every accessor below but defined() throws GraphError on an undefined handle.
   bool defined() const { return impl_ != nullptr; }

@@ -22,6 +22,9 @@ namespace tg::nn {
 // Inverted dropout: in training, each element is zeroed with probability p and the kept ones are
 // scaled by 1/(1-p) (p = 1 zeroes everything), so that evaluation is the identity. The output is
 // x times a constant mask, so the gradient is the mask. DomainError for p outside [0, 1].
+// The masks come from the module's own generator (seeded by `seed`), one after another: a replayed
+// step (tg::record_step) draws a fresh mask from it on every run, as an eager step does, so the
+// module must outlive a recording of it. In evaluation mode it records nothing.
 template <class T> class Dropout final : public Module<T> {
  public:
   explicit Dropout(double p = 0.5, std::uint64_t seed = 0);

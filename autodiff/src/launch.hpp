@@ -4,11 +4,29 @@
 // called in order. Internal to the autodiff library.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
 
 namespace tg::detail {
+
+// Class labels (host vectors, tg::Labels) a recording's kernels read at run time. `inputs` are the
+// caller's vectors declared to record_step: an op given one of them reads it through its address
+// at every run and adds a check (the op's own range check, with the op's message) that a run
+// applies to the labels before anything is written. Any other labels are copied into `constants`,
+// fixed at recording like an index list.
+struct LabelInputs {
+  using Labels = std::vector<std::int64_t>;
+  struct Check {
+    std::size_t input;
+    std::function<void(const Labels&)> check;
+  };
+  std::vector<Labels*> inputs;
+  std::vector<bool> read;  // whether an op read input i while recording
+  std::vector<std::unique_ptr<const Labels>> constants;
+  std::vector<Check> checks;
+};
 
 // What a recording collects: the kernels, in the order they ran, and every storage created while
 // recording, held so that the raw pointers the kernels captured stay valid and no buffer is freed
@@ -16,6 +34,7 @@ namespace tg::detail {
 struct Capture {
   std::vector<std::function<void()>> kernels;
   std::vector<std::shared_ptr<void>> storages;
+  LabelInputs labels;
 };
 
 // The recording active on this thread, or null (the eager path pays one load and a branch).

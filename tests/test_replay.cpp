@@ -613,3 +613,18 @@ TEST_CASE_TEMPLATE("prod replays bit for bit whether or not the run's values hol
     }
   }
 }
+
+TEST_CASE("a labelled loss whose graph was made before the recording replays its labels") {
+  // Its backward runs inside the recording: the node's own label copy dies with the node, so the
+  // recording keeps one.
+  LabelledStep<double> s;
+  const TensorD made_before = tg::softmax_ce(tg::matmul(s.x, s.w), tg::Labels{2, 0, 1, 1});
+  auto step = tg::record_step([&] { return tg::mul(made_before, TensorD::scalar(3.0)); }, {s.w});
+  const TensorD recorded_grad = s.w.grad().clone();
+  step.run();
+  CHECK(same_bits(s.w.grad(), recorded_grad));
+  s.w.zero_grad();
+  tg::mul(tg::softmax_ce(tg::matmul(s.x, s.w), tg::Labels{2, 0, 1, 1}), TensorD::scalar(3.0))
+      .backward();
+  CHECK(same_bits(s.w.grad(), recorded_grad));
+}

@@ -120,6 +120,18 @@ const Labels* label_source(const char* op, const Tensor<T>& x, const Labels& lab
   return recorded.constants.back().get();
 }
 
+// The same for the backward of a node that keeps its own copy `labels`: eager, that copy; in the
+// recording that made the node, where its forward read them (`recorded`); in another recording
+// (a graph made outside it), a copy that recording keeps, as the node's copy dies with the node.
+inline const Labels* backward_label_source(const Labels& labels, const Capture* made_in,
+                                           const Labels* recorded) {
+  Capture* capture = active_capture();
+  if (!capture) return &labels;
+  if (capture == made_in) return recorded;
+  capture->labels.constants.push_back(std::make_unique<const Labels>(labels));
+  return capture->labels.constants.back().get();
+}
+
 // The rows of a labelled loss kept by ignore_index, counted in the kernel (the labels may change
 // between runs of a recording).
 inline std::size_t kept_rows(const Labels& labels, std::int64_t ignore_index) {

@@ -26,8 +26,7 @@ template <class T> class NllLossNode final : public SavingNode<T, 0> {
   const char* name() const override { return "nll_loss"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     const std::size_t n = labels.size();
-    const Labels* source =
-        recording && recording == detail::active_capture() ? recorded_labels : &labels;
+    const Labels* source = detail::backward_label_source(labels, recording, recorded_labels);
     Tensor<T> pick = detail::zeros_output<T>("nll_loss", Shape{n, classes});
     detail::launch([p = pick.data(), n, classes = classes, source, ignore = options.ignore_index] {
       for (std::size_t i = 0; i < n; ++i)

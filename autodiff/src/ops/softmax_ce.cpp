@@ -24,8 +24,7 @@ template <class T> class SoftmaxCeNode final : public SavingNode<T, 1> {
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> logits = this->get(0);
     const std::size_t n = logits.dim(0), classes = logits.dim(1);
-    const Labels* source =
-        recording && recording == detail::active_capture() ? recorded_labels : &labels;
+    const Labels* source = detail::backward_label_source(labels, recording, recorded_labels);
     Tensor<T> target = detail::new_output<T>("softmax_ce", logits.shape());
     detail::launch([t = target.data(), n, classes, source, ignore = options.ignore_index,
                     eps = T(options.label_smoothing)] {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/losses.hpp"
@@ -60,6 +61,7 @@ template <class T> class EngineMlp final : public Runner {
   }
 
   void run() override {
+    if (replay_ && p_.mode == Mode::epoch) return replay_epoch(batches_->batches_per_epoch());
     if (replay_) {
       const tg::Tensor<T>& J = replay_->run();
       if (p_.mode == Mode::step) opt_->step();
@@ -94,6 +96,7 @@ template <class T> class EngineMlp final : public Runner {
 
   void run_partial(std::size_t units) override {
     if (p_.mode != Mode::epoch) return Runner::run_partial(units);
+    if (replay_) return replay_epoch(units);
     std::size_t k = 0;
     for (auto it = batches_->begin(); it != batches_->end() && k < units; ++it, ++k)
       step(it->x, it->y);
@@ -114,20 +117,58 @@ template <class T> class EngineMlp final : public Runner {
   }
 
  private:
-  // Class labels are a std::vector, which a recording would fix (softmax_ce with labels refuses
-  // to be recorded): the replayed softmax cross-entropy takes them as one-hot targets, the same
-  // mean of -log softmax at the label. A minibatch epoch changes its labels and its last batch's
-  // shape every epoch: not replayed.
+  // The step (or gradient) on the whole data set is recorded on X_ and labels_ themselves. An
+  // epoch of minibatches has two batch shapes, the full one and a shorter last one: one recording
+  // for each, on buffers of its own that each batch is gathered into (the rows the epoch's order
+  // names, as Minibatches::batch copies them, without its allocations), then run and followed by
+  // the optimizer's step, as an eager step. The label vectors are declared label inputs, read by
+  // softmax_ce at every run: members of this object, which never moves.
   void record() {
-    if (p_.mode != Mode::step && p_.mode != Mode::grad)
-      throw std::runtime_error("replay: only whole-batch steps are recorded (W1-W4), not epochs");
-    if (p_.loss == Loss::softmax_ce) one_hot_ = nn::one_hot<T>(labels_, p_.sizes.back());
-    replay_ = std::make_unique<tg::Replay<T>>(tg::record_step(
-        [this] {
-          const tg::Tensor<T> out = net_(X_);
-          return p_.loss == Loss::softmax_ce ? tg::softmax_ce(out, one_hot_) : loss(out, labels_);
-        },
-        net_.parameters(), {X_}));
+    if (p_.mode == Mode::step || p_.mode == Mode::grad) {
+      replay_ = record_on(X_, labels_);
+      return;
+    }
+    if (p_.loss != Loss::softmax_ce)
+      throw std::runtime_error("replay: epochs are recorded for softmax_ce with labels only");
+    const std::size_t n = batches_->samples(), B = batches_->batch_size(), d = p_.sizes[0];
+    const std::size_t first = std::min(B, n), last = n - (batches_->batches_per_epoch() - 1) * B;
+    batch_x_ = tg::Tensor<T>::zeros({first, d});
+    batch_y_.assign(first, 0);
+    replay_ = record_on(batch_x_, batch_y_);
+    if (last != first) {
+      last_x_ = tg::Tensor<T>::zeros({last, d});
+      last_y_.assign(last, 0);
+      replay_last_ = record_on(last_x_, last_y_);
+    }
+  }
+
+  std::unique_ptr<tg::Replay<T>> record_on(tg::Tensor<T>& x, tg::Labels& y) {
+    std::vector<std::reference_wrapper<tg::Labels>> labels;
+    if (p_.loss == Loss::softmax_ce) labels.push_back(y);
+    return std::make_unique<tg::Replay<T>>(tg::record_step(
+        [this, &x, &y] { return loss(net_(x), y); }, net_.parameters(), {x}, labels));
+  }
+
+  // The first `units` minibatches of a new epoch, replayed.
+  void replay_epoch(std::size_t units) {
+    batches_->new_epoch();
+    const std::vector<std::size_t>& order = batches_->order();
+    const std::size_t n = batches_->samples(), B = batches_->batch_size(), d = p_.sizes[0];
+    const std::size_t batches = std::min(units, batches_->batches_per_epoch());
+    const T* X = std::as_const(X_).data();
+    for (std::size_t k = 0; k < batches; ++k) {
+      const std::size_t start = k * B, b = std::min(B, n - start);
+      const bool full = b == batch_y_.size();
+      T* x = (full ? batch_x_ : last_x_).data();
+      tg::Labels& y = full ? batch_y_ : last_y_;
+      for (std::size_t j = 0; j < b; ++j) {
+        std::copy_n(X + order[start + j] * d, d, x + j * d);
+        y[j] = labels_[order[start + j]];
+      }
+      const tg::Tensor<T>& J = (full ? replay_ : replay_last_)->run();
+      opt_->step();
+      if (capture_) loss_ = double(J.item());
+    }
   }
 
   tg::Tensor<T> loss(const tg::Tensor<T>& out, const tg::Labels& labels) {
@@ -159,8 +200,9 @@ template <class T> class EngineMlp final : public Runner {
   std::unique_ptr<nn::SGD<T>> opt_;
   std::mt19937_64 rng_{5};
   std::unique_ptr<nn::Minibatches<T>> batches_;
-  tg::Tensor<T> one_hot_;
-  std::unique_ptr<tg::Replay<T>> replay_;
+  tg::Tensor<T> batch_x_, last_x_;  // replayed epochs: the full and the last batch's inputs
+  tg::Labels batch_y_, last_y_;
+  std::unique_ptr<tg::Replay<T>> replay_, replay_last_;
   bool capture_ = false;
   double loss_ = 0;
 };

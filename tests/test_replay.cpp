@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -576,4 +577,219 @@ TEST_CASE("Dropout in evaluation mode records nothing and leaves its generator a
   tg::nn::Dropout<double> fresh(0.5, 1);
   const TensorD ones = TensorD::ones(Shape{4, 16});
   CHECK(same_bits(dropout.forward(ones), fresh.forward(ones)));
+}
+
+namespace {
+
+// Logits x @ w of 4 rows and 3 classes, for the labelled losses.
+template <class T> struct LabelledStep {
+  tg::Tensor<T> x = tg::Tensor<T>::from_vector(Shape{4, 2}, {0.5, -1, 2, 0.25, -0.75, 1.5, 1, 1});
+  tg::Tensor<T> w = tg::Tensor<T>::from_vector(Shape{2, 3}, {0.3, -0.2, 0.8, -0.6, 0.9, 0.1}, true);
+};
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("softmax_ce and nll_loss replay new values and new labels bit for bit", T, float,
+                   double) {
+  struct Case {
+    std::string name;
+    std::int64_t ignored;  // the loss's ignore_index
+    std::function<tg::Tensor<T>(const tg::Tensor<T>&, const tg::Labels&)> loss;
+  };
+  const std::vector<Case> cases = {
+      {"softmax_ce mean", -100,
+       [](const tg::Tensor<T>& z, const tg::Labels& y) { return tg::softmax_ce(z, y); }},
+      {"softmax_ce smoothing 0.2, ignore_index 1, sum", 1,
+       [](const tg::Tensor<T>& z, const tg::Labels& y) {
+         return tg::softmax_ce(
+             z, y, {.ignore_index = 1, .label_smoothing = 0.2, .reduction = tg::Reduction::sum});
+       }},
+      {"softmax_ce none", -100,
+       [](const tg::Tensor<T>& z, const tg::Labels& y) {
+         return tg::softmax_ce(z, y, tg::Reduction::none);
+       }},
+      {"nll_loss mean", -100,
+       [](const tg::Tensor<T>& z, const tg::Labels& y) { return tg::nll_loss(z, y); }},
+      {"nll_loss ignore_index 2, mean", 2,
+       [](const tg::Tensor<T>& z, const tg::Labels& y) {
+         return tg::nll_loss(z, y, {.ignore_index = 2});
+       }},
+      {"nll_loss none", -100, [](const tg::Tensor<T>& z, const tg::Labels& y) {
+         return tg::nll_loss(z, y, tg::Reduction::none);
+       }}};
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const auto& loss = c.loss;
+    LabelledStep<T> s;
+    tg::Labels y = {0, 2, 1, 2};
+    const tg::Tensor<T> weights = tg::Tensor<T>::from_vector(Shape{4}, {1, 0.5, 2, 1.5});
+    auto f = [&] {
+      const tg::Tensor<T> out = loss(tg::matmul(s.x, s.w), y);
+      return out.shape().rank() == 0 ? out : tg::sum(tg::mul(out, weights));
+    };
+    auto step = tg::record_step(f, {s.w}, {s.x}, {y});
+    // New values and new labels, ignored rows included: the rows kept (the mean's divisor)
+    // change too.
+    const tg::Tensor<T> x2 =
+        tg::Tensor<T>::from_vector(Shape{4, 2}, {-1, 0.5, 0.25, 2, 1.5, -0.5, 0.75, -2});
+    const std::int64_t ign = c.ignored;
+    const std::vector<tg::Labels> runs = {{2, 1, 0, 0}, {0, ign, 2, 1}, {ign, ign, 0, 1}};
+    for (const tg::Labels& labels : runs) {
+      const tg::Tensor<T> replayed = step.run({x2}, {labels}).clone();
+      const tg::Tensor<T> replayed_grad = s.w.grad().clone();
+      CHECK(y == labels);
+      s.w.zero_grad();
+      const tg::Tensor<T> eager = f();
+      eager.backward();
+      CHECK(same_bits(replayed, eager));
+      CHECK(same_bits(replayed_grad, s.w.grad()));
+      // And the in-place way: labels written into y, then run().
+      y = {labels[3], labels[2], labels[1], labels[0]};
+      const tg::Tensor<T> in_place = step.run().clone();
+      const tg::Tensor<T> in_place_grad = s.w.grad().clone();
+      s.w.zero_grad();
+      const tg::Tensor<T> eager_in_place = f();
+      eager_in_place.backward();
+      CHECK(same_bits(in_place, eager_in_place));
+      CHECK(same_bits(in_place_grad, s.w.grad()));
+      CHECK_FALSE(same_bits(in_place, replayed));  // the labels did change the loss
+    }
+    CHECK_NOTHROW(step.run_checked({x2}, {{0, 0, 1, 2}}));
+  }
+}
+
+TEST_CASE("a run with a label out of range raises the op's IndexError before writing anything") {
+  LabelledStep<double> s;
+  tg::Labels y = {0, 2, 1, 2};
+  auto step =
+      tg::record_step([&] { return tg::softmax_ce(tg::matmul(s.x, s.w), y); }, {s.w}, {s.x}, {y});
+  const TensorD x_before = s.x.clone(), grad_before = s.w.grad().clone();
+  const double loss_before = step.loss().item();
+  const TensorD x2 = TensorD::ones(Shape{4, 2});
+  check_error<tg::IndexError>(
+      [&] {
+        step.run({x2}, {{0, 1, 3, 0}});
+      },
+      {"softmax_ce", "label 3 at row 2", "out of range for 3 classes", "logits[4,3]"});
+  check_error<tg::IndexError>(
+      [&] {
+        step.run_checked({x2}, {{-1, 1, 2, 0}});
+      },
+      {"softmax_ce", "label -1 at row 0"});
+  CHECK(same_bits(s.x, x_before));  // the values were not copied
+  CHECK(y == tg::Labels{0, 2, 1, 2});
+  CHECK(step.loss().item() == loss_before);  // no kernel ran
+  CHECK(same_bits(s.w.grad(), grad_before));
+  // Written in place by the caller: checked by run() the same way.
+  y[1] = 7;
+  check_error<tg::IndexError>([&] { step.run(); }, {"softmax_ce", "label 7 at row 1"});
+  CHECK(step.loss().item() == loss_before);
+  CHECK(same_bits(s.w.grad(), grad_before));
+  y[1] = 2;
+  CHECK(step.run().item() == loss_before);
+  // -100 is a label of its own once ignore_index is another: out of range, as in eager mode.
+  tg::Labels z = {0, 1, 2, 0};
+  auto nll = tg::record_step(
+      [&] { return tg::nll_loss(tg::matmul(s.x, s.w), z, {.ignore_index = 1}); }, {s.w}, {}, {z});
+  check_error<tg::IndexError>(
+      [&] {
+        nll.run({}, {{0, -100, 1, 2}});
+      },
+      {"nll_loss", "label -100 at row 1", "log_probs[4,3]"});
+  CHECK_NOTHROW(nll.run({}, {{0, 1, 1, 2}}));
+}
+
+TEST_CASE("label inputs of another length or count are a ShapeError, a copied one a ReplayError") {
+  LabelledStep<double> s;
+  tg::Labels y = {0, 2, 1, 2};
+  auto step =
+      tg::record_step([&] { return tg::nll_loss(tg::matmul(s.x, s.w), y); }, {s.w}, {s.x}, {y});
+  const TensorD x = s.x.clone();
+  check_error<tg::ShapeError>(
+      [&] {
+        step.run({x}, {{0, 1, 2}});
+      },
+      {"replay", "label input 0 has 3 labels, recorded with 4"});
+  check_error<tg::ShapeError>([&] { step.run({x}, {}); },
+                              {"replay", "0 label vectors for 1 recorded label inputs"});
+  check_error<tg::ShapeError>(
+      [&] {
+        step.run({x}, {{0, 1, 2, 0}, {0, 1, 2, 0}});
+      },
+      {"replay", "2 label vectors for 1 recorded label inputs"});
+  CHECK(y == tg::Labels{0, 2, 1, 2});
+  y.push_back(0);
+  check_error<tg::ShapeError>([&] { step.run(); },
+                              {"replay", "label input 0 has 5 labels, recorded with 4"});
+  y.pop_back();
+  CHECK_NOTHROW(step.run());
+  // f reads a copy of the declared vector: a run would never see new labels.
+  check_error<tg::ReplayError>(
+      [&] {
+        tg::record_step([&] { return tg::nll_loss(tg::matmul(s.x, s.w), tg::Labels(y)); }, {s.w},
+                        {s.x}, {y});
+      },
+      {"record_step", "label input 0 (4 labels)", "not passed to softmax_ce or nll_loss"});
+  CHECK(!s.w.has_grad());
+}
+
+TEST_CASE("labels not declared to record_step are constants of the recording") {
+  LabelledStep<double> s;
+  tg::Labels y = {0, 2, 1, 2};
+  auto step = tg::record_step([&] { return tg::softmax_ce(tg::matmul(s.x, s.w), y); }, {s.w});
+  const double recorded = step.loss().item();
+  y = {1, 1, 1, 1};
+  CHECK(step.run().item() == recorded);
+  check_error<tg::ReplayError>([&] { step.run_checked(); }, {"replay check", "loss", "differs"});
+}
+
+// prod's adjoint has one form for an x without zeros and another for an x with zeros, which round
+// differently; a recording holds both and picks one at each run.
+TEST_CASE_TEMPLATE("prod replays bit for bit whether or not the run's values hold zeros", T, float,
+                   double) {
+  for (const int axis : {0, 1, -100}) {
+    CAPTURE(axis);
+    for (const bool record_with_zero : {false, true}) {
+      CAPTURE(record_with_zero);
+      tg::Tensor<T> x = tg::Tensor<T>::from_vector(
+          Shape{2, 3}, {1.5, record_with_zero ? T(0) : T(-0.75), 3, 0.3, 2.5, -1.25}, true);
+      const tg::Tensor<T> w = tg::Tensor<T>::from_vector(Shape{3}, {0.7, 1.3, -0.9});
+      auto f = [&] {
+        if (axis == -100) return tg::mul(tg::prod(x), tg::Tensor<T>::scalar(T(1.1)));
+        const tg::Tensor<T> p = tg::prod(x, axis);
+        return tg::sum(
+            tg::mul(p, axis == 0 ? w : tg::Tensor<T>::from_vector(Shape{2}, {0.7, 1.3})));
+      };
+      auto step = tg::record_step(f, {x});
+      const std::vector<std::vector<T>> runs = {{1.1, -0.4, 2.2, 0.6, 1.7, -0.3},     // no zero
+                                                {1.1, 0, 2.2, 0.6, 1.7, -0.3},        // one zero
+                                                {0, 0, 2.2, 0.6, 0, -0.3},            // zeros
+                                                {0.9, 1.9, -2.1, 0.35, 1.45, 2.05}};  // none again
+      for (const std::vector<T>& values : runs) {
+        std::copy(values.begin(), values.end(), x.data());
+        const tg::Tensor<T> replayed = step.run().clone();
+        const tg::Tensor<T> replayed_grad = x.grad().clone();
+        x.zero_grad();
+        const tg::Tensor<T> eager = f();
+        eager.backward();
+        CHECK(same_bits(replayed, eager));
+        CHECK(same_bits(replayed_grad, x.grad()));
+      }
+    }
+  }
+}
+
+TEST_CASE("a labelled loss whose graph was made before the recording replays its labels") {
+  // Its backward runs inside the recording: the node's own label copy dies with the node, so the
+  // recording keeps one.
+  LabelledStep<double> s;
+  const TensorD made_before = tg::softmax_ce(tg::matmul(s.x, s.w), tg::Labels{2, 0, 1, 1});
+  auto step = tg::record_step([&] { return tg::mul(made_before, TensorD::scalar(3.0)); }, {s.w});
+  const TensorD recorded_grad = s.w.grad().clone();
+  step.run();
+  CHECK(same_bits(s.w.grad(), recorded_grad));
+  s.w.zero_grad();
+  tg::mul(tg::softmax_ce(tg::matmul(s.x, s.w), tg::Labels{2, 0, 1, 1}), TensorD::scalar(3.0))
+      .backward();
+  CHECK(same_bits(s.w.grad(), recorded_grad));
 }

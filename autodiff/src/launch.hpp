@@ -12,6 +12,23 @@
 
 namespace tg::detail {
 
+// Class labels (host vectors, tg::Labels) a recording's kernels read at run time. `inputs` are the
+// caller's vectors declared to record_step: an op given one of them reads it through its address
+// at every run and adds a check (the op's own range check, with the op's message) that a run
+// applies to the labels before anything is written. Any other labels are copied into `constants`,
+// fixed at recording like an index list.
+struct LabelInputs {
+  using Labels = std::vector<std::int64_t>;
+  struct Check {
+    std::size_t input;
+    std::function<void(const Labels&)> check;
+  };
+  std::vector<Labels*> inputs;
+  std::vector<bool> read;  // whether an op read input i while recording
+  std::vector<std::unique_ptr<const Labels>> constants;
+  std::vector<Check> checks;
+};
+
 // What a recording collects: the kernels, in the order they ran, and every storage created while
 // recording, held so that the raw pointers the kernels captured stay valid and no buffer is freed
 // or reused between runs.
@@ -24,6 +41,7 @@ struct Capture {
   // An address in the frame that calls the recorded function: the recorded function's locals lie
   // between it and the current stack position, while it runs.
   std::uintptr_t recorded_frame = 0;
+  LabelInputs labels;
 };
 
 // The recording active on this thread, or null (the eager path pays one load and a branch).

@@ -3,6 +3,7 @@
 // cross-entropies with integer labels. Internal to the autodiff library, like kernels.hpp.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "kernels.hpp"
@@ -67,6 +68,19 @@ template <class T> Tensor<T> term_upstream(const Tensor<T>& g, Reduction reducti
   return reduction == Reduction::mean ? g * (T(1) / T(n)) : g;
 }
 
+// The range check of labels for a [n,C] input: each in 0..C-1 or ignore_index. `input` names the
+// input with its shape ("logits[4,3]"). Eager mode checks at each call; a recording's declared
+// label inputs are checked with it at every run (label_source).
+inline void require_label_range(const char* op, const Labels& labels, std::size_t classes,
+                                std::int64_t ignore_index, const std::string& input) {
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] != ignore_index && (labels[i] < 0 || std::size_t(labels[i]) >= classes))
+      throw IndexError(std::string(op) + ": label " + std::to_string(labels[i]) + " at row " +
+                       std::to_string(i) + " is out of range for " + std::to_string(classes) +
+                       " classes (valid 0.." + std::to_string(std::int64_t(classes) - 1) + "), " +
+                       input);
+}
+
 // Labels for the rows of a [n,C] input: one per row, each in 0..C-1 or ignore_index. Shared by
 // softmax_ce and nll_loss so that both raise the same errors.
 template <class T>
@@ -79,25 +93,91 @@ void require_labels(const char* op, const Tensor<T>& x, const Labels& labels,
                      what + x.shape().str() + " (needs one label per row, " + std::to_string(n) +
                      ")");
   if (n == 0) throw ShapeError(std::string(op) + ": empty batch, " + what + x.shape().str());
-  for (std::size_t i = 0; i < n; ++i)
-    if (labels[i] != ignore_index && (labels[i] < 0 || std::size_t(labels[i]) >= classes))
-      throw IndexError(std::string(op) + ": label " + std::to_string(labels[i]) + " at row " +
-                       std::to_string(i) + " is out of range for " + std::to_string(classes) +
-                       " classes (valid 0.." + std::to_string(std::int64_t(classes) - 1) + "), " +
-                       what + x.shape().str());
+  require_label_range(op, labels, classes, ignore_index, what + x.shape().str());
+}
+
+// Where the kernels of a labelled loss read its (already checked) labels, for the lifetime of
+// what they run in. Eager: the argument itself (the kernels run before the op returns). Under a
+// recording: the argument when it is one of the recording's declared label inputs (the caller's
+// vector, read at every run, whose range check every run then repeats before anything is
+// written), else a copy kept by the recording (constant labels, like an index list).
+template <class T>
+const Labels* label_source(const char* op, const Tensor<T>& x, const Labels& labels,
+                           std::int64_t ignore_index, const char* what) {
+  Capture* capture = active_capture();
+  if (!capture) return &labels;
+  LabelInputs& recorded = capture->labels;
+  for (std::size_t i = 0; i < recorded.inputs.size(); ++i) {
+    if (recorded.inputs[i] != &labels) continue;
+    recorded.read[i] = true;
+    recorded.checks.push_back({i, [op, classes = x.dim(1), ignore_index,
+                                   input = what + x.shape().str()](const Labels& run_labels) {
+                                 require_label_range(op, run_labels, classes, ignore_index, input);
+                               }});
+    return &labels;
+  }
+  recorded.constants.push_back(std::make_unique<const Labels>(labels));
+  return recorded.constants.back().get();
+}
+
+// The same for the backward of a node that keeps its own copy `labels`: eager, that copy; in the
+// recording that made the node, where its forward read them (`recorded`); in another recording
+// (a graph made outside it), a copy that recording keeps, as the node's copy dies with the node.
+inline const Labels* backward_label_source(const Labels& labels, const Capture* made_in,
+                                           const Labels* recorded) {
+  Capture* capture = active_capture();
+  if (!capture) return &labels;
+  if (capture == made_in) return recorded;
+  capture->labels.constants.push_back(std::make_unique<const Labels>(labels));
+  return capture->labels.constants.back().get();
+}
+
+// The rows of a labelled loss kept by ignore_index, counted in the kernel (the labels may change
+// between runs of a recording).
+inline std::size_t kept_rows(const Labels& labels, std::int64_t ignore_index) {
+  std::size_t kept = 0;
+  for (const auto l : labels) kept += l != ignore_index;
+  return kept;
+}
+
+// reduce_terms for a labelled loss over n rows: term(i, label) for each row not ignored, 0 for an
+// ignored one; the mean divides by the rows kept. The labels are read in the kernel through
+// `labels` (label_source). `term` is kept by a recording (launch): it captures by value.
+template <class T, class Term>
+Tensor<T> reduce_labelled_terms(const char* op, std::size_t n, Reduction reduction,
+                                const Labels* labels, std::int64_t ignore_index, Term term) {
+  auto row = [labels, ignore_index, term](std::size_t i) {
+    const std::int64_t l = (*labels)[i];
+    return l == ignore_index ? T(0) : term(i, std::size_t(l));
+  };
+  if (reduction == Reduction::none) {
+    Tensor<T> out = new_output<T>(op, Shape{n});
+    launch([o = out.data(), n, row] {
+      for (std::size_t i = 0; i < n; ++i) o[i] = row(i);
+    });
+    return out;
+  }
+  Tensor<T> out = new_output<T>(op, Shape{});
+  launch([o = out.data(), n, mean = reduction == Reduction::mean, labels, ignore_index, row] {
+    T total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += row(i);
+    o[0] = mean ? total / T(kept_rows(*labels, ignore_index)) : total;
+  });
+  return out;
 }
 
 // Per-row weights of the labelled cross-entropies' adjoint, as a constant [n,1]: 0 for an ignored
 // row, else 1/(rows kept) for the mean and 1 otherwise; times G ([n] for none, reshaped to [n,1]).
+// The labels are read in the kernel through `labels` (label_source).
 template <class T>
-Tensor<T> row_upstream(const char* op, const Tensor<T>& g, const Labels& labels,
+Tensor<T> row_upstream(const char* op, const Tensor<T>& g, const Labels* labels,
                        std::int64_t ignore_index, Reduction reduction) {
-  const std::size_t n = labels.size();
-  std::size_t kept = 0;
-  for (const auto l : labels) kept += l != ignore_index;
-  const T w = reduction == Reduction::mean ? T(1) / T(kept) : T(1);
+  const std::size_t n = labels->size();
   Tensor<T> weights = new_output<T>(op, Shape{n, 1});
-  for (std::size_t i = 0; i < n; ++i) weights.data()[i] = labels[i] == ignore_index ? T(0) : w;
+  launch([w = weights.data(), n, labels, ignore_index, mean = reduction == Reduction::mean] {
+    const T kept = mean ? T(1) / T(kept_rows(*labels, ignore_index)) : T(1);
+    for (std::size_t i = 0; i < n; ++i) w[i] = (*labels)[i] == ignore_index ? T(0) : kept;
+  });
   return mul(reduction == Reduction::none ? reshape(g, Shape{n, 1}) : g, weights);
 }
 

@@ -113,6 +113,29 @@ template <class T>
   return loss;
 }
 
+// Every label input declared to record_step must reach an op that reads labels (softmax_ce,
+// nll_loss) by reference: one that does not was copied on the way, and a run would not see it.
+void require_labels_read(const detail::LabelInputs& labels) {
+  for (std::size_t i = 0; i < labels.inputs.size(); ++i)
+    if (!labels.read[i])
+      throw ReplayError("record_step: label input " + std::to_string(i) + " (" +
+                        std::to_string(labels.inputs[i]->size()) +
+                        " labels) was not passed to softmax_ce or nll_loss while recording; pass "
+                        "the declared vector itself, not a copy");
+}
+
+// The declared labels a run is about to read, at(i) for input i: each vector's length as
+// recorded (ShapeError), then each op's range check (the op's IndexError), before anything runs.
+template <class At>
+void check_labels(const detail::LabelInputs& labels, const std::vector<std::size_t>& sizes, At at) {
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    if (at(i).size() != sizes[i])
+      throw ShapeError("replay: label input " + std::to_string(i) + " has " +
+                       std::to_string(at(i).size()) + " labels, recorded with " +
+                       std::to_string(sizes[i]));
+  for (const detail::LabelInputs::Check& c : labels.checks) c.check(at(c.input));
+}
+
 class RunningFlag {
  public:
   explicit RunningFlag(std::atomic<bool>& flag) : flag_(flag) {
@@ -138,7 +161,8 @@ template <class T> Replay<T>::~Replay() = default;
 
 template <class T>
 Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tensor<T>>& params,
-                            const std::vector<Tensor<T>>& inputs) {
+                            const std::vector<Tensor<T>>& inputs,
+                            const std::vector<std::reference_wrapper<Labels>>& labels) {
   if (detail::t_capture)
     throw ReplayError(
         "record_step: called while recording on this thread (a recording cannot "
@@ -156,6 +180,8 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
   // A run replaces the gradients: so does the recording, which is the first run.
   for (Tensor<T>& p : r.params_) p.zero_grad();
   r.tape_ = std::make_unique<detail::Capture>();
+  for (Labels& l : labels) r.tape_->labels.inputs.push_back(&l);
+  r.tape_->labels.read.assign(labels.size(), false);
   try {
     detail::CaptureScope scope(r.tape_.get());
     Tensor<T> loss = call_recorded(r.f_, *r.tape_);
@@ -164,16 +190,20 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
                         (loss.defined() ? loss.shape().str() : std::string("an undefined tensor")));
     loss.backward();
     r.loss_ = loss.detach();
+    require_labels_read(r.tape_->labels);
   } catch (...) {
     for (Tensor<T>& p : r.params_) p.zero_grad();
     throw;
   }
   for (const Tensor<T>& p : r.params_) r.grads_.push_back(p.has_grad() ? p.grad() : Tensor<T>());
+  for (const Labels* l : r.tape_->labels.inputs) r.label_sizes_.push_back(l->size());
   return r;
 }
 
 template <class T> const Tensor<T>& Replay<T>::run() {
   RunningFlag running(*running_);
+  check_labels(tape_->labels, label_sizes_,
+               [&](std::size_t i) -> const Labels& { return *tape_->labels.inputs[i]; });
   for (const std::function<void()>& kernel : tape_->kernels) kernel();
   for (std::size_t i = 0; i < params_.size(); ++i) params_[i].set_grad(grads_[i]);
   return loss_;
@@ -197,6 +227,33 @@ template <class T> void Replay<T>::copy_inputs(const std::vector<Tensor<T>>& val
 template <class T> const Tensor<T>& Replay<T>::run(const std::vector<Tensor<T>>& values) {
   copy_inputs(values);
   return run();
+}
+
+// The labels are checked first, then the values' shapes (copy_inputs): nothing is written unless
+// both pass.
+template <class T>
+void Replay<T>::refill(const std::vector<Tensor<T>>& values, const std::vector<Labels>& labels) {
+  if (labels.size() != label_sizes_.size())
+    throw ShapeError("replay: " + std::to_string(labels.size()) + " label vectors for " +
+                     std::to_string(label_sizes_.size()) + " recorded label inputs");
+  check_labels(tape_->labels, label_sizes_,
+               [&](std::size_t i) -> const Labels& { return labels[i]; });
+  copy_inputs(values);
+  for (std::size_t i = 0; i < labels.size(); ++i) *tape_->labels.inputs[i] = labels[i];
+}
+
+template <class T>
+const Tensor<T>& Replay<T>::run(const std::vector<Tensor<T>>& values,
+                                const std::vector<Labels>& labels) {
+  refill(values, labels);
+  return run();
+}
+
+template <class T>
+const Tensor<T>& Replay<T>::run_checked(const std::vector<Tensor<T>>& values,
+                                        const std::vector<Labels>& labels) {
+  refill(values, labels);
+  return run_checked();
 }
 
 template <class T> const Tensor<T>& Replay<T>::run_checked(const std::vector<Tensor<T>>& values) {

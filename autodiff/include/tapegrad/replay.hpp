@@ -31,6 +31,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <type_traits>
@@ -48,11 +49,15 @@ struct Capture;
 // tensor data itself (through data()) cannot be replayed and should refuse with ReplayError.
 bool recording();
 
+// Class labels, as in tapegrad/ops.hpp.
+using Labels = std::vector<std::int64_t>;
+
 template <class T> class Replay {
  public:
   // See record_step.
   static Replay record(std::function<Tensor<T>()> f, const std::vector<Tensor<T>>& params,
-                       const std::vector<Tensor<T>>& inputs);
+                       const std::vector<Tensor<T>>& inputs,
+                       const std::vector<std::reference_wrapper<Labels>>& labels = {});
   Replay(Replay&&) noexcept;
   Replay& operator=(Replay&&) noexcept;
   ~Replay();
@@ -66,10 +71,18 @@ template <class T> class Replay {
   // parameter is later replaced by another tensor (not written in place) needs a new recording.
   // ReplayError when another thread is running this recording: a recording is run from one
   // thread at a time.
+  // The declared label inputs are read as they are now, after a check made before any kernel
+  // runs: ShapeError when a vector's length is not the recorded one, IndexError from the op that
+  // reads it (softmax_ce, nll_loss: its name, the row and the label, as in eager mode) for a label
+  // out of range.
   const Tensor<T>& run();
   // Copies `values[i]` into input i first. ShapeError naming the index and both shapes when a
   // value's shape is not the recorded input's, or when the count differs.
   const Tensor<T>& run(const std::vector<Tensor<T>>& values);
+  // Also assigns `labels[i]` to label input i (the caller's vector declared to record_step). The
+  // labels are checked (count and length: ShapeError; range: the op's IndexError) before any
+  // value or label is written.
+  const Tensor<T>& run(const std::vector<Tensor<T>>& values, const std::vector<Labels>& labels);
 
   // run(), then f and backward once more in eager mode on the same values, comparing the loss
   // and every parameter's gradient bit for bit: ReplayError naming the first that differs (f's
@@ -78,6 +91,8 @@ template <class T> class Replay {
   // before the run), and leaves the generators where the run did. Allocates.
   const Tensor<T>& run_checked();
   const Tensor<T>& run_checked(const std::vector<Tensor<T>>& values);
+  const Tensor<T>& run_checked(const std::vector<Tensor<T>>& values,
+                               const std::vector<Labels>& labels);
 
   const Tensor<T>& loss() const { return loss_; }
   // The parameters and inputs as passed to record_step.
@@ -91,11 +106,13 @@ template <class T> class Replay {
  private:
   Replay();
   void copy_inputs(const std::vector<Tensor<T>>& values);
+  void refill(const std::vector<Tensor<T>>& values, const std::vector<Labels>& labels);
 
   std::function<Tensor<T>()> f_;
   std::vector<Tensor<T>> params_, inputs_;
   std::vector<const T*> input_data_;  // a value given as its own input is not copied
   std::vector<Tensor<T>> grads_;
+  std::vector<std::size_t> label_sizes_;  // of the declared label inputs, as recorded
   Tensor<T> loss_;
   std::unique_ptr<detail::Capture> tape_;
   std::unique_ptr<std::atomic<bool>> running_;
@@ -105,10 +122,23 @@ template <class T> class Replay {
 // leaves whose gradients a run sets (they must require a gradient) and `inputs` the tensors a run
 // may refill. Their existing gradients are replaced, as by a run. ReplayError names the op that
 // cannot be recorded; the recording is then discarded and the parameters have no gradient.
+//
+// `labels` are the class-label vectors a run may change, as `inputs` are for tensors: the caller's
+// own vectors, which f passes (by reference, the vector itself) to softmax_ce or nll_loss. A run
+// reads them where they are, so they must outlive the recording and stay at their address (a
+// member of an object that moves does not); their length is fixed at recording, their contents
+// are read and range-checked at every run. ReplayError when a declared vector reaches no such op
+// (f passed a copy). Labels f passes that are not declared are constants of the recording.
+//
+//   tg::Labels y(128);
+//   auto step = tg::record_step([&] { return tg::softmax_ce(net.forward(X), y); },
+//                               net.parameters(), {X}, {y});
+//   step.run({batch.x}, {batch.labels});  // or write into X and y, then step.run()
 template <class F, class T = typename std::invoke_result_t<F&>::value_type>
 Replay<T> record_step(F f, const std::vector<Tensor<T>>& params,
-                      const std::vector<Tensor<T>>& inputs = {}) {
-  return Replay<T>::record(std::function<Tensor<T>()>(std::move(f)), params, inputs);
+                      const std::vector<Tensor<T>>& inputs = {},
+                      const std::vector<std::reference_wrapper<Labels>>& labels = {}) {
+  return Replay<T>::record(std::function<Tensor<T>()>(std::move(f)), params, inputs, labels);
 }
 
 }  // namespace tg

@@ -17,16 +17,23 @@ namespace {
 template <class T> class NllLossNode final : public SavingNode<T, 0> {
  public:
   Labels labels;
+  // Under a recording: where its kernels read the labels (detail::label_source), for the
+  // backward that recording runs.
+  const Labels* recorded_labels = nullptr;
+  const detail::Capture* recording = nullptr;
   NllLossOptions options;
   std::size_t classes = 0;
   const char* name() const override { return "nll_loss"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     const std::size_t n = labels.size();
+    const Labels* source = detail::backward_label_source(labels, recording, recorded_labels);
     Tensor<T> pick = detail::zeros_output<T>("nll_loss", Shape{n, classes});
-    for (std::size_t i = 0; i < n; ++i)
-      if (labels[i] != options.ignore_index) pick.data()[i * classes + std::size_t(labels[i])] = -1;
+    detail::launch([p = pick.data(), n, classes = classes, source, ignore = options.ignore_index] {
+      for (std::size_t i = 0; i < n; ++i)
+        if ((*source)[i] != ignore) p[i * classes + std::size_t((*source)[i])] = -1;
+    });
     grads[0] = mul(
-        pick, detail::row_upstream("nll_loss", g, labels, options.ignore_index, options.reduction));
+        pick, detail::row_upstream("nll_loss", g, source, options.ignore_index, options.reduction));
   }
   void release_saved() override { labels = Labels(); }
 };
@@ -155,18 +162,22 @@ Tensor<T> nll_loss(const Tensor<T>& log_probs, const Labels& labels,
                    const NllLossOptions& options) {
   detail::require_reduction("nll_loss", options.reduction);
   detail::require_labels("nll_loss", log_probs, labels, options.ignore_index, "log_probs");
+  const Labels* source =
+      detail::label_source("nll_loss", log_probs, labels, options.ignore_index, "log_probs");
   const std::size_t n = log_probs.dim(0), classes = log_probs.dim(1);
-  std::size_t kept = 0;
-  for (const auto l : labels) kept += l != options.ignore_index;
-  const T* x = log_probs.data();
-  Tensor<T> out = detail::reduce_terms<T>(
-      "nll_loss", Shape{n}, n, options.reduction, T(kept), [&](std::size_t i) {
-        return labels[i] == options.ignore_index ? T(0) : -x[i * classes + std::size_t(labels[i])];
+  Tensor<T> out = detail::reduce_labelled_terms<T>(
+      "nll_loss", n, options.reduction, source, options.ignore_index,
+      [x = log_probs.data(), classes](std::size_t i, std::size_t label) {
+        return -x[i * classes + label];
       });
   if (auto* node = record<NllLossNode<T>>(out, {&log_probs})) {
     node->labels = labels;
     node->options = options;
     node->classes = classes;
+    if (detail::active_capture()) {
+      node->recorded_labels = source;
+      node->recording = detail::active_capture();
+    }
   }
   return out;
 }
@@ -181,9 +192,10 @@ template Tensor<double> nll_loss(const Tensor<double>&, const Labels&, Reduction
 template Tensor<float> nll_loss(const Tensor<float>&, const Labels&, const NllLossOptions&);
 template Tensor<double> nll_loss(const Tensor<double>&, const Labels&, const NllLossOptions&);
 
-TG_DEFINE_OP(nll_loss,
-             "dlog_probs = -G*onehot(labels)*w, w = 1/(rows not ignored) for the mean, 1 for sum "
-             "and none, 0 on ignored rows",
-             nll_loss_samples, nll_loss_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    nll_loss,
+    "dlog_probs = -G*onehot(labels)*w, w = 1/(rows not ignored) for the mean, 1 for sum "
+    "and none, 0 on ignored rows",
+    nll_loss_samples, nll_loss_cases);
 
 }  // namespace tg

@@ -25,16 +25,31 @@ template <class T> class ProdNode final : public SavingNode<T, 2> {
       grads[0] = gx;
       return;
     }
-    bool any_zero = false;
-    for (std::size_t i = 0; i < x.size() && !any_zero; ++i) any_zero = x.data()[i] == T(0);
-    if (!any_zero) {
-      grads[0] = mul(gx, detail::expand_back(this->get(1), plan)) / x;
+    // Under a recording, whether x holds a zero is known only when a run reads x: both forms are
+    // recorded and a flag computed in a kernel picks one (where copies it: the same bits as the
+    // form eager mode takes for those values).
+    if (detail::active_capture() && x.size() > 0) {
+      const Tensor<T> any_zero =
+          detail::reduce_slices("prod", x, detail::plan_reduction("prod", x.shape(), {}, false),
+                                T(0), [](const detail::Slice<T>& s) {
+                                  for (std::size_t i = 0; i < s.size; ++i)
+                                    if (s[i] == T(0)) return T(1);
+                                  return T(0);
+                                });
+      grads[0] = where(any_zero, mul(gx, others_with_zeros(x)), without_zeros(gx, x));
       return;
     }
-    grads[0] = mul(gx, others_with_zeros(x));
+    bool any_zero = false;
+    for (std::size_t i = 0; i < x.size() && !any_zero; ++i) any_zero = x.data()[i] == T(0);
+    grads[0] = any_zero ? mul(gx, others_with_zeros(x)) : without_zeros(gx, x);
   }
 
  private:
+  // G*r/x, the adjoint where x has no zero (PyTorch's form).
+  Tensor<T> without_zeros(const Tensor<T>& gx, const Tensor<T>& x) {
+    return mul(gx, detail::expand_back(this->get(1), plan)) / x;
+  }
+
   // The product of the other elements of each slice, for an x with zeros, in terms of (z the
   // constant mask of the zeros, k the zeros in the slice):
   //   P = product of the slice's nonzero elements (x with its zeros replaced by a constant 1),
@@ -206,7 +221,8 @@ template Tensor<double> prod(const Tensor<double>&);
 template Tensor<float> prod(const Tensor<float>&, const std::vector<int>&, bool);
 template Tensor<double> prod(const Tensor<double>&, const std::vector<int>&, bool);
 
-TG_DEFINE_OP(prod, "dx = G * (product of the slice's other elements): G*r/x without zeros",
-             prod_samples, prod_cases);
+TG_DEFINE_REPLAYABLE_OP(prod,
+                        "dx = G * (product of the slice's other elements): G*r/x without zeros",
+                        prod_samples, prod_cases);
 
 }  // namespace tg

@@ -15,20 +15,26 @@ namespace {
 template <class T> class SoftmaxCeNode final : public SavingNode<T, 1> {
  public:
   Labels labels;
+  // Under a recording: where its kernels read the labels (detail::label_source), for the
+  // backward that recording runs.
+  const Labels* recorded_labels = nullptr;
+  const detail::Capture* recording = nullptr;
   CrossEntropyOptions options;
   const char* name() const override { return "softmax_ce"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> logits = this->get(0);
     const std::size_t n = logits.dim(0), classes = logits.dim(1);
-    const T eps = T(options.label_smoothing);
+    const Labels* source = detail::backward_label_source(labels, recording, recorded_labels);
     Tensor<T> target = detail::new_output<T>("softmax_ce", logits.shape());
-    std::fill_n(target.data(), target.size(), eps / T(classes));
-    for (std::size_t i = 0; i < n; ++i)
-      if (labels[i] != options.ignore_index)
-        target.data()[i * classes + std::size_t(labels[i])] += T(1) - eps;
+    detail::launch([t = target.data(), n, classes, source, ignore = options.ignore_index,
+                    eps = T(options.label_smoothing)] {
+      std::fill_n(t, n * classes, eps / T(classes));
+      for (std::size_t i = 0; i < n; ++i)
+        if ((*source)[i] != ignore) t[i * classes + std::size_t((*source)[i])] += T(1) - eps;
+    });
     grads[0] =
         mul(softmax(logits) - target,
-            detail::row_upstream("softmax_ce", g, labels, options.ignore_index, options.reduction));
+            detail::row_upstream("softmax_ce", g, source, options.ignore_index, options.reduction));
   }
   void release_saved() override {
     SavingNode<T, 1>::release_saved();
@@ -160,16 +166,16 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels,
   if (!(eps >= 0 && eps <= 1))
     throw DomainError("softmax_ce: label_smoothing must lie in [0,1], got " + format_number(eps));
   detail::require_labels("softmax_ce", logits, labels, options.ignore_index, "logits");
+  const Labels* source =
+      detail::label_source("softmax_ce", logits, labels, options.ignore_index, "logits");
   const std::size_t n = logits.dim(0), classes = logits.dim(1);
-  std::size_t kept = 0;
-  for (const auto l : labels) kept += l != options.ignore_index;
   const T smooth = T(eps), keep = T(1) - smooth;
-  Tensor<T> out = detail::reduce_terms<T>(
-      "softmax_ce", Shape{n}, n, options.reduction, T(kept), [&](std::size_t i) {
-        if (labels[i] == options.ignore_index) return T(0);
-        const T* row = logits.data() + i * classes;
+  Tensor<T> out = detail::reduce_labelled_terms<T>(
+      "softmax_ce", n, options.reduction, source, options.ignore_index,
+      [x = logits.data(), classes, smooth, keep](std::size_t i, std::size_t label) {
+        const T* row = x + i * classes;
         const detail::LogSumExp<T> lse = detail::logsumexp(row, classes);
-        const T ce = -lse.log_softmax(row[labels[i]]);
+        const T ce = -lse.log_softmax(row[label]);
         if (smooth == T(0)) return ce;
         T uniform = 0;
         for (std::size_t c = 0; c < classes; ++c) uniform -= lse.log_softmax(row[c]);
@@ -179,6 +185,10 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels,
     node->saved[0].save_input(logits);
     node->labels = labels;
     node->options = options;
+    if (detail::active_capture()) {
+      node->recorded_labels = source;
+      node->recording = detail::active_capture();
+    }
   }
   return out;
 }
@@ -194,9 +204,10 @@ template Tensor<float> softmax_ce(const Tensor<float>&, const Labels&, const Cro
 template Tensor<double> softmax_ce(const Tensor<double>&, const Labels&,
                                    const CrossEntropyOptions&);
 
-TG_DEFINE_OP(softmax_ce,
-             "dlogits = G*(softmax(logits) - (1-eps)*onehot(labels) - eps/C)*w, w = 1/(rows not "
-             "ignored) for the mean, 1 for sum and none, 0 on ignored rows",
-             softmax_ce_samples, softmax_ce_cases);
+TG_DEFINE_REPLAYABLE_OP(
+    softmax_ce,
+    "dlogits = G*(softmax(logits) - (1-eps)*onehot(labels) - eps/C)*w, w = 1/(rows not "
+    "ignored) for the mean, 1 for sum and none, 0 on ignored rows",
+    softmax_ce_samples, softmax_ce_cases);
 
 }  // namespace tg

@@ -1,6 +1,9 @@
 #include "tapegrad/replay.hpp"
 
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -43,8 +46,124 @@ const std::unordered_set<std::string>& replayable_ops() {
 
 }  // namespace
 
+// The memory of the buffers made while recording. The tape's kernels hold their raw pointers, so
+// a block never goes to anyone outside the recording while the recording lives. But kernels run in
+// eager order, so a buffer freed while recording (its last handle dropped, where eager mode gives
+// its memory back) is read by no later kernel: a later buffer of the same recording may take its
+// block, as eager mode's allocator hands it out again, and every run repeats that sharing. The
+// recording thus holds about what eager mode holds at its peak, not the sum of the step's
+// buffers.
+//
+// A run repeats every kernel, so the earlier buffers' kernels write into a block again while a
+// later buffer on it is alive (the loss, a gradient): nothing of a live buffer but its values may
+// lie where an earlier buffer's values were. Its version header sits in front of the values of
+// every buffer on the block, and its reference counts are not in the block (the storage's control
+// block is allocated apart); so a block may also go to a smaller buffer.
+//
+// Buffers that outlive the recording (the loss, the gradients a parameter holds) keep the pool
+// alive through their deleter; their blocks go back to the thread's cache when they die after
+// the recording closed.
+class BufferPool {
+ public:
+  struct Block {
+    void* memory;
+    std::size_t bytes;
+  };
+
+  BufferPool() = default;
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+  ~BufferPool() { close(); }
+
+  // The smallest free block of at least `bytes` and at most kLargestFit times the block a new one
+  // would be, else a new one.
+  Block take(std::size_t bytes) {
+    // Sizes as eager mode's cache rounds them (64-byte classes below 64 KiB, exact above).
+    const std::size_t size =
+        bytes >= kExactFromBytes ? bytes : (bytes + kClassBytes - 1) / kClassBytes * kClassBytes;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = free_.lower_bound(bytes); it != free_.end() && it->first <= kLargestFit * size;
+         ++it)
+      if (FreeBlock* b = it->second) {
+        it->second = b->next;
+        return {b, it->first};
+      }
+    // The list exists before any block of its size can be given back, so give() never allocates.
+    free_.try_emplace(size, nullptr);
+    void* p = allocate_small(size);
+    ++blocks_;
+    bytes_ += size;
+    return {p, size};
+  }
+
+  // A buffer died: on a thread other than the recording's too (a gradient handed to another
+  // thread), hence the lock.
+  void give(Block block) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) {
+      deallocate_small(block.memory, block.bytes);
+      --blocks_;
+      bytes_ -= block.bytes;
+      return;
+    }
+    FreeBlock*& head = free_.find(block.bytes)->second;
+    head = ::new (block.memory) FreeBlock{head};
+  }
+
+  // The recording is gone: no kernel will write into a free block again.
+  void close() noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    for (auto& [size, head] : free_)
+      for (FreeBlock* b = std::exchange(head, nullptr); b;) {
+        FreeBlock* next = b->next;
+        deallocate_small(b, size);
+        --blocks_;
+        bytes_ -= size;
+        b = next;
+      }
+  }
+
+  std::size_t blocks() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return blocks_;
+  }
+  std::size_t bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bytes_;
+  }
+
+ private:
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+  static constexpr std::size_t kExactFromBytes = 64 * 1024, kClassBytes = 64, kLargestFit = 1;
+
+  mutable std::mutex mutex_;
+  std::map<std::size_t, FreeBlock*> free_;  // few distinct sizes, looked up at record time only
+  std::size_t blocks_ = 0, bytes_ = 0;      // owned by the pool, in use or free
+  bool closed_ = false;
+};
+
+namespace {
+
+// Holds the pool, so that a buffer that outlives its recording can still give its block back.
+struct GiveToPool {
+  std::shared_ptr<BufferPool> pool;
+  BufferPool::Block block;
+  template <class T> void operator()(T*) const noexcept { pool->give(block); }
+};
+
+}  // namespace
+
+Capture::Capture() : pool(std::make_shared<BufferPool>()) {}
+
+Capture::~Capture() {
+  pool->close();
+}
+
 template <class T>
-void capture_storage(Capture* capture, const char* who, const std::shared_ptr<T[]>& storage) {
+std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who, std::size_t elements) {
   // The factories that write through launch; any other name is an op, or a caller of make_impl
   // outside the library (named "tensor" by default) whose writes a recording cannot see.
   static const std::unordered_set<std::string> factories = {"zeros",  "ones",        "full",
@@ -53,11 +172,16 @@ void capture_storage(Capture* capture, const char* who, const std::shared_ptr<T[
     throw ReplayError(std::string(who) +
                       ": this op cannot be recorded for replay yet (its kernels are not captured); "
                       "run it in eager mode");
-  capture->storages.push_back(storage);
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  const BufferPool::Block block = capture->pool->take(elements * sizeof(T));
+  // The control block apart, from the small-block cache (see BufferPool); should its allocation
+  // throw, the deleter gives the block back.
+  return std::shared_ptr<T[]>(static_cast<T*>(block.memory), GiveToPool{capture->pool, block},
+                              SmallAllocator<T>());
 }
 
-template void capture_storage(Capture*, const char*, const std::shared_ptr<float[]>&);
-template void capture_storage(Capture*, const char*, const std::shared_ptr<double[]>&);
+template std::shared_ptr<float[]> capture_storage(Capture*, const char*, std::size_t);
+template std::shared_ptr<double[]> capture_storage(Capture*, const char*, std::size_t);
 
 }  // namespace detail
 
@@ -216,7 +340,10 @@ template <class T> std::size_t Replay<T>::kernels() const {
   return tape_->kernels.size();
 }
 template <class T> std::size_t Replay<T>::buffers() const {
-  return tape_->storages.size();
+  return tape_->pool->blocks();
+}
+template <class T> std::size_t Replay<T>::bytes() const {
+  return tape_->pool->bytes();
 }
 
 template class Replay<float>;

@@ -346,13 +346,15 @@ template <class T> std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, 
   shape.checked_bytes(sizeof(T), who);
   auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>(), shape);
   constexpr std::size_t header = kHeaderBytes / sizeof(T);
-  std::shared_ptr<T[]> block = std::allocate_shared_for_overwrite<T[]>(
-      CountingAllocator<T>(), header + std::max<std::size_t>(impl->numel, 1));
+  const std::size_t elements = header + std::max<std::size_t>(impl->numel, 1);
+  detail::Capture* const capture = detail::t_capture;
+  std::shared_ptr<T[]> block =
+      __builtin_expect(capture == nullptr, 1)
+          ? std::allocate_shared_for_overwrite<T[]>(CountingAllocator<T>(), elements)
+          : detail::capture_storage<T>(capture, who, elements);
   impl->version = ::new (static_cast<void*>(block.get())) Version(0);
   impl->data = block.get() + header;
   impl->storage = std::shared_ptr<T[]>(std::move(block), impl->data);
-  if (detail::Capture* capture = detail::t_capture) [[unlikely]]
-    detail::capture_storage(capture, who, impl->storage);
   return impl;
 }
 

@@ -51,13 +51,7 @@ template <class T> std::string describe_value(const Tensor<T>& t, std::ptrdiff_t
 
 // A gradient buffer nobody else references, so adding into it in place is safe.
 template <class T> bool exclusively_owned(const Tensor<T>& g) {
-  // While recording, the recording holds one more reference to each storage made meanwhile: a
-  // buffer only it shares is still ours, and adopting it (instead of a copy) spares every replay
-  // a copy of the gradient.
-  const long recording_share =
-      g.impl()->storage.use_count() == 2 && detail::held_by_recording(g.impl()->storage) ? 1 : 0;
-  return g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1 + recording_share &&
-         !g.impl()->grad_fn;
+  return g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.impl()->grad_fn;
 }
 
 template <class T> void add_in_place(Tensor<T>& into, const Tensor<T>& g) {

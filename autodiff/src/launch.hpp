@@ -4,6 +4,7 @@
 // called in order. Internal to the autodiff library.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,12 +30,20 @@ struct LabelInputs {
   std::vector<Check> checks;
 };
 
-// What a recording collects: the kernels, in the order they ran, and every storage created while
-// recording, held so that the raw pointers the kernels captured stay valid and no buffer is freed
-// or reused between runs.
+class BufferPool;
+
+// What a recording collects: the kernels, in the order they ran, and the memory of every buffer
+// created while recording (see BufferPool in replay.cpp), which stays the recording's so that the
+// raw pointers the kernels captured stay valid between runs. Closing the recording (its
+// destructor) gives the pool's free blocks back; buffers still held elsewhere keep theirs.
 struct Capture {
+  Capture();
+  ~Capture();
+  Capture(const Capture&) = delete;
+  Capture& operator=(const Capture&) = delete;
+
   std::vector<std::function<void()>> kernels;
-  std::vector<std::shared_ptr<void>> storages;
+  std::shared_ptr<BufferPool> pool;
   // The generators the random factories' kernels draw from, once each: run_checked rewinds them
   // so that its eager pass draws what the run drew.
   std::vector<std::mt19937_64*> generators;
@@ -42,6 +51,9 @@ struct Capture {
   // between it and the current stack position, while it runs.
   std::uintptr_t recorded_frame = 0;
   LabelInputs labels;
+  // Unique over the process's life (an address may be reused by a later recording): what a node
+  // made while recording remembers, to know its own recording again.
+  std::uint64_t id;
 };
 
 // The recording active on this thread, or null (the eager path pays one load and a branch).
@@ -49,15 +61,6 @@ extern thread_local constinit Capture* t_capture __attribute__((tls_model("initi
 
 inline Capture* active_capture() {
   return t_capture;
-}
-
-// Whether the active recording holds `storage` (it holds every storage made while recording).
-// Record time only: a linear search.
-template <class T> bool held_by_recording(const std::shared_ptr<T[]>& storage) {
-  if (!t_capture) return false;
-  for (const std::shared_ptr<void>& held : t_capture->storages)
-    if (!held.owner_before(storage) && !storage.owner_before(held)) return true;
-  return false;
 }
 
 // Under capture, every random factory (who) hands over the generator its kernel keeps a pointer
@@ -94,13 +97,14 @@ template <class Data, class Body> void launch_with(const Data& data, const Body&
     append_kernel_with(c, data, body);
 }
 
-// Under capture, every storage make_impl creates comes here with the name of who made it (the op,
-// or a factory): it throws ReplayError for an op not marked replayable (OpCases::replayable), whose
-// writes may not go through launch(), before the op computes anything; otherwise the recording
-// keeps the storage alive. Every op makes its outputs through make_impl (new_output), so this is
-// the one check; it costs eager mode the load and branch in make_impl.
+// Under capture, make_impl asks here for every storage (`elements` values of T, its header
+// included), with the name of who made it (the op, or a factory): it throws ReplayError for an op
+// not marked replayable (OpCases::replayable), whose writes may not go through launch(), before
+// the op computes anything; otherwise the storage's memory comes from the recording's pool. Every
+// op makes its outputs through make_impl (new_output), so this is the one check; it costs eager
+// mode the load and branch in make_impl.
 template <class T>
-[[gnu::cold]] void capture_storage(Capture* capture, const char* who,
-                                   const std::shared_ptr<T[]>& storage);
+[[gnu::cold]] std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who,
+                                                   std::size_t elements);
 
 }  // namespace tg::detail

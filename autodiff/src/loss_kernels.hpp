@@ -123,11 +123,11 @@ const Labels* label_source(const char* op, const Tensor<T>& x, const Labels& lab
 // The same for the backward of a node that keeps its own copy `labels`: eager, that copy; in the
 // recording that made the node, where its forward read them (`recorded`); in another recording
 // (a graph made outside it), a copy that recording keeps, as the node's copy dies with the node.
-inline const Labels* backward_label_source(const Labels& labels, const Capture* made_in,
+inline const Labels* backward_label_source(const Labels& labels, std::uint64_t made_in,
                                            const Labels* recorded) {
   Capture* capture = active_capture();
   if (!capture) return &labels;
-  if (capture == made_in) return recorded;
+  if (capture->id == made_in) return recorded;
   capture->labels.constants.push_back(std::make_unique<const Labels>(labels));
   return capture->labels.constants.back().get();
 }

@@ -1,8 +1,13 @@
 #include "tapegrad/replay.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -29,17 +34,37 @@ class CaptureScope {
   Capture* previous_;
 };
 
-// Names of the ops marked replayable, read from the registry once. Cases may build tensors, which
-// must not land in the recording that asked.
-const std::unordered_set<std::string>& replayable_ops() {
-  static const std::unordered_set<std::string> names = [] {
-    CaptureScope none(nullptr);
-    std::unordered_set<std::string> out;
-    for (const OpInfo& info : registered_ops())
-      if (info.cases && info.cases().replayable) out.insert(info.name);
-    return out;
-  }();
-  return names;
+// The names TG_DEFINE_REPLAYABLE_OP noted at load time (constant-initialized, so static
+// initializers may run in any order); beyond kNotedNames, the registry answers.
+constexpr std::size_t kNotedNames = 256;
+constinit std::atomic<const char*> g_noted[kNotedNames] = {};
+constinit std::atomic<std::size_t> g_noted_count{0};
+
+bool noted_replayable(const char* name) {
+  const std::size_t n = std::min(g_noted_count.load(std::memory_order_acquire), kNotedNames);
+  for (std::size_t i = 0; i < n; ++i)
+    if (const char* noted = g_noted[i].load(std::memory_order_acquire))
+      if (std::strcmp(noted, name) == 0) return true;
+  return false;
+}
+
+// Whether op `name` is marked replayable, asked of the registry once per op and thread-safely
+// (recordings may run on several threads), for an op defined outside the library or not
+// replayable. Cases may build tensors, which must not land in the recording that asked.
+bool replayable_op(const char* name) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, bool> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (const auto it = known.find(name); it != known.end()) return it->second;
+  CaptureScope none(nullptr);
+  bool replayable = false;
+  for (const OpInfo& info : registered_ops())
+    if (info.name == name) {
+      replayable = info.cases && info.cases().replayable;
+      break;
+    }
+  known.emplace(name, replayable);
+  return replayable;
 }
 
 }  // namespace
@@ -60,22 +85,182 @@ void capture_generator(Capture* capture, const char* who, std::mt19937_64& rng) 
     capture->generators.push_back(&rng);
 }
 
+bool note_replayable(const char* name) noexcept {
+  const std::size_t i = g_noted_count.fetch_add(1, std::memory_order_acq_rel);
+  if (i < kNotedNames) g_noted[i].store(name, std::memory_order_release);
+  return true;
+}
+
+// The memory of the buffers made while recording. The tape's kernels hold their raw pointers, so
+// a block never goes to anyone outside the recording while the recording lives. But kernels run in
+// eager order, so a buffer freed while recording (its last handle dropped, where eager mode gives
+// its memory back) is read by no later kernel: a later buffer of the same recording may take its
+// block, as eager mode's allocator hands it out again, and every run repeats that sharing. The
+// recording thus holds about what eager mode holds at its peak, not the sum of the step's
+// buffers.
+//
+// A run repeats every kernel, so the earlier buffers' kernels write into a block again while a
+// later buffer on it is alive (the loss, a gradient): nothing of a live buffer but its values may
+// lie where an earlier buffer's values were. Its version header sits in front of the values of
+// every buffer on the block, and its reference counts are not in the block (the storage's control
+// block is allocated apart).
+//
+// Buffers that outlive the recording (the loss, the gradients a parameter holds) keep the pool
+// alive through their deleter; their blocks go back to the thread's cache when they die after
+// the recording closed.
+class BufferPool {
+ public:
+  struct Block {
+    void* memory;
+    std::size_t bytes;
+  };
+
+  BufferPool() = default;
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+  ~BufferPool() { close(); }
+
+  // A free block of the size eager mode's cache would give, else a new one. (The layout would let
+  // a larger free block serve too; on a training step's sizes that saved nothing, measured.)
+  Block take(std::size_t bytes) {
+    // Sizes as eager mode's cache rounds them (64-byte classes below 64 KiB, exact above).
+    const std::size_t size =
+        bytes >= kExactFromBytes ? bytes : (bytes + kClassBytes - 1) / kClassBytes * kClassBytes;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (const auto it = free_.find(size); it != free_.end() && it->second) {
+      FreeBlock* b = it->second;
+      it->second = b->next;
+      return {b, size};
+    }
+    // The list exists before any block of its size can be given back, so give() never allocates.
+    free_.try_emplace(size, nullptr);
+    void* p = allocate_small(size);
+    ++blocks_;
+    bytes_ += size;
+    return {p, size};
+  }
+
+  // A buffer died: on a thread other than the recording's too (a gradient handed to another
+  // thread), hence the lock.
+  void give(Block block) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) {
+      deallocate_small(block.memory, block.bytes);
+      --blocks_;
+      bytes_ -= block.bytes;
+      return;
+    }
+    FreeBlock*& head = free_.find(block.bytes)->second;
+    head = ::new (block.memory) FreeBlock{head};
+  }
+
+  // The recording is gone: no kernel will write into a free block again.
+  void close() noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    for (auto& [size, head] : free_)
+      for (FreeBlock* b = std::exchange(head, nullptr); b;) {
+        FreeBlock* next = b->next;
+        deallocate_small(b, size);
+        --blocks_;
+        bytes_ -= size;
+        b = next;
+      }
+  }
+
+  std::size_t blocks() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return blocks_;
+  }
+  std::size_t bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bytes_;
+  }
+
+ private:
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+  static constexpr std::size_t kExactFromBytes = 64 * 1024, kClassBytes = 64;
+
+  mutable std::mutex mutex_;
+  std::map<std::size_t, FreeBlock*> free_;  // few distinct sizes, looked up at record time only
+  std::size_t blocks_ = 0, bytes_ = 0;      // owned by the pool, in use or free
+  bool closed_ = false;
+};
+
+namespace {
+
+// Holds the pool, so that a buffer that outlives its recording can still give its block back.
+struct GiveToPool {
+  std::shared_ptr<BufferPool> pool;
+  BufferPool::Block block;
+  template <class T> void operator()(T*) const noexcept { pool->give(block); }
+};
+
+thread_local std::size_t t_measured_bytes = 0;
+
+// Empty, as eager mode's allocator is, so that the control block it is asked for has the same size.
+template <class U> struct MeasuringAllocator {
+  using value_type = U;
+  MeasuringAllocator() = default;
+  template <class V> MeasuringAllocator(const MeasuringAllocator<V>&) {}
+  U* allocate(std::size_t n) {
+    t_measured_bytes = n * sizeof(U);
+    return static_cast<U*>(::operator new(n * sizeof(U)));
+  }
+  void deallocate(U* p, std::size_t n) noexcept { ::operator delete(p, n * sizeof(U)); }
+  template <class V> bool operator==(const MeasuringAllocator<V>&) const { return true; }
+};
+
+// The bytes eager mode's allocator asks for a storage of `elements` values (values and the
+// storage's control block in one allocation), learnt once from the standard library with an
+// empty allocator like eager mode's. A pool block of that size can take a block eager mode left
+// in the thread's cache, and gives it back the same size: without it, the parameters' gradients
+// would miss the blocks of the parameters' own size that building a model leaves cached.
+template <class T> std::size_t eager_block_bytes(std::size_t elements) {
+  static const std::size_t overhead = [] {
+    (void)std::allocate_shared_for_overwrite<T[]>(MeasuringAllocator<T>(), 1);
+    return t_measured_bytes - sizeof(T);
+  }();
+  return elements * sizeof(T) + overhead;
+}
+
+}  // namespace
+
+namespace {
+std::atomic<std::uint64_t> g_next_capture_id{1};
+}  // namespace
+
+Capture::Capture()
+    : pool(std::make_shared<BufferPool>()),
+      id(g_next_capture_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+Capture::~Capture() {
+  pool->close();
+}
+
 template <class T>
-void capture_storage(Capture* capture, const char* who, const std::shared_ptr<T[]>& storage) {
+std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who, std::size_t elements) {
   // The factories that write through launch; any other name is an op, or a caller of make_impl
   // outside the library (named "tensor" by default) whose writes a recording cannot see.
   static const std::unordered_set<std::string> factories = {
       "zeros", "ones",    "full",   "scalar",      "from_vector",
       "clone", "uniform", "normal", "dropout_mask"};
-  if (!factories.contains(who) && !replayable_ops().contains(who))
+  if (!factories.contains(who) && !noted_replayable(who) && !replayable_op(who))
     throw ReplayError(std::string(who) +
                       ": this op cannot be recorded for replay yet (its kernels are not captured); "
                       "run it in eager mode");
-  capture->storages.push_back(storage);
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  const BufferPool::Block block = capture->pool->take(eager_block_bytes<T>(elements));
+  // The control block apart, from the small-block cache (see BufferPool); should its allocation
+  // throw, the deleter gives the block back.
+  return std::shared_ptr<T[]>(static_cast<T*>(block.memory), GiveToPool{capture->pool, block},
+                              SmallAllocator<T>());
 }
 
-template void capture_storage(Capture*, const char*, const std::shared_ptr<float[]>&);
-template void capture_storage(Capture*, const char*, const std::shared_ptr<double[]>&);
+template std::shared_ptr<float[]> capture_storage(Capture*, const char*, std::size_t);
+template std::shared_ptr<double[]> capture_storage(Capture*, const char*, std::size_t);
 
 }  // namespace detail
 
@@ -307,7 +492,10 @@ template <class T> std::size_t Replay<T>::kernels() const {
   return tape_->kernels.size();
 }
 template <class T> std::size_t Replay<T>::buffers() const {
-  return tape_->storages.size();
+  return tape_->pool->blocks();
+}
+template <class T> std::size_t Replay<T>::bytes() const {
+  return tape_->pool->bytes();
 }
 
 template class Replay<float>;

@@ -342,19 +342,34 @@ template <class T> std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl
   return impl;
 }
 
+// Under a recording, the storage's memory comes from the recording (detail::capture_storage).
+// Out of line and cold, so that eager mode's make_impl pays one load and a branch for it.
+template <class T>
+[[gnu::cold, gnu::noinline]] void capture_storage_into(TensorImpl<T>& impl,
+                                                       detail::Capture* capture, const char* who) {
+  constexpr std::size_t header = kHeaderBytes / sizeof(T);
+  std::shared_ptr<T[]> block =
+      detail::capture_storage<T>(capture, who, header + std::max<std::size_t>(impl.numel, 1));
+  impl.version = ::new (static_cast<void*>(block.get())) Version(0);
+  impl.data = block.get() + header;
+  impl.storage = std::shared_ptr<T[]>(std::move(block), impl.data);
+}
+
 }  // namespace
 
 template <class T> std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
   shape.checked_bytes(sizeof(T), who);
   auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>(), shape);
+  if (detail::Capture* capture = detail::t_capture) [[unlikely]] {
+    capture_storage_into(*impl, capture, who);
+    return impl;
+  }
   constexpr std::size_t header = kHeaderBytes / sizeof(T);
   std::shared_ptr<T[]> block = std::allocate_shared_for_overwrite<T[]>(
       CountingAllocator<T>(), header + std::max<std::size_t>(impl->numel, 1));
   impl->version = ::new (static_cast<void*>(block.get())) Version(0);
   impl->data = block.get() + header;
   impl->storage = std::shared_ptr<T[]>(std::move(block), impl->data);
-  if (detail::Capture* capture = detail::t_capture) [[unlikely]]
-    detail::capture_storage(capture, who, impl->storage);
   return impl;
 }
 

@@ -92,6 +92,13 @@ struct OpInfo {
   CaseFactory cases = nullptr;  // forward values and error inputs
 };
 
+namespace detail {
+// Notes, from a static initializer (TG_DEFINE_REPLAYABLE_OP), that op `name` (a string literal) is
+// replayable: a recording checks the ops it meets against these names, without building every
+// op's cases, which would touch the code of the whole library.
+bool note_replayable(const char* name) noexcept;
+}  // namespace detail
+
 // All registered ops: the library's own (in the op table's order), then those registered with
 // register_op, in registration order.
 const std::vector<OpInfo>& registered_ops();
@@ -120,9 +127,10 @@ bool register_op(OpInfo info);
   static_assert(true)
 
 // TG_DEFINE_OP for an op whose every write goes through kernel capture (OpCases::replayable).
-#define TG_DEFINE_REPLAYABLE_OP(NAME, ADJOINT, FACTORY, CASES)             \
-  ::tg::OpInfo op_info_##NAME() {                                          \
-    return ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>, \
-                        +[] { return ::tg::replayable(CASES()); }};        \
-  }                                                                        \
+#define TG_DEFINE_REPLAYABLE_OP(NAME, ADJOINT, FACTORY, CASES)                                    \
+  [[maybe_unused]] static const bool tg_replayable_##NAME = ::tg::detail::note_replayable(#NAME); \
+  ::tg::OpInfo op_info_##NAME() {                                                                 \
+    return ::tg::OpInfo{#NAME, ADJOINT, &FACTORY<double>, &FACTORY<float>,                        \
+                        +[] { return ::tg::replayable(CASES()); }};                               \
+  }                                                                                               \
   static_assert(true)

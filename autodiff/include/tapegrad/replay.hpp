@@ -10,12 +10,14 @@
 //
 // Recording runs f and backward eagerly while every write of tensor data the library makes (each
 // op's kernels, the engine's seed, gradient accumulation and copies) is also appended to a tape,
-// as a closure over raw pointers; every buffer created meanwhile is kept by the recording. A run
-// calls the tape's kernels in order on the buffers' current contents: the parameters' and inputs'
-// values as they are at that moment (an optimizer's in-place step is seen), everything else
-// recomputed. The kernels are the eager ones in the eager order, so a run equals eager mode bit for
-// bit, as long as f does the same thing for every value: a branch on a value, a shape or a label
-// computed from data is fixed at recording. run_checked() detects that.
+// as a closure over raw pointers; every buffer created meanwhile has its memory from the
+// recording, which keeps it (a buffer freed while recording lends its block to a later one, as
+// eager mode's allocator would, since no later kernel reads it). A run calls the tape's kernels in
+// order on the buffers' current contents: the parameters' and inputs' values as they are at that
+// moment (an optimizer's in-place step is seen), everything else recomputed. The kernels are the
+// eager ones in the eager order, so a run equals eager mode bit for bit, as long as f does the same
+// thing for every value: a branch on a value, a shape or a label computed from data is fixed at
+// recording. run_checked() detects that.
 //
 // Random draws (Tensor::uniform/normal/dropout_mask, nn::Dropout in training) replay as eager mode
 // draws: every run draws fresh values from the same generator, in the same order, so N runs after
@@ -101,7 +103,11 @@ template <class T> class Replay {
   // The recorded gradient buffer of parameter i (undefined when the loss does not reach it).
   const Tensor<T>& gradient(std::size_t i) const { return grads_[i]; }
   std::size_t kernels() const;
+  // The memory the recording holds for the buffers made while recording: blocks and their bytes.
+  // A block freed while recording is reused by a later buffer of the same recording, so this is
+  // about eager mode's peak for one step, not the sum of every buffer the step made.
   std::size_t buffers() const;
+  std::size_t bytes() const;
 
  private:
   Replay();

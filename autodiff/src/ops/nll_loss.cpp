@@ -20,7 +20,7 @@ template <class T> class NllLossNode final : public SavingNode<T, 0> {
   // Under a recording: where its kernels read the labels (detail::label_source), for the
   // backward that recording runs.
   const Labels* recorded_labels = nullptr;
-  const detail::Capture* recording = nullptr;
+  std::uint64_t recording = 0;  // the recording's id (Capture::id), 0 for none
   NllLossOptions options;
   std::size_t classes = 0;
   const char* name() const override { return "nll_loss"; }
@@ -176,7 +176,7 @@ Tensor<T> nll_loss(const Tensor<T>& log_probs, const Labels& labels,
     node->classes = classes;
     if (detail::active_capture()) {
       node->recorded_labels = source;
-      node->recording = detail::active_capture();
+      node->recording = detail::active_capture()->id;
     }
   }
   return out;

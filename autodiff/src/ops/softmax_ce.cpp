@@ -18,7 +18,7 @@ template <class T> class SoftmaxCeNode final : public SavingNode<T, 1> {
   // Under a recording: where its kernels read the labels (detail::label_source), for the
   // backward that recording runs.
   const Labels* recorded_labels = nullptr;
-  const detail::Capture* recording = nullptr;
+  std::uint64_t recording = 0;  // the recording's id (Capture::id), 0 for none
   CrossEntropyOptions options;
   const char* name() const override { return "softmax_ce"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
@@ -187,7 +187,7 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels,
     node->options = options;
     if (detail::active_capture()) {
       node->recorded_labels = source;
-      node->recording = detail::active_capture();
+      node->recording = detail::active_capture()->id;
     }
   }
   return out;

@@ -1,10 +1,12 @@
 // Graphs built on separate threads do not interfere: no global tape is shared between threads.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "tapegrad/replay.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 using tg::TensorD;
@@ -36,7 +38,53 @@ std::vector<double> train(std::uint64_t seed, int steps) {
   return out;
 }
 
+// The same network and steps, recorded once (the first step) and replayed for the others, with the
+// batch rewritten in place before each run.
+std::vector<double> train_by_replay(std::uint64_t seed, int steps) {
+  std::mt19937_64 rng(seed);
+  TensorD x = TensorD::uniform({8, 3}, -1, 1, rng);
+  TensorD y = TensorD::uniform({8, 1}, 0, 1, rng);
+  TensorD w1 = TensorD::uniform({3, 4}, -0.5, 0.5, rng, true);
+  TensorD b1 = TensorD::zeros({4}, true);
+  TensorD w2 = TensorD::uniform({4, 1}, -0.5, 0.5, rng, true);
+  TensorD b2 = TensorD::zeros({1}, true);
+  auto loss = [&] {
+    TensorD h = tg::sigmoid(tg::add_bias(tg::matmul(x, w1), b1));
+    return tg::mse(tg::sigmoid(tg::add_bias(tg::matmul(h, w2), b2)), y);
+  };
+  auto update = [&] {
+    for (TensorD* p : {&w1, &b1, &w2, &b2}) {
+      TensorD g = p->grad();
+      for (std::size_t i = 0; i < p->size(); ++i) p->data()[i] -= 0.5 * g.data()[i];
+    }
+  };
+  auto step = tg::record_step(loss, {w1, b1, w2, b2}, {x, y});
+  update();
+  for (int s = 1; s < steps; ++s) {
+    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::sin(double(s + i));
+    step.run();
+    update();
+  }
+  std::vector<double> out;
+  for (TensorD* p : {&w1, &b1, &w2, &b2})
+    for (double v : p->to_vector()) out.push_back(v);
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("recordings made and replayed on four threads at once give the serial results") {
+  const int kThreads = 4, kSteps = 200;
+  std::vector<std::vector<double>> expected;
+  for (int t = 0; t < kThreads; ++t) expected.push_back(train_by_replay(300 + t, kSteps));
+  std::vector<std::vector<double>> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] { got[t] = train_by_replay(300 + t, kSteps); });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) CHECK(got[t] == expected[t]);
+  CHECK(expected[0] != expected[1]);
+}
 
 TEST_CASE("training on four threads at once gives the single-threaded results bit for bit") {
   const int kThreads = 4, kSteps = 300;

@@ -52,11 +52,13 @@ template <class T> class EngineMlp final : public Runner {
     }
     X_ = tensor<T>({p.n, p.sizes[0]}, p.X);
     if (!p.Y.empty()) Y_ = tensor<T>({p.n, p.sizes.back()}, p.Y);
-    labels_ = p.labels;
     opt_ = std::make_unique<nn::SGD<T>>(net_.parameters(), nn::SgdOptions{.lr = p.lr});
+    // An epoch's labels live in its Minibatches alone (one copy of them, as in the reference).
     if (p.mode == Mode::epoch)
-      batches_ = std::make_unique<nn::Minibatches<T>>(X_, labels_, p.batch, rng_,
+      batches_ = std::make_unique<nn::Minibatches<T>>(X_, p.labels, p.batch, rng_,
                                                       nn::MinibatchOptions{.shuffle = p.shuffle});
+    else
+      labels_ = p.labels;
     if (replay) record();
   }
 

@@ -780,6 +780,90 @@ TEST_CASE("nn data: batches are copies that stay valid while the iteration goes 
   CHECK_FALSE(kept[0].x.requires_grad());
 }
 
+TEST_CASE("nn data: an epoch gathers its full batches into one reused buffer") {
+  std::mt19937_64 rng(11);
+  Minibatches batches(numbered(10), iota_labels(10), 4, rng);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::vector<const double*> buffers;  // addresses only: no handle kept, so reuse is allowed
+    for (const auto& b : batches) {
+      for (std::size_t j = 0; j < b.y.size(); ++j)
+        CHECK(b.x.at({j, 2}) == 10.0 * double(b.y[j]) + 2.0);
+      buffers.push_back(std::as_const(b.x).data());
+    }
+    REQUIRE(buffers.size() == 3);
+    CHECK(buffers[1] == buffers[0]);  // batch 1 overwrote batch 0, which nothing held
+  }
+}
+
+TEST_CASE("nn data: a batch still held elsewhere is not overwritten by the next one") {
+  std::mt19937_64 rng(12);
+  Minibatches batches(numbered(10), iota_labels(10), 4, rng);
+  // A handle on the same storage (detach), and a graph that saved the batch for its adjoint:
+  // both must still see batch 0 after the loop has gathered batches 1 and 2.
+  TensorD held, w = TensorD::ones(Shape{3, 1}, true), loss;
+  Labels first_ids;
+  for (const auto& b : batches)
+    if (!held.defined()) {
+      held = b.x.detach();
+      loss = tg::sum(tg::matmul(b.x, w));
+      first_ids = b.y;
+    }
+  REQUIRE(first_ids.size() == 4);
+  for (std::size_t j = 0; j < 4; ++j)
+    for (std::size_t c = 0; c < 3; ++c)
+      CHECK(held.at({j, c}) == 10.0 * double(first_ids[j]) + double(c));
+  // d/dw sum(x w) = the column sums of x: sum over the batch of 10 id + c.
+  loss.backward();
+  double id_sum = 0;
+  for (const auto id : first_ids) id_sum += double(id);
+  for (std::size_t c = 0; c < 3; ++c) CHECK(w.grad().at({c, 0}) == 10.0 * id_sum + 4.0 * double(c));
+}
+
+TEST_CASE("nn data: batch(k, out) reuses out's buffers only when nothing else holds them") {
+  std::mt19937_64 rng(0);
+  const std::size_t n = 5;
+  TensorD targets = TensorD::empty(Shape{n, 2});
+  for (std::size_t i = 0; i < n; ++i) {
+    targets.data()[2 * i] = double(i);
+    targets.data()[2 * i + 1] = -double(i);
+  }
+  Minibatches batches(numbered(n), targets, 2, rng, {.shuffle = false});
+  Minibatches<double, TensorD>::Batch out;
+  batches.batch(0, out);
+  const double* x0 = std::as_const(out.x).data();
+  const double* y0 = std::as_const(out.y).data();
+  batches.batch(1, out);  // rows 2 and 3, into the same buffers
+  CHECK(std::as_const(out.x).data() == x0);
+  CHECK(std::as_const(out.y).data() == y0);
+  CHECK(out.x.at({1, 0}) == 30.0);
+  CHECK(out.y.at({1, 1}) == -3.0);
+
+  const TensorD kept_x = out.x, kept_y = out.y;  // now shared: batch 0 goes to fresh buffers
+  batches.batch(0, out);
+  CHECK(std::as_const(out.x).data() != x0);
+  CHECK(std::as_const(out.y).data() != y0);
+  CHECK(out.x.at({1, 0}) == 10.0);
+  CHECK(kept_x.at({0, 0}) == 20.0);  // still rows 2 and 3
+  CHECK(kept_x.at({1, 0}) == 30.0);
+  CHECK(kept_y.at({0, 1}) == -2.0);
+
+  batches.batch(2, out);  // the short last batch: a buffer of its own shape
+  CHECK(out.x.shape() == Shape{1, 3});
+  CHECK(out.y.shape() == Shape{1, 2});
+  CHECK(out.x.at({0, 2}) == 42.0);
+  CHECK(out.y.at({0, 0}) == 4.0);
+  CHECK_ERROR(batches.batch(3, out), tg::IndexError, "batch 3", "3 batches per epoch");
+  CHECK(out.x.shape() == Shape{1, 3});  // left as it was
+}
+
+TEST_CASE("nn data: labels passed by std::move are taken over, not copied") {
+  std::mt19937_64 rng(0);
+  Labels y = iota_labels(6);
+  Minibatches batches(numbered(6), std::move(y), 4, rng, {.shuffle = false});
+  CHECK(y.empty());  // NOLINT(bugprone-use-after-move): the point of the test
+  CHECK(batches.batch(1).y == Labels{4, 5});
+}
+
 TEST_CASE("nn data: tensor targets and higher-rank samples") {
   std::mt19937_64 rng(4);
   const std::size_t n = 7;

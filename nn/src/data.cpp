@@ -15,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include <sys/stat.h>
 
@@ -708,30 +709,45 @@ std::uint64_t bounded(std::mt19937_64& rng, std::uint64_t range) {
   }
 }
 
-template <class T>
-Tensor<T> gather_rows(const Tensor<T>& src, const std::size_t* rows, std::size_t b) {
+template <class T> Shape batch_shape(const Tensor<T>& src, std::size_t b) {
   Shape shape;
   shape.push_back(b);
   for (std::size_t d = 1; d < src.ndim(); ++d) shape.push_back(src.dim(d));
-  Tensor<T> out = Tensor<T>::empty(shape);
+  return shape;
+}
+
+// Whether `t` can be overwritten with a batch of `shape` without anyone else noticing: it has that
+// shape, no copy of the handle, detach() or tensor saved by a graph shares it, and it is no leaf a
+// gradient is wanted for nor an op's output (a caller's own tensor passed to batch(k, out)).
+template <class T> bool reusable(const Tensor<T>& t, const Shape& shape) {
+  if (!t.defined() || t.shape() != shape) return false;
+  const auto& impl = t.impl();
+  return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->requires_grad &&
+         !impl->grad_fn;
+}
+
+// Gathers rows[0..b) of src into `out`, in place when reusable, else into a fresh tensor.
+template <class T>
+void gather_rows(const Tensor<T>& src, const std::size_t* rows, std::size_t b, Tensor<T>& out) {
+  const Shape shape = batch_shape(src, b);
+  if (!reusable(out, shape)) out = Tensor<T>::empty(shape);
   const std::size_t n = src.dim(0);
   const std::size_t row = n ? src.size() / n : 0;
   const T* from = src.data();
-  T* to = out.data();
-  if (row == 0) return out;
+  T* to = out.data();  // the mutable access advances the version, as any rewrite does
+  if (row == 0) return;
   for (std::size_t j = 0; j < b;) {  // copy runs of consecutive rows with one memcpy
     std::size_t k = j + 1;
     while (k < b && rows[k] == rows[k - 1] + 1) ++k;
     std::memcpy(to + j * row, from + rows[j] * row, (k - j) * row * sizeof(T));
     j = k;
   }
-  return out;
 }
 
 }  // namespace
 
 template <class T, class Y>
-Minibatches<T, Y>::Minibatches(const Tensor<T>& X, const Y& y, std::size_t batch_size,
+Minibatches<T, Y>::Minibatches(const Tensor<T>& X, Y y, std::size_t batch_size,
                                std::mt19937_64& rng, MinibatchOptions options)
     : batch_size_(batch_size), rng_(&rng), options_(options) {
   if (!X.defined()) throw ShapeError("Minibatches: X is undefined");
@@ -742,7 +758,7 @@ Minibatches<T, Y>::Minibatches(const Tensor<T>& X, const Y& y, std::size_t batch
     if (y.size() != n_)
       throw ShapeError("Minibatches: " + describe("X", X) + " has " + std::to_string(n_) +
                        " samples but y has " + std::to_string(y.size()) + " labels");
-    y_ = y;
+    y_ = std::move(y);
   } else {
     if (!y.defined()) throw ShapeError("Minibatches: Y is undefined");
     if (y.ndim() == 0 || y.dim(0) != n_)
@@ -775,21 +791,25 @@ template <class T, class Y> void Minibatches<T, Y>::new_epoch() {
 
 template <class T, class Y>
 typename Minibatches<T, Y>::Batch Minibatches<T, Y>::batch(std::size_t k) const {
+  Batch out;
+  batch(k, out);
+  return out;
+}
+
+template <class T, class Y> void Minibatches<T, Y>::batch(std::size_t k, Batch& out) const {
   if (k >= batches_per_epoch())
     throw IndexError("Minibatches: batch " + std::to_string(k) + " is out of range (" +
                      std::to_string(batches_per_epoch()) + " batches per epoch)");
   const std::size_t start = k * batch_size_;
   const std::size_t b = std::min(batch_size_, n_ - start);
   const std::size_t* rows = order_.data() + start;
-  Batch out;
-  out.x = gather_rows(x_, rows, b);
+  gather_rows(x_, rows, b, out.x);
   if constexpr (std::is_same_v<Y, Labels>) {
     out.y.resize(b);
     for (std::size_t j = 0; j < b; ++j) out.y[j] = y_[rows[j]];
   } else {
-    out.y = gather_rows(y_, rows, b);
+    gather_rows(y_, rows, b, out.y);
   }
-  return out;
 }
 
 // ---- instantiations -------------------------------------------------------------------------

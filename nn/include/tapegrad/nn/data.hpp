@@ -147,9 +147,16 @@ struct MinibatchOptions {
 // draw: the same seed gives the same batches with any standard library). The generator is held
 // by reference and must outlive this object.
 //
-// Each batch is a fresh copy of the selected rows (memcpy per row): x is [b, X.shape[1:]...],
-// y holds b labels or is [b, Y.shape[1:]...]; keeping a batch (or a graph that saved it) is safe
-// while the iteration goes on. X and Y are shared, not copied: do not modify them while iterating.
+// A batch holds a copy of the selected rows (memcpy per run of consecutive rows): x is
+// [b, X.shape[1:]...], y holds b labels or is [b, Y.shape[1:]...]. The iterator gathers each batch
+// into the previous one's buffers when nothing else holds them, so that an epoch allocates about
+// one batch instead of one per step; keeping a batch (a copy of b, of b.x, or a graph that saved
+// b.x) makes the next one go to fresh buffers, so a batch kept is never overwritten and stays
+// valid while the iteration goes on.
+//
+// X and a target tensor Y are shared, not copied: do not modify them while iterating. Labels are
+// taken by value: pass them with std::move (or as a temporary) when the caller has no further use
+// for them, and the data set's labels are not held twice.
 // Errors: ShapeError when X or Y is 0-d or the sample counts differ, DomainError for batch_size 0.
 template <class T, class Y = Labels> class Minibatches {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
@@ -162,7 +169,7 @@ template <class T, class Y = Labels> class Minibatches {
     Y y;
   };
 
-  Minibatches(const Tensor<T>& X, const Y& y, std::size_t batch_size, std::mt19937_64& rng,
+  Minibatches(const Tensor<T>& X, Y y, std::size_t batch_size, std::mt19937_64& rng,
               MinibatchOptions options = {});
 
   // Samples in the data set. (Deliberately not size(): a range's size() counts its elements,
@@ -180,6 +187,11 @@ template <class T, class Y = Labels> class Minibatches {
   void new_epoch();
   // Batch k (0 <= k < batches_per_epoch()) of the current epoch, freshly copied.
   Batch batch(std::size_t k) const;
+  // The same batch gathered into `out`, reusing out.x's (and a target tensor out.y's) buffer when
+  // it has the batch's shape and `out` holds the only handle on it; otherwise that member becomes
+  // a fresh tensor, so that no other handle ever sees its data change. Labels are overwritten in
+  // place (a copy of a std::vector is independent anyway).
+  void batch(std::size_t k, Batch& out) const;
 
   class iterator {
    public:
@@ -190,7 +202,7 @@ template <class T, class Y = Labels> class Minibatches {
     iterator() = default;
     const Batch& operator*() const {
       if (cached_ != k_) {
-        batch_ = owner_->batch(k_);
+        owner_->batch(k_, batch_);
         cached_ = k_;
       }
       return batch_;

@@ -124,7 +124,8 @@ template <class T> class EngineMlp final : public Runner {
   // for each, on buffers of its own that each batch is gathered into (the rows the epoch's order
   // names, as Minibatches::batch copies them, without its allocations), then run and followed by
   // the optimizer's step, as an eager step. The label vectors are declared label inputs, read by
-  // softmax_ce at every run: members of this object, which never moves.
+  // softmax_ce at every run: members of this object, which never moves. The epoch's labels are
+  // the Minibatches' own.
   void record() {
     if (p_.mode == Mode::step || p_.mode == Mode::grad) {
       replay_ = record_on(X_, labels_);
@@ -158,6 +159,7 @@ template <class T> class EngineMlp final : public Runner {
     const std::size_t n = batches_->samples(), B = batches_->batch_size(), d = p_.sizes[0];
     const std::size_t batches = std::min(units, batches_->batches_per_epoch());
     const T* X = std::as_const(X_).data();
+    const tg::Labels& labels = batches_->targets();
     for (std::size_t k = 0; k < batches; ++k) {
       const std::size_t start = k * B, b = std::min(B, n - start);
       const bool full = b == batch_y_.size();
@@ -165,7 +167,7 @@ template <class T> class EngineMlp final : public Runner {
       tg::Labels& y = full ? batch_y_ : last_y_;
       for (std::size_t j = 0; j < b; ++j) {
         std::copy_n(X + order[start + j] * d, d, x + j * d);
-        y[j] = labels_[order[start + j]];
+        y[j] = labels[order[start + j]];
       }
       const tg::Tensor<T>& J = (full ? replay_ : replay_last_)->run();
       opt_->step();

@@ -959,3 +959,16 @@ TEST_CASE("nn Minibatches: a batch size beyond the sample count gives one batch 
   Minibatches none(TensorD::zeros({0, 2}), Labels{}, SIZE_MAX, rng);
   CHECK(none.batches_per_epoch() == 0);
 }
+
+TEST_CASE("nn Minibatches: targets() and order() give each batch's labels to a loop of its own") {
+  std::mt19937_64 rng(3);
+  Minibatches batches(numbered(10), iota_labels(10), 4, rng);
+  CHECK(batches.targets() == iota_labels(10));
+  std::size_t k = 0;
+  for (const auto& b : batches) {
+    for (std::size_t j = 0; j < b.y.size(); ++j)
+      CHECK(b.y[j] == batches.targets()[batches.order()[4 * k + j]]);
+    ++k;
+  }
+  CHECK(k == 3);
+}

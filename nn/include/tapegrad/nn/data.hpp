@@ -182,6 +182,9 @@ template <class T, class Y = Labels> class Minibatches {
   std::size_t epochs_started() const { return epochs_; }
   // The sample order of the current epoch (the identity before the first epoch).
   const std::vector<std::size_t>& order() const { return order_; }
+  // The data set's labels (or target rows), in data-set order: with order(), what a loop that
+  // gathers batches into buffers of its own needs.
+  const Y& targets() const { return y_; }
 
   // Starts a new epoch (reshuffling when shuffle is set); begin() calls it.
   void new_epoch();

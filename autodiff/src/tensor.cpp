@@ -340,11 +340,28 @@ template <class T> std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl
   return impl;
 }
 
+// The element count of a buffer of `shape`, checked as Shape::checked_bytes checks it (a
+// ShapeError naming `who`), with that loop of overflow checks taken only for a shape with
+// extents so large that it could overflow: with every extent below 2^bits, the count (zeros
+// counted as 1 as well) stays below 2^(bits * rank), which here is at most 2^56 elements.
+inline std::size_t checked_numel(const Shape& shape, std::size_t element_size, const char* who) {
+  std::size_t count = 1, all = 0;
+  for (const std::size_t extent : shape) {
+    count *= extent;
+    all |= extent;
+  }
+  const std::size_t bits = 64 - std::size_t(__builtin_clzll(all | 1));
+  if (bits * shape.rank() <= 56 && element_size <= 64) [[likely]]
+    return count;
+  return shape.checked_bytes(element_size, who) / element_size;
+}
+
 }  // namespace
 
 template <class T> std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
-  shape.checked_bytes(sizeof(T), who);
-  auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>(), shape);
+  const std::size_t numel = checked_numel(shape, sizeof(T), who);
+  auto impl =
+      std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>(), shape, numel);
   constexpr std::size_t header = kHeaderBytes / sizeof(T);
   std::shared_ptr<T[]> block = std::allocate_shared_for_overwrite<T[]>(
       CountingAllocator<T>(), header + std::max<std::size_t>(impl->numel, 1));
@@ -368,6 +385,15 @@ template <class T> Node<T>::Node() {
 // already gone: derived members are destroyed before the base.)
 template <class T> Node<T>::~Node() {
   bump(counters().nodes, -1);
+  // Most nodes of a graph being freed are taken apart by the loop below, run from the first of
+  // them: their inputs are gone already, and they need no stack.
+  bool owns_an_input = false;
+  for (const auto& e : edges_) owns_an_input |= e.node && e.node.use_count() == 1;
+  if (owns_an_input) [[unlikely]]
+    free_owned_inputs();
+}
+
+template <class T> void Node<T>::free_owned_inputs() {
   std::vector<std::shared_ptr<Node<T>>> orphans;
   for (auto& e : edges_)
     if (e.node && e.node.use_count() == 1) orphans.push_back(std::move(e.node));

@@ -357,6 +357,11 @@ template <class T> void SGD<T>::step() {
     T* x = p.data();
     const T* gd = g.data();
     const std::size_t n = p.size();
+    if (momentum == 0 && decay == 0) {
+      // Plain SGD, the general loop's arithmetic without its per-element tests.
+      for (std::size_t j = 0; j < n; ++j) x[j] = static_cast<T>(x[j] - lr * double(gd[j]));
+      continue;
+    }
     std::vector<T>& buf = momentum_[i];
     const bool first = buf.empty();
     if (momentum != 0 && first) buf.resize(n);

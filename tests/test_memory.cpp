@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <random>
+#include <thread>
 
 #include "tapegrad/tapegrad.hpp"
 
@@ -104,4 +105,18 @@ TEST_CASE("big buffers are cached for reuse, bounded, and can be released") {
   { TensorD small = TensorD::zeros({16}); }
   CHECK(tg::memory_stats().cached_buffer_bytes == 0);
   tg::set_buffer_cache_limit(std::size_t(1) << 30);
+}
+
+TEST_CASE("a thread's cached blocks are freed and counted down when the thread exits") {
+  const std::int64_t before = tg::memory_stats().cached_buffer_bytes;
+  std::int64_t while_running = 0;
+  std::thread([&] {
+    // The thread's first tensor: its handle is allocated before its buffer, so the block cache is
+    // made before anything else of the thread's.
+    { TensorD t = TensorD::zeros({16}); }
+    { TensorD big = TensorD::zeros({100000}); }  // 800 kB, an exact-size list
+    while_running = tg::memory_stats().cached_buffer_bytes;
+  }).join();
+  CHECK(while_running >= before + 800000);
+  CHECK(tg::memory_stats().cached_buffer_bytes == before);
 }

@@ -158,6 +158,8 @@ template <class T> class Engine {
 
    public:
     GraphTask(Node<T>* head, Tensor<T> upstream) {
+      walk_.nodes = std::move(spare_order());
+      walk_.nodes.clear();
       detail::walk_graph(head, walk_, [](const Node<T>& n) {
         if (n.released())
           throw GraphError(std::string("backward: ") + n.name() + " (output " +
@@ -172,6 +174,12 @@ template <class T> class Engine {
       }
       slots_[walk_.nodes.size() - 1].grad = std::move(upstream);  // the head is finished last
     }
+
+    ~GraphTask() {
+      if (walk_.nodes.capacity() <= kSpareCapacity) spare_order() = std::move(walk_.nodes);
+    }
+    GraphTask(const GraphTask&) = delete;
+    GraphTask& operator=(const GraphTask&) = delete;
 
     void run(bool release) {
       for (std::size_t k = walk_.nodes.size(); k-- > 0;) step(*walk_.nodes[k], slots_[k], release);
@@ -210,6 +218,14 @@ template <class T> class Engine {
       }
     }
 
+    // The order vector of this thread's last backward, kept for its next one, so that a training
+    // loop's backward allocates nothing for it. A backward run from inside another (an adjoint
+    // that calls backward) finds it taken and makes its own.
+    static std::vector<Node<T>*>& spare_order() {
+      static thread_local std::vector<Node<T>*> spare;
+      return spare;
+    }
+    static constexpr std::size_t kSpareCapacity = 4096;
     static constexpr std::size_t kInline = 16;
     detail::GraphWalk<Node<T>> walk_;
     Slot inline_[kInline];

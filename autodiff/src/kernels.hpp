@@ -30,6 +30,21 @@ template <class T> Tensor<T> zeros_output(const char* op, const Shape& shape) {
   return out;
 }
 
+// sum(g, 0) of a matrix g[n, m], as an adjoint takes it for a bias: on a plain backward (nothing
+// recorded) one pass over the rows, summed in sum's own order (0 + g[0][j] + g[1][j] + ...), so the
+// bits are sum's, without planning a general reduction (most of that sum's cost on a small
+// layer). Recording (create_graph) it is sum itself.
+template <class T> Tensor<T> sum_rows(const Tensor<T>& g) {
+  if (grad_enabled() || g.ndim() != 2 || g.size() == 0) return sum(g, 0);
+  const std::size_t n = g.dim(0), m = g.dim(1);
+  Tensor<T> out = zeros_output<T>("sum", Shape{m});
+  launch([in = g.data(), o = out.data(), n, m] {
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < m; ++j) o[j] += in[i * m + j];
+  });
+  return out;
+}
+
 // ---- elementwise kernels ------------------------------------------------------------------
 // x / y, but 0 for x = 0 (also over y = 0), unless y is NaN: a NaN is never hidden (PyTorch's
 // xlogy(0, NaN) is NaN too). The kernel of xdivy and of bce's fused adjoint.

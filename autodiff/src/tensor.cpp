@@ -105,6 +105,10 @@ std::size_t class_bytes(std::size_t c) {
 }
 
 struct BufferCache {
+  // The cache's total is its thread's Counters::cached itself (only this thread writes it), so
+  // that a take or a give updates one count, not the cache's and then the thread's.
+  explicit BufferCache(std::atomic<std::int64_t>& total) : bytes(total) {}
+
   struct FreeBlock {
     FreeBlock* next;
   };
@@ -114,7 +118,10 @@ struct BufferCache {
   };
   SmallList small[kSmallClasses] = {};
   std::vector<std::pair<std::size_t, std::vector<void*>>> lists;  // few distinct sizes: linear
-  std::size_t bytes = 0;
+  std::atomic<std::int64_t>& bytes;
+
+  std::size_t total() const { return std::size_t(bytes.load(std::memory_order_relaxed)); }
+  void add(std::int64_t delta) { bump(bytes, delta); }
 
   void* take_small(std::size_t c) {
     SmallList& l = small[c];
@@ -122,18 +129,18 @@ struct BufferCache {
     if (!b) return nullptr;
     l.head = b->next;
     l.bytes -= class_bytes(c);
-    bytes -= class_bytes(c);
+    add(-std::int64_t(class_bytes(c)));
     return b;
   }
   bool put_small(void* p, std::size_t c) {
     SmallList& l = small[c];
     const std::size_t size = class_bytes(c);
     if (l.bytes + size > kClassCapBytes ||
-        bytes + size > g_cache_limit.load(std::memory_order_relaxed))
+        total() + size > g_cache_limit.load(std::memory_order_relaxed))
       return false;
     l.head = ::new (p) FreeBlock{l.head};
     l.bytes += size;
-    bytes += size;
+    add(std::int64_t(size));
     return true;
   }
   std::vector<void*>* list(std::size_t n) {
@@ -146,19 +153,19 @@ struct BufferCache {
     if (!blocks || blocks->empty()) return nullptr;
     void* p = blocks->back();
     blocks->pop_back();
-    bytes -= n;
+    add(-std::int64_t(n));
     return p;
   }
   bool put(void* p, std::size_t n) {
-    if (bytes + n > g_cache_limit.load(std::memory_order_relaxed)) return false;
+    if (total() + n > g_cache_limit.load(std::memory_order_relaxed)) return false;
     std::vector<void*>* blocks = list(n);
     if (!blocks) blocks = &lists.emplace_back(n, std::vector<void*>()).second;
     blocks->push_back(p);
-    bytes += n;
+    add(std::int64_t(n));
     return true;
   }
   std::size_t clear() {
-    const std::size_t freed = bytes;
+    const std::size_t freed = total();
     for (std::size_t c = 0; c < kSmallClasses; ++c) {
       for (FreeBlock* b = small[c].head; b;) {
         FreeBlock* next = b->next;
@@ -170,7 +177,7 @@ struct BufferCache {
     for (auto& [size, blocks] : lists)
       for (void* p : blocks) ::operator delete(p, size);
     lists.clear();
-    bytes = 0;
+    add(-std::int64_t(freed));
     return freed;
   }
 };
@@ -184,7 +191,7 @@ struct CacheRecycler {
     BufferCache* cache = t_cache;
     t_cache = nullptr;
     t_cache_closed = true;  // a block freed later on this thread goes straight to the allocator
-    bump(counters().cached, -std::int64_t(cache->clear()));
+    cache->clear();
     delete cache;
   }
 };
@@ -192,7 +199,10 @@ thread_local CacheRecycler t_cache_recycler;
 
 [[gnu::noinline]] BufferCache* first_buffer_cache() {
   if (t_cache_closed) return nullptr;
-  t_cache = new BufferCache;
+  // The thread's counters first: their recycler, constructed first, runs after the cache's, so
+  // that the cache (which counts into them) is emptied before they go back to the pool.
+  Counters& counts = counters();
+  t_cache = new BufferCache(counts.cached);
   (void)&t_cache_recycler;
   return t_cache;
 }
@@ -201,39 +211,29 @@ inline BufferCache* buffer_cache() {
   return t_cache ? t_cache : first_buffer_cache();
 }
 
-void* take_block(std::size_t bytes) {
+// Both inlined into their callers (tensor buffers, and handles and nodes): a small graph's step
+// makes about a hundred of these calls, and calling through cost about a sixth of each.
+[[gnu::always_inline]] inline void* take_block(std::size_t bytes) {
   BufferCache* cache = buffer_cache();
   if (bytes < kCacheMinBytes) {
     const std::size_t c = small_class(bytes);
     if (cache)
-      if (void* p = cache->take_small(c)) {
-        bump(counters().cached, -std::int64_t(class_bytes(c)));
-        return p;
-      }
+      if (void* p = cache->take_small(c)) return p;
     return ::operator new(class_bytes(c));
   }
   if (cache)
-    if (void* p = cache->take(bytes)) {
-      bump(counters().cached, -std::int64_t(bytes));
-      return p;
-    }
+    if (void* p = cache->take(bytes)) return p;
   return ::operator new(bytes);
 }
 
-void give_block(void* p, std::size_t bytes) noexcept {
+[[gnu::always_inline]] inline void give_block(void* p, std::size_t bytes) noexcept {
   BufferCache* cache = buffer_cache();
   if (bytes < kCacheMinBytes) {
     const std::size_t c = small_class(bytes);
-    if (cache && cache->put_small(p, c))
-      bump(counters().cached, std::int64_t(class_bytes(c)));
-    else
-      ::operator delete(p, class_bytes(c));
+    if (!cache || !cache->put_small(p, c)) ::operator delete(p, class_bytes(c));
     return;
   }
-  if (cache && cache->put(p, bytes))
-    bump(counters().cached, std::int64_t(bytes));
-  else
-    ::operator delete(p, bytes);
+  if (!cache || !cache->put(p, bytes)) ::operator delete(p, bytes);
 }
 
 void* allocate_buffer(std::size_t bytes) {
@@ -286,9 +286,7 @@ MemoryStats memory_stats() {
 
 std::size_t release_buffer_cache() {
   if (!t_cache) return 0;
-  const std::size_t freed = t_cache->clear();
-  bump(counters().cached, -std::int64_t(freed));
-  return freed;
+  return t_cache->clear();
 }
 
 void set_buffer_cache_limit(std::size_t bytes) {
@@ -355,11 +353,28 @@ template <class T>
   impl.storage = std::shared_ptr<T[]>(std::move(block), impl.data);
 }
 
+// The element count of a buffer of `shape`, checked as Shape::checked_bytes checks it (a
+// ShapeError naming `who`), with that loop of overflow checks taken only for a shape with
+// extents so large that it could overflow: with every extent below 2^bits, the count (zeros
+// counted as 1 as well) stays below 2^(bits * rank), which here is at most 2^56 elements.
+inline std::size_t checked_numel(const Shape& shape, std::size_t element_size, const char* who) {
+  std::size_t count = 1, all = 0;
+  for (const std::size_t extent : shape) {
+    count *= extent;
+    all |= extent;
+  }
+  const std::size_t bits = 64 - std::size_t(__builtin_clzll(all | 1));
+  if (bits * shape.rank() <= 56 && element_size <= 64) [[likely]]
+    return count;
+  return shape.checked_bytes(element_size, who) / element_size;
+}
+
 }  // namespace
 
 template <class T> std::shared_ptr<TensorImpl<T>> make_impl(const Shape& shape, const char* who) {
-  shape.checked_bytes(sizeof(T), who);
-  auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>(), shape);
+  const std::size_t numel = checked_numel(shape, sizeof(T), who);
+  auto impl =
+      std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>(), shape, numel);
   if (detail::Capture* capture = detail::t_capture) [[unlikely]] {
     capture_storage_into(*impl, capture, who);
     return impl;
@@ -385,6 +400,15 @@ template <class T> Node<T>::Node() {
 // already gone: derived members are destroyed before the base.)
 template <class T> Node<T>::~Node() {
   bump(counters().nodes, -1);
+  // Most nodes of a graph being freed are taken apart by the loop below, run from the first of
+  // them: their inputs are gone already, and they need no stack.
+  bool owns_an_input = false;
+  for (const auto& e : edges_) owns_an_input |= e.node && e.node.use_count() == 1;
+  if (owns_an_input) [[unlikely]]
+    free_owned_inputs();
+}
+
+template <class T> void Node<T>::free_owned_inputs() {
   std::vector<std::shared_ptr<Node<T>>> orphans;
   for (auto& e : edges_)
     if (e.node && e.node.use_count() == 1) orphans.push_back(std::move(e.node));

@@ -11,6 +11,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <unordered_set>
 #include <utility>
@@ -103,11 +104,16 @@ void validate(const RmspropOptions& o) {
 
 // The gradient of parameter p, checked against its shape (the engine guarantees it; a mismatch
 // would mean a corrupted gradient, which must not be written past the buffer).
+template <class T>
+[[noreturn]] void throw_gradient_shape(const char* who, std::size_t i, const Tensor<T>& g,
+                                       const Tensor<T>& p) {
+  throw ShapeError(std::string(who) + ": gradient of parameter " + std::to_string(i) + " has " +
+                   "shape " + g.shape().str() + ", the parameter " + p.shape().str());
+}
+
 template <class T> Tensor<T> gradient_of(const char* who, std::size_t i, const Tensor<T>& p) {
   Tensor<T> g = p.grad();
-  if (g.size() != p.size())
-    throw ShapeError(std::string(who) + ": gradient of parameter " + std::to_string(i) + " has " +
-                     "shape " + g.shape().str() + ", the parameter " + p.shape().str());
+  if (g.size() != p.size()) throw_gradient_shape(who, i, g, p);
   return g;
 }
 
@@ -337,12 +343,25 @@ template <class T> void SGD<T>::step() {
   const double lr = options_.lr, momentum = options_.momentum, decay = options_.weight_decay;
   const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
-    if (!this->has_grad(i)) continue;     // PyTorch skips a parameter whose grad is None
     Tensor<T> p = this->parameters()[i];  // a handle on the caller's buffer
-    const Tensor<T> g = gradient_of("SGD", i, p);
+    // The gradient read once under the parameter's lock (has_grad() then grad() take it twice).
+    std::shared_ptr<TensorImpl<T>> grad;
+    {
+      TensorImpl<T>& impl = *p.impl();
+      std::lock_guard<detail::GradLock> lock(impl.grad_lock);
+      grad = impl.grad;
+    }
+    if (!grad) continue;  // PyTorch skips a parameter whose grad is None
+    const Tensor<T> g(std::move(grad));
+    if (g.size() != p.size()) throw_gradient_shape("SGD", i, g, p);
     T* x = p.data();
     const T* gd = g.data();
     const std::size_t n = p.size();
+    if (momentum == 0 && decay == 0) {
+      // Plain SGD, the general loop's arithmetic without its per-element tests.
+      for (std::size_t j = 0; j < n; ++j) x[j] = static_cast<T>(x[j] - lr * double(gd[j]));
+      continue;
+    }
     std::vector<T>& buf = momentum_[i];
     const bool first = buf.empty();
     if (momentum != 0 && first) buf.resize(n);

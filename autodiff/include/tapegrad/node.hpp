@@ -73,6 +73,9 @@ template <class T> class Node : public std::enable_shared_from_this<Node<T>> {
   }
 
  private:
+  // Takes apart, in a loop, the inputs only this node holds (see ~Node).
+  [[gnu::noinline]] void free_owned_inputs();
+
   template <class NodeT, class U>
   friend NodeT* record(Tensor<U>& output, std::initializer_list<const Tensor<U>*> inputs);
 

@@ -76,6 +76,8 @@ template <class T> struct TensorImpl {
   TensorImpl() = default;
   // Constructing from a shape skips zeroing the whole object (a measurable cost per op).
   explicit TensorImpl(const Shape& s) : shape(s), numel(s.numel()) {}
+  // make_impl has counted the elements already (checking the shape's size).
+  TensorImpl(const Shape& s, std::size_t n) : shape(s), numel(n) {}
 
   std::shared_ptr<T[]> storage;  // shared by detach() and saved tensors
   T* data = nullptr;

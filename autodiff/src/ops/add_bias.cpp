@@ -12,7 +12,7 @@ template <class T> class AddBiasNode final : public Node<T> {
   const char* name() const override { return "add_bias"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     grads[0] = g;
-    if (this->needs_grad(1)) grads[1] = sum(g, 0);
+    if (this->needs_grad(1)) grads[1] = detail::sum_rows(g);
   }
 };
 

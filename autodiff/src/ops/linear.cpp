@@ -16,7 +16,7 @@ template <class T> class LinearNode final : public SavingNode<T, 2> {
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     if (this->needs_grad(0)) grads[0] = matmul(g, this->get(1), false, true);
     if (this->needs_grad(1)) grads[1] = matmul(this->get(0), g, true, false);
-    if (this->needs_grad(2)) grads[2] = sum(g, 0);
+    if (this->needs_grad(2)) grads[2] = detail::sum_rows(g);
   }
 };
 

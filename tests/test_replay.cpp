@@ -19,6 +19,7 @@
 
 #include "check_error.hpp"
 #include "library_ops.hpp"
+#include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
@@ -896,8 +897,9 @@ TEST_CASE("buffers that outlive their recording keep their values and blocks") {
   CHECK(loss.to_vector() == expected.back());
 }
 
-TEST_CASE("a labelled loss made in one recording and backpropagated in a later one reads its own "
-          "labels") {
+TEST_CASE(
+    "a labelled loss made in one recording and backpropagated in a later one reads its own "
+    "labels") {
   // The node of `kept` is made while recording the first step, whose copy of the labels dies with
   // it; the second recording may be allocated where the first was. Its backward must not take the
   // first recording's copy (freed: the sanitizer builds see a read of it) for its own.
@@ -919,4 +921,15 @@ TEST_CASE("a labelled loss made in one recording and backpropagated in a later o
   tg::mul(tg::softmax_ce(tg::matmul(s.x, s.w), tg::Labels{2, 0, 1, 1}), TensorD::scalar(3.0))
       .backward();
   CHECK(same_bits(s.w.grad(), recorded_grad));
+}
+
+TEST_CASE("nn::one_hot refuses to be recorded: its ones are written outside the kernels") {
+  // Recorded, its targets would be zeros at every run (the recorded loss 1/3, replays 0).
+  TensorD z = TensorD::from_vector(Shape{2, 3}, {0.5, 0, 0, 0, 0.5, 0}, true);
+  const tg::Labels y{0, 1};
+  check_error<tg::ReplayError>(
+      [&] { tg::record_step([&] { return tg::mse(z, tg::nn::one_hot<double>(y, 3)); }, {z}); },
+      {"one_hot: ", "outside the recorded function"});
+  // Outside a recording it works as before.
+  CHECK(tg::nn::one_hot<double>(y, 3).to_vector() == std::vector<double>{1, 0, 0, 0, 1, 0});
 }

@@ -21,6 +21,7 @@
 
 #include "file_io.hpp"
 #include "label_checks.hpp"
+#include "tapegrad/replay.hpp"
 
 namespace tg::nn {
 
@@ -689,6 +690,13 @@ template <class T> Tensor<T> one_hot(const Labels& labels, std::size_t classes) 
   const Shape shape{n, classes};
   shape.checked_bytes(sizeof(T), "one_hot");
   detail::check_labels("one_hot", "label", labels, classes);
+  // The ones are written through data(), which a replayable tape does not capture: replays would
+  // see zeros.
+  if (recording())
+    throw ReplayError(
+        "one_hot: builds its targets through data(), which cannot be replayed; make "
+        "them outside the recorded function (an input the step reads, refilled per "
+        "batch) or pass the labels to softmax_ce / nll_loss");
   Tensor<T> out = Tensor<T>::zeros(shape);
   T* p = out.data();
   for (std::size_t i = 0; i < n; ++i) p[i * classes + static_cast<std::size_t>(labels[i])] = T(1);

@@ -14,10 +14,11 @@
 // recording, which keeps it (a buffer freed while recording lends its block to a later one, as
 // eager mode's allocator would, since no later kernel reads it). A run calls the tape's kernels in
 // order on the buffers' current contents: the parameters' and inputs' values as they are at that
-// moment (an optimizer's in-place step is seen), everything else recomputed. The kernels are the
-// eager ones in the eager order, so a run equals eager mode bit for bit, as long as f does the same
-// thing for every value: a branch on a value, a shape or a label computed from data is fixed at
-// recording. run_checked() detects that.
+// moment (an optimizer's in-place step is seen), everything else recomputed (a tensor f makes
+// and the caller keeps, such as the logits for an accuracy, holds each run's values). The kernels
+// are the eager ones in the eager order, so a run equals eager mode bit for bit, as long as f does
+// the same thing for every value: a branch on a value, a shape or a label computed from data is
+// fixed at recording. run_checked() detects that.
 //
 // Random draws (Tensor::uniform/normal/dropout_mask, nn::Dropout in training) replay as eager mode
 // draws: every run draws fresh values from the same generator, in the same order, so N runs after

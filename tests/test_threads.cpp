@@ -13,62 +13,59 @@ using tg::TensorD;
 
 namespace {
 
-// Trains a 3-4-1 sigmoid network with plain gradient descent; returns the final weights.
-std::vector<double> train(std::uint64_t seed, int steps) {
-  std::mt19937_64 rng(seed);
+// A 3-4-1 sigmoid network and its batch, trained with plain gradient descent.
+struct Net {
+  std::mt19937_64 rng;
   TensorD x = TensorD::uniform({8, 3}, -1, 1, rng);
   TensorD y = TensorD::uniform({8, 1}, 0, 1, rng);
   TensorD w1 = TensorD::uniform({3, 4}, -0.5, 0.5, rng, true);
   TensorD b1 = TensorD::zeros({4}, true);
   TensorD w2 = TensorD::uniform({4, 1}, -0.5, 0.5, rng, true);
   TensorD b2 = TensorD::zeros({1}, true);
-  for (int s = 0; s < steps; ++s) {
-    TensorD h = tg::sigmoid(tg::add_bias(tg::matmul(x, w1), b1));
-    TensorD loss = tg::mse(tg::sigmoid(tg::add_bias(tg::matmul(h, w2), b2)), y);
-    loss.backward();
-    for (TensorD* p : {&w1, &b1, &w2, &b2}) {
-      TensorD g = p->grad();
-      for (std::size_t i = 0; i < p->size(); ++i) p->data()[i] -= 0.5 * g.data()[i];
-      p->zero_grad();
-    }
-  }
-  std::vector<double> out;
-  for (TensorD* p : {&w1, &b1, &w2, &b2})
-    for (double v : p->to_vector()) out.push_back(v);
-  return out;
-}
 
-// The same network and steps, recorded once (the first step) and replayed for the others, with the
-// batch rewritten in place before each run.
-std::vector<double> train_by_replay(std::uint64_t seed, int steps) {
-  std::mt19937_64 rng(seed);
-  TensorD x = TensorD::uniform({8, 3}, -1, 1, rng);
-  TensorD y = TensorD::uniform({8, 1}, 0, 1, rng);
-  TensorD w1 = TensorD::uniform({3, 4}, -0.5, 0.5, rng, true);
-  TensorD b1 = TensorD::zeros({4}, true);
-  TensorD w2 = TensorD::uniform({4, 1}, -0.5, 0.5, rng, true);
-  TensorD b2 = TensorD::zeros({1}, true);
-  auto loss = [&] {
+  explicit Net(std::uint64_t seed) : rng(seed) {}
+  TensorD loss() const {
     TensorD h = tg::sigmoid(tg::add_bias(tg::matmul(x, w1), b1));
     return tg::mse(tg::sigmoid(tg::add_bias(tg::matmul(h, w2), b2)), y);
-  };
-  auto update = [&] {
+  }
+  void update() {
     for (TensorD* p : {&w1, &b1, &w2, &b2}) {
       TensorD g = p->grad();
       for (std::size_t i = 0; i < p->size(); ++i) p->data()[i] -= 0.5 * g.data()[i];
     }
-  };
-  auto step = tg::record_step(loss, {w1, b1, w2, b2}, {x, y});
-  update();
-  for (int s = 1; s < steps; ++s) {
-    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::sin(double(s + i));
-    step.run();
-    update();
   }
-  std::vector<double> out;
-  for (TensorD* p : {&w1, &b1, &w2, &b2})
-    for (double v : p->to_vector()) out.push_back(v);
-  return out;
+  std::vector<double> weights() {
+    std::vector<double> out;
+    for (TensorD* p : {&w1, &b1, &w2, &b2})
+      for (double v : p->to_vector()) out.push_back(v);
+    return out;
+  }
+};
+
+// Trains eagerly; returns the final weights.
+std::vector<double> train(std::uint64_t seed, int steps) {
+  Net net(seed);
+  for (int s = 0; s < steps; ++s) {
+    net.loss().backward();
+    net.update();
+    for (TensorD* p : {&net.w1, &net.b1, &net.w2, &net.b2}) p->zero_grad();
+  }
+  return net.weights();
+}
+
+// Trains by replay: the first step recorded, the others replayed, the batch rewritten in place
+// before each run.
+std::vector<double> train_by_replay(std::uint64_t seed, int steps) {
+  Net net(seed);
+  auto step =
+      tg::record_step([&] { return net.loss(); }, {net.w1, net.b1, net.w2, net.b2}, {net.x, net.y});
+  net.update();
+  for (int s = 1; s < steps; ++s) {
+    for (std::size_t i = 0; i < net.x.size(); ++i) net.x.data()[i] = std::sin(double(s + i));
+    step.run();
+    net.update();
+  }
+  return net.weights();
 }
 
 }  // namespace

@@ -11,6 +11,10 @@
 #include <unordered_set>
 #include <utility>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "launch.hpp"
 #include "tapegrad/registry.hpp"
 
@@ -69,13 +73,28 @@ bool replayable_op(const char* name) {
 
 }  // namespace
 
+namespace {
+
+// Where `p` lies on the thread's stack: `p` itself, or, under AddressSanitizer's detection of use
+// after return (which moves locals to a "fake stack" on the heap), the real frame that its fake
+// frame stands for. Frame addresses (__builtin_frame_address) are always real ones.
+std::uintptr_t stack_address(const void* p) {
+#if defined(__SANITIZE_ADDRESS__)
+  if (void* fake = __asan_get_current_fake_stack())
+    if (void* real = __asan_addr_is_in_fake_stack(fake, const_cast<void*>(p), nullptr, nullptr))
+      return reinterpret_cast<std::uintptr_t>(real);
+#endif
+  return reinterpret_cast<std::uintptr_t>(p);
+}
+
+}  // namespace
+
 // Stacks grow downward on the targets the library builds for: the recorded function's locals lie
 // above this frame and below the recorded frame.
 void capture_generator(Capture* capture, const char* who, std::mt19937_64& rng) {
-  const volatile char here = 0;
-  const auto address = reinterpret_cast<std::uintptr_t>(&rng);
-  if (capture->recorded_frame && address > reinterpret_cast<std::uintptr_t>(&here) &&
-      address < capture->recorded_frame)
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  const std::uintptr_t address = stack_address(&rng);
+  if (capture->recorded_frame && address > here && address < capture->recorded_frame)
     throw ReplayError(std::string(who) +
                       ": the generator is a local variable of the recorded function, which "
                       "replays would draw from after it is gone; declare it outside, so that it "
@@ -287,12 +306,11 @@ template <class T> std::string first_difference(const Tensor<T>& replayed, const
   return "nowhere";
 }
 
-// Calls f, telling the recording where f's frames begin: what f declares lies below `frame`.
+// Calls f, telling the recording where f's frames begin: what f declares lies below this frame.
 template <class T>
 [[gnu::noinline]] Tensor<T> call_recorded(const std::function<Tensor<T>()>& f,
                                           detail::Capture& capture) {
-  const volatile char frame = 0;
-  capture.recorded_frame = reinterpret_cast<std::uintptr_t>(&frame);
+  capture.recorded_frame = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   Tensor<T> loss = f();
   capture.recorded_frame = 0;  // backward declares nothing of f's
   return loss;

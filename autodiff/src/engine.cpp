@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels.hpp"
 #include "launch.hpp"
 #include "tapegrad/node.hpp"
 #include "tapegrad/ops.hpp"
@@ -53,6 +54,12 @@ template <class T> std::string describe_value(const Tensor<T>& t, std::ptrdiff_t
 template <class T> bool exclusively_owned(const Tensor<T>& g) {
   return g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.impl()->grad_fn;
 }
+
+// A node's mark on its upstream gradient (detail::last_use) lasts for its backward call only,
+// thrown out of or not: a later tensor at the same address must never be taken for it.
+struct ForgetSpareUpstream {
+  ~ForgetSpareUpstream() { detail::t_spare_upstream = nullptr; }
+};
 
 template <class T> void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
   detail::launch([dst = into.data(), src = g.data(), n = into.size()] {
@@ -187,10 +194,15 @@ template <class T> class Engine {
 
    private:
     void step(Node<T>& node, Slot& slot, bool release) {
-      Tensor<T> g = std::move(slot.grad);
-      if (g.defined()) {
+      if (slot.grad.defined()) {
         Grads<T> grads;
-        node.backward(g, grads);
+        {
+          // Dropped after the call: a gradient written into the upstream's buffer (see
+          // detail::last_use) then goes on unshared, for the next node or a leaf to take over.
+          const Tensor<T> g = std::move(slot.grad);
+          ForgetSpareUpstream forget;
+          node.backward(g, grads);
+        }
         for (std::size_t i = 0; i < node.num_inputs(); ++i) {
           const Edge<T>& edge = node.edge(i);
           if (!edge.needs_grad || !grads[i].defined()) continue;

@@ -6,6 +6,8 @@
 
 namespace tg::detail {
 
+thread_local constinit const void* t_spare_upstream = nullptr;
+
 Strides broadcast_strides(const Shape& in, const Shape& out) {
   Strides strides{};
   const std::size_t lead = out.rank() - in.rank();

@@ -45,6 +45,33 @@ template <class T> Tensor<T> sum_rows(const Tensor<T>& g) {
   return out;
 }
 
+// ---- the upstream gradient's buffer --------------------------------------------------------
+// Inside Node::backward the engine holds the only handle on the upstream gradient G (when nobody
+// else kept it) and drops it after the call. An adjoint that reads G once, in one elementwise
+// kernel of G's shape, may then write its result into G's buffer instead of a fresh one, as
+// hand-written backprop updates delta in place: one buffer less in a wide layer's backward, and
+// one that is already in cache. A node says that its next kernel is G's last use by passing
+// last_use(g) as that kernel's first operand; map_unary and map_binary take the buffer (take_spare)
+// only if it is still unshared and of the output's shape, and nothing records the backward
+// (create_graph keeps every gradient as the graph's). The engine clears the mark after each node,
+// so that it never outlives the call that set it.
+extern thread_local constinit const void* t_spare_upstream;
+
+template <class T> const Tensor<T>& last_use(const Tensor<T>& g) {
+  const auto& impl = g.impl();
+  if (!grad_enabled() && impl.use_count() == 1 && impl->storage.use_count() == 1 &&
+      !impl->grad_fn && !impl->requires_grad)
+    t_spare_upstream = impl.get();
+  return g;
+}
+
+template <class T> bool take_spare(const Tensor<T>& a, const Shape& shape) {
+  if (t_spare_upstream != a.impl().get()) [[likely]]
+    return false;
+  t_spare_upstream = nullptr;
+  return a.impl().use_count() == 1 && a.impl()->storage.use_count() == 1 && a.shape() == shape;
+}
+
 // ---- elementwise kernels ------------------------------------------------------------------
 // x / y, but 0 for x = 0 (also over y = 0), unless y is NaN: a NaN is never hidden (PyTorch's
 // xlogy(0, NaN) is NaN too). The kernel of xdivy and of bce's fused adjoint.
@@ -57,7 +84,7 @@ template <class T> T xdivy_value(T x, T y) {
 // (+0.3 s of compile time each); a written-out expression such as 1 / (1 + xt::exp(-x)) is
 // 1.75x the loop at [4,2] (docs/design-notes.md "xtensor expressions").
 template <class T, class F> Tensor<T> map_unary(const char* op, const Tensor<T>& x, F f) {
-  Tensor<T> out = new_output<T>(op, x.shape());
+  Tensor<T> out = take_spare(x, x.shape()) ? x : new_output<T>(op, x.shape());
   launch([in = x.data(), o = out.data(), n = x.size(), f] {
     for (std::size_t i = 0; i < n; ++i) o[i] = f(in[i]);
   });
@@ -104,7 +131,7 @@ template <class T, class F>
 Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
   const Shape shape =
       a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor<T> out = new_output<T>(op, shape);
+  Tensor<T> out = take_spare(a, shape) ? a : new_output<T>(op, shape);
   T* o = out.data();
   const T* pa = a.data();
   const T* pb = b.data();

@@ -9,7 +9,9 @@ namespace {
 template <class T> class ExpNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "exp"; }
-  void backward(const Tensor<T>& g, Grads<T>& grads) override { grads[0] = mul(g, this->get(0)); }
+  void backward(const Tensor<T>& g, Grads<T>& grads) override {
+    grads[0] = mul(detail::last_use(g), this->get(0));
+  }
 };
 
 template <class T> std::vector<GradSample<T>> exp_samples(std::uint64_t seed) {

@@ -17,7 +17,7 @@ template <class T> class ReluNode final : public SavingNode<T, 1> {
   const char* name() const override { return "relu"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     // The saved output is positive exactly where x is.
-    grads[0] = relu_backward(g, this->get(0));
+    grads[0] = relu_backward(detail::last_use(g), this->get(0));
   }
 };
 

@@ -13,7 +13,7 @@ template <class T> class SigmoidNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "sigmoid"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    grads[0] = sigmoid_backward(g, this->get(0));
+    grads[0] = sigmoid_backward(detail::last_use(g), this->get(0));
   }
 };
 

@@ -10,7 +10,7 @@ template <class T> class TanhNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "tanh"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    grads[0] = tanh_backward(g, this->get(0));
+    grads[0] = tanh_backward(detail::last_use(g), this->get(0));
   }
 };
 

@@ -156,13 +156,27 @@ int main() {
                                       dropout_net.parameters(), {x, y});
   const long replayed_dropout = replayed_allocations(dropout_step, x.data());
 
-  std::printf("probe: %ld allocations counted (of 2); 100 replayed runs: %ld, with dropout: %ld\n",
-              eager, replayed, replayed_dropout);
+  // New values passed to the run as a braced list, copied into the recorded inputs.
+  tg::TensorD batch = tg::TensorD::from_vector(tg::Shape{4, 2}, {1, 1, 1, 0, 0, 1, 0, 0});
+  step.run({batch, y});
+  allocations = 0;
+  counting = true;
+  for (int i = 0; i < 100; ++i) {
+    batch.data()[i % 8] += 1e-3;
+    step.run({batch, y});
+  }
+  counting = false;
+  const long replayed_values = allocations.exchange(0);
+
+  std::printf(
+      "probe: %ld allocations counted (of 2); 100 replayed runs: %ld, with dropout: %ld, given "
+      "values: %ld\n",
+      eager, replayed, replayed_dropout, replayed_values);
   if (eager != 2) {
     std::printf("FAILED: the counter did not count the probe's allocations\n");
     return 1;
   }
-  if (replayed != 0 || replayed_dropout != 0) {
+  if (replayed != 0 || replayed_dropout != 0 || replayed_values != 0) {
     std::printf("FAILED: replayed runs allocated\n");
     return 1;
   }

@@ -412,7 +412,7 @@ template <class T> const Tensor<T>& Replay<T>::run() {
   return loss_;
 }
 
-template <class T> void Replay<T>::copy_inputs(const std::vector<Tensor<T>>& values) {
+template <class T> void Replay<T>::copy_inputs(RunValues<T> values) {
   if (values.size() != inputs_.size())
     throw ShapeError("replay: " + std::to_string(values.size()) + " input values for " +
                      std::to_string(inputs_.size()) + " recorded inputs");
@@ -427,15 +427,14 @@ template <class T> void Replay<T>::copy_inputs(const std::vector<Tensor<T>>& val
   }
 }
 
-template <class T> const Tensor<T>& Replay<T>::run(const std::vector<Tensor<T>>& values) {
+template <class T> const Tensor<T>& Replay<T>::run(RunValues<T> values) {
   copy_inputs(values);
   return run();
 }
 
 // The labels are checked first, then the values' shapes (copy_inputs): nothing is written unless
 // both pass.
-template <class T>
-void Replay<T>::refill(const std::vector<Tensor<T>>& values, const std::vector<Labels>& labels) {
+template <class T> void Replay<T>::refill(RunValues<T> values, const std::vector<Labels>& labels) {
   if (labels.size() != label_sizes_.size())
     throw ShapeError("replay: " + std::to_string(labels.size()) + " label vectors for " +
                      std::to_string(label_sizes_.size()) + " recorded label inputs");
@@ -446,20 +445,18 @@ void Replay<T>::refill(const std::vector<Tensor<T>>& values, const std::vector<L
 }
 
 template <class T>
-const Tensor<T>& Replay<T>::run(const std::vector<Tensor<T>>& values,
-                                const std::vector<Labels>& labels) {
+const Tensor<T>& Replay<T>::run(RunValues<T> values, const std::vector<Labels>& labels) {
   refill(values, labels);
   return run();
 }
 
 template <class T>
-const Tensor<T>& Replay<T>::run_checked(const std::vector<Tensor<T>>& values,
-                                        const std::vector<Labels>& labels) {
+const Tensor<T>& Replay<T>::run_checked(RunValues<T> values, const std::vector<Labels>& labels) {
   refill(values, labels);
   return run_checked();
 }
 
-template <class T> const Tensor<T>& Replay<T>::run_checked(const std::vector<Tensor<T>>& values) {
+template <class T> const Tensor<T>& Replay<T>::run_checked(RunValues<T> values) {
   copy_inputs(values);
   return run_checked();
 }

@@ -36,7 +36,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -54,6 +56,20 @@ bool recording();
 
 // Class labels, as in tapegrad/ops.hpp.
 using Labels = std::vector<std::int64_t>;
+
+// The values a run copies into the recorded inputs, in order: a braced list of tensors
+// (`run({batch_x, batch_y})`) or a std::vector of them, viewed for the length of the call. Nothing
+// is allocated (a std::vector built for every call would be).
+template <class T> class RunValues {
+ public:
+  RunValues(std::initializer_list<Tensor<T>> values) : values_(values.begin(), values.size()) {}
+  RunValues(const std::vector<Tensor<T>>& values) : values_(values) {}
+  std::size_t size() const { return values_.size(); }
+  const Tensor<T>& operator[](std::size_t i) const { return values_[i]; }
+
+ private:
+  std::span<const Tensor<T>> values_;
+};
 
 template <class T> class Replay {
  public:
@@ -80,12 +96,14 @@ template <class T> class Replay {
   // out of range.
   const Tensor<T>& run();
   // Copies `values[i]` into input i first. ShapeError naming the index and both shapes when a
-  // value's shape is not the recorded input's, or when the count differs.
-  const Tensor<T>& run(const std::vector<Tensor<T>>& values);
+  // value's shape is not the recorded input's, or when the count differs. Allocates nothing.
+  const Tensor<T>& run(RunValues<T> values);
   // Also assigns `labels[i]` to label input i (the caller's vector declared to record_step). The
   // labels are checked (count and length: ShapeError; range: the op's IndexError) before any
-  // value or label is written.
-  const Tensor<T>& run(const std::vector<Tensor<T>>& values, const std::vector<Labels>& labels);
+  // value or label is written. A braced list of label vectors is a std::vector built for the call,
+  // which allocates: a loop that must not allocate writes into the declared vectors and calls
+  // run() or run(values).
+  const Tensor<T>& run(RunValues<T> values, const std::vector<Labels>& labels);
 
   // run(), then f and backward once more in eager mode on the same values, comparing the loss
   // and every parameter's gradient bit for bit: ReplayError naming the first that differs (f's
@@ -93,9 +111,8 @@ template <class T> class Replay {
   // draws the run's random values again (the recorded generators are rewound to their state
   // before the run), and leaves the generators where the run did. Allocates.
   const Tensor<T>& run_checked();
-  const Tensor<T>& run_checked(const std::vector<Tensor<T>>& values);
-  const Tensor<T>& run_checked(const std::vector<Tensor<T>>& values,
-                               const std::vector<Labels>& labels);
+  const Tensor<T>& run_checked(RunValues<T> values);
+  const Tensor<T>& run_checked(RunValues<T> values, const std::vector<Labels>& labels);
 
   const Tensor<T>& loss() const { return loss_; }
   // The parameters and inputs as passed to record_step.
@@ -112,8 +129,8 @@ template <class T> class Replay {
 
  private:
   Replay();
-  void copy_inputs(const std::vector<Tensor<T>>& values);
-  void refill(const std::vector<Tensor<T>>& values, const std::vector<Labels>& labels);
+  void copy_inputs(RunValues<T> values);
+  void refill(RunValues<T> values, const std::vector<Labels>& labels);
 
   std::function<Tensor<T>()> f_;
   std::vector<Tensor<T>> params_, inputs_;

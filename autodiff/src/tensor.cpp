@@ -722,8 +722,12 @@ template <class T> void Tensor<T>::set_grad(const Tensor& gradient) {
   if (gradient.defined() && gradient.shape() != impl.shape)
     throw ShapeError("set_grad: gradient " + gradient.shape().str() +
                      " does not match the tensor " + impl.shape.str());
-  std::shared_ptr<TensorImpl<T>> old = gradient.impl_;  // the replaced one is freed after unlocking
+  std::shared_ptr<TensorImpl<T>> old;  // the replaced one is freed after unlocking
   std::lock_guard<detail::GradLock> lock(impl.grad_lock);
+  // A replay sets its own buffer again on every run: no reference counting then, whose atomic
+  // operations are most of the cost once the process has a second thread (a BLAS pool).
+  if (impl.grad == gradient.impl_) return;
+  old = gradient.impl_;
   old.swap(impl.grad);
 }
 

@@ -180,6 +180,17 @@ TEST_SUITE("nn.optim") {
     check_values(p, {0.855, -2.87}, 1e-6);
   }
 
+  TEST_CASE("plain SGD on float parameters steps in float arithmetic") {
+    // x - float(lr) * g, each operation rounded to float, as the hand-written loop w -= lr * g
+    // does; worked out in Python with struct's float packing. Computed in double and rounded
+    // once it would be 0.0019439220195636153, with one fused rounding 0.0019439223688095808.
+    auto p = TensorF::vector({-0.018259651958942413f}, true);
+    p.set_grad(TensorF::vector({-0.20203574001789093f}));
+    SGD<float> opt({p}, {.lr = 0.1});
+    opt.step();
+    CHECK(p.item() == 0.0019439216703176498f);
+  }
+
   // ---- Adam --------------------------------------------------------------------------------
 
   TEST_CASE("Adam: the first step is lr * sign(g), the second by hand") {

@@ -75,7 +75,8 @@ struct SgdOptions {
 
 // torch.optim.SGD (dampening 0): g = grad + weight_decay * p; with momentum, buf = g on the first
 // step, else buf = momentum * buf + g, then g = g + momentum * buf (Nesterov) or g = buf;
-// p -= lr * g.
+// p -= lr * g. Without momentum and weight decay the step is computed in T (float parameters:
+// float(lr) * g rounded to float, then the subtraction); otherwise in double, rounded into T.
 template <class T> class SGD : public Optimizer<T> {
  public:
   // Throws DomainError unless lr >= 0, momentum >= 0, weight_decay >= 0, and, with nesterov,

@@ -409,15 +409,29 @@ template <class T> Node<T>::~Node() {
 }
 
 template <class T> void Node<T>::free_owned_inputs() {
-  std::vector<std::shared_ptr<Node<T>>> orphans;
+  // The nodes waiting to be taken apart: inline while few (a small graph's whole free), so that
+  // freeing a graph allocates nothing itself.
+  constexpr std::size_t kInline = 16;
+  std::shared_ptr<Node<T>> inline_orphans[kInline];
+  std::vector<std::shared_ptr<Node<T>>> heap_orphans;
+  std::size_t count = 0;
+  auto push = [&](std::shared_ptr<Node<T>>&& n) {
+    if (count < kInline)
+      inline_orphans[count] = std::move(n);
+    else
+      heap_orphans.push_back(std::move(n));
+    ++count;
+  };
   for (auto& e : edges_)
-    if (e.node && e.node.use_count() == 1) orphans.push_back(std::move(e.node));
-  while (!orphans.empty()) {
-    std::shared_ptr<Node<T>> n = std::move(orphans.back());
-    orphans.pop_back();
+    if (e.node && e.node.use_count() == 1) push(std::move(e.node));
+  while (count > 0) {
+    --count;
+    std::shared_ptr<Node<T>> n =
+        std::move(count < kInline ? inline_orphans[count] : heap_orphans.back());
+    if (count >= kInline) heap_orphans.pop_back();
     n->release_saved();  // a saved input holds its producer too; drop it before looking
     for (auto& e : n->edges_)
-      if (e.node && e.node.use_count() == 1) orphans.push_back(std::move(e.node));
+      if (e.node && e.node.use_count() == 1) push(std::move(e.node));
   }
 }
 

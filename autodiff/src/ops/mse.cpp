@@ -17,9 +17,30 @@ template <class T> class MseNode final : public SavingNode<T, 2> {
   const char* name() const override { return "mse"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     const T scale = reduction == Reduction::mean ? T(2) / T(this->input_shape(0).numel()) : T(2);
-    Tensor<T> d = mul(this->get(0) - this->get(1), g * scale);
-    if (this->needs_grad(1)) grads[1] = neg(d);
-    grads[0] = std::move(d);
+    const Tensor<T> a = this->get(0), b = this->get(1);
+    if (grad_enabled()) {  // recording (create_graph): the gradient must be made of ops
+      Tensor<T> d = mul(a - b, g * scale);
+      if (this->needs_grad(1)) grads[1] = neg(d);
+      grads[0] = std::move(d);
+      return;
+    }
+    // A plain backward: one pass for what the ops above compute (a - b, G * scale, their product,
+    // its negation), in the same order, so the same bits, without their three or four
+    // intermediate tensors (most of a small regression step's loss adjoint).
+    Tensor<T> da = detail::new_output<T>("mse", a.shape());
+    const bool both = this->needs_grad(1);
+    Tensor<T> db = both ? detail::new_output<T>("mse", a.shape()) : Tensor<T>();
+    detail::launch([pa = a.data(), pb = b.data(), pg = g.data(), oa = da.data(),
+                    ob = both ? db.data() : nullptr, n = a.size(),
+                    g_step = std::size_t(reduction == Reduction::none), scale] {
+      for (std::size_t i = 0; i < n; ++i) {
+        const T d = (pa[i] - pb[i]) * (pg[i * g_step] * scale);
+        oa[i] = d;
+        if (ob) ob[i] = -d;
+      }
+    });
+    if (both) grads[1] = std::move(db);
+    grads[0] = std::move(da);
   }
 };
 

@@ -14,8 +14,33 @@ template <class T> class LinearNode final : public SavingNode<T, 2> {
  public:
   const char* name() const override { return "linear"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    if (this->needs_grad(0)) grads[0] = matmul(g, this->get(1), false, true);
-    if (this->needs_grad(1)) grads[1] = matmul(this->get(0), g, true, false);
+    if (grad_enabled()) {  // recording (create_graph): the gradients must be made of ops
+      if (this->needs_grad(0)) grads[0] = matmul(g, this->get(1), false, true);
+      if (this->needs_grad(1)) grads[1] = matmul(this->get(0), g, true, false);
+      if (this->needs_grad(2)) grads[2] = detail::sum_rows(g);
+      return;
+    }
+    // A plain backward: the GEMMs those matmuls run, with the same arguments (so the same bits),
+    // without the op around each (its checks, its recording test) on a small layer's adjoint.
+    const std::size_t n = g.shape()[0], m = g.shape()[1];
+    if (this->needs_grad(0)) {
+      const Tensor<T> w = this->get(1);
+      const std::size_t k = w.shape()[0];
+      Tensor<T> dx = detail::new_output<T>("linear", Shape{n, k});
+      detail::launch([n, k, m, pg = g.data(), pw = w.data(), o = dx.data()] {
+        detail::gemm<T>(false, true, n, k, m, T(1), pg, m, pw, m, T(0), o);
+      });
+      grads[0] = std::move(dx);
+    }
+    if (this->needs_grad(1)) {
+      const Tensor<T> x = this->get(0);
+      const std::size_t k = x.shape()[1];
+      Tensor<T> dw = detail::new_output<T>("linear", Shape{k, m});
+      detail::launch([n, k, m, px = x.data(), pg = g.data(), o = dw.data()] {
+        detail::gemm<T>(true, false, k, m, n, T(1), px, k, pg, m, T(0), o);
+      });
+      grads[1] = std::move(dw);
+    }
     if (this->needs_grad(2)) grads[2] = detail::sum_rows(g);
   }
 };

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels.hpp"
@@ -55,10 +56,19 @@ template <class T> bool exclusively_owned(const Tensor<T>& g) {
   return g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.impl()->grad_fn;
 }
 
+// The nodes of the backward pass running on this thread (for detail::sole_producer), and the
+// input whose gradient the running adjoint sends past its producer (detail::pass_through).
+__attribute__((tls_model("initial-exec"))) thread_local const void* t_running_nodes = nullptr;
+constexpr std::size_t kNoPassThrough = std::size_t(-1);
+__attribute__((tls_model("initial-exec"))) thread_local std::size_t t_pass_through = kNoPassThrough;
+
 // A node's mark on its upstream gradient (detail::last_use) lasts for its backward call only,
 // thrown out of or not: a later tensor at the same address must never be taken for it.
 struct ForgetSpareUpstream {
-  ~ForgetSpareUpstream() { detail::t_spare_upstream = nullptr; }
+  ~ForgetSpareUpstream() {
+    detail::t_spare_upstream = nullptr;
+    t_pass_through = kNoPassThrough;
+  }
 };
 
 template <class T> void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
@@ -189,6 +199,11 @@ template <class T> class Engine {
     GraphTask& operator=(const GraphTask&) = delete;
 
     void run(bool release) {
+      // A backward run from inside an adjoint has its own nodes, then gives the outer pass back.
+      struct Running {
+        const void* outer;
+        ~Running() { t_running_nodes = outer; }
+      } running{std::exchange(t_running_nodes, &walk_.nodes)};
       for (std::size_t k = walk_.nodes.size(); k-- > 0;) step(*walk_.nodes[k], slots_[k], release);
     }
 
@@ -196,15 +211,17 @@ template <class T> class Engine {
     void step(Node<T>& node, Slot& slot, bool release) {
       if (slot.grad.defined()) {
         Grads<T> grads;
+        std::size_t through = kNoPassThrough;
         {
           // Dropped after the call: a gradient written into the upstream's buffer (see
           // detail::last_use) then goes on unshared, for the next node or a leaf to take over.
           const Tensor<T> g = std::move(slot.grad);
           ForgetSpareUpstream forget;
           node.backward(g, grads);
+          through = t_pass_through;
         }
         for (std::size_t i = 0; i < node.num_inputs(); ++i) {
-          const Edge<T>& edge = node.edge(i);
+          const Edge<T>& edge = i == through ? node.edge(i).node->edge(0) : node.edge(i);
           if (!edge.needs_grad || !grads[i].defined()) continue;
           Tensor<T> gi = std::move(grads[i]);
           if (t_anomaly_mode) check_backward_finite(node, i, gi);
@@ -245,6 +262,26 @@ template <class T> class Engine {
     Slot* slots_ = inline_;
   };
 };
+
+namespace detail {
+
+template <class T> const Node<T>* sole_producer(const Node<T>& consumer, std::size_t input) {
+  const Node<T>* producer = consumer.edge(input).node.get();
+  if (!producer || grad_enabled() || !t_running_nodes) return nullptr;
+  std::size_t edges_in = 0;
+  for (const Node<T>* n : *static_cast<const std::vector<Node<T>*>*>(t_running_nodes))
+    for (std::size_t i = 0; i < n->num_inputs(); ++i) edges_in += n->edge(i).node.get() == producer;
+  return edges_in == 1 ? producer : nullptr;
+}
+
+void pass_through(std::size_t input) {
+  t_pass_through = input;
+}
+
+template const Node<float>* sole_producer(const Node<float>&, std::size_t);
+template const Node<double>* sole_producer(const Node<double>&, std::size_t);
+
+}  // namespace detail
 
 template <class T> void Tensor<T>::backward(BackwardOptions options) const {
   Engine<T>::run(*this, Tensor<T>(), options);

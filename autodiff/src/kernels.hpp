@@ -72,6 +72,17 @@ template <class T> bool take_spare(const Tensor<T>& a, const Shape& shape) {
   return a.impl().use_count() == 1 && a.impl()->storage.use_count() == 1 && a.shape() == shape;
 }
 
+// ---- an adjoint through its input's producer -------------------------------------------------
+// A loss whose adjoint with respect to an activation's output simplifies with the activation's own
+// (bce after sigmoid: dL/dz = G (p - y) / N, where dL/dp divides by p(1-p) and sigmoid's adjoint
+// multiplies it back) may compute the gradient of the activation's input in one pass and send it
+// there, past the activation's node, when nothing else in the running backward pass sends a
+// gradient to that output and nothing records the backward. sole_producer(node, i) is input i's
+// producer when so (else null); the adjoint then calls pass_through(i) after writing grads[i],
+// and the engine delivers grads[i] to the producer's input 0, the producer's own adjoint skipped.
+template <class T> const Node<T>* sole_producer(const Node<T>& consumer, std::size_t input);
+void pass_through(std::size_t input);
+
 // ---- elementwise kernels ------------------------------------------------------------------
 // x / y, but 0 for x = 0 (also over y = 0), unless y is NaN: a NaN is never hidden (PyTorch's
 // xlogy(0, NaN) is NaN too). The kernel of xdivy and of bce's fused adjoint.

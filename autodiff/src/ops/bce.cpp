@@ -6,6 +6,10 @@
 // bce_backward), which is G*(p-y)/(p(1-p))/N away from the edges. PyTorch clamps that denominator
 // at 1e-12 and so is ~10x too small after sigmoid(30); here sigmoid's s(1-s) cancels it exactly.
 // dy = G*(log(1-p) - log p)/N.
+// After sigmoid (p = sigmoid(z), p sent no other gradient, a plain backward) the adjoint goes
+// straight to z as G*(p - y)/N in one pass, sigmoid's node skipped (detail::sole_producer): what
+// hand-written backprop computes for a sigmoid output layer, finite also where p rounds to 0 or 1.
+#include <cstring>
 #include <limits>
 
 #include "../loss_kernels.hpp"
@@ -22,10 +26,33 @@ template <class T> T xlogy(T x, T y) {
 template <class T> class BceNode final : public SavingNode<T, 2> {
  public:
   Reduction reduction = Reduction::mean;
+
+  // p = sigmoid(z), nothing else sending p a gradient: dL/dz = G (p - y) / N in one pass, where
+  // bce's adjoint G ((1-y)/(1-p) - y/p) / N times sigmoid's p(1-p) takes two, divides twice, and
+  // is 0 * inf = NaN where p rounds to exactly 0 or 1 (|z| > 37 in double) with y on the other
+  // side, although the gradient there is G/N.
+  Tensor<T> logit_gradient(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y) const {
+    Tensor<T> dz = detail::new_output<T>("bce", p.shape());
+    const T inverse_n = reduction == Reduction::mean ? T(1) / T(p.size()) : T(1);
+    detail::launch([o = dz.data(), pp = p.data(), py = y.data(), pg = g.data(), n = p.size(),
+                    g_step = std::size_t(g.size() == p.size()), inverse_n] {
+      for (std::size_t i = 0; i < n; ++i) o[i] = (pp[i] - py[i]) * (pg[i * g_step] * inverse_n);
+    });
+    return dz;
+  }
+
   const char* name() const override { return "bce"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> p = this->get(0), y = this->get(1);
-    if (this->needs_grad(0)) grads[0] = bce_backward(g, p, y, reduction);
+    if (this->needs_grad(0)) {
+      const Node<T>* producer = detail::sole_producer(*this, 0);
+      if (producer && std::strcmp(producer->name(), "sigmoid") == 0) {
+        grads[0] = logit_gradient(g, p, y);
+        detail::pass_through(0);
+      } else {
+        grads[0] = bce_backward(g, p, y, reduction);
+      }
+    }
     if (this->needs_grad(1))
       grads[1] = mul(log(T(1) - p) - log(p), detail::term_upstream(g, reduction, p.size()));
   }

@@ -8,6 +8,9 @@
 //    not in the node.
 // 3. Each contribution whose shape differs from its input's (a broadcast op) is summed back with
 //    sum_to: the one place where broadcast gradients are reduced.
+// 4. An adjoint may take its upstream gradient's buffer for its result (detail::last_use), and
+//    one whose input's producer it alone feeds may send the producer's input its gradient
+//    directly (detail::sole_producer, pass_through): bce after sigmoid.
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -221,6 +224,7 @@ template <class T> class Engine {
           through = t_pass_through;
         }
         for (std::size_t i = 0; i < node.num_inputs(); ++i) {
+          // A gradient sent past its producer goes where the producer's own would have gone.
           const Edge<T>& edge = i == through ? node.edge(i).node->edge(0) : node.edge(i);
           if (!edge.needs_grad || !grads[i].defined()) continue;
           Tensor<T> gi = std::move(grads[i]);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "tapegrad/node.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 using tg::TensorD;
@@ -15,6 +16,19 @@ namespace {
 
 double sigmoid(double z) {
   return 1 / (1 + std::exp(-z));
+}
+
+// A user's op named "sigmoid" that is the identity: bce after it is no logistic output layer.
+class NamedSigmoid final : public tg::Node<double> {
+ public:
+  const char* name() const override { return "sigmoid"; }
+  void backward(const TensorD& g, tg::Grads<double>& grads) override { grads[0] = g; }
+};
+
+TensorD named_sigmoid(const TensorD& in) {
+  TensorD out = in.detach().clone();
+  tg::record<NamedSigmoid>(out, {&in});
+  return out;
 }
 
 }  // namespace
@@ -68,4 +82,13 @@ TEST_CASE("bce after sigmoid, recorded for a second order: d2L/dz2 = p (1 - p) /
     CHECK(first.data()[i] == doctest::Approx((s - y[i]) / 3).epsilon(1e-14));
     CHECK(second.data()[i] == doctest::Approx(s * (1 - s) / 3).epsilon(1e-13));
   }
+}
+
+TEST_CASE("bce after another op named sigmoid keeps bce's own adjoint") {
+  // p = identity(x): dL/dx = ((1-y)/(1-p) - y/p) / N, by hand for p = [0.2, 0.6], y = [0, 1]:
+  // (1/0.8) / 2 = 0.625 and -(1/0.6) / 2 = -0.8333...
+  TensorD x = TensorD::vector({0.2, 0.6}, true);
+  tg::bce(named_sigmoid(x), TensorD::vector({0.0, 1.0})).backward();
+  CHECK(x.grad().data()[0] == doctest::Approx(0.625).epsilon(1e-15));
+  CHECK(x.grad().data()[1] == doctest::Approx(-1.0 / 1.2).epsilon(1e-15));
 }

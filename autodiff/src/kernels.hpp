@@ -82,6 +82,8 @@ template <class T> bool take_spare(const Tensor<T>& a, const Shape& shape) {
 // and the engine delivers grads[i] to the producer's input 0, the producer's own adjoint skipped.
 template <class T> const Node<T>* sole_producer(const Node<T>& consumer, std::size_t input);
 void pass_through(std::size_t input);
+// Whether `node` is sigmoid's own (by its type: a node defined elsewhere may be named "sigmoid").
+template <class T> bool is_sigmoid(const Node<T>& node);
 
 // ---- elementwise kernels ------------------------------------------------------------------
 // x / y, but 0 for x = 0 (also over y = 0), unless y is NaN: a NaN is never hidden (PyTorch's

@@ -9,7 +9,6 @@
 // After sigmoid (p = sigmoid(z), p sent no other gradient, a plain backward) the adjoint goes
 // straight to z as G*(p - y)/N in one pass, sigmoid's node skipped (detail::sole_producer): what
 // hand-written backprop computes for a sigmoid output layer, finite also where p rounds to 0 or 1.
-#include <cstring>
 #include <limits>
 
 #include "../loss_kernels.hpp"
@@ -46,7 +45,7 @@ template <class T> class BceNode final : public SavingNode<T, 2> {
     Tensor<T> p = this->get(0), y = this->get(1);
     if (this->needs_grad(0)) {
       const Node<T>* producer = detail::sole_producer(*this, 0);
-      if (producer && std::strcmp(producer->name(), "sigmoid") == 0) {
+      if (producer && detail::is_sigmoid(*producer)) {
         grads[0] = logit_gradient(g, p, y);
         detail::pass_through(0);
       } else {

@@ -86,6 +86,17 @@ template <class T> Tensor<T> sigmoid(const Tensor<T>& x) {
 template Tensor<float> sigmoid(const Tensor<float>&);
 template Tensor<double> sigmoid(const Tensor<double>&);
 
+namespace detail {
+
+template <class T> bool is_sigmoid(const Node<T>& node) {
+  return dynamic_cast<const SigmoidNode<T>*>(&node) != nullptr;
+}
+
+template bool is_sigmoid(const Node<float>&);
+template bool is_sigmoid(const Node<double>&);
+
+}  // namespace detail
+
 TG_DEFINE_REPLAYABLE_OP(sigmoid, "dx = G*s*(1-s), s = sigmoid(x)", sigmoid_samples, sigmoid_cases);
 
 }  // namespace tg

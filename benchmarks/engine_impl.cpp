@@ -121,11 +121,11 @@ template <class T> class EngineMlp final : public Runner {
  private:
   // The step (or gradient) on the whole data set is recorded on X_ and labels_ themselves. An
   // epoch of minibatches has two batch shapes, the full one and a shorter last one: one recording
-  // for each, on buffers of its own that each batch is gathered into (the rows the epoch's order
-  // names, as Minibatches::batch copies them, without its allocations), then run and followed by
-  // the optimizer's step, as an eager step. The label vectors are declared label inputs, read by
-  // softmax_ce at every run: members of this object, which never moves. The epoch's labels are
-  // the Minibatches' own.
+  // for each (the second on the first's memory), on input buffers of its own that each batch is
+  // gathered into (the rows the epoch's order names, as Minibatches::batch copies them, without
+  // its allocations), then run and followed by the optimizer's step, as an eager step. The label
+  // vectors are declared label inputs, read by softmax_ce at every run: members of this object,
+  // which never moves. The epoch's labels are the Minibatches' own.
   void record() {
     if (p_.mode == Mode::step || p_.mode == Mode::grad) {
       replay_ = record_on(X_, labels_);
@@ -141,15 +141,17 @@ template <class T> class EngineMlp final : public Runner {
     if (last != first) {
       last_x_ = tg::Tensor<T>::zeros({last, d});
       last_y_.assign(last, 0);
-      replay_last_ = record_on(last_x_, last_y_);
+      replay_last_ = record_on(last_x_, last_y_, replay_.get());
     }
   }
 
-  std::unique_ptr<tg::Replay<T>> record_on(tg::Tensor<T>& x, tg::Labels& y) {
+  std::unique_ptr<tg::Replay<T>> record_on(tg::Tensor<T>& x, tg::Labels& y,
+                                           tg::Replay<T>* share_with = nullptr) {
     std::vector<std::reference_wrapper<tg::Labels>> labels;
     if (p_.loss == Loss::softmax_ce) labels.push_back(y);
-    return std::make_unique<tg::Replay<T>>(tg::record_step(
-        [this, &x, &y] { return loss(net_(x), y); }, net_.parameters(), {x}, labels));
+    return std::make_unique<tg::Replay<T>>(
+        tg::record_step([this, &x, &y] { return loss(net_(x), y); }, net_.parameters(), {x}, labels,
+                        tg::ShareBuffers<T>{share_with}));
   }
 
   // The first `units` minibatches of a new epoch, replayed.

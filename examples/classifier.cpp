@@ -104,7 +104,8 @@ struct BatchSlot {
   TensorF logits;  // the recorded step's scores: a buffer of the recording, rewritten by each run
 };
 
-// How a variant trains: by replay (a recording per batch size, each run once per batch) or
+// How a variant trains: by replay (a recording per batch size, on shared memory, each run once
+// per batch) or
 // eagerly (the graph built and walked for every batch), on the same buffers either way.
 struct Training {
   bool replay = true;
@@ -175,12 +176,16 @@ EpochResult train_epoch(nn::Module<float>& net, nn::Optimizer<float>& opt,
         inputs.push_back(s.Y);
       else
         labels.push_back(s.y);
+      // The batch sizes' recordings run one after the other: they share their buffers' memory.
+      tg::ShareBuffers<float> share;
+      for (auto& [size, other] : training.slots)
+        if (other.step) share = tg::share_buffers_with(*other.step);
       s.step.emplace(tg::record_step(
           [&net, &s, loss] {
             s.logits = net(s.x);
             return loss(s.logits, s);
           },
-          net.parameters(), inputs, labels));
+          net.parameters(), inputs, labels, share));
       s.logits = s.logits.detach();  // the buffer, without the recording's graph
       J = s.step->loss();
       scores = s.logits;

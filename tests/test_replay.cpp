@@ -897,6 +897,159 @@ TEST_CASE("buffers that outlive their recording keep their values and blocks") {
   CHECK(loss.to_vector() == expected.back());
 }
 
+namespace {
+
+// One model, two batch shapes (an epoch's full minibatch and its shorter last one): the layers of
+// LayeredStep on batches of `rows` rows.
+struct Batch {
+  TensorD x, y;
+  explicit Batch(std::size_t rows)
+      : x(TensorD::zeros(Shape{rows, LayeredStep::H})),
+        y(TensorD::zeros(Shape{rows, LayeredStep::H})) {}
+  void fill(std::mt19937_64& rng) {
+    write_into(x, TensorD::uniform(x.shape(), -1, 1, rng));
+    write_into(y, TensorD::uniform(y.shape(), 0, 1, rng));
+  }
+  TensorD loss(const std::vector<TensorD>& params) const {
+    TensorD h = x;
+    for (std::size_t l = 0; l < LayeredStep::L; ++l) {
+      const TensorD z = tg::add_bias(tg::matmul(h, params[2 * l]), params[2 * l + 1]);
+      h = l % 2 ? tg::relu(z) : tg::sigmoid(z);
+    }
+    return tg::mse(h, y);
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a recording that shares another's buffers takes no memory of its own for a batch no larger, "
+    "and both replay bit for bit") {
+  LayeredStep replayed(5), eager(5);
+  Batch full(LayeredStep::n), last(LayeredStep::n * 3 / 4);
+  Batch eager_full(LayeredStep::n), eager_last(LayeredStep::n * 3 / 4);
+  auto full_step = tg::record_step([&] { return full.loss(replayed.params); }, replayed.params,
+                                   {full.x, full.y});
+  std::size_t alone_bytes = 0;
+  {
+    auto alone = tg::record_step([&] { return last.loss(replayed.params); }, replayed.params,
+                                 {last.x, last.y});
+    alone_bytes = alone.bytes();
+  }
+  auto last_step = tg::record_step([&] { return last.loss(replayed.params); }, replayed.params,
+                                   {last.x, last.y}, {}, tg::share_buffers_with(full_step));
+  MESSAGE("full batch: " << full_step.bytes() << " bytes; last batch alone: " << alone_bytes
+                         << ", sharing: " << last_step.bytes());
+  CHECK(alone_bytes > 0);
+  // Every block it holds is one of the full batch's recording: none of its own.
+  CHECK(last_step.bytes() == full_step.bytes());
+  CHECK(last_step.buffers() == full_step.buffers());
+
+  // An epoch of three batches and its last one, twice, each run followed by a step in place.
+  std::mt19937_64 rng_replayed(11), rng_eager(11);
+  for (int t = 0; t < 8; ++t) {
+    CAPTURE(t);
+    const bool is_last = t % 4 == 3;
+    Batch& b = is_last ? last : full;
+    Batch& e = is_last ? eager_last : eager_full;
+    b.fill(rng_replayed);
+    e.fill(rng_eager);
+    const TensorD loss = (is_last ? last_step : full_step).run().clone();
+    for (TensorD& p : eager.params) p.zero_grad();
+    const TensorD expected = e.loss(eager.params);
+    expected.backward();
+    CHECK(same_bits(loss, expected));
+    for (std::size_t i = 0; i < eager.params.size(); ++i) {
+      CAPTURE(i);
+      CHECK(same_bits(replayed.params[i].grad(), eager.params[i].grad()));
+      for (LayeredStep* s : {&replayed, &eager}) {
+        TensorD& p = s->params[i];
+        const TensorD g = p.grad();
+        for (std::size_t k = 0; k < p.size(); ++k) p.data()[k] -= 0.5 * g.data()[k];
+      }
+    }
+  }
+}
+
+TEST_CASE(
+    "a recording that shares another's buffers leaves the tensors the other's f made and the "
+    "caller keeps, and the versions of its results") {
+  LayeredStep s(6);
+  Batch full(LayeredStep::n), last(LayeredStep::n / 2);
+  std::mt19937_64 rng(3);
+  full.fill(rng);
+  last.fill(rng);
+  TensorD kept;  // as an accuracy would read the logits
+  auto full_step = tg::record_step(
+      [&] {
+        kept = tg::sigmoid(tg::matmul(full.x, s.params[0]));
+        return tg::mse(kept, full.y);
+      },
+      s.params, {full.x, full.y});
+  kept = kept.detach();
+  full_step.run();
+  const std::vector<double> kept_values = kept.to_vector();
+  // A result of the first recording whose version a user moved on (a write in place).
+  TensorD gradient = full_step.gradient(0);
+  gradient.data()[0] += 0;
+  const std::uint64_t version = gradient.version();
+  REQUIRE(version > 0);
+
+  auto last_step = tg::record_step([&] { return last.loss(s.params); }, s.params, {last.x, last.y},
+                                   {}, tg::share_buffers_with(full_step));
+  for (int t = 0; t < 2; ++t) last_step.run();
+  CHECK(kept.to_vector() == kept_values);
+  CHECK(gradient.version() == version);
+}
+
+TEST_CASE(
+    "recordings that share buffers do not run while one of them runs or records: ReplayError") {
+  TensorD w = TensorD::vector({1, 2}, true);
+  tg::Replay<double>* other = nullptr;       // f runs it
+  tg::Replay<double>* share_with = nullptr;  // f records a step sharing its buffers
+  auto first = tg::record_step(
+      [&] {
+        if (other) other->run();
+        if (share_with)
+          (void)tg::record_step([&] { return tg::sum(w); }, {w}, {}, {},
+                                tg::share_buffers_with(*share_with));
+        return tg::sum(tg::exp(w));
+      },
+      {w});
+  // While the second records, a run of the first (from its f here, from another thread alike).
+  check_error<tg::ReplayError>(
+      [&] {
+        (void)tg::record_step(
+            [&] {
+              first.run();
+              return tg::sum(w);
+            },
+            {w}, {}, {}, tg::share_buffers_with(first));
+      },
+      {"replay: run() called", "sharing its buffers"});
+  auto second = tg::record_step([&] { return tg::sum(tg::mul(w, w)); }, {w}, {}, {},
+                                tg::share_buffers_with(first));
+  // run_checked holds the flag while it runs f eagerly: a run of the other from inside f, or a
+  // new recording sharing with it, meets the flag.
+  other = &second;
+  check_error<tg::ReplayError>([&] { first.run_checked(); },
+                               {"replay: run() called", "sharing its buffers"});
+  other = nullptr;
+  share_with = &first;
+  bool refused = false;
+  try {
+    first.run_checked();
+  } catch (const tg::ReplayError& e) {
+    refused = std::string(e.what()).find("record_step: the recording to share buffers with") !=
+              std::string::npos;
+  }
+  CHECK(refused);
+  share_with = nullptr;
+  CHECK_NOTHROW(first.run_checked());
+  CHECK_NOTHROW(second.run_checked());
+  CHECK(w.grad().to_vector() == std::vector<double>{2, 4});
+}
+
 TEST_CASE(
     "a labelled loss made in one recording and backpropagated in a later one reads its own "
     "labels") {

@@ -4,6 +4,7 @@
 // called in order. Internal to the autodiff library.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -31,19 +32,22 @@ struct LabelInputs {
 };
 
 class BufferPool;
+struct Lease;
 
 // What a recording collects: the kernels, in the order they ran, and the memory of every buffer
-// created while recording (see BufferPool in replay.cpp), which stays the recording's so that the
-// raw pointers the kernels captured stay valid between runs. Closing the recording (its
-// destructor) gives the pool's free blocks back; buffers still held elsewhere keep theirs.
+// created while recording (a lease on a BufferPool, see replay.cpp), which stays the recording's
+// so that the raw pointers the kernels captured stay valid between runs. Closing the recording
+// (its destructor) ends the lease; blocks that buffers still use elsewhere stay theirs.
 struct Capture {
-  Capture();
+  // A recording of its own pool, or of the pool of a recording it shares memory with.
+  explicit Capture(std::shared_ptr<BufferPool> shared_pool = nullptr);
   ~Capture();
   Capture(const Capture&) = delete;
   Capture& operator=(const Capture&) = delete;
 
   std::vector<std::function<void()>> kernels;
   std::shared_ptr<BufferPool> pool;
+  std::unique_ptr<Lease> lease;
   // The generators the random factories' kernels draw from, once each: run_checked rewinds them
   // so that its eager pass draws what the run drew.
   std::vector<std::mt19937_64*> generators;
@@ -100,11 +104,13 @@ template <class Data, class Body> void launch_with(const Data& data, const Body&
 // Under capture, make_impl asks here for every storage (`elements` values of T, its header
 // included), with the name of who made it (the op, or a factory): it throws ReplayError for an op
 // not marked replayable (OpCases::replayable), whose writes may not go through launch(), before
-// the op computes anything; otherwise the storage's memory comes from the recording's pool. Every
-// op makes its outputs through make_impl (new_output), so this is the one check; it costs eager
-// mode the load and branch in make_impl.
+// the op computes anything; otherwise the storage's memory comes from the recording's pool, and
+// its version counter too (`version`: not in the block's header, which a buffer of a recording
+// sharing the block may use while this one lives). Every op makes its outputs through make_impl
+// (new_output), so this is the one check; it costs eager mode the load and branch in make_impl.
 template <class T>
 [[gnu::cold]] std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who,
-                                                   std::size_t elements);
+                                                   std::size_t elements,
+                                                   std::atomic<std::uint64_t>*& version);
 
 }  // namespace tg::detail

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <new>
@@ -120,101 +121,169 @@ bool note_replayable(const char* name) noexcept {
 //
 // A run repeats every kernel, so the earlier buffers' kernels write into a block again while a
 // later buffer on it is alive (the loss, a gradient): nothing of a live buffer but its values may
-// lie where an earlier buffer's values were. Its version header sits in front of the values of
-// every buffer on the block, and its reference counts are not in the block (the storage's control
-// block is allocated apart).
+// lie where an earlier buffer's values were. Its version counter is the pool's (one per buffer),
+// and its reference counts are not in the block (the storage's control block is allocated apart).
 //
-// Buffers that outlive the recording (the loss, the gradients a parameter holds) keep the pool
-// alive through their deleter; their blocks go back to the thread's cache when they die after
-// the recording closed.
+// Recordings that share memory (record_step's ShareBuffers) hold leases on one pool. For a new
+// recording, the blocks of the one it shares with are scratch: the recordings of such a family
+// never run at once (they share the running flag, held while recording too), and every run writes
+// a buffer before it reads it, so what a run of one leaves in a block matters to nobody once
+// another runs; except the buffers of tensors f made that the caller keeps (logits for an
+// accuracy): a block with a live buffer other than a recording's loss or gradients is not lent.
+//
+// A block is given back to the thread's cache when no open recording holds it and no buffer lives
+// on it: buffers that outlive their recording (the loss, the gradients a parameter holds) keep
+// the pool alive through their deleter.
+struct PoolBlock {
+  void* memory;
+  std::size_t bytes;
+  std::size_t leases = 0;    // open recordings that hold it
+  std::size_t storages = 0;  // live buffers on it
+  std::size_t results = 0;   // of those, a recording's loss or gradients (see mark_result)
+  PoolBlock* next_free = nullptr;
+};
+
+// The blocks one recording holds in its pool (own and lent), in the order it came to hold them.
+struct Lease {
+  std::uint64_t id;
+  std::vector<PoolBlock*> held;
+};
+
 class BufferPool {
  public:
-  struct Block {
-    void* memory;
-    std::size_t bytes;
-  };
+  using Block = PoolBlock;
 
   BufferPool() = default;
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
-  ~BufferPool() { close(); }
 
-  // A free block of the size eager mode's cache would give, else a new one. (The layout would let
-  // a larger free block serve too; on a training step's sizes that saved nothing, measured.)
-  Block take(std::size_t bytes) {
+  // `lease` starts recording, with the blocks of `lender` (a recording of the same pool) that no
+  // kept tensor uses as its free blocks. Only one recording of a pool records at a time.
+  void begin_recording(Lease& lease, const Lease* lender) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    recording_ = &lease;
+    free_.clear();
+    if (!lender) return;
+    for (Block* b : lender->held)
+      if (b->storages == b->results) {
+        lease.held.push_back(b);
+        ++b->leases;
+        Block*& head = free_[b->bytes];
+        b->next_free = std::exchange(head, b);
+      }
+  }
+
+  void end_recording(Lease& lease) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (recording_ == &lease) {
+      recording_ = nullptr;
+      free_.clear();
+    }
+  }
+
+  // A free block of the recording for a buffer of `bytes`: of the size eager mode's cache would
+  // give, else the smallest free one up to twice that (a shorter batch on a sharing recording's
+  // blocks), else a new one.
+  Block* take(Lease& lease, std::size_t bytes) {
     // Sizes as eager mode's cache rounds them (64-byte classes below 64 KiB, exact above).
     const std::size_t size =
         bytes >= kExactFromBytes ? bytes : (bytes + kClassBytes - 1) / kClassBytes * kClassBytes;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (const auto it = free_.find(size); it != free_.end() && it->second) {
-      FreeBlock* b = it->second;
-      it->second = b->next;
-      return {b, size};
-    }
+    for (auto it = free_.lower_bound(size); it != free_.end() && it->first <= 2 * size; ++it)
+      if (Block* b = it->second) {
+        it->second = b->next_free;
+        ++b->storages;
+        return b;
+      }
     // The list exists before any block of its size can be given back, so give() never allocates.
     free_.try_emplace(size, nullptr);
-    void* p = allocate_small(size);
-    ++blocks_;
-    bytes_ += size;
-    return {p, size};
+    lease.held.reserve(lease.held.size() + 1);
+    auto block = std::make_unique<Block>(Block{allocate_small(size), size});
+    Block* b = block.release();
+    lease.held.push_back(b);
+    b->leases = 1;
+    b->storages = 1;
+    return b;
   }
 
-  // A buffer died: on a thread other than the recording's too (a gradient handed to another
-  // thread), hence the lock.
-  void give(Block block) noexcept {
+  // A buffer on `block`, made by recording `lease_id`, died: on a thread other than the
+  // recording's too (a gradient handed to another thread), hence the lock. While its recording
+  // records, the block is free for the recording's next buffer.
+  void give(Block* block, std::uint64_t lease_id, bool result) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (closed_) {
-      deallocate_small(block.memory, block.bytes);
-      --blocks_;
-      bytes_ -= block.bytes;
-      return;
+    --block->storages;
+    if (result) --block->results;
+    if (recording_ && recording_->id == lease_id) {
+      Block*& head = free_.find(block->bytes)->second;
+      block->next_free = std::exchange(head, block);
     }
-    FreeBlock*& head = free_.find(block.bytes)->second;
-    head = ::new (block.memory) FreeBlock{head};
+    if (block->leases == 0 && block->storages == 0) deallocate(block);
   }
 
-  // The recording is gone: no kernel will write into a free block again.
-  void close() noexcept {
+  // A buffer on `block` is a recording's loss or gradient, which a run rewrites anyway: a
+  // recording that shares the pool may take the block.
+  void mark_result(Block* block) {
     std::lock_guard<std::mutex> lock(mutex_);
-    closed_ = true;
-    for (auto& [size, head] : free_)
-      for (FreeBlock* b = std::exchange(head, nullptr); b;) {
-        FreeBlock* next = b->next;
-        deallocate_small(b, size);
-        --blocks_;
-        bytes_ -= size;
-        b = next;
-      }
+    ++block->results;
   }
 
-  std::size_t blocks() const {
+  // The recording is gone: no kernel of it will write into its blocks again.
+  void release(Lease& lease) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
-    return blocks_;
+    if (recording_ == &lease) {
+      recording_ = nullptr;
+      free_.clear();
+    }
+    for (Block* b : lease.held)
+      if (--b->leases == 0 && b->storages == 0) deallocate(b);
+    lease.held.clear();
   }
-  std::size_t bytes() const {
+
+  // A version counter for a new buffer, alive as long as the pool (and so as any buffer on it).
+  Version* new_version() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return bytes_;
+    return &versions_.emplace_back(0);
   }
+
+  // What a recording holds, its own blocks and those lent to it.
+  std::size_t held_blocks(const Lease& lease) const;
+  std::size_t held_bytes(const Lease& lease) const;
 
  private:
-  struct FreeBlock {
-    FreeBlock* next;
-  };
+  static void deallocate(Block* b) noexcept {
+    deallocate_small(b->memory, b->bytes);
+    delete b;
+  }
+
   static constexpr std::size_t kExactFromBytes = 64 * 1024, kClassBytes = 64;
 
   mutable std::mutex mutex_;
-  std::map<std::size_t, FreeBlock*> free_;  // few distinct sizes, looked up at record time only
-  std::size_t blocks_ = 0, bytes_ = 0;      // owned by the pool, in use or free
-  bool closed_ = false;
+  Lease* recording_ = nullptr;          // the recording that takes blocks now, if any
+  std::map<std::size_t, Block*> free_;  // its free blocks by size (linked through next_free)
+  std::deque<Version> versions_;
 };
+
+std::size_t BufferPool::held_blocks(const Lease& lease) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lease.held.size();
+}
+
+std::size_t BufferPool::held_bytes(const Lease& lease) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::size_t bytes = 0;
+  for (const Block* b : lease.held) bytes += b->bytes;
+  return bytes;
+}
 
 namespace {
 
 // Holds the pool, so that a buffer that outlives its recording can still give its block back.
 struct GiveToPool {
   std::shared_ptr<BufferPool> pool;
-  BufferPool::Block block;
-  template <class T> void operator()(T*) const noexcept { pool->give(block); }
+  BufferPool::Block* block;
+  std::uint64_t lease_id;
+  bool result = false;
+  template <class T> void operator()(T*) const noexcept { pool->give(block, lease_id, result); }
 };
 
 thread_local std::size_t t_measured_bytes = 0;
@@ -245,22 +314,35 @@ template <class T> std::size_t eager_block_bytes(std::size_t elements) {
   return elements * sizeof(T) + overhead;
 }
 
+// Marks the buffer of `x` (a recording's loss or gradient) as a result (BufferPool::mark_result).
+template <class T> void mark_result(const Tensor<T>& x) {
+  if (!x.defined()) return;
+  if (GiveToPool* d = std::get_deleter<GiveToPool>(x.impl()->storage); d && !d->result) {
+    d->pool->mark_result(d->block);
+    d->result = true;
+  }
+}
+
 }  // namespace
 
 namespace {
 std::atomic<std::uint64_t> g_next_capture_id{1};
 }  // namespace
 
-Capture::Capture()
-    : pool(std::make_shared<BufferPool>()),
-      id(g_next_capture_id.fetch_add(1, std::memory_order_relaxed)) {}
+Capture::Capture(std::shared_ptr<BufferPool> shared_pool)
+    : pool(shared_pool ? std::move(shared_pool) : std::make_shared<BufferPool>()),
+      lease(std::make_unique<Lease>()),
+      id(g_next_capture_id.fetch_add(1, std::memory_order_relaxed)) {
+  lease->id = id;
+}
 
 Capture::~Capture() {
-  pool->close();
+  pool->release(*lease);
 }
 
 template <class T>
-std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who, std::size_t elements) {
+std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who, std::size_t elements,
+                                     Version*& version) {
   // The factories that write through launch; any other name is an op, or a caller of make_impl
   // outside the library (named "tensor" by default) whose writes a recording cannot see.
   static const std::unordered_set<std::string> factories = {
@@ -271,15 +353,16 @@ std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who, std::siz
                       ": this op cannot be recorded for replay yet (its kernels are not captured); "
                       "run it in eager mode");
   static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
-  const BufferPool::Block block = capture->pool->take(eager_block_bytes<T>(elements));
+  version = capture->pool->new_version();
+  BufferPool::Block* block = capture->pool->take(*capture->lease, eager_block_bytes<T>(elements));
   // The control block apart, from the small-block cache (see BufferPool); should its allocation
   // throw, the deleter gives the block back.
-  return std::shared_ptr<T[]>(static_cast<T*>(block.memory), GiveToPool{capture->pool, block},
-                              SmallAllocator<T>());
+  return std::shared_ptr<T[]>(static_cast<T*>(block->memory),
+                              GiveToPool{capture->pool, block, capture->id}, SmallAllocator<T>());
 }
 
-template std::shared_ptr<float[]> capture_storage(Capture*, const char*, std::size_t);
-template std::shared_ptr<double[]> capture_storage(Capture*, const char*, std::size_t);
+template std::shared_ptr<float[]> capture_storage(Capture*, const char*, std::size_t, Version*&);
+template std::shared_ptr<double[]> capture_storage(Capture*, const char*, std::size_t, Version*&);
 
 }  // namespace detail
 
@@ -339,13 +422,17 @@ void check_labels(const detail::LabelInputs& labels, const std::vector<std::size
   for (const detail::LabelInputs::Check& c : labels.checks) c.check(at(c.input));
 }
 
+// Held by a run, and by the recording of a step that shares buffers with others: one flag for
+// recordings that share buffers.
 class RunningFlag {
  public:
-  explicit RunningFlag(std::atomic<bool>& flag) : flag_(flag) {
-    if (flag_.exchange(true, std::memory_order_acquire))
-      throw ReplayError(
-          "replay: run() called while another run of this recording is in progress (a recording "
-          "is run from one thread at a time)");
+  explicit RunningFlag(std::atomic<bool>& flag,
+                       const char* refusal =
+                           "replay: run() called while another run of this recording is in "
+                           "progress, or of one sharing its buffers (a recording is run from one "
+                           "thread at a time)")
+      : flag_(flag) {
+    if (flag_.exchange(true, std::memory_order_acquire)) throw ReplayError(refusal);
   }
   ~RunningFlag() { flag_.store(false, std::memory_order_release); }
   RunningFlag(const RunningFlag&) = delete;
@@ -357,7 +444,7 @@ class RunningFlag {
 
 }  // namespace
 
-template <class T> Replay<T>::Replay() : running_(std::make_unique<std::atomic<bool>>(false)) {}
+template <class T> Replay<T>::Replay() : running_(std::make_shared<std::atomic<bool>>(false)) {}
 template <class T> Replay<T>::Replay(Replay&&) noexcept = default;
 template <class T> Replay<T>& Replay<T>::operator=(Replay&&) noexcept = default;
 template <class T> Replay<T>::~Replay() = default;
@@ -365,7 +452,8 @@ template <class T> Replay<T>::~Replay() = default;
 template <class T>
 Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tensor<T>>& params,
                             const std::vector<Tensor<T>>& inputs,
-                            const std::vector<std::reference_wrapper<Labels>>& labels) {
+                            const std::vector<std::reference_wrapper<Labels>>& labels,
+                            ShareBuffers<T> share) {
   if (detail::t_capture)
     throw ReplayError(
         "record_step: called while recording on this thread (a recording cannot "
@@ -375,14 +463,24 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
       throw GraphError("record_step: parameter " + std::to_string(i) + " " +
                        params[i].shape().str() + " is not a leaf that requires a gradient");
   for (const Tensor<T>& x : inputs) (void)x.shape();  // an undefined input throws here
+  const Replay* lender = share.with;
+  if (lender && !lender->tape_)
+    throw ReplayError("record_step: the recording to share buffers with is empty (moved from)");
   Replay r;
+  if (lender) r.running_ = lender->running_;
+  // The lender's blocks are this recording's scratch from now on: it must not run meanwhile.
+  RunningFlag lender_idle(*r.running_,
+                          "record_step: the recording to share buffers with, or one sharing its "
+                          "buffers, is running (a run would write into the buffers being "
+                          "recorded)");
   r.f_ = std::move(f);
   r.params_ = params;
   r.inputs_ = inputs;
   for (const Tensor<T>& x : inputs) r.input_data_.push_back(x.impl()->data);
   // A run replaces the gradients: so does the recording, which is the first run.
   for (Tensor<T>& p : r.params_) p.zero_grad();
-  r.tape_ = std::make_unique<detail::Capture>();
+  r.tape_ = std::make_unique<detail::Capture>(lender ? lender->tape_->pool : nullptr);
+  r.tape_->pool->begin_recording(*r.tape_->lease, lender ? lender->tape_->lease.get() : nullptr);
   for (Labels& l : labels) r.tape_->labels.inputs.push_back(&l);
   r.tape_->labels.read.assign(labels.size(), false);
   try {
@@ -400,6 +498,9 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
   }
   for (const Tensor<T>& p : r.params_) r.grads_.push_back(p.has_grad() ? p.grad() : Tensor<T>());
   for (const Labels* l : r.tape_->labels.inputs) r.label_sizes_.push_back(l->size());
+  detail::mark_result(r.loss_);
+  for (const Tensor<T>& g : r.grads_) detail::mark_result(g);
+  r.tape_->pool->end_recording(*r.tape_->lease);
   return r;
 }
 
@@ -507,10 +608,10 @@ template <class T> std::size_t Replay<T>::kernels() const {
   return tape_->kernels.size();
 }
 template <class T> std::size_t Replay<T>::buffers() const {
-  return tape_->pool->blocks();
+  return tape_->pool->held_blocks(*tape_->lease);
 }
 template <class T> std::size_t Replay<T>::bytes() const {
-  return tape_->pool->bytes();
+  return tape_->pool->held_bytes(*tape_->lease);
 }
 
 template class Replay<float>;

@@ -345,10 +345,10 @@ template <class T> std::shared_ptr<TensorImpl<T>> share_storage(const TensorImpl
 template <class T>
 [[gnu::cold, gnu::noinline]] void capture_storage_into(TensorImpl<T>& impl,
                                                        detail::Capture* capture, const char* who) {
+  // The header stays, unused, so that the block has eager mode's size (see capture_storage).
   constexpr std::size_t header = kHeaderBytes / sizeof(T);
-  std::shared_ptr<T[]> block =
-      detail::capture_storage<T>(capture, who, header + std::max<std::size_t>(impl.numel, 1));
-  impl.version = ::new (static_cast<void*>(block.get())) Version(0);
+  std::shared_ptr<T[]> block = detail::capture_storage<T>(
+      capture, who, header + std::max<std::size_t>(impl.numel, 1), impl.version);
   impl.data = block.get() + header;
   impl.storage = std::shared_ptr<T[]>(std::move(block), impl.data);
 }

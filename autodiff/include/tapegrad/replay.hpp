@@ -71,12 +71,21 @@ template <class T> class RunValues {
   std::span<const Tensor<T>> values_;
 };
 
+template <class T> class Replay;
+
+// A recording whose buffers a new one may use too (record_step, share_buffers_with).
+template <class T> struct ShareBuffers { Replay<T>* with = nullptr; };
+template <class T> ShareBuffers<T> share_buffers_with(Replay<T>& replay) {
+  return {&replay};
+}
+
 template <class T> class Replay {
  public:
   // See record_step.
   static Replay record(std::function<Tensor<T>()> f, const std::vector<Tensor<T>>& params,
                        const std::vector<Tensor<T>>& inputs,
-                       const std::vector<std::reference_wrapper<Labels>>& labels = {});
+                       const std::vector<std::reference_wrapper<Labels>>& labels = {},
+                       ShareBuffers<T> share = {});
   Replay(Replay&&) noexcept;
   Replay& operator=(Replay&&) noexcept;
   ~Replay();
@@ -88,8 +97,8 @@ template <class T> class Replay {
   // optimizers work unchanged; a parameter the loss does not reach has none, as in eager mode.
   // The recording holds the parameters' and inputs' tensors as they were passed: a module whose
   // parameter is later replaced by another tensor (not written in place) needs a new recording.
-  // ReplayError when another thread is running this recording: a recording is run from one
-  // thread at a time.
+  // ReplayError when another thread is running this recording (or one it shares buffers with):
+  // a recording is run from one thread at a time.
   // The declared label inputs are read as they are now, after a check made before any kernel
   // runs: ShapeError when a vector's length is not the recorded one, IndexError from the op that
   // reads it (softmax_ce, nll_loss: its name, the row and the label, as in eager mode) for a label
@@ -123,7 +132,8 @@ template <class T> class Replay {
   std::size_t kernels() const;
   // The memory the recording holds for the buffers made while recording: blocks and their bytes.
   // A block freed while recording is reused by a later buffer of the same recording, so this is
-  // about eager mode's peak for one step, not the sum of every buffer the step made.
+  // about eager mode's peak for one step, not the sum of every buffer the step made. Blocks it
+  // shares with other recordings (share_buffers_with) count in each.
   std::size_t buffers() const;
   std::size_t bytes() const;
 
@@ -139,7 +149,7 @@ template <class T> class Replay {
   std::vector<std::size_t> label_sizes_;  // of the declared label inputs, as recorded
   Tensor<T> loss_;
   std::unique_ptr<detail::Capture> tape_;
-  std::unique_ptr<std::atomic<bool>> running_;
+  std::shared_ptr<std::atomic<bool>> running_;  // one for recordings that share buffers
 };
 
 // Records f (which must return a one-element loss) and backward from it, with `params` the
@@ -158,11 +168,27 @@ template <class T> class Replay {
 //   auto step = tg::record_step([&] { return tg::softmax_ce(net.forward(X), y); },
 //                               net.parameters(), {X}, {y});
 //   step.run({batch.x}, {batch.labels});  // or write into X and y, then step.run()
+//
+// `share`, from share_buffers_with(other), lets the new recording use the memory of `other`'s
+// buffers as scratch, as its own buffers reuse each other's: the two then hold about the memory
+// of the larger one, not the sum (an epoch's full and shorter last minibatch recorded for the
+// same model). The price: a run of either overwrites what the other's runs left in its buffers,
+// its loss and its gradients (read them, or step the optimizer, before running the other); the
+// buffers of tensors that `other`'s f made and the caller keeps are not used. The recordings
+// (and any others made sharing with either) share one running flag: running one while another
+// runs or records on some thread is refused with ReplayError. f must not read `other`'s loss or
+// gradients. A recording made with share_buffers_with has its own parameters and inputs, and
+// may be destroyed before or after `other`.
+//
+//   auto step = tg::record_step(f_full, net.parameters(), {x_full}, {y_full});
+//   auto last = tg::record_step(f_last, net.parameters(), {x_last}, {y_last},
+//                               tg::share_buffers_with(step));
 template <class F, class T = typename std::invoke_result_t<F&>::value_type>
 Replay<T> record_step(F f, const std::vector<Tensor<T>>& params,
                       const std::vector<Tensor<T>>& inputs = {},
-                      const std::vector<std::reference_wrapper<Labels>>& labels = {}) {
-  return Replay<T>::record(std::function<Tensor<T>()>(std::move(f)), params, inputs, labels);
+                      const std::vector<std::reference_wrapper<Labels>>& labels = {},
+                      ShareBuffers<T> share = {}) {
+  return Replay<T>::record(std::function<Tensor<T>()>(std::move(f)), params, inputs, labels, share);
 }
 
 }  // namespace tg

@@ -45,11 +45,19 @@ inline void small_gemm_tile(std::size_t i0, std::size_t j0, std::size_t n, std::
     for (std::size_t ii = 0; ii < NI; ++ii)
       for (std::size_t jj = 0; jj < NJ; ++jj) sum[ii][jj] += av[ii] * bv[jj];
   }
-  for (std::size_t ii = 0; ii < NI; ++ii)
-    for (std::size_t jj = 0; jj < NJ; ++jj) {
-      T& out = c[(i0 + ii) * n + j0 + jj];
-      out = alpha * sum[ii][jj] + (beta == T(0) ? T(0) : beta * out);
-    }
+  // beta tested once, not per entry: the stores then run without a branch between them. The
+  // values are the per-entry test's (`+ T(0)` kept: it turns a -0 sum into +0, as before).
+  if (beta == T(0)) {
+    for (std::size_t ii = 0; ii < NI; ++ii)
+      for (std::size_t jj = 0; jj < NJ; ++jj)
+        c[(i0 + ii) * n + j0 + jj] = alpha * sum[ii][jj] + T(0);
+  } else {
+    for (std::size_t ii = 0; ii < NI; ++ii)
+      for (std::size_t jj = 0; jj < NJ; ++jj) {
+        T& out = c[(i0 + ii) * n + j0 + jj];
+        out = alpha * sum[ii][jj] + beta * out;
+      }
+  }
 }
 
 template <bool TA, bool TB, class T>
@@ -57,6 +65,12 @@ void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a
                 const T* b, std::size_t ldb, T beta, T* c) {
   constexpr std::size_t R = 2, C = 4;  // 8 accumulators: no spills in SSE2's 16 registers
   std::size_t i = 0;
+  // A single column (a layer of one output, its weight gradient) in tiles of 4 rows: as many
+  // independent chains as a 2 x 4 tile would give it, where 2 x 1 tiles pay a tile's set-up and
+  // stores for every 2 entries. The rows left over take the loop below.
+  if (n == 1)
+    for (; i + 4 <= m; i += 4)
+      small_gemm_tile<TA, TB, 4, 1>(i, 0, n, k, alpha, a, lda, b, ldb, beta, c);
   for (; i + R <= m; i += R) {
     std::size_t j = 0;
     for (; j + C <= n; j += C)

@@ -75,7 +75,18 @@ void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a
     std::size_t j = 0;
     for (; j + C <= n; j += C)
       small_gemm_tile<TA, TB, R, C>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
-    for (; j < n; ++j) small_gemm_tile<TA, TB, R, 1>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+    // The columns left over in one tile (W1's layers have 2): one set-up and a chain per entry.
+    switch (n - j) {
+      case 3:
+        small_gemm_tile<TA, TB, R, 3>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+        break;
+      case 2:
+        small_gemm_tile<TA, TB, R, 2>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+        break;
+      case 1:
+        small_gemm_tile<TA, TB, R, 1>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+        break;
+    }
   }
   for (; i < m; ++i) {
     std::size_t j = 0;

@@ -68,7 +68,10 @@ template <class T> Tensor<T> sum_rows(const Tensor<T>& g) {
 // only if it is still unshared and of the output's shape, and nothing records the backward
 // (create_graph keeps every gradient as the graph's). The engine clears the mark after each node,
 // so that it never outlives the call that set it.
-extern thread_local constinit const void* t_spare_upstream;
+// Initial-exec, as launch.hpp's t_capture: a %fs-relative access, where the default model for a
+// shared library calls __tls_get_addr at every node's backward.
+extern thread_local constinit const void* t_spare_upstream
+    __attribute__((tls_model("initial-exec")));
 
 template <class T> const Tensor<T>& last_use(const Tensor<T>& g) {
   const auto& impl = g.impl();

@@ -642,8 +642,8 @@ template <class T> struct Program {
                      return left ? U(c) - env[i] : env[i] - U(c);
                    },
                    {{i}});
-      case 2:
-        return run("mul", left ? n + " * " + a : a + " * " + n, Expect::ok, s,
+      case 2:  // a product with a number records scale (x * c and c * x alike)
+        return run("scale", left ? n + " * " + a : a + " * " + n, Expect::ok, s,
                    [=](const auto& env) {
                      using U = V<decltype(env)>;
                      return left ? U(c) * env[i] : env[i] * U(c);

@@ -255,7 +255,8 @@ template <class T> class Engine {
     // loop's backward allocates nothing for it. A backward run from inside another (an adjoint
     // that calls backward) finds it taken and makes its own.
     static std::vector<Node<T>*>& spare_order() {
-      static thread_local std::vector<Node<T>*> spare;
+      // Initial-exec (as the thread-locals above): no __tls_get_addr call per backward.
+      __attribute__((tls_model("initial-exec"))) static thread_local std::vector<Node<T>*> spare;
       return spare;
     }
     static constexpr std::size_t kSpareCapacity = 4096;

@@ -6,7 +6,8 @@
 
 namespace tg::detail {
 
-thread_local constinit const void* t_spare_upstream = nullptr;
+thread_local constinit const void* t_spare_upstream __attribute__((tls_model("initial-exec"))) =
+    nullptr;
 
 Strides broadcast_strides(const Shape& in, const Shape& out) {
   Strides strides{};

@@ -37,6 +37,19 @@ template <class T> Tensor<T> zeros_output(const char* op, const Shape& shape) {
 template <class T> Tensor<T> sum_rows(const Tensor<T>& g) {
   if (grad_enabled() || g.ndim() != 2 || g.size() == 0) return sum(g, 0);
   const std::size_t n = g.dim(0), m = g.dim(1);
+  // A few columns (a layer of 1 to 7 outputs) are summed one column at a time in a register: the
+  // row loop would run a loop of m over memory for each row. The same sums in the same order.
+  if (m < 8) {
+    Tensor<T> out = new_output<T>("sum", Shape{m});
+    launch([in = g.data(), o = out.data(), n, m] {
+      for (std::size_t j = 0; j < m; ++j) {
+        T column = T(0);
+        for (std::size_t i = 0; i < n; ++i) column += in[i * m + j];
+        o[j] = column;
+      }
+    });
+    return out;
+  }
   Tensor<T> out = zeros_output<T>("sum", Shape{m});
   launch([in = g.data(), o = out.data(), n, m] {
     for (std::size_t i = 0; i < n; ++i)
@@ -55,7 +68,10 @@ template <class T> Tensor<T> sum_rows(const Tensor<T>& g) {
 // only if it is still unshared and of the output's shape, and nothing records the backward
 // (create_graph keeps every gradient as the graph's). The engine clears the mark after each node,
 // so that it never outlives the call that set it.
-extern thread_local constinit const void* t_spare_upstream;
+// Initial-exec, as launch.hpp's t_capture: a %fs-relative access, where the default model for a
+// shared library calls __tls_get_addr at every node's backward.
+extern thread_local constinit const void* t_spare_upstream
+    __attribute__((tls_model("initial-exec")));
 
 template <class T> const Tensor<T>& last_use(const Tensor<T>& g) {
   const auto& impl = g.impl();

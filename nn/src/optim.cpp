@@ -343,7 +343,7 @@ template <class T> void SGD<T>::step() {
   const double lr = options_.lr, momentum = options_.momentum, decay = options_.weight_decay;
   const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
-    Tensor<T> p = this->parameters()[i];  // a handle on the caller's buffer
+    Tensor<T>& p = this->parameter(i);  // a handle on the caller's buffer
     // The gradient read once under the parameter's lock (has_grad() then grad() take it twice).
     std::shared_ptr<TensorImpl<T>> grad;
     {

@@ -63,6 +63,8 @@ template <class T> Tensor<T> tanh(const Tensor<T>& x);
 template <class T> Tensor<T> relu(const Tensor<T>& x);
 // x^p elementwise for a constant exponent p.
 template <class T> Tensor<T> pow(const Tensor<T>& x, T exponent);
+// x * factor for a constant factor: what x * c and c * x record (gradient to x only).
+template <class T> Tensor<T> scale(const Tensor<T>& x, std::type_identity_t<T> factor);
 
 // ---- fused adjoints: the backward kernels of sigmoid, tanh and relu as ops of their own, so
 // that first-order backward runs one kernel and recorded backward (create_graph) stays
@@ -420,10 +422,10 @@ template <class T> Tensor<T> operator-(std::type_identity_t<T> a, const Tensor<T
   return sub(Tensor<T>::scalar(a), b);
 }
 template <class T> Tensor<T> operator*(const Tensor<T>& a, std::type_identity_t<T> b) {
-  return mul(a, Tensor<T>::scalar(b));
+  return scale(a, b);
 }
 template <class T> Tensor<T> operator*(std::type_identity_t<T> a, const Tensor<T>& b) {
-  return mul(Tensor<T>::scalar(a), b);
+  return scale(b, a);
 }
 template <class T> Tensor<T> operator/(const Tensor<T>& a, std::type_identity_t<T> b) {
   return div(a, Tensor<T>::scalar(b));

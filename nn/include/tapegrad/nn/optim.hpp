@@ -61,6 +61,9 @@ template <class T> class Optimizer : public LearningRateControl, public Stateful
   Optimizer(std::vector<Tensor<T>> params, const char* name);
   // Whether backward gave parameter i a gradient since the last zero_grad.
   bool has_grad(std::size_t i) const;
+  // The optimizer's own handle on parameter i, to write through without copying a handle (a
+  // reference count up and down per parameter and step).
+  Tensor<T>& parameter(std::size_t i) { return params_[i]; }
 
  private:
   std::vector<Tensor<T>> params_;

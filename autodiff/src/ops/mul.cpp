@@ -45,15 +45,15 @@ OpCases mul_cases() {
             },
             Shape{3, 4},
             {10, 20, 30, 40, 20, 40, 60, 80, 30, 60, 90, 120}},
-           {"x * 2.0",
+           {"x times a 0-d tensor",
             [] {
-              return TensorD::vector({1, 2, 4}) * 2.0;
+              return mul(TensorD::vector({1, 2, 4}), TensorD::scalar(2.0));
             },
             Shape{3},
             {2, 4, 8}},
-           {"2.0 * x",
+           {"a 0-d tensor times x",
             [] {
-              return 2.0 * TensorD::vector({1, 2, 4});
+              return mul(TensorD::scalar(2.0), TensorD::vector({1, 2, 4}));
             },
             Shape{3},
             {2, 4, 8}},

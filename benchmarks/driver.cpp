@@ -814,7 +814,7 @@ struct Report {
           "C++'s; on the tiny ones, where the per-op overhead dominates, at most 3x (W1) and 2x "
           "(W2); its peak memory on W4 and W5 at most the reference's. A replayed tape "
           "(tg::record_step) takes at most 1.2x the reference's time on W1 and W2 and at most "
-          "its time on W3 and W4.\n\n";
+          "its time on W3, W4 and W5, with a peak memory no higher than eager mode's.\n\n";
     md << "A target is met when both the wall-clock medians and the CPU-time medians (each "
           "process's own CPU time, which leaves out the time other processes on the machine kept "
           "it waiting) meet it.\n\n";
@@ -856,7 +856,7 @@ struct Report {
            << x(v, "%.2fx") << " | " << x(vc, "%.2fx") << " | " << within(v, vc, limit) << " |\n";
       }
     }
-    // Replayed tapes: W1 and W2 within 1.2x, W3 and W4 at most the reference's time.
+    // Replayed tapes: W1 and W2 within 1.2x, W3, W4 and W5 at most the reference's time.
     for (const char* dt : {"f64", "f32"}) {
       const std::string d = std::string(",dtype=") + dt;
       for (const auto& [label, spec, limit] :
@@ -865,7 +865,8 @@ struct Report {
                {"W2 regression", "w=W2" + d, 1.2},
                {"W3 digits", "w=W3" + d, 1.0},
                {"W4 mlp sigmoid", "w=W4,act=sigmoid" + d, 1.0},
-               {"W4 mlp relu", "w=W4,act=relu" + d, 1.0}}) {
+               {"W4 mlp relu", "w=W4,act=relu" + d, 1.0},
+               {"W5 epoch", "w=W5" + d, 1.0}}) {
         const double v = r(spec, "replay"), vc = c(spec, "replay");
         md << "| " << label << " " << dt << ": tapegrad replay within " << fmt("%.1fx", limit)
            << " | " << x(v, "%.3fx") << " | " << x(vc, "%.3fx") << " | " << within(v, vc, limit)
@@ -878,9 +879,13 @@ struct Report {
           !mem->second.count("reference"))
         continue;
       const double v = double(mem->second.at("engine")) / double(mem->second.at("reference"));
-      md << "| " << (std::string(spec).find("W5") != std::string::npos ? "W5" : "W4")
-         << " peak memory: tapegrad at most the reference's | " << fmt("%.2fx", v) << " | | "
-         << (v <= 1.0 ? "met" : "**missed**") << " |\n";
+      const std::string w = std::string(spec).find("W5") != std::string::npos ? "W5" : "W4";
+      md << "| " << w << " peak memory: tapegrad at most the reference's | " << fmt("%.2fx", v)
+         << " | | " << (v <= 1.0 ? "met" : "**missed**") << " |\n";
+      if (!mem->second.count("replay")) continue;
+      const double rv = double(mem->second.at("replay")) / double(mem->second.at("reference"));
+      md << "| " << w << " peak memory: tapegrad replay at most eager's | " << fmt("%.2fx", rv)
+         << " vs " << fmt("%.2fx", v) << " | | " << (rv <= v ? "met" : "**missed**") << " |\n";
     }
     md << "\n";
   }

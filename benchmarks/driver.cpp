@@ -715,8 +715,9 @@ struct Report {
        << " s for the measurements, build excluded).\n";
     const std::string commit =
         shell_output("git -C '" TAPEGRAD_BENCH_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null");
-    const std::string dirty = shell_output("git -C '" TAPEGRAD_BENCH_SOURCE_DIR
-                                           "' status --porcelain -- .. 2>/dev/null | head -1");
+    const std::string dirty =
+        shell_output("git -C '" TAPEGRAD_BENCH_SOURCE_DIR
+                     "' status --porcelain -- .. ':!results' 2>/dev/null | head -1");
     md << "- Source: commit " << (commit.empty() ? "?" : commit)
        << (dirty.empty() ? "" : " with uncommitted changes") << "; compiler g++ " << __VERSION__
        << ", Release (-O3).\n";

@@ -817,7 +817,8 @@ struct LayeredStep {
     write_into(x, TensorD::uniform(Shape{n, H}, -1, 1, rng));
     write_into(y, TensorD::uniform(Shape{n, H}, 0, 1, rng));
   }
-  TensorD loss() const {
+  TensorD loss() const { return loss_of(x, y, params); }
+  static TensorD loss_of(const TensorD& x, const TensorD& y, const std::vector<TensorD>& params) {
     TensorD h = x;
     for (std::size_t l = 0; l < L; ++l) {
       const TensorD z = tg::add_bias(tg::matmul(h, params[2 * l]), params[2 * l + 1]);
@@ -826,6 +827,22 @@ struct LayeredStep {
     return tg::mse(h, y);
   }
 };
+
+// A replayed loss and gradients equal eager mode's bit for bit; then a step in place on both
+// models, as an optimizer's: the next run reads the new values.
+void same_step(const TensorD& loss, const TensorD& expected, LayeredStep& replayed,
+               LayeredStep& eager) {
+  CHECK(same_bits(loss, expected));
+  for (std::size_t i = 0; i < eager.params.size(); ++i) {
+    CAPTURE(i);
+    CHECK(same_bits(replayed.params[i].grad(), eager.params[i].grad()));
+    for (LayeredStep* s : {&replayed, &eager}) {
+      TensorD& p = s->params[i];
+      const TensorD g = p.grad();
+      for (std::size_t k = 0; k < p.size(); ++k) p.data()[k] -= 0.5 * g.data()[k];
+    }
+  }
+}
 
 }  // namespace
 
@@ -856,17 +873,7 @@ TEST_CASE(
     for (TensorD& p : eager.params) p.zero_grad();
     const TensorD expected = eager.loss();
     expected.backward();
-    CHECK(same_bits(loss, expected));
-    for (std::size_t i = 0; i < eager.params.size(); ++i) {
-      CAPTURE(i);
-      CHECK(same_bits(replayed.params[i].grad(), eager.params[i].grad()));
-      // A step in place, as an optimizer's: the next run reads the new values.
-      for (LayeredStep* s : {&replayed, &eager}) {
-        TensorD& p = s->params[i];
-        const TensorD g = p.grad();
-        for (std::size_t k = 0; k < p.size(); ++k) p.data()[k] -= 0.5 * g.data()[k];
-      }
-    }
+    same_step(loss, expected, replayed, eager);
   }
 }
 
@@ -911,12 +918,7 @@ struct Batch {
     write_into(y, TensorD::uniform(y.shape(), 0, 1, rng));
   }
   TensorD loss(const std::vector<TensorD>& params) const {
-    TensorD h = x;
-    for (std::size_t l = 0; l < LayeredStep::L; ++l) {
-      const TensorD z = tg::add_bias(tg::matmul(h, params[2 * l]), params[2 * l + 1]);
-      h = l % 2 ? tg::relu(z) : tg::sigmoid(z);
-    }
-    return tg::mse(h, y);
+    return LayeredStep::loss_of(x, y, params);
   }
 };
 
@@ -958,16 +960,7 @@ TEST_CASE(
     for (TensorD& p : eager.params) p.zero_grad();
     const TensorD expected = e.loss(eager.params);
     expected.backward();
-    CHECK(same_bits(loss, expected));
-    for (std::size_t i = 0; i < eager.params.size(); ++i) {
-      CAPTURE(i);
-      CHECK(same_bits(replayed.params[i].grad(), eager.params[i].grad()));
-      for (LayeredStep* s : {&replayed, &eager}) {
-        TensorD& p = s->params[i];
-        const TensorD g = p.grad();
-        for (std::size_t k = 0; k < p.size(); ++k) p.data()[k] -= 0.5 * g.data()[k];
-      }
-    }
+    same_step(loss, expected, replayed, eager);
   }
 }
 

@@ -104,7 +104,8 @@ template <bool TA, bool TB, class T>
 template <bool TA, bool TB, class T>
 void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
                 const T* b, std::size_t ldb, T beta, T* c) {
-  constexpr std::size_t R = 2, C = 4;  // 8 accumulators: no spills in SSE2's 16 registers
+  // Tiles of R x 4: 8 accumulators, no spills in SSE2's 16 registers.
+  constexpr std::size_t R = 2, C = 4;
   if (m >= 8) return small_gemm_tall<TA, TB>(m, n, k, alpha, a, lda, b, ldb, beta, c);
   std::size_t i = 0;
   // A single column (a layer of one output, its weight gradient) in tiles of 4 rows: as many
@@ -113,23 +114,7 @@ void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a
   if (n == 1)
     for (; i + 4 <= m; i += 4)
       small_gemm_tile<TA, TB, 4, 1>(i, 0, n, k, alpha, a, lda, b, ldb, beta, c);
-  for (; i + R <= m; i += R) {
-    std::size_t j = 0;
-    for (; j + C <= n; j += C)
-      small_gemm_tile<TA, TB, R, C>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
-    // The columns left over in one tile (W1's layers have 2): one set-up and a chain per entry.
-    switch (n - j) {
-      case 3:
-        small_gemm_tile<TA, TB, R, 3>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
-        break;
-      case 2:
-        small_gemm_tile<TA, TB, R, 2>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
-        break;
-      case 1:
-        small_gemm_tile<TA, TB, R, 1>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
-        break;
-    }
-  }
+  for (; i + R <= m; i += R) small_gemm_rows<TA, TB, R>(i, n, k, alpha, a, lda, b, ldb, beta, c);
   for (; i < m; ++i) {
     std::size_t j = 0;
     for (; j + C <= n; j += C)

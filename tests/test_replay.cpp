@@ -48,6 +48,7 @@ bool is_replayable(const tg::OpInfo& op) {
 struct SampleRun {
   std::size_t replayed = 0;  // samples recorded and compared
   std::size_t skipped = 0;   // the second seed's sample had other shapes
+  std::size_t fused = 0;     // elementwise kernels the recordings ran in blocks
 };
 
 // For each sample of the op: record f = sum(op(inputs) * w) with w fixed, write the inputs of the
@@ -84,6 +85,7 @@ template <class T> SampleRun replay_op_samples(const tg::OpInfo& op) {
     auto f = [&] { return tg::sum(tg::mul(sample.fn(sample.inputs), w)); };
 
     tg::Replay<T> step = tg::record_step(f, params, others);
+    result.fused += step.summary().fused;
     for (std::size_t i = 0; i < sample.inputs.size(); ++i)
       write_into(sample.inputs[i], fresh[s].inputs[i]);
     const tg::Tensor<T> replayed_loss = step.run().clone();
@@ -120,6 +122,29 @@ TEST_CASE("every replayable op replays on new values bit for bit as eager mode, 
     CHECK(f.replayed > 0);
   }
   CHECK(replayable_ops > 0);
+}
+
+// The passes' blocked loops on every op: in blocks of 3 elements, elementwise kernels (an op's and
+// the mul by w after it, an adjoint's and the accumulation) run interleaved on the samples' small
+// tensors, and must still give eager mode's bits.
+TEST_CASE("every replayable op replays bit for bit with elementwise kernels fused in blocks of 3") {
+  struct BlockScope {
+    std::size_t before = tg::fusion_block();
+    BlockScope() { tg::set_fusion_block(3); }
+    ~BlockScope() { tg::set_fusion_block(before); }
+  } small_blocks;
+  std::size_t fused = 0;
+  for (const tg::OpInfo& op : tg::registered_ops()) {
+    if (!is_replayable(op)) continue;
+    CAPTURE(op.name);
+    const SampleRun d = replay_op_samples<double>(op);
+    const SampleRun f = replay_op_samples<float>(op);
+    CHECK(d.replayed > 0);
+    CHECK(f.replayed > 0);
+    fused += d.fused + f.fused;
+  }
+  CHECK(fused > 0);
+  check_error<tg::DomainError>([] { tg::set_fusion_block(0); }, {"set_fusion_block", "1 element"});
 }
 
 // The ops not converted yet, as data: each must refuse to be recorded (ReplayError naming it),

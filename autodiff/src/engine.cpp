@@ -75,9 +75,16 @@ struct ForgetSpareUpstream {
 };
 
 template <class T> void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
-  detail::launch([dst = into.data(), src = g.data(), n = into.size()] {
-    for (std::size_t i = 0; i < n; ++i) dst[i] += src[i];
-  });
+  detail::launch_elementwise(
+      into.size(),
+      [dst = into.data(), src = g.data()](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) dst[i] += src[i];
+      },
+      [&] {
+        return detail::Access{{detail::region(std::as_const(into).data(), into.size()),
+                               detail::region(g.data(), g.size())},
+                              {detail::region(std::as_const(into).data(), into.size())}};
+      });
 }
 
 // Under the leaf's lock: graphs on several threads may share leaves (data-parallel training) and

@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "launch.hpp"
 #include "tapegrad/op.hpp"
@@ -24,9 +25,17 @@ template <class T> Tensor<T> new_output(const char* op, const Shape& shape) {
   return Tensor<T>(make_impl<T>(shape, op));
 }
 
+// The Access of a kernel that writes the whole of `output` from the whole of `inputs`.
+template <class T, class... Inputs>
+Access writes_from(const Tensor<T>& output, const Inputs&... inputs) {
+  return Access{{region(inputs.data(), inputs.size())...}, {region(output.data(), output.size())}};
+}
+
 template <class T> Tensor<T> zeros_output(const char* op, const Shape& shape) {
   Tensor<T> out = new_output<T>(op, shape);
-  launch([o = out.data(), n = out.size()] { std::fill_n(o, n, T(0)); });
+  launch_elementwise(
+      out.size(), [o = out.data()](std::size_t b, std::size_t e) { std::fill(o + b, o + e, T(0)); },
+      [&] { return writes_from(out); });
   return out;
 }
 
@@ -41,21 +50,37 @@ template <class T> Tensor<T> sum_rows(const Tensor<T>& g) {
   // row loop would run a loop of m over memory for each row. The same sums in the same order.
   if (m < 8) {
     Tensor<T> out = new_output<T>("sum", Shape{m});
-    launch([in = g.data(), o = out.data(), n, m] {
-      for (std::size_t j = 0; j < m; ++j) {
-        T column = T(0);
-        for (std::size_t i = 0; i < n; ++i) column += in[i * m + j];
-        o[j] = column;
-      }
-    });
+    launch(
+        [in = g.data(), o = out.data(), n, m] {
+          for (std::size_t j = 0; j < m; ++j) {
+            T column = T(0);
+            for (std::size_t i = 0; i < n; ++i) column += in[i * m + j];
+            o[j] = column;
+          }
+        },
+        [&] { return writes_from(out, g); });
     return out;
   }
   Tensor<T> out = zeros_output<T>("sum", Shape{m});
-  launch([in = g.data(), o = out.data(), n, m] {
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < m; ++j) o[j] += in[i * m + j];
-  });
+  launch(
+      [in = g.data(), o = out.data(), n, m] {
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t j = 0; j < m; ++j) o[j] += in[i * m + j];
+      },
+      [&] {
+        return writes_from(out, g, out);  // adds into out's zeros
+      });
   return out;
+}
+
+// out's values := x's (a reshape's, a squeeze's: the same values under another shape).
+template <class T> void copy_values(const Tensor<T>& x, Tensor<T>& out) {
+  launch_elementwise(
+      x.size(),
+      [from = x.data(), to = out.data()](std::size_t b, std::size_t e) {
+        std::copy(from + b, from + e, to + b);
+      },
+      [&] { return writes_from(out, x); });
 }
 
 // ---- the upstream gradient's buffer --------------------------------------------------------
@@ -114,9 +139,12 @@ template <class T> T xdivy_value(T x, T y) {
 // 1.75x the loop at [4,2] (docs/design-notes.md "xtensor expressions").
 template <class T, class F> Tensor<T> map_unary(const char* op, const Tensor<T>& x, F f) {
   Tensor<T> out = take_spare(x, x.shape()) ? x : new_output<T>(op, x.shape());
-  launch([in = x.data(), o = out.data(), n = x.size(), f] {
-    for (std::size_t i = 0; i < n; ++i) o[i] = f(in[i]);
-  });
+  launch_elementwise(
+      x.size(),
+      [in = x.data(), o = out.data(), f](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) o[i] = f(in[i]);
+      },
+      [&] { return writes_from(out, x); });
   return out;
 }
 
@@ -165,26 +193,38 @@ Tensor<T> map_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f
   const T* pa = a.data();
   const T* pb = b.data();
   const std::size_t n = out.size();
+  auto access = [&] { return writes_from(out, a, b); };
   if (a.size() == n && b.size() == n) {
-    launch([=] {
-      for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
-    });
+    launch_elementwise(
+        n,
+        [=](std::size_t begin, std::size_t end) {
+          for (std::size_t i = begin; i < end; ++i) o[i] = f(pa[i], pb[i]);
+        },
+        access);
   } else if (b.size() == 1 && a.size() == n) {
-    launch([=] {
-      const T s = pb[0];
-      for (std::size_t i = 0; i < n; ++i) o[i] = f(pa[i], s);
-    });
+    launch_elementwise(
+        n,
+        [=](std::size_t begin, std::size_t end) {
+          const T s = pb[0];
+          for (std::size_t i = begin; i < end; ++i) o[i] = f(pa[i], s);
+        },
+        access);
   } else if (a.size() == 1 && b.size() == n) {
-    launch([=] {
-      const T s = pa[0];
-      for (std::size_t i = 0; i < n; ++i) o[i] = f(s, pb[i]);
-    });
+    launch_elementwise(
+        n,
+        [=](std::size_t begin, std::size_t end) {
+          const T s = pa[0];
+          for (std::size_t i = begin; i < end; ++i) o[i] = f(s, pb[i]);
+        },
+        access);
   } else {
-    launch([=, sa = broadcast_strides(a.shape(), shape), sb = broadcast_strides(b.shape(), shape)] {
-      for_each_broadcast(shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
-        o[i] = f(pa[ia], pb[ib]);
-      });
-    });
+    launch(
+        [=, sa = broadcast_strides(a.shape(), shape), sb = broadcast_strides(b.shape(), shape)] {
+          for_each_broadcast(shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
+            o[i] = f(pa[ia], pb[ib]);
+          });
+        },
+        access);
   }
   return out;
 }

@@ -12,6 +12,8 @@
 #include <random>
 #include <vector>
 
+#include "tapegrad/replay.hpp"
+
 namespace tg::detail {
 
 // Class labels (host vectors, tg::Labels) a recording's kernels read at run time. `inputs` are the
@@ -34,6 +36,37 @@ struct LabelInputs {
 class BufferPool;
 struct Lease;
 
+// ---- what the passes over a tape know of a kernel (tape_passes.cpp) ------------------------
+// A span of memory a kernel reads or writes, [begin, end) in bytes.
+struct Region {
+  std::uintptr_t begin = 0, end = 0;
+};
+template <class T> Region region(const T* data, std::size_t count) {
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  return {begin, begin + count * sizeof(T)};
+}
+
+// What a kernel does to memory: the memory it `reads`, and the memory it `writes` whole (every
+// byte, whatever the values: a kernel that writes some elements of a buffer, or adds into it,
+// reads it too). `elements` > 0 marks an elementwise kernel: element i of each region of that
+// many values depends only on element i of the others and on regions of one value, so the kernel
+// may run on any range of elements (run by Elementwise::range). A kernel launched without an
+// Access is opaque to the passes: it may read or write anything.
+struct Access {
+  std::vector<Region> reads, writes;
+  std::size_t elements = 0;
+};
+
+// An elementwise kernel's body over the elements [begin, end).
+using RangeKernel = std::function<void(std::size_t, std::size_t)>;
+
+// What the recording notes of each kernel beside it, for the passes, which drop it after.
+struct KernelNote {
+  bool described = false;
+  Access access;
+  RangeKernel range;  // for an elementwise kernel
+};
+
 // What a recording collects: the kernels, in the order they ran, and the memory of every buffer
 // created while recording (a lease on a BufferPool, see replay.cpp), which stays the recording's
 // so that the raw pointers the kernels captured stay valid between runs. Closing the recording
@@ -46,6 +79,8 @@ struct Capture {
   Capture& operator=(const Capture&) = delete;
 
   std::vector<std::function<void()>> kernels;
+  std::vector<KernelNote> notes;  // one per kernel while recording, empty after the passes
+  TapeSummary summary;
   std::shared_ptr<BufferPool> pool;
   std::unique_ptr<Lease> lease;
   // The generators the random factories' kernels draw from, once each: run_checked rewinds them
@@ -77,14 +112,50 @@ inline Capture* active_capture() {
 template <class Kernel>
 [[gnu::noinline, gnu::cold]] void append_kernel(Capture* c, const Kernel& k) {
   c->kernels.emplace_back(k);
+  c->notes.emplace_back();
+}
+
+template <class Kernel, class Describe>
+[[gnu::noinline, gnu::cold]] void append_kernel(Capture* c, const Kernel& k,
+                                                const Describe& describe) {
+  c->kernels.emplace_back(k);
+  c->notes.push_back({true, describe(), nullptr});
+}
+
+template <class Body, class Describe>
+[[gnu::noinline, gnu::cold]] void append_elementwise(Capture* c, std::size_t n, const Body& body,
+                                                     const Describe& describe) {
+  c->kernels.emplace_back([body, n] { body(std::size_t{0}, n); });
+  KernelNote note{true, describe(), body};
+  note.access.elements = n;
+  c->notes.push_back(std::move(note));
 }
 
 // Runs `kernel` (a closure over raw pointers, sizes and scalars: it must not reference anything
-// that dies with the op's stack frame) and, under capture, records it.
+// that dies with the op's stack frame) and, under capture, records it, opaque to the passes.
 template <class Kernel> [[gnu::always_inline]] inline void launch(const Kernel& kernel) {
   kernel();
   if (Capture* c = t_capture) [[unlikely]]
     append_kernel(c, kernel);
+}
+
+// launch for a kernel the passes may see through: describe() returns its Access, and is called
+// only while recording (eager mode builds nothing).
+template <class Kernel, class Describe>
+[[gnu::always_inline]] inline void launch(const Kernel& kernel, const Describe& describe) {
+  kernel();
+  if (Capture* c = t_capture) [[unlikely]]
+    append_kernel(c, kernel, describe);
+}
+
+// launch for an elementwise kernel body(begin, end) over n elements (see Access): describe()
+// names its reads and writes; a recording may run it in blocks together with its neighbours.
+template <class Body, class Describe>
+[[gnu::always_inline]] inline void launch_elementwise(std::size_t n, const Body& body,
+                                                      const Describe& describe) {
+  body(std::size_t{0}, n);
+  if (Capture* c = t_capture) [[unlikely]]
+    append_elementwise(c, n, body, describe);
 }
 
 // launch for a kernel body(data) that reads host data (an index list): the recording keeps its
@@ -93,6 +164,7 @@ template <class Data, class Body>
 [[gnu::noinline, gnu::cold]] void append_kernel_with(Capture* c, const Data& data,
                                                      const Body& body) {
   c->kernels.emplace_back([body, data] { body(data); });
+  c->notes.emplace_back();
 }
 
 template <class Data, class Body> void launch_with(const Data& data, const Body& body) {
@@ -108,6 +180,18 @@ template <class Data, class Body> void launch_with(const Data& data, const Body&
 // its version counter too (`version`: not in the block's header, which a buffer of a recording
 // sharing the block may use while this one lives). Every op makes its outputs through make_impl
 // (new_output), so this is the one check; it costs eager mode the load and branch in make_impl.
+// The memory of the pool blocks a recording holds, and whether a buffer lives on a block now
+// (after recording: what the caller may read after a run).
+struct HeldSpan {
+  Region memory;
+  bool in_use = false;
+};
+std::vector<HeldSpan> held_spans(const Capture& capture);
+
+// The passes over a finished recording's tape (tape_passes.cpp): dead kernels removed, runs of
+// elementwise kernels over the same elements fused into blocked loops. The notes are dropped.
+void optimize_tape(Capture& capture);
+
 template <class T>
 [[gnu::cold]] std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who,
                                                    std::size_t elements,

@@ -42,23 +42,28 @@ void require_loss_inputs(const char* op, const Tensor<T>& a, const Tensor<T>& b,
 
 // The loss's output from its `count` terms term(i): the terms themselves with shape `shape`
 // (none), their sum, or their sum divided by `divisor` (mean). `term` is kept by a recording
-// (launch): it captures by value.
-template <class T, class Term>
+// (launch): it captures by value; it reads the tensors `inputs` (what a recording's passes are
+// told the kernel reads).
+template <class T, class Term, class... Inputs>
 Tensor<T> reduce_terms(const char* op, const Shape& shape, std::size_t count, Reduction reduction,
-                       T divisor, Term term) {
+                       T divisor, Term term, const Inputs&... inputs) {
   if (reduction == Reduction::none) {
     Tensor<T> out = new_output<T>(op, shape);
-    launch([o = out.data(), count, term] {
-      for (std::size_t i = 0; i < count; ++i) o[i] = term(i);
-    });
+    launch(
+        [o = out.data(), count, term] {
+          for (std::size_t i = 0; i < count; ++i) o[i] = term(i);
+        },
+        [&] { return writes_from(out, inputs...); });
     return out;
   }
   Tensor<T> out = new_output<T>(op, Shape{});
-  launch([o = out.data(), count, mean = reduction == Reduction::mean, divisor, term] {
-    T total = 0;
-    for (std::size_t i = 0; i < count; ++i) total += term(i);
-    o[0] = mean ? total / divisor : total;
-  });
+  launch(
+      [o = out.data(), count, mean = reduction == Reduction::mean, divisor, term] {
+        T total = 0;
+        for (std::size_t i = 0; i < count; ++i) total += term(i);
+        o[0] = mean ? total / divisor : total;
+      },
+      [&] { return writes_from(out, inputs...); });
   return out;
 }
 
@@ -142,27 +147,33 @@ inline std::size_t kept_rows(const Labels& labels, std::int64_t ignore_index) {
 
 // reduce_terms for a labelled loss over n rows: term(i, label) for each row not ignored, 0 for an
 // ignored one; the mean divides by the rows kept. The labels are read in the kernel through
-// `labels` (label_source). `term` is kept by a recording (launch): it captures by value.
+// `labels` (label_source). `term` is kept by a recording (launch): it captures by value; it reads
+// the tensor `input`.
 template <class T, class Term>
 Tensor<T> reduce_labelled_terms(const char* op, std::size_t n, Reduction reduction,
-                                const Labels* labels, std::int64_t ignore_index, Term term) {
+                                const Labels* labels, std::int64_t ignore_index, Term term,
+                                const Tensor<T>& input) {
   auto row = [labels, ignore_index, term](std::size_t i) {
     const std::int64_t l = (*labels)[i];
     return l == ignore_index ? T(0) : term(i, std::size_t(l));
   };
   if (reduction == Reduction::none) {
     Tensor<T> out = new_output<T>(op, Shape{n});
-    launch([o = out.data(), n, row] {
-      for (std::size_t i = 0; i < n; ++i) o[i] = row(i);
-    });
+    launch(
+        [o = out.data(), n, row] {
+          for (std::size_t i = 0; i < n; ++i) o[i] = row(i);
+        },
+        [&] { return writes_from(out, input); });
     return out;
   }
   Tensor<T> out = new_output<T>(op, Shape{});
-  launch([o = out.data(), n, mean = reduction == Reduction::mean, labels, ignore_index, row] {
-    T total = 0;
-    for (std::size_t i = 0; i < n; ++i) total += row(i);
-    o[0] = mean ? total / T(kept_rows(*labels, ignore_index)) : total;
-  });
+  launch(
+      [o = out.data(), n, mean = reduction == Reduction::mean, labels, ignore_index, row] {
+        T total = 0;
+        for (std::size_t i = 0; i < n; ++i) total += row(i);
+        o[0] = mean ? total / T(kept_rows(*labels, ignore_index)) : total;
+      },
+      [&] { return writes_from(out, input); });
   return out;
 }
 
@@ -174,10 +185,12 @@ Tensor<T> row_upstream(const char* op, const Tensor<T>& g, const Labels* labels,
                        std::int64_t ignore_index, Reduction reduction) {
   const std::size_t n = labels->size();
   Tensor<T> weights = new_output<T>(op, Shape{n, 1});
-  launch([w = weights.data(), n, labels, ignore_index, mean = reduction == Reduction::mean] {
-    const T kept = mean ? T(1) / T(kept_rows(*labels, ignore_index)) : T(1);
-    for (std::size_t i = 0; i < n; ++i) w[i] = (*labels)[i] == ignore_index ? T(0) : kept;
-  });
+  launch(
+      [w = weights.data(), n, labels, ignore_index, mean = reduction == Reduction::mean] {
+        const T kept = mean ? T(1) / T(kept_rows(*labels, ignore_index)) : T(1);
+        for (std::size_t i = 0; i < n; ++i) w[i] = (*labels)[i] == ignore_index ? T(0) : kept;
+      },
+      [&] { return writes_from(weights); });
   return mul(reduction == Reduction::none ? reshape(g, Shape{n, 1}) : g, weights);
 }
 
@@ -246,8 +259,9 @@ Tensor<T> kinked_loss(const char* op, const Tensor<T>& a, const Tensor<T>& b, Re
   require_loss_inputs(op, a, b, reduction);
   const T* pa = a.data();
   const T* pb = b.data();
-  Tensor<T> out = reduce_terms<T>(op, a.shape(), a.size(), reduction, T(a.size()),
-                                  [f, pa, pb](std::size_t i) { return f.term(pa[i] - pb[i]); });
+  Tensor<T> out = reduce_terms<T>(
+      op, a.shape(), a.size(), reduction, T(a.size()),
+      [f, pa, pb](std::size_t i) { return f.term(pa[i] - pb[i]); }, a, b);
   if (auto* node = record<KinkedLossNode<T>>(out, {&a, &b})) {
     node->op = op;
     node->f = f;

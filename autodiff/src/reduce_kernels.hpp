@@ -185,16 +185,18 @@ Tensor<T> sum_slices(const char* op, const Tensor<T>& x, const ReducePlan& p, T 
       return total * scale;
     });
   Tensor<T> out = zeros_output<T>(op, p.out);
-  launch([in = x.data(), o = out.data(), n = out.size(), b, scale] {
-    for (std::size_t a = 0; a < b.outer; ++a)
-      for (std::size_t l = 0; l < b.length; ++l) {
-        const T* row = in + (a * b.length + l) * b.inner;
-        T* acc = o + a * b.inner;
-        for (std::size_t i = 0; i < b.inner; ++i) acc[i] += row[i];
-      }
-    if (scale != T(1))
-      for (std::size_t i = 0; i < n; ++i) o[i] *= scale;
-  });
+  launch(
+      [in = x.data(), o = out.data(), n = out.size(), b, scale] {
+        for (std::size_t a = 0; a < b.outer; ++a)
+          for (std::size_t l = 0; l < b.length; ++l) {
+            const T* row = in + (a * b.length + l) * b.inner;
+            T* acc = o + a * b.inner;
+            for (std::size_t i = 0; i < b.inner; ++i) acc[i] += row[i];
+          }
+        if (scale != T(1))
+          for (std::size_t i = 0; i < n; ++i) o[i] *= scale;
+      },
+      [&] { return writes_from(out, x, out); });  // adds into out's zeros
   return out;
 }
 
@@ -206,12 +208,13 @@ Tensor<T> reduce_slices(const char* op, const Tensor<T>& x, const ReducePlan& p,
   Tensor<T> out = new_output<T>(op, p.out);
   T* o = out.data();
   if (x.size() == 0) {
-    launch([o, n = out.size(), empty] { std::fill_n(o, n, empty); });
+    launch([o, n = out.size(), empty] { std::fill_n(o, n, empty); },
+           [&] { return writes_from(out); });
     return out;
   }
-  launch([walk = SliceWalk(p), in = x.data(), o, f] {
-    walk(in, [&](std::size_t s, const Slice<T>& slice) { o[s] = f(slice); });
-  });
+  launch([walk = SliceWalk(p), in = x.data(), o,
+          f] { walk(in, [&](std::size_t s, const Slice<T>& slice) { o[s] = f(slice); }); },
+         [&] { return writes_from(out, x); });
   return out;
 }
 

@@ -248,6 +248,7 @@ class BufferPool {
   // What a recording holds, its own blocks and those lent to it.
   std::size_t held_blocks(const Lease& lease) const;
   std::size_t held_bytes(const Lease& lease) const;
+  std::vector<HeldSpan> held_spans(const Lease& lease) const;
 
  private:
   static void deallocate(Block* b) noexcept {
@@ -262,6 +263,20 @@ class BufferPool {
   std::map<std::size_t, Block*> free_;  // its free blocks by size (linked through next_free)
   std::deque<Version> versions_;
 };
+
+std::vector<HeldSpan> held_spans(const Capture& capture) {
+  return capture.pool->held_spans(*capture.lease);
+}
+
+std::vector<HeldSpan> BufferPool::held_spans(const Lease& lease) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<HeldSpan> spans;
+  for (const Block* b : lease.held) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(b->memory);
+    spans.push_back({{begin, begin + b->bytes}, b->storages > 0});
+  }
+  return spans;
+}
 
 std::size_t BufferPool::held_blocks(const Lease& lease) const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -500,6 +515,7 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
   for (const Labels* l : r.tape_->labels.inputs) r.label_sizes_.push_back(l->size());
   detail::mark_result(r.loss_);
   for (const Tensor<T>& g : r.grads_) detail::mark_result(g);
+  detail::optimize_tape(*r.tape_);
   r.tape_->pool->end_recording(*r.tape_->lease);
   return r;
 }
@@ -606,6 +622,9 @@ template <class T> const Tensor<T>& Replay<T>::run_checked() {
 
 template <class T> std::size_t Replay<T>::kernels() const {
   return tape_->kernels.size();
+}
+template <class T> const TapeSummary& Replay<T>::summary() const {
+  return tape_->summary;
 }
 template <class T> std::size_t Replay<T>::buffers() const {
   return tape_->pool->held_blocks(*tape_->lease);

@@ -543,7 +543,12 @@ namespace {
 template <class T>
 Tensor<T> filled(const Shape& shape, T value, bool requires_grad, const char* who) {
   Tensor<T> t(make_impl<T>(shape, who));
-  detail::launch([o = t.impl()->data, n = t.impl()->numel, value] { std::fill(o, o + n, value); });
+  detail::launch_elementwise(
+      t.impl()->numel,
+      [o = t.impl()->data, value](std::size_t b, std::size_t e) { std::fill(o + b, o + e, value); },
+      [&] {
+        return detail::Access{{}, {detail::region(t.impl()->data, t.impl()->numel)}};
+      });
   t.impl()->requires_grad = requires_grad;
   return t;
 }
@@ -752,8 +757,15 @@ template <class T> Tensor<T> Tensor<T>::detach() const {
 template <class T> Tensor<T> Tensor<T>::clone() const {
   const TensorImpl<T>& impl = checked("clone");
   Tensor t(make_impl<T>(impl.shape, "clone"));
-  detail::launch(
-      [from = impl.data, n = impl.numel, to = t.impl_->data] { std::copy(from, from + n, to); });
+  detail::launch_elementwise(
+      impl.numel,
+      [from = impl.data, to = t.impl_->data](std::size_t b, std::size_t e) {
+        std::copy(from + b, from + e, to + b);
+      },
+      [&] {
+        return detail::Access{{detail::region(impl.data, impl.numel)},
+                              {detail::region(t.impl_->data, impl.numel)}};
+      });
   return t;
 }
 

@@ -73,6 +73,21 @@ template <class T> class RunValues {
 
 template <class T> class Replay;
 
+// What the passes a recording runs over its tape did (docs/replay.md): of the kernels `recorded`,
+// `dead` ones removed (what they wrote, no later kernel and no caller reads: a value f computes
+// and never uses) and `fused` elementwise ones run together, block by block, in `groups` loops.
+// A run calls recorded - dead - fused + groups kernels.
+struct TapeSummary {
+  std::size_t recorded = 0, dead = 0, fused = 0, groups = 0;
+};
+
+// The elements per block of a fused elementwise loop, for the recordings made after the call
+// (512 by default: a few operands' blocks stay in the first level of cache; at least 1). Kernels
+// over no more elements than a block are not fused. The blocking never changes a value; the test
+// suite sets a small block to run it on small tensors.
+void set_fusion_block(std::size_t elements);
+std::size_t fusion_block();
+
 // A recording whose buffers a new one may use too (record_step, share_buffers_with).
 template <class T> struct ShareBuffers { Replay<T>* with = nullptr; };
 template <class T> ShareBuffers<T> share_buffers_with(Replay<T>& replay) {
@@ -129,7 +144,9 @@ template <class T> class Replay {
   const std::vector<Tensor<T>>& inputs() const { return inputs_; }
   // The recorded gradient buffer of parameter i (undefined when the loss does not reach it).
   const Tensor<T>& gradient(std::size_t i) const { return grads_[i]; }
+  // The kernels a run calls, after the passes.
   std::size_t kernels() const;
+  const TapeSummary& summary() const;
   // The memory the recording holds for the buffers made while recording: blocks and their bytes.
   // A block freed while recording is reused by a later buffer of the same recording, so this is
   // about eager mode's peak for one step, not the sum of every buffer the step made. Blocks it

@@ -85,10 +85,12 @@ template <class T> Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias)
   Tensor<T> out = detail::new_output<T>("add_bias", x.shape());
   // An empty X may still have 2^40 rows: no loop over them.
   if (out.size() != 0)
-    detail::launch([in = x.data(), b = bias.data(), o = out.data(), n, m] {
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < m; ++j) o[i * m + j] = in[i * m + j] + b[j];
-    });
+    detail::launch(
+        [in = x.data(), b = bias.data(), o = out.data(), n, m] {
+          for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < m; ++j) o[i * m + j] = in[i * m + j] + b[j];
+        },
+        [&] { return detail::writes_from(out, x, bias); });
   record<AddBiasNode<T>>(out, {&x, &bias});
   return out;
 }

@@ -33,10 +33,12 @@ template <class T> class BceNode final : public SavingNode<T, 2> {
   Tensor<T> logit_gradient(const Tensor<T>& g, const Tensor<T>& p, const Tensor<T>& y) const {
     Tensor<T> dz = detail::new_output<T>("bce", p.shape());
     const T inverse_n = reduction == Reduction::mean ? T(1) / T(p.size()) : T(1);
-    detail::launch([o = dz.data(), pp = p.data(), py = y.data(), pg = g.data(), n = p.size(),
-                    g_step = std::size_t(g.size() == p.size()), inverse_n] {
-      for (std::size_t i = 0; i < n; ++i) o[i] = (pp[i] - py[i]) * (pg[i * g_step] * inverse_n);
-    });
+    detail::launch(
+        [o = dz.data(), pp = p.data(), py = y.data(), pg = g.data(), n = p.size(),
+         g_step = std::size_t(g.size() == p.size()), inverse_n] {
+          for (std::size_t i = 0; i < n; ++i) o[i] = (pp[i] - py[i]) * (pg[i * g_step] * inverse_n);
+        },
+        [&] { return detail::writes_from(dz, p, y, g); });
     return dz;
   }
 
@@ -157,9 +159,11 @@ template <class T> Tensor<T> bce(const Tensor<T>& p, const Tensor<T>& y, Reducti
     }
   });
   Tensor<T> out = detail::reduce_terms<T>(
-      "bce", p.shape(), p.size(), reduction, T(p.size()), [pp, py](std::size_t i) {
+      "bce", p.shape(), p.size(), reduction, T(p.size()),
+      [pp, py](std::size_t i) {
         return -(xlogy(py[i], pp[i]) + xlogy(T(1) - py[i], T(1) - pp[i]));
-      });
+      },
+      p, y);
   if (auto* node = record<BceNode<T>>(out, {&p, &y})) {
     node->reduction = reduction;
     node->saved[0].save_input(p);

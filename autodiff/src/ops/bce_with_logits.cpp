@@ -97,13 +97,16 @@ Tensor<T> bce_with_logits_impl(const Tensor<T>& z, const Tensor<T>& y, const Ten
           }
           const T zi = pz[i], yi = py[i];
           return (T(1) - yi) * zi + (T(1) + (pw[iw] - T(1)) * yi) * softplus_of_negative(zi);
-        });
+        },
+        z, y, *pos_weight);
   } else {
     out = detail::reduce_terms<T>(
-        "bce_with_logits", z.shape(), z.size(), reduction, T(z.size()), [pz, py](std::size_t i) {
+        "bce_with_logits", z.shape(), z.size(), reduction, T(z.size()),
+        [pz, py](std::size_t i) {
           const T zi = pz[i], yi = py[i];
           return std::max(zi, T(0)) - zi * yi + std::log1p(std::exp(-std::abs(zi)));
-        });
+        },
+        z, y);
   }
   auto* node = pos_weight ? record<BceWithLogitsNode<T>>(out, {&z, &y, pos_weight})
                           : record<BceWithLogitsNode<T>>(out, {&z, &y});

@@ -70,11 +70,14 @@ template <class T> Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape
     throw ShapeError("broadcast_to: cannot broadcast " + x.shape().str() + " to " + shape.str());
   if (x.shape() == shape) return x;
   Tensor<T> out = detail::new_output<T>("broadcast_to", shape);
-  detail::launch([in = x.data(), o = out.data(), shape,
-                  strides = detail::broadcast_strides(x.shape(), shape)] {
-    detail::for_each_broadcast(shape, strides, detail::Strides{},
-                               [&](std::size_t i, std::size_t ix, std::size_t) { o[i] = in[ix]; });
-  });
+  detail::launch(
+      [in = x.data(), o = out.data(), shape,
+       strides = detail::broadcast_strides(x.shape(), shape)] {
+        detail::for_each_broadcast(
+            shape, strides, detail::Strides{},
+            [&](std::size_t i, std::size_t ix, std::size_t) { o[i] = in[ix]; });
+      },
+      [&] { return detail::writes_from(out, x); });
   record<BroadcastToNode<T>>(out, {&x});
   return out;
 }

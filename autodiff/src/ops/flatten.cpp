@@ -56,8 +56,7 @@ OpCases flatten_cases() {
 
 template <class T> Tensor<T> flatten(const Tensor<T>& x) {
   Tensor<T> out = detail::new_output<T>("flatten", Shape{x.size()});
-  detail::launch(
-      [from = x.data(), n = x.size(), to = out.data()] { std::copy(from, from + n, to); });
+  detail::copy_values(x, out);
   record<FlattenNode<T>>(out, {&x});
   return out;
 }

@@ -122,10 +122,12 @@ template <class T>
   out_shape[0] = m;
   out_shape[1] = n;
   Tensor<T> out = detail::new_output<T>("matmul", out_shape);
-  detail::launch([transpose_a, transpose_b, m, n, k, pa = a.data(), lda = sa[1], pb = b.data(),
-                  ldb = sb[1], po = out.data()] {
-    detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), pa, lda, pb, ldb, T(0), po);
-  });
+  detail::launch(
+      [transpose_a, transpose_b, m, n, k, pa = a.data(), lda = sa[1], pb = b.data(), ldb = sb[1],
+       po = out.data()] {
+        detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), pa, lda, pb, ldb, T(0), po);
+      },
+      [&] { return detail::writes_from(out, a, b); });
   return out;
 }
 

@@ -30,15 +30,21 @@ template <class T> class MseNode final : public SavingNode<T, 2> {
     Tensor<T> da = detail::new_output<T>("mse", a.shape());
     const bool both = this->needs_grad(1);
     Tensor<T> db = both ? detail::new_output<T>("mse", a.shape()) : Tensor<T>();
-    detail::launch([pa = a.data(), pb = b.data(), pg = g.data(), oa = da.data(),
-                    ob = both ? db.data() : nullptr, n = a.size(),
-                    g_step = std::size_t(reduction == Reduction::none), scale] {
-      for (std::size_t i = 0; i < n; ++i) {
-        const T d = (pa[i] - pb[i]) * (pg[i * g_step] * scale);
-        oa[i] = d;
-        if (ob) ob[i] = -d;
-      }
-    });
+    detail::launch(
+        [pa = a.data(), pb = b.data(), pg = g.data(), oa = da.data(),
+         ob = both ? db.data() : nullptr, n = a.size(),
+         g_step = std::size_t(reduction == Reduction::none), scale] {
+          for (std::size_t i = 0; i < n; ++i) {
+            const T d = (pa[i] - pb[i]) * (pg[i * g_step] * scale);
+            oa[i] = d;
+            if (ob) ob[i] = -d;
+          }
+        },
+        [&] {
+          detail::Access access = detail::writes_from(da, a, b, g);
+          if (both) access.writes.push_back(detail::region(std::as_const(db).data(), db.size()));
+          return access;
+        });
     if (both) grads[1] = std::move(db);
     grads[0] = std::move(da);
   }
@@ -162,11 +168,13 @@ template <class T> Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b, Reducti
   detail::require_loss_inputs("mse", a, b, reduction);
   const T* pa = a.data();
   const T* pb = b.data();
-  Tensor<T> out = detail::reduce_terms<T>("mse", a.shape(), a.size(), reduction, T(a.size()),
-                                          [pa, pb](std::size_t i) {
-                                            const T d = pa[i] - pb[i];
-                                            return d * d;
-                                          });
+  Tensor<T> out = detail::reduce_terms<T>(
+      "mse", a.shape(), a.size(), reduction, T(a.size()),
+      [pa, pb](std::size_t i) {
+        const T d = pa[i] - pb[i];
+        return d * d;
+      },
+      a, b);
   if (auto* node = record<MseNode<T>>(out, {&a, &b})) {
     node->reduction = reduction;
     node->saved[0].save_input(a);

@@ -169,7 +169,8 @@ Tensor<T> nll_loss(const Tensor<T>& log_probs, const Labels& labels,
       "nll_loss", n, options.reduction, source, options.ignore_index,
       [x = log_probs.data(), classes](std::size_t i, std::size_t label) {
         return -x[i * classes + label];
-      });
+      },
+      log_probs);
   if (auto* node = record<NllLossNode<T>>(out, {&log_probs})) {
     node->labels = labels;
     node->options = options;

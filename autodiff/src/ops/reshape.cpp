@@ -72,8 +72,7 @@ template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
                      std::to_string(x.size()) + " elements) to " + shape.str() + " (" +
                      std::to_string(shape.numel()) + " elements)");
   Tensor<T> out = detail::new_output<T>("reshape", shape);
-  detail::launch(
-      [from = x.data(), n = x.size(), to = out.data()] { std::copy(from, from + n, to); });
+  detail::copy_values(x, out);
   record<ReshapeNode<T>>(out, {&x});
   return out;
 }

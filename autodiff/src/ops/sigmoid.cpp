@@ -75,10 +75,14 @@ OpCases sigmoid_cases() {
 // and division in a second pass, which vectorizes.
 template <class T> Tensor<T> sigmoid(const Tensor<T>& x) {
   Tensor<T> out = detail::new_output<T>("sigmoid", x.shape());
-  detail::launch([in = x.data(), o = out.data(), n = x.size()] {
-    for (std::size_t i = 0; i < n; ++i) o[i] = std::exp(-std::abs(in[i]));
-    for (std::size_t i = 0; i < n; ++i) o[i] = (in[i] >= T(0) ? T(1) : o[i]) / (T(1) + o[i]);
-  });
+  detail::launch_elementwise(
+      x.size(),
+      [in = x.data(), o = out.data()](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) o[i] = std::exp(-std::abs(in[i]));
+        for (std::size_t i = begin; i < end; ++i)
+          o[i] = (in[i] >= T(0) ? T(1) : o[i]) / (T(1) + o[i]);
+      },
+      [&] { return detail::writes_from(out, x); });
   if (auto* node = record<SigmoidNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;
 }

@@ -26,12 +26,14 @@ template <class T> class SoftmaxCeNode final : public SavingNode<T, 1> {
     const std::size_t n = logits.dim(0), classes = logits.dim(1);
     const Labels* source = detail::backward_label_source(labels, recording, recorded_labels);
     Tensor<T> target = detail::new_output<T>("softmax_ce", logits.shape());
-    detail::launch([t = target.data(), n, classes, source, ignore = options.ignore_index,
-                    eps = T(options.label_smoothing)] {
-      std::fill_n(t, n * classes, eps / T(classes));
-      for (std::size_t i = 0; i < n; ++i)
-        if ((*source)[i] != ignore) t[i * classes + std::size_t((*source)[i])] += T(1) - eps;
-    });
+    detail::launch(
+        [t = target.data(), n, classes, source, ignore = options.ignore_index,
+         eps = T(options.label_smoothing)] {
+          std::fill_n(t, n * classes, eps / T(classes));
+          for (std::size_t i = 0; i < n; ++i)
+            if ((*source)[i] != ignore) t[i * classes + std::size_t((*source)[i])] += T(1) - eps;
+        },
+        [&] { return detail::writes_from(target); });
     grads[0] =
         mul(softmax(logits) - target,
             detail::row_upstream("softmax_ce", g, source, options.ignore_index, options.reduction));
@@ -180,7 +182,8 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Labels& labels,
         T uniform = 0;
         for (std::size_t c = 0; c < classes; ++c) uniform -= lse.log_softmax(row[c]);
         return keep * ce + smooth * uniform / T(classes);
-      });
+      },
+      logits);
   if (auto* node = record<SoftmaxCeNode<T>>(out, {&logits})) {
     node->saved[0].save_input(logits);
     node->labels = labels;

@@ -159,8 +159,8 @@ Tensor<T> softmax_ce(const Tensor<T>& logits, const Tensor<T>& targets, Reductio
     return total;
   };
   const std::size_t visited = classes == 0 && reduction != Reduction::none ? 0 : n;
-  Tensor<T> out =
-      detail::reduce_terms<T>("softmax_ce_onehot", Shape{n}, visited, reduction, T(n), row_term);
+  Tensor<T> out = detail::reduce_terms<T>("softmax_ce_onehot", Shape{n}, visited, reduction, T(n),
+                                          row_term, logits, targets);
   if (auto* node = record<SoftmaxCeOnehotNode<T>>(out, {&logits, &targets})) {
     node->reduction = reduction;
     node->saved[0].save_input(logits);

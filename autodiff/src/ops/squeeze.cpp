@@ -82,8 +82,7 @@ template <class T> Tensor<T> squeeze(const Tensor<T>& x, int axis) {
   for (std::size_t d = 0; d < shape.rank(); ++d)
     if (d != ax || shape[d] != 1) out_shape.push_back(shape[d]);
   Tensor<T> out = detail::new_output<T>("squeeze", out_shape);
-  detail::launch(
-      [from = x.data(), n = x.size(), to = out.data()] { std::copy(from, from + n, to); });
+  detail::copy_values(x, out);
   record<SqueezeNode<T>>(out, {&x});
   return out;
 }

@@ -87,11 +87,14 @@ template <class T> Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
                      " (the target must broadcast to the source)");
   if (x.shape() == shape) return x;
   Tensor<T> out = detail::zeros_output<T>("sum_to", shape);
-  detail::launch([in = x.data(), o = out.data(), from = x.shape(),
-                  strides = detail::broadcast_strides(shape, x.shape())] {
-    detail::for_each_broadcast(from, strides, detail::Strides{},
-                               [&](std::size_t i, std::size_t io, std::size_t) { o[io] += in[i]; });
-  });
+  detail::launch(
+      [in = x.data(), o = out.data(), from = x.shape(),
+       strides = detail::broadcast_strides(shape, x.shape())] {
+        detail::for_each_broadcast(
+            from, strides, detail::Strides{},
+            [&](std::size_t i, std::size_t io, std::size_t) { o[io] += in[i]; });
+      },
+      [&] { return detail::writes_from(out, x, out); });  // adds into out's zeros
   record<SumToNode<T>>(out, {&x});
   return out;
 }

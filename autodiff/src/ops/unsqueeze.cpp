@@ -84,8 +84,7 @@ template <class T> Tensor<T> unsqueeze(const Tensor<T>& x, int axis) {
     if (d < shape.rank()) out_shape.push_back(shape[d]);
   }
   Tensor<T> out = detail::new_output<T>("unsqueeze", out_shape);
-  detail::launch(
-      [from = x.data(), n = x.size(), to = out.data()] { std::copy(from, from + n, to); });
+  detail::copy_values(x, out);
   record<UnsqueezeNode<T>>(out, {&x});
   return out;
 }

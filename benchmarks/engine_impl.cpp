@@ -40,8 +40,9 @@ template <class T> tg::Tensor<T> tensor(const tg::Shape& shape, const std::vecto
 
 template <class T> class EngineMlp final : public Runner {
  public:
-  // With `replay`, the step (or gradient) is recorded once with tg::record_step and each unit
-  // runs the recording, then the same optimizer step.
+  // With `replay`, the step (or gradient) is recorded once with tg::record_step, with the same
+  // plain SGD step (tg::sgd_update: each weight's update in the GEMM of its gradient), and each
+  // unit runs the recording.
   EngineMlp(const Problem& p, bool replay) : p_(p.without_data()) {
     const std::size_t L = p.layers();
     for (std::size_t l = 0; l < L; ++l) {
@@ -65,8 +66,8 @@ template <class T> class EngineMlp final : public Runner {
   void run() override {
     if (replay_ && p_.mode == Mode::epoch) return replay_epoch(batches_->batches_per_epoch());
     if (replay_) {
-      const tg::Tensor<T>& J = replay_->run();
-      if (p_.mode == Mode::step) opt_->step();
+      note_gradients(X_, labels_);
+      const tg::Tensor<T>& J = replay_->run();  // with the SGD step, but for a gradient
       if (capture_) loss_ = double(J.item());
       return;
     }
@@ -110,9 +111,13 @@ template <class T> class EngineMlp final : public Runner {
     capture_ = false;
     std::vector<double> out{loss_};
     const auto params = net_.parameters();
-    for (const auto& p : params) {
-      const auto g = p.grad();
-      out.insert(out.end(), g.data(), g.data() + g.size());
+    if (!noted_gradients_.empty()) {
+      for (const auto& g : noted_gradients_) out.insert(out.end(), g.begin(), g.end());
+    } else {
+      for (const auto& p : params) {
+        const auto g = p.grad();
+        out.insert(out.end(), g.data(), g.data() + g.size());
+      }
     }
     for (const auto& p : params) out.insert(out.end(), p.data(), p.data() + p.size());
     return out;
@@ -126,7 +131,29 @@ template <class T> class EngineMlp final : public Runner {
   // its allocations), then run and followed by the optimizer's step, as an eager step. The label
   // vectors are declared label inputs, read by softmax_ce at every run: members of this object,
   // which never moves. The epoch's labels are the Minibatches' own.
+  // A replay that applies the SGD step holds no gradients afterwards: for the cross-check
+  // (dump), the gradients are eager mode's at the weights the last unit starts from; the loss
+  // and the updated parameters are the replay's.
+  void note_gradients(const tg::Tensor<T>& x, const tg::Labels& y) {
+    if (!capture_ || !replay_->updates_parameters()) return;
+    net_.zero_grad();
+    loss(net_(x), y).backward();
+    noted_gradients_.clear();
+    for (const auto& p : net_.parameters()) noted_gradients_.push_back(p.grad().to_vector());
+    net_.zero_grad();
+  }
+
+  // A training step's recording includes its SGD step (tg::sgd_update), which the recording
+  // applies once: the weights are put back, so that every implementation starts from the same.
   void record() {
+    std::vector<std::vector<T>> initial;
+    for (const tg::Tensor<T>& w : net_.parameters()) initial.push_back(w.to_vector());
+    record_steps();
+    for (std::size_t i = 0; i < initial.size(); ++i)
+      std::copy(initial[i].begin(), initial[i].end(), net_.parameters()[i].data());
+  }
+
+  void record_steps() {
     if (p_.mode == Mode::step || p_.mode == Mode::grad) {
       replay_ = record_on(X_, labels_);
       return;
@@ -149,9 +176,11 @@ template <class T> class EngineMlp final : public Runner {
                                            tg::Replay<T>* share_with = nullptr) {
     std::vector<std::reference_wrapper<tg::Labels>> labels;
     if (p_.loss == Loss::softmax_ce) labels.push_back(y);
+    const tg::SgdUpdate update =
+        p_.mode == Mode::grad ? tg::SgdUpdate{} : tg::sgd_update(double(p_.lr));
     return std::make_unique<tg::Replay<T>>(
         tg::record_step([this, &x, &y] { return loss(net_(x), y); }, net_.parameters(), {x}, labels,
-                        tg::ShareBuffers<T>{share_with}));
+                        tg::ShareBuffers<T>{share_with}, update));
   }
 
   // The first `units` minibatches of a new epoch, replayed.
@@ -171,8 +200,8 @@ template <class T> class EngineMlp final : public Runner {
         std::copy_n(X + order[start + j] * d, d, x + j * d);
         y[j] = labels[order[start + j]];
       }
-      const tg::Tensor<T>& J = (full ? replay_ : replay_last_)->run();
-      opt_->step();
+      if (k + 1 == batches) note_gradients(full ? batch_x_ : last_x_, y);
+      const tg::Tensor<T>& J = (full ? replay_ : replay_last_)->run();  // and the SGD step
       if (capture_) loss_ = double(J.item());
     }
   }
@@ -211,6 +240,7 @@ template <class T> class EngineMlp final : public Runner {
   std::unique_ptr<tg::Replay<T>> replay_, replay_last_;
   bool capture_ = false;
   double loss_ = 0;
+  std::vector<std::vector<T>> noted_gradients_;
 };
 
 // The per-op overhead: `ops` multiplications of a one-element tensor by a constant, then backward;

@@ -10,8 +10,8 @@
 namespace bench {
 
 std::unique_ptr<Runner> make_engine(const Problem& problem, bool f32);
-// The same networks, each step recorded once as a replayable tape (tg::record_step) and replayed:
-// W1-W4 only (an epoch's minibatches change their labels and last shape).
+// The same networks, each step recorded once as a replayable tape (tg::record_step) with its SGD
+// step (tg::sgd_update), and replayed; an epoch with one recording per batch shape.
 std::unique_ptr<Runner> make_replay(const Problem& problem, bool f32);
 
 }  // namespace bench

@@ -168,15 +168,24 @@ int main() {
   counting = false;
   const long replayed_values = allocations.exchange(0);
 
+  // The SGD step recorded with the step (its weights' updates in the GEMMs).
+  auto update_step = tg::record_step([&] { return tg::mse(net.forward(x), y); }, net.parameters(),
+                                     {x, y}, {}, {}, tg::sgd_update(0.5));
+  const long replayed_update = replayed_allocations(update_step, x.data());
+
   std::printf(
       "probe: %ld allocations counted (of 2); 100 replayed runs: %ld, with dropout: %ld, given "
-      "values: %ld\n",
-      eager, replayed, replayed_dropout, replayed_values);
+      "values: %ld, with the SGD step: %ld\n",
+      eager, replayed, replayed_dropout, replayed_values, replayed_update);
   if (eager != 2) {
     std::printf("FAILED: the counter did not count the probe's allocations\n");
     return 1;
   }
-  if (replayed != 0 || replayed_dropout != 0 || replayed_values != 0) {
+  if (update_step.summary().updates_in_gemm == 0) {
+    std::printf("FAILED: no update was computed in a GEMM\n");
+    return 1;
+  }
+  if (replayed != 0 || replayed_dropout != 0 || replayed_values != 0 || replayed_update != 0) {
     std::printf("FAILED: replayed runs allocated\n");
     return 1;
   }

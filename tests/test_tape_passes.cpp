@@ -3,10 +3,18 @@
 // blocks, all without changing a bit of what eager mode computes.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <utility>
+#include <vector>
 
+#include "check_error.hpp"
+#include "tapegrad/gradcheck.hpp"
+#include "tapegrad/nn/layers.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/optim.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/replay.hpp"
 
@@ -128,4 +136,118 @@ TEST_CASE("tensors no larger than a block are not fused") {
   auto step = tg::record_step([&] { return tg::sum(tg::sigmoid(x * w) * x + w); }, {w}, {x});
   CHECK(step.summary().groups == 0);
   CHECK(step.kernels() == step.summary().recorded - step.summary().dead);
+}
+
+namespace {
+
+tg::nn::Sequential<double> small_mlp() {
+  std::mt19937_64 rng(31);
+  return tg::nn::mlp<double>({6, 8, 8, 3}, tg::nn::Activation::sigmoid,
+                             tg::nn::Activation::identity, tg::nn::Init::uniform(0.8), rng);
+}
+
+double relative_difference(const TensorD& a, const TensorD& b) {
+  double worst = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::abs(std::as_const(a).data()[i] - std::as_const(b).data()[i]));
+    scale = std::max(scale, std::abs(std::as_const(b).data()[i]));
+  }
+  return worst / scale;
+}
+
+}  // namespace
+
+TEST_CASE("a recording with sgd_update trains as nn::SGD does, each weight updated in its GEMM") {
+  auto eager_net = small_mlp();
+  auto replay_net = small_mlp();
+  tg::nn::SGD<double> sgd(eager_net.parameters(), {.lr = 0.3});
+  std::mt19937_64 rng(37);
+  TensorD x = TensorD::uniform(Shape{5, 6}, -1.0, 1.0, rng);
+  TensorD y = TensorD::uniform(Shape{5, 3}, -1.0, 1.0, rng);
+  auto step = tg::record_step([&] { return tg::mse(replay_net.forward(x), y); },
+                              replay_net.parameters(), {x, y}, {}, {}, tg::sgd_update(0.3));
+  CHECK(step.updates_parameters());
+  CHECK(step.summary().updates_in_gemm == 3);  // the three weights; the biases' updates stay
+  std::vector<double> eager_losses, replay_losses;
+  for (int t = 0; t < 8; ++t) {
+    if (t > 0) {
+      fill_uniform(x, rng);
+      replay_losses.push_back(step.run().item());
+    } else {
+      replay_losses.push_back(step.loss().item());  // the recording was step 0
+    }
+    sgd.zero_grad();
+    const TensorD loss = tg::mse(eager_net.forward(x), y);
+    loss.backward();
+    sgd.step();
+    eager_losses.push_back(loss.item());
+    // The GEMM rounds W - lr * X^T delta once where nn::SGD rounds the gradient first.
+    CHECK(replay_losses.back() == doctest::Approx(eager_losses.back()).epsilon(1e-12));
+    for (std::size_t i = 0; i < eager_net.parameters().size(); ++i) {
+      CAPTURE(i);
+      CHECK(relative_difference(replay_net.parameters()[i], eager_net.parameters()[i]) < 1e-12);
+      CHECK(!replay_net.parameters()[i].has_grad());
+    }
+  }
+  CHECK(eager_losses.back() < eager_losses.front());  // the nets did learn
+}
+
+TEST_CASE("a weight whose gradient is a sum of two products is updated as nn::SGD, bit for bit") {
+  std::mt19937_64 rng(41);
+  TensorD w_eager = TensorD::uniform(Shape{4, 4}, -0.5, 0.5, rng, true);
+  TensorD w_replay = w_eager.detach().clone();
+  w_replay.set_requires_grad(true);
+  TensorD x = TensorD::uniform(Shape{3, 4}, -1.0, 1.0, rng);
+  TensorD y = TensorD::uniform(Shape{3, 4}, -1.0, 1.0, rng);
+  // w is used twice: its gradient is accumulated from two GEMMs, which no single GEMM can update.
+  auto f = [&](const TensorD& w) { return tg::mse(tg::matmul(tg::matmul(x, w), w), y); };
+  tg::nn::SGD<double> sgd({w_eager}, {.lr = 0.1});
+  auto step =
+      tg::record_step([&] { return f(w_replay); }, {w_replay}, {x}, {}, {}, tg::sgd_update(0.1));
+  CHECK(step.summary().updates_in_gemm == 0);
+  for (int t = 0; t < 5; ++t) {
+    if (t > 0) step.run();
+    sgd.zero_grad();
+    f(w_eager).backward();
+    sgd.step();
+    CHECK(same_bits(w_replay, w_eager));
+  }
+}
+
+TEST_CASE("a recording with sgd_update refuses run_checked and gradcheck, and writes nothing") {
+  auto net = small_mlp();
+  std::mt19937_64 rng(43);
+  TensorD x = TensorD::uniform(Shape{5, 6}, -1.0, 1.0, rng);
+  TensorD y = TensorD::uniform(Shape{5, 3}, -1.0, 1.0, rng);
+  auto step = tg::record_step([&] { return tg::mse(net.forward(x), y); }, net.parameters(), {x, y},
+                              {}, {}, tg::sgd_update(0.3));
+  const TensorD w_before = net.parameters()[0].detach().clone();
+  const TensorD x_before = x.detach().clone();
+  const TensorD other = TensorD::uniform(Shape{5, 6}, -1.0, 1.0, rng);
+  check_error<tg::ReplayError>(
+      [&] {
+        step.run_checked({other, y});
+      },
+      {"replay check", "updates its parameters", "sgd_update"});
+  check_error<tg::ReplayError>([&] { (void)tg::gradcheck(step); },
+                               {"gradcheck", "updates its parameters"});
+  CHECK(same_bits(net.parameters()[0], w_before));
+  CHECK(same_bits(x, x_before));
+}
+
+TEST_CASE("the gradient buffers that the GEMMs no longer write are given back") {
+  auto net_plain = small_mlp();
+  auto net_update = small_mlp();
+  std::mt19937_64 rng(47);
+  TensorD x = TensorD::uniform(Shape{64, 6}, -1.0, 1.0, rng);
+  TensorD y = TensorD::uniform(Shape{64, 3}, -1.0, 1.0, rng);
+  auto plain = tg::record_step([&] { return tg::mse(net_plain.forward(x), y); },
+                               net_plain.parameters(), {x, y});
+  auto update = tg::record_step([&] { return tg::mse(net_update.forward(x), y); },
+                                net_update.parameters(), {x, y}, {}, {}, tg::sgd_update(0.1));
+  std::size_t weight_bytes = 0;
+  for (const TensorD& p : net_plain.parameters())
+    if (p.ndim() == 2) weight_bytes += p.size() * sizeof(double);
+  MESSAGE("recording: " << plain.bytes() << " bytes; with the SGD step: " << update.bytes());
+  CHECK(update.bytes() + weight_bytes <= plain.bytes());
 }

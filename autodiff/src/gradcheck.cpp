@@ -534,6 +534,10 @@ GradCheckReport run_mixed(const TensorFunction<float>& f, const TensorFunction<d
 // The analytic side is a run's gradients (a one-element loss: the projection is 1); the numeric
 // side perturbs the parameters in place, which each run reads.
 template <class T> GradCheckReport check_replay(Replay<T>& step, const GradCheckOptions& options) {
+  if (step.updates_parameters())
+    throw ReplayError(
+        "gradcheck: the recording updates its parameters (sgd_update): each run moves them, so "
+        "its losses are not one function of fixed parameters; check a recording without it");
   const Settings set = settings_for<T>(options, Defaults<T>::tolerance, Defaults<T>::abs_tolerance);
   const std::vector<Tensor<T>>& params = step.parameters();
   Analytic an;

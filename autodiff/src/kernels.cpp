@@ -52,22 +52,24 @@ Tensor<T> reduce_axis(const char* op, const Tensor<T>& x, std::size_t axis, T sc
   // An empty x has nothing to add, but its extents may not be small: [2^40, 0] along axis 0
   // would run 2^40 empty iterations.
   if (x.size() == 0) return out;
-  launch([in = x.data(), o = out.data(), size = x.size(), out_size = out.size(), outer, length,
-          inner, scale] {
-    if (inner == 1 && size >= kXtensorLastAxisSum) {
-      // Adds each row from its first element on, as the loop does: the same sums to the bit.
-      const auto rows = xt::adapt(in, size, xt::no_ownership(), std::array{outer, length});
-      auto sums = xt::adapt(o, outer, xt::no_ownership(), std::array{outer});
-      xt::noalias(sums) = xt::sum(rows, {1}, xt::evaluation_strategy::immediate);
-    } else {
-      for (std::size_t a = 0; a < outer; ++a)
-        for (std::size_t l = 0; l < length; ++l)
-          for (std::size_t i = 0; i < inner; ++i)
-            o[a * inner + i] += in[(a * length + l) * inner + i];
-    }
-    if (scale != T(1))
-      for (std::size_t i = 0; i < out_size; ++i) o[i] *= scale;
-  });
+  launch(
+      [in = x.data(), o = out.data(), size = x.size(), out_size = out.size(), outer, length, inner,
+       scale] {
+        if (inner == 1 && size >= kXtensorLastAxisSum) {
+          // Adds each row from its first element on, as the loop does: the same sums to the bit.
+          const auto rows = xt::adapt(in, size, xt::no_ownership(), std::array{outer, length});
+          auto sums = xt::adapt(o, outer, xt::no_ownership(), std::array{outer});
+          xt::noalias(sums) = xt::sum(rows, {1}, xt::evaluation_strategy::immediate);
+        } else {
+          for (std::size_t a = 0; a < outer; ++a)
+            for (std::size_t l = 0; l < length; ++l)
+              for (std::size_t i = 0; i < inner; ++i)
+                o[a * inner + i] += in[(a * length + l) * inner + i];
+        }
+        if (scale != T(1))
+          for (std::size_t i = 0; i < out_size; ++i) o[i] *= scale;
+      },
+      [&] { return writes_from(out, x, out); });  // adds into out's zeros
   return out;
 }
 

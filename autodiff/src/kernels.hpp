@@ -277,15 +277,17 @@ template <class T> LogSumExp<T> logsumexp(const T* v, std::size_t n) {
 template <class T> Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, const char* op) {
   const RowView rv = rows_of(op, x);
   Tensor<T> out = new_output<T>(op, x.shape());
-  launch([rv, log_space, x_data = x.data(), out_data = out.data()] {
-    for (std::size_t r = 0; r < rv.rows; ++r) {
-      const T* in = x_data + r * rv.cols;
-      T* o = out_data + r * rv.cols;
-      const LogSumExp<T> lse = logsumexp(in, rv.cols);
-      for (std::size_t c = 0; c < rv.cols; ++c)
-        o[c] = log_space ? lse.log_softmax(in[c]) : std::exp(lse.log_softmax(in[c]));
-    }
-  });
+  launch(
+      [rv, log_space, x_data = x.data(), out_data = out.data()] {
+        for (std::size_t r = 0; r < rv.rows; ++r) {
+          const T* in = x_data + r * rv.cols;
+          T* o = out_data + r * rv.cols;
+          const LogSumExp<T> lse = logsumexp(in, rv.cols);
+          for (std::size_t c = 0; c < rv.cols; ++c)
+            o[c] = log_space ? lse.log_softmax(in[c]) : std::exp(lse.log_softmax(in[c]));
+        }
+      },
+      [&] { return writes_from(out, x); });
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/replay.hpp"
@@ -53,8 +54,17 @@ template <class T> Region region(const T* data, std::size_t count) {
 // may run on any range of elements (run by Elementwise::range). A kernel launched without an
 // Access is opaque to the passes: it may read or write anything.
 struct Access {
+  Access(std::vector<Region> read = {}, std::vector<Region> written = {})
+      : reads(std::move(read)), writes(std::move(written)) {}
   std::vector<Region> reads, writes;
   std::size_t elements = 0;
+  // A GEMM C = op(A) op(B) (C its one write, beta 0) gives the same product added into another
+  // buffer of C's shape, times `scale`, as a kernel (the same call with beta 1): what a pass needs
+  // to compute a weight's update in the GEMM that computes its gradient.
+  std::function<std::function<void()>(void* into, double scale)> add_into;
+  // A plain SGD update: reads[0] -= lr * reads[1], elementwise (record_step's SgdUpdate).
+  double sgd_lr = 0;
+  bool sgd_update = false;
 };
 
 // An elementwise kernel's body over the elements [begin, end).
@@ -187,6 +197,9 @@ struct HeldSpan {
   bool in_use = false;
 };
 std::vector<HeldSpan> held_spans(const Capture& capture);
+// Gives back the blocks of the recording that no buffer lives on and no region of `touched`
+// (every region the tape's kernels read or write) meets.
+void release_untouched(Capture& capture, const std::vector<Region>& touched);
 
 // The passes over a finished recording's tape (tape_passes.cpp): dead kernels removed, runs of
 // elementwise kernels over the same elements fused into blocked loops. The notes are dropped.

@@ -249,6 +249,7 @@ class BufferPool {
   std::size_t held_blocks(const Lease& lease) const;
   std::size_t held_bytes(const Lease& lease) const;
   std::vector<HeldSpan> held_spans(const Lease& lease) const;
+  void release_untouched(Lease& lease, const std::vector<Region>& touched);
 
  private:
   static void deallocate(Block* b) noexcept {
@@ -266,6 +267,29 @@ class BufferPool {
 
 std::vector<HeldSpan> held_spans(const Capture& capture) {
   return capture.pool->held_spans(*capture.lease);
+}
+
+void release_untouched(Capture& capture, const std::vector<Region>& touched) {
+  capture.pool->release_untouched(*capture.lease, touched);
+}
+
+void BufferPool::release_untouched(Lease& lease, const std::vector<Region>& touched) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Block*> kept;
+  for (Block* b : lease.held) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(b->memory), end = begin + b->bytes;
+    const bool used = b->storages > 0 || std::any_of(touched.begin(), touched.end(), [&](Region r) {
+                        return r.begin < end && begin < r.end && r.begin < r.end;
+                      });
+    if (used) {
+      kept.push_back(b);
+      continue;
+    }
+    // No later recording of this one's takes it from the free lists: they are rebuilt from
+    // `held` when one begins.
+    if (--b->leases == 0) deallocate(b);
+  }
+  lease.held = std::move(kept);
 }
 
 std::vector<HeldSpan> BufferPool::held_spans(const Lease& lease) const {
@@ -437,6 +461,24 @@ void check_labels(const detail::LabelInputs& labels, const std::vector<std::size
   for (const detail::LabelInputs::Check& c : labels.checks) c.check(at(c.input));
 }
 
+// p -= lr * g, as nn::SGD's plain step computes it (in T), as a kernel a pass may fold into the
+// GEMM that computes g (Access::sgd_update).
+template <class T> void sgd_kernel(Tensor<T>& p, const Tensor<T>& g, double lr) {
+  const T rate = static_cast<T>(lr);
+  detail::launch_elementwise(
+      p.size(),
+      [x = p.data(), gd = g.data(), rate](std::size_t begin, std::size_t end) {
+        for (std::size_t j = begin; j < end; ++j) x[j] -= rate * gd[j];
+      },
+      [&] {
+        const detail::Region param = detail::region(std::as_const(p).data(), p.size());
+        detail::Access access{{param, detail::region(g.data(), g.size())}, {param}};
+        access.sgd_update = true;
+        access.sgd_lr = lr;
+        return access;
+      });
+}
+
 // Held by a run, and by the recording of a step that shares buffers with others: one flag for
 // recordings that share buffers.
 class RunningFlag {
@@ -468,7 +510,7 @@ template <class T>
 Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tensor<T>>& params,
                             const std::vector<Tensor<T>>& inputs,
                             const std::vector<std::reference_wrapper<Labels>>& labels,
-                            ShareBuffers<T> share) {
+                            ShareBuffers<T> share, SgdUpdate update) {
   if (detail::t_capture)
     throw ReplayError(
         "record_step: called while recording on this thread (a recording cannot "
@@ -507,16 +549,24 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
     loss.backward();
     r.loss_ = loss.detach();
     require_labels_read(r.tape_->labels);
+    if (update.enabled) {
+      r.update_ = update;
+      for (Tensor<T>& p : r.params_)
+        if (p.has_grad()) sgd_kernel(p, p.grad(), update.lr);
+    }
   } catch (...) {
     for (Tensor<T>& p : r.params_) p.zero_grad();
     throw;
   }
-  for (const Tensor<T>& p : r.params_) r.grads_.push_back(p.has_grad() ? p.grad() : Tensor<T>());
+  for (Tensor<T>& p : r.params_) {
+    r.grads_.push_back(p.has_grad() && !update.enabled ? p.grad() : Tensor<T>());
+    if (update.enabled) p.zero_grad();  // a run leaves none: its buffer is scratch
+  }
   for (const Labels* l : r.tape_->labels.inputs) r.label_sizes_.push_back(l->size());
   detail::mark_result(r.loss_);
   for (const Tensor<T>& g : r.grads_) detail::mark_result(g);
-  detail::optimize_tape(*r.tape_);
   r.tape_->pool->end_recording(*r.tape_->lease);
+  detail::optimize_tape(*r.tape_);
   return r;
 }
 
@@ -525,7 +575,8 @@ template <class T> const Tensor<T>& Replay<T>::run() {
   check_labels(tape_->labels, label_sizes_,
                [&](std::size_t i) -> const Labels& { return *tape_->labels.inputs[i]; });
   for (const std::function<void()>& kernel : tape_->kernels) kernel();
-  for (std::size_t i = 0; i < params_.size(); ++i) params_[i].set_grad(grads_[i]);
+  if (!update_.enabled)
+    for (std::size_t i = 0; i < params_.size(); ++i) params_[i].set_grad(grads_[i]);
   return loss_;
 }
 
@@ -569,16 +620,26 @@ const Tensor<T>& Replay<T>::run(RunValues<T> values, const std::vector<Labels>& 
 
 template <class T>
 const Tensor<T>& Replay<T>::run_checked(RunValues<T> values, const std::vector<Labels>& labels) {
+  require_checkable();
   refill(values, labels);
   return run_checked();
 }
 
 template <class T> const Tensor<T>& Replay<T>::run_checked(RunValues<T> values) {
+  require_checkable();
   copy_inputs(values);
   return run_checked();
 }
 
+template <class T> void Replay<T>::require_checkable() const {
+  if (update_.enabled)
+    throw ReplayError(
+        "replay check: not available for a recording that updates its parameters "
+        "(sgd_update): a run moves them, and the eager pass would see other values");
+}
+
 template <class T> const Tensor<T>& Replay<T>::run_checked() {
+  require_checkable();
   // The eager pass must draw what the run drew: the generators go back to their state before it,
   // and the eager pass leaves them where the run did.
   std::vector<std::mt19937_64> before_run;

@@ -82,12 +82,10 @@ bool same(Region a, Region b) {
   return a.begin == b.begin && a.end == b.end;
 }
 
-// Marks the dead kernels of the tape (see above) in `dead`.
+// The dead kernels of the tape (see above); `in_use`: the buffers in use after recording.
 std::vector<bool> dead_kernels(const std::vector<KernelNote>& notes,
-                               const std::vector<HeldSpan>& held) {
-  Intervals read_later;
-  for (const HeldSpan& span : held)
-    if (span.in_use) read_later.add(span.memory);
+                               const std::vector<HeldSpan>& held, const Intervals& in_use) {
+  Intervals read_later = in_use;
   // Whether r lies in the recording's own memory: elsewhere (parameters, inputs, the caller's
   // tensors) every write is seen.
   auto own = [&](Region r) {
@@ -112,6 +110,51 @@ std::vector<bool> dead_kernels(const std::vector<KernelNote>& notes,
     for (Region r : a.reads) read_later.add(r);
   }
   return dead;
+}
+
+// Folds each SGD update P -= lr G into the GEMM that wrote G (P += (-lr) * product, beta = 1)
+// when nothing else touches G or P in between and nothing reads G after: the GEMM then writes
+// P, the update goes, and G is never written. Returns how many were folded; the GEMMs' kernels
+// are replaced, the updates marked in `removed`.
+std::size_t fold_updates(std::vector<std::function<void()>>& kernels,
+                         std::vector<KernelNote>& notes, std::vector<bool>& removed,
+                         const Intervals& in_use) {
+  auto touches = [](const Access& a, Region r) {
+    for (const auto* list : {&a.reads, &a.writes})
+      for (Region x : *list)
+        if (overlap(x, r)) return true;
+    return false;
+  };
+  std::size_t folded = 0;
+  for (std::size_t u = 0; u < notes.size(); ++u) {
+    const Access& update = notes[u].access;
+    if (removed[u] || !notes[u].described || !update.sgd_update) continue;
+    const Region param = update.reads[0], grad = update.reads[1];
+    if (in_use.intersects(grad)) continue;
+    bool read_after = false;
+    for (std::size_t i = u + 1; i < notes.size() && !read_after; ++i)
+      read_after = !removed[i] && (!notes[i].described || touches(notes[i].access, grad));
+    if (read_after) continue;
+    for (std::size_t k = u; k-- > 0;) {
+      if (removed[k]) continue;
+      KernelNote& before = notes[k];
+      if (!before.described) break;
+      Access& a = before.access;
+      const bool writes_grad =
+          a.add_into && a.writes.size() == 1 && same(a.writes[0], grad) && !touches(a, param);
+      if (writes_grad) {
+        kernels[k] = a.add_into(reinterpret_cast<void*>(param.begin), -update.sgd_lr);
+        a.writes = {param};  // and reads it: the GEMM adds into it
+        a.reads.push_back(param);
+        a.add_into = nullptr;
+        removed[u] = true;
+        ++folded;
+        break;
+      }
+      if (touches(a, grad) || touches(a, param)) break;
+    }
+  }
+  return folded;
 }
 
 // Blocks of 512 elements by default: the operands of a block (4 KiB each in double) stay in the
@@ -147,14 +190,19 @@ void optimize_tape(Capture& capture) {
     capture.summary = summary;
     return;
   }
-  const std::vector<bool> dead = dead_kernels(notes, held_spans(capture));
+  const std::vector<HeldSpan> held = held_spans(capture);
+  Intervals in_use;
+  for (const HeldSpan& span : held)
+    if (span.in_use) in_use.add(span.memory);
+  std::vector<bool> dead = dead_kernels(notes, held, in_use);
+  summary.dead = std::count(dead.begin(), dead.end(), true);
+  summary.updates_in_gemm = fold_updates(kernels, notes, dead, in_use);
   const std::size_t block = fusion_block();
 
   std::vector<std::function<void()>> program;
   program.reserve(kernels.size());
   for (std::size_t k = 0; k < kernels.size();) {
     if (dead[k]) {
-      ++summary.dead;
       ++k;
       continue;
     }
@@ -177,8 +225,6 @@ void optimize_tape(Capture& capture) {
       ++k;
       continue;
     }
-    // The dead kernels inside the group's span are skipped with it.
-    for (std::size_t i = k; i < next; ++i) summary.dead += dead[i] ? 1 : 0;
     std::vector<RangeKernel> bodies;
     for (std::size_t g : group) bodies.push_back(std::move(notes[g].range));
     summary.fused += group.size();
@@ -191,6 +237,17 @@ void optimize_tape(Capture& capture) {
     });
     k = next;
   }
+  // What the tape no longer touches (a gradient buffer its GEMM no longer writes) goes back,
+  // when every kernel left says what it touches.
+  std::vector<Region> touched;
+  bool all_described = true;
+  for (std::size_t k = 0; k < notes.size(); ++k) {
+    if (dead[k]) continue;
+    all_described = all_described && notes[k].described;
+    for (const auto* list : {&notes[k].access.reads, &notes[k].access.writes})
+      touched.insert(touched.end(), list->begin(), list->end());
+  }
+  if (all_described) release_untouched(capture, touched);
   kernels = std::move(program);
   notes.clear();
   notes.shrink_to_fit();

@@ -79,7 +79,27 @@ template <class T> class Replay;
 // A run calls recorded - dead - fused + groups kernels.
 struct TapeSummary {
   std::size_t recorded = 0, dead = 0, fused = 0, groups = 0;
+  // With an SgdUpdate: the parameters' updates computed by the GEMM that computes their gradient
+  // (one kernel less each).
+  std::size_t updates_in_gemm = 0;
 };
+
+// A plain SGD step that a recording and each run apply after backward (record_step's last
+// argument, tg::sgd_update(lr)): every parameter p -= lr * dJ/dp, as tg::nn::SGD with no momentum
+// and no weight decay computes it, so that no optimizer call follows a run. A weight whose
+// gradient one GEMM computes (linear's, or a matmul's, when nothing else reads the gradient) is
+// updated in that GEMM: W += (-lr) X^T delta with beta = 1, one pass over W instead of a gradient
+// buffer written, read and dropped. That rounds once where nn::SGD rounds twice (equal to it to
+// rounding, not bit for bit); every other parameter's update is nn::SGD's, bit for bit. The
+// parameters then hold no gradient after a run (there is none to hold), run_checked and
+// gradcheck(step) refuse such a recording (a run moves the parameters).
+struct SgdUpdate {
+  double lr = 0;
+  bool enabled = false;
+};
+inline SgdUpdate sgd_update(double lr) {
+  return {lr, true};
+}
 
 // The elements per block of a fused elementwise loop, for the recordings made after the call
 // (512 by default: a few operands' blocks stay in the first level of cache; at least 1). Kernels
@@ -100,7 +120,7 @@ template <class T> class Replay {
   static Replay record(std::function<Tensor<T>()> f, const std::vector<Tensor<T>>& params,
                        const std::vector<Tensor<T>>& inputs,
                        const std::vector<std::reference_wrapper<Labels>>& labels = {},
-                       ShareBuffers<T> share = {});
+                       ShareBuffers<T> share = {}, SgdUpdate update = {});
   Replay(Replay&&) noexcept;
   Replay& operator=(Replay&&) noexcept;
   ~Replay();
@@ -142,11 +162,14 @@ template <class T> class Replay {
   // The parameters and inputs as passed to record_step.
   const std::vector<Tensor<T>>& parameters() const { return params_; }
   const std::vector<Tensor<T>>& inputs() const { return inputs_; }
-  // The recorded gradient buffer of parameter i (undefined when the loss does not reach it).
+  // The recorded gradient buffer of parameter i (undefined when the loss does not reach it, and
+  // for every parameter of a recording that updates them).
   const Tensor<T>& gradient(std::size_t i) const { return grads_[i]; }
   // The kernels a run calls, after the passes.
   std::size_t kernels() const;
   const TapeSummary& summary() const;
+  // Whether a run also applies an SGD step (record_step's SgdUpdate).
+  bool updates_parameters() const { return update_.enabled; }
   // The memory the recording holds for the buffers made while recording: blocks and their bytes.
   // A block freed while recording is reused by a later buffer of the same recording, so this is
   // about eager mode's peak for one step, not the sum of every buffer the step made. Blocks it
@@ -157,6 +180,7 @@ template <class T> class Replay {
  private:
   Replay();
   void copy_inputs(RunValues<T> values);
+  void require_checkable() const;
   void refill(RunValues<T> values, const std::vector<Labels>& labels);
 
   std::function<Tensor<T>()> f_;
@@ -165,6 +189,7 @@ template <class T> class Replay {
   std::vector<Tensor<T>> grads_;
   std::vector<std::size_t> label_sizes_;  // of the declared label inputs, as recorded
   Tensor<T> loss_;
+  SgdUpdate update_;
   std::unique_ptr<detail::Capture> tape_;
   std::shared_ptr<std::atomic<bool>> running_;  // one for recordings that share buffers
 };
@@ -200,12 +225,19 @@ template <class T> class Replay {
 //   auto step = tg::record_step(f_full, net.parameters(), {x_full}, {y_full});
 //   auto last = tg::record_step(f_last, net.parameters(), {x_last}, {y_last},
 //                               tg::share_buffers_with(step));
+//
+// `update`, from sgd_update(lr), makes the optimizer's step part of the recording (see
+// SgdUpdate): the recording applies it once, as the first step, and so does each run.
+//
+//   auto step = tg::record_step(f, net.parameters(), {x}, {y}, {}, tg::sgd_update(0.1));
+//   for (...) step.run({batch.x}, {batch.labels});  // forward, backward and the SGD step
 template <class F, class T = typename std::invoke_result_t<F&>::value_type>
 Replay<T> record_step(F f, const std::vector<Tensor<T>>& params,
                       const std::vector<Tensor<T>>& inputs = {},
                       const std::vector<std::reference_wrapper<Labels>>& labels = {},
-                      ShareBuffers<T> share = {}) {
-  return Replay<T>::record(std::function<Tensor<T>()>(std::move(f)), params, inputs, labels, share);
+                      ShareBuffers<T> share = {}, SgdUpdate update = {}) {
+  return Replay<T>::record(std::function<Tensor<T>()>(std::move(f)), params, inputs, labels, share,
+                           update);
 }
 
 }  // namespace tg

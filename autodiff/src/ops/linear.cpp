@@ -42,7 +42,15 @@ template <class T> class LinearNode final : public SavingNode<T, 2> {
           [n, k, m, px = x.data(), pg = g.data(), o = dw.data()] {
             detail::gemm<T>(true, false, k, m, n, T(1), px, k, pg, m, T(0), o);
           },
-          [&] { return detail::writes_from(dw, x, g); });
+          [&] {
+            detail::Access access = detail::writes_from(dw, x, g);
+            access.add_into = [n, k, m, px = x.data(), pg = g.data()](void* into, double scale) {
+              return std::function<void()>([=, o = static_cast<T*>(into), alpha = T(scale)] {
+                detail::gemm<T>(true, false, k, m, n, alpha, px, k, pg, m, T(1), o);
+              });
+            };
+            return access;
+          });
       grads[1] = std::move(dw);
     }
     if (this->needs_grad(2)) grads[2] = detail::sum_rows(g);

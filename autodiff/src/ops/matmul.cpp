@@ -127,7 +127,16 @@ template <class T>
        po = out.data()] {
         detail::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), pa, lda, pb, ldb, T(0), po);
       },
-      [&] { return detail::writes_from(out, a, b); });
+      [&] {
+        detail::Access access = detail::writes_from(out, a, b);
+        access.add_into = [=, pa = a.data(), lda = sa[1], pb = b.data(), ldb = sb[1]](
+                              void* into, double scale) {
+          return std::function<void()>([=, o = static_cast<T*>(into), alpha = T(scale)] {
+            detail::gemm<T>(transpose_a, transpose_b, m, n, k, alpha, pa, lda, pb, ldb, T(1), o);
+          });
+        };
+        return access;
+      });
   return out;
 }
 

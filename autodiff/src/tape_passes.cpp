@@ -63,6 +63,15 @@ class Intervals {
     }
   }
 
+  bool empty() const { return spans_.empty(); }
+
+  // Whether any interval of this set meets `other`.
+  bool meets(const Intervals& other) const {
+    for (const auto& [begin, end] : spans_)
+      if (other.intersects({begin, end})) return true;
+    return false;
+  }
+
   bool intersects(Region r) const {
     if (r.begin >= r.end) return false;
     auto it = spans_.upper_bound(r.begin);
@@ -130,11 +139,21 @@ std::size_t fold_updates(std::vector<std::function<void()>>& kernels,
     const Access& update = notes[u].access;
     if (removed[u] || !notes[u].described || !update.sgd_update) continue;
     const Region param = update.reads[0], grad = update.reads[1];
-    if (in_use.intersects(grad)) continue;
+    // The gradient must be dead after the update: each byte written over (its block taken by a
+    // later buffer) before anything reads it, or never read again.
+    Intervals unread;
+    unread.add(grad);
     bool read_after = false;
-    for (std::size_t i = u + 1; i < notes.size() && !read_after; ++i)
-      read_after = !removed[i] && (!notes[i].described || touches(notes[i].access, grad));
-    if (read_after) continue;
+    for (std::size_t i = u + 1; i < notes.size() && !read_after && !unread.empty(); ++i) {
+      if (removed[i]) continue;
+      if (!notes[i].described) {
+        read_after = true;
+        break;
+      }
+      for (Region r : notes[i].access.reads) read_after = read_after || unread.intersects(r);
+      for (Region w : notes[i].access.writes) unread.remove(w);
+    }
+    if (read_after || unread.meets(in_use)) continue;
     for (std::size_t k = u; k-- > 0;) {
       if (removed[k]) continue;
       KernelNote& before = notes[k];

@@ -163,7 +163,8 @@ GradCheckReport gradcheck_leaves(F&& f, const std::vector<Tensor<T>>& leaves,
 // recorded with, against finite differences of the loss that runs give when the parameters are
 // perturbed in place (each difference is one run; the recorded kernels, not eager mode, are
 // judged). The parameters are restored, then run once more: they end with their values and the
-// gradients of one run. The step's inputs keep their current values.
+// gradients of one run. The step's inputs keep their current values. ReplayError for a
+// recording that updates its parameters (sgd_update): its runs move them.
 GradCheckReport gradcheck(Replay<double>& step, const GradCheckOptions& options = {});
 GradCheckReport gradcheck(Replay<float>& step, const GradCheckOptions& options = {});
 

@@ -153,7 +153,8 @@ template <class T> class Replay {
   // and every parameter's gradient bit for bit: ReplayError naming the first that differs (f's
   // control flow, or a constant it computes from data, changed with the values). The eager pass
   // draws the run's random values again (the recorded generators are rewound to their state
-  // before the run), and leaves the generators where the run did. Allocates.
+  // before the run), and leaves the generators where the run did. Allocates. ReplayError, before
+  // anything is written, for a recording that updates its parameters (sgd_update).
   const Tensor<T>& run_checked();
   const Tensor<T>& run_checked(RunValues<T> values);
   const Tensor<T>& run_checked(RunValues<T> values, const std::vector<Labels>& labels);

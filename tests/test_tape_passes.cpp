@@ -251,3 +251,23 @@ TEST_CASE("the gradient buffers that the GEMMs no longer write are given back") 
   MESSAGE("recording: " << plain.bytes() << " bytes; with the SGD step: " << update.bytes());
   CHECK(update.bytes() + weight_bytes <= plain.bytes());
 }
+
+TEST_CASE("sgd_update refuses a learning rate that is not finite and >= 0, and a parameter twice") {
+  auto net = small_mlp();
+  TensorD x = TensorD::zeros(Shape{2, 6}), y = TensorD::zeros(Shape{2, 3});
+  auto f = [&] { return tg::mse(net.forward(x), y); };
+  for (double lr : {-0.1, std::nan(""), double(INFINITY)})
+    check_error<tg::DomainError>(
+        [&] {
+          tg::record_step(f, net.parameters(), {x, y}, {}, {}, tg::sgd_update(lr));
+        },
+        {"record_step", "learning rate", "finite and >= 0"});
+  std::vector<TensorD> twice = net.parameters();
+  twice.push_back(twice[0]);
+  check_error<tg::GraphError>(
+      [&] {
+        tg::record_step(f, twice, {x, y}, {}, {}, tg::sgd_update(0.1));
+      },
+      {"record_step", "parameter 6", "is parameter 0 again", "twice"});
+  for (const TensorD& p : net.parameters()) CHECK(!p.has_grad());
+}

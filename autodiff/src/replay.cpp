@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -520,6 +521,17 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
       throw GraphError("record_step: parameter " + std::to_string(i) + " " +
                        params[i].shape().str() + " is not a leaf that requires a gradient");
   for (const Tensor<T>& x : inputs) (void)x.shape();  // an undefined input throws here
+  if (update.enabled) {
+    if (!(update.lr >= 0 && std::isfinite(update.lr)))
+      throw DomainError("record_step: invalid learning rate " + format_number(update.lr) +
+                        " for sgd_update (must be finite and >= 0)");
+    for (std::size_t i = 0; i < params.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (params[i].impl() == params[j].impl())
+          throw GraphError("record_step: parameter " + std::to_string(i) + " " +
+                           params[i].shape().str() + " is parameter " + std::to_string(j) +
+                           " again (sgd_update would update it twice per run)");
+  }
   const Replay* lender = share.with;
   if (lender && !lender->tape_)
     throw ReplayError("record_step: the recording to share buffers with is empty (moved from)");

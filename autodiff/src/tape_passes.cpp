@@ -1,7 +1,7 @@
 // The passes over a recorded tape (launch.hpp): what a recording does once, when f and backward
-// have run, so that every run does less. Both passes see a kernel through the Access it was
-// launched with; an opaque kernel (launched without one) is a barrier to both: it may read or
-// write anything.
+// have run, so that every run does less. They see a kernel through the Access it was launched
+// with; an opaque kernel (launched without one) is a barrier to each: it may read or write
+// anything.
 //
 // Dead kernels. A kernel is dead when everything it writes lies in the recording's own buffers
 // and is read by no later kernel before being written over, nor by the caller after a run (a
@@ -16,6 +16,10 @@
 // level of cache. Element i of each kernel depends only on element i of the others (Access), so
 // any order of the blocks gives the same values, as long as no kernel of the group writes memory
 // that another reads at a different place: a run's bits stay eager mode's.
+//
+// SGD updates in their GEMMs. With record_step's SgdUpdate the tape ends with p -= lr * g for
+// every parameter; where g is one GEMM's output that nothing else uses, the GEMM adds -lr times
+// its product into p instead (fold_updates). Rounded once instead of twice: not eager mode's bits.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>

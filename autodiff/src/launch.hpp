@@ -51,7 +51,7 @@ template <class T> Region region(const T* data, std::size_t count) {
 // byte, whatever the values: a kernel that writes some elements of a buffer, or adds into it,
 // reads it too). `elements` > 0 marks an elementwise kernel: element i of each region of that
 // many values depends only on element i of the others and on regions of one value, so the kernel
-// may run on any range of elements (run by Elementwise::range). A kernel launched without an
+// may run on any range of elements (KernelNote::range). A kernel launched without an
 // Access is opaque to the passes: it may read or write anything.
 struct Access {
   Access(std::vector<Region> read = {}, std::vector<Region> written = {})
@@ -183,13 +183,6 @@ template <class Data, class Body> void launch_with(const Data& data, const Body&
     append_kernel_with(c, data, body);
 }
 
-// Under capture, make_impl asks here for every storage (`elements` values of T, its header
-// included), with the name of who made it (the op, or a factory): it throws ReplayError for an op
-// not marked replayable (OpCases::replayable), whose writes may not go through launch(), before
-// the op computes anything; otherwise the storage's memory comes from the recording's pool, and
-// its version counter too (`version`: not in the block's header, which a buffer of a recording
-// sharing the block may use while this one lives). Every op makes its outputs through make_impl
-// (new_output), so this is the one check; it costs eager mode the load and branch in make_impl.
 // The memory of the pool blocks a recording holds, and whether a buffer lives on a block now
 // (after recording: what the caller may read after a run).
 struct HeldSpan {
@@ -201,10 +194,19 @@ std::vector<HeldSpan> held_spans(const Capture& capture);
 // (every region the tape's kernels read or write) meets.
 void release_untouched(Capture& capture, const std::vector<Region>& touched);
 
-// The passes over a finished recording's tape (tape_passes.cpp): dead kernels removed, runs of
-// elementwise kernels over the same elements fused into blocked loops. The notes are dropped.
+// The passes over a finished recording's tape (tape_passes.cpp): dead kernels removed, SGD
+// updates folded into the GEMMs of their gradients, runs of elementwise kernels over the same
+// elements fused into blocked loops; then the blocks no kernel touches any more are given back.
+// The notes are dropped.
 void optimize_tape(Capture& capture);
 
+// Under capture, make_impl asks here for every storage (`elements` values of T, its header
+// included), with the name of who made it (the op, or a factory): it throws ReplayError for an op
+// not marked replayable (OpCases::replayable), whose writes may not go through launch(), before
+// the op computes anything; otherwise the storage's memory comes from the recording's pool, and
+// its version counter too (`version`: not in the block's header, which a buffer of a recording
+// sharing the block may use while this one lives). Every op makes its outputs through make_impl
+// (new_output), so this is the one check; it costs eager mode the load and branch in make_impl.
 template <class T>
 [[gnu::cold]] std::shared_ptr<T[]> capture_storage(Capture* capture, const char* who,
                                                    std::size_t elements,

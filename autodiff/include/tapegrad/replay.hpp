@@ -76,7 +76,7 @@ template <class T> class Replay;
 // What the passes a recording runs over its tape did (docs/replay.md): of the kernels `recorded`,
 // `dead` ones removed (what they wrote, no later kernel and no caller reads: a value f computes
 // and never uses) and `fused` elementwise ones run together, block by block, in `groups` loops.
-// A run calls recorded - dead - fused + groups kernels.
+// A run calls recorded - dead - updates_in_gemm - fused + groups kernels.
 struct TapeSummary {
   std::size_t recorded = 0, dead = 0, fused = 0, groups = 0;
   // With an SgdUpdate: the parameters' updates computed by the GEMM that computes their gradient

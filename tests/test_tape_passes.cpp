@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <utility>
 #include <vector>
@@ -34,12 +35,21 @@ void fill_uniform(TensorD& t, std::mt19937_64& rng) {
   for (std::size_t i = 0; i < t.size(); ++i) d[i] = u(rng);
 }
 
+// A layer whose loss is mean(h * h), recorded as it is or with `also(h)` done beside it.
 struct Layer {
   std::mt19937_64 rng{17};
   TensorD x = TensorD::uniform(Shape{8, 16}, -1.0, 1.0, rng);
   TensorD w = TensorD::uniform(Shape{16, 4}, -1.0, 1.0, rng, true);
   TensorD hidden() const { return tg::sigmoid(tg::matmul(x, w)); }
-  static TensorD loss_of(const TensorD& h) { return tg::mean(h * h); }
+  tg::Replay<double> record(std::function<void(const TensorD&)> also = {}) {
+    return tg::record_step(
+        [this, also] {
+          const TensorD h = hidden();
+          if (also) also(h);
+          return tg::mean(h * h);
+        },
+        {w}, {x});
+  }
 };
 
 std::size_t run_kernels(const tg::TapeSummary& s) {
@@ -50,15 +60,10 @@ std::size_t run_kernels(const tg::TapeSummary& s) {
 
 TEST_CASE("a value f computes and never uses is not computed by a run") {
   Layer layer;
-  auto plain =
-      tg::record_step([&] { return Layer::loss_of(layer.hidden()); }, {layer.w}, {layer.x});
-  auto extra = tg::record_step(
-      [&] {
-        const TensorD h = layer.hidden();
-        const TensorD unused = tg::exp(h) * 2.0;  // two kernels whose values nobody reads
-        return Layer::loss_of(h);
-      },
-      {layer.w}, {layer.x});
+  auto plain = layer.record();
+  auto extra = layer.record([](const TensorD& h) {
+    const TensorD unused = tg::exp(h) * 2.0;  // two kernels whose values nobody reads
+  });
   CHECK(extra.summary().recorded == plain.summary().recorded + 2);
   CHECK(extra.summary().dead == plain.summary().dead + 2);
   CHECK(extra.kernels() == plain.kernels());
@@ -71,15 +76,10 @@ TEST_CASE("a value f computes and never uses is not computed by a run") {
 TEST_CASE("a tensor f makes and the caller keeps is computed by every run") {
   Layer layer;
   TensorD kept;
-  auto plain =
-      tg::record_step([&] { return Layer::loss_of(layer.hidden()); }, {layer.w}, {layer.x});
-  auto step = tg::record_step(
-      [&] {
-        const TensorD h = layer.hidden();
-        kept = tg::exp(h);  // read by the caller after each run, as logits for an accuracy
-        return Layer::loss_of(h);
-      },
-      {layer.w}, {layer.x});
+  auto plain = layer.record();
+  auto step = layer.record([&](const TensorD& h) {
+    kept = tg::exp(h);  // read by the caller after each run, as logits for an accuracy
+  });
   CHECK(step.summary().dead == plain.summary().dead);
   fill_uniform(layer.x, layer.rng);
   step.run();
@@ -93,17 +93,12 @@ TEST_CASE("a tensor f makes and the caller keeps is computed by every run") {
 
 TEST_CASE("a value that an opaque kernel reads is computed, even when the reader's result is not") {
   Layer layer;
-  auto plain =
-      tg::record_step([&] { return Layer::loss_of(layer.hidden()); }, {layer.w}, {layer.x});
-  auto step = tg::record_step(
-      [&] {
-        const TensorD h = layer.hidden();
-        // index_select's kernel is opaque to the passes: it might read anything, so what comes
-        // before it stays, and so does the kernel itself.
-        const TensorD rows = tg::index_select(tg::exp(h), 0, {1, 3});
-        return Layer::loss_of(h);
-      },
-      {layer.w}, {layer.x});
+  auto plain = layer.record();
+  auto step = layer.record([](const TensorD& h) {
+    // index_select's kernel is opaque to the passes: it might read anything, so what comes
+    // before it stays, and so does the kernel itself.
+    const TensorD rows = tg::index_select(tg::exp(h), 0, {1, 3});
+  });
   CHECK(step.summary().recorded == plain.summary().recorded + 2);
   CHECK(step.kernels() == plain.kernels() + 2);
   fill_uniform(layer.x, layer.rng);

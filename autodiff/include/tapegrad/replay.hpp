@@ -92,7 +92,9 @@ struct TapeSummary {
 // buffer written, read and dropped. That rounds once where nn::SGD rounds twice (equal to it to
 // rounding, not bit for bit); every other parameter's update is nn::SGD's, bit for bit. The
 // parameters then hold no gradient after a run (there is none to hold), run_checked and
-// gradcheck(step) refuse such a recording (a run moves the parameters).
+// gradcheck(step) refuse such a recording (a run moves the parameters). record_step refuses a
+// learning rate that is not finite and >= 0 (DomainError) and a parameter listed twice
+// (GraphError: it would be updated twice per run).
 struct SgdUpdate {
   double lr = 0;
   bool enabled = false;

@@ -19,6 +19,7 @@
 
 #include "check_error.hpp"
 #include "library_ops.hpp"
+#include "tapegrad/gradcheck.hpp"
 #include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -1103,4 +1104,23 @@ TEST_CASE("nn::one_hot refuses to be recorded: its ones are written outside the 
       {"one_hot: ", "outside the recorded function"});
   // Outside a recording it works as before.
   CHECK(tg::nn::one_hot<double>(y, 3).to_vector() == std::vector<double>{1, 0, 0, 0, 1, 0});
+}
+
+TEST_CASE("a recording moved from raises ReplayError from every member that needs its tape") {
+  TensorD w = TensorD::full(Shape{2, 2}, 0.5, true);
+  TensorD x = TensorD::ones(Shape{3, 2});
+  tg::Labels y = {0, 1, 1};
+  auto step = tg::record_step([&] { return tg::softmax_ce(tg::matmul(x, w), y); }, {w}, {x}, {y});
+  tg::Replay<double> moved = std::move(step);
+  CHECK(moved.run().size() == 1);  // the new owner runs
+  const std::vector<std::string> words = {"moved from", "no tape"};
+  check_error<tg::ReplayError>([&] { step.run(); }, words);
+  check_error<tg::ReplayError>([&] { step.run({x}); }, words);
+  check_error<tg::ReplayError>([&] { step.run({x}, {y}); }, words);
+  check_error<tg::ReplayError>([&] { step.run_checked(); }, words);
+  check_error<tg::ReplayError>([&] { (void)step.kernels(); }, words);
+  check_error<tg::ReplayError>([&] { (void)step.summary(); }, words);
+  check_error<tg::ReplayError>([&] { (void)step.buffers(); }, words);
+  check_error<tg::ReplayError>([&] { (void)step.bytes(); }, words);
+  check_error<tg::ReplayError>([&] { (void)tg::gradcheck(step); }, words);
 }

@@ -582,7 +582,12 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
   return r;
 }
 
+template <class T> void Replay<T>::require_tape() const {
+  if (!tape_) throw ReplayError("replay: this recording was moved from: it holds no tape");
+}
+
 template <class T> const Tensor<T>& Replay<T>::run() {
+  require_tape();
   RunningFlag running(*running_);
   check_labels(tape_->labels, label_sizes_,
                [&](std::size_t i) -> const Labels& { return *tape_->labels.inputs[i]; });
@@ -593,6 +598,7 @@ template <class T> const Tensor<T>& Replay<T>::run() {
 }
 
 template <class T> void Replay<T>::copy_inputs(RunValues<T> values) {
+  require_tape();
   if (values.size() != inputs_.size())
     throw ShapeError("replay: " + std::to_string(values.size()) + " input values for " +
                      std::to_string(inputs_.size()) + " recorded inputs");
@@ -615,6 +621,7 @@ template <class T> const Tensor<T>& Replay<T>::run(RunValues<T> values) {
 // The labels are checked first, then the values' shapes (copy_inputs): nothing is written unless
 // both pass.
 template <class T> void Replay<T>::refill(RunValues<T> values, const std::vector<Labels>& labels) {
+  require_tape();
   if (labels.size() != label_sizes_.size())
     throw ShapeError("replay: " + std::to_string(labels.size()) + " label vectors for " +
                      std::to_string(label_sizes_.size()) + " recorded label inputs");
@@ -644,6 +651,7 @@ template <class T> const Tensor<T>& Replay<T>::run_checked(RunValues<T> values) 
 }
 
 template <class T> void Replay<T>::require_checkable() const {
+  require_tape();
   if (update_.enabled)
     throw ReplayError(
         "replay check: not available for a recording that updates its parameters "
@@ -694,15 +702,19 @@ template <class T> const Tensor<T>& Replay<T>::run_checked() {
 }
 
 template <class T> std::size_t Replay<T>::kernels() const {
+  require_tape();
   return tape_->kernels.size();
 }
 template <class T> const TapeSummary& Replay<T>::summary() const {
+  require_tape();
   return tape_->summary;
 }
 template <class T> std::size_t Replay<T>::buffers() const {
+  require_tape();
   return tape_->pool->held_blocks(*tape_->lease);
 }
 template <class T> std::size_t Replay<T>::bytes() const {
+  require_tape();
   return tape_->pool->held_bytes(*tape_->lease);
 }
 

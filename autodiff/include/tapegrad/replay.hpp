@@ -184,6 +184,8 @@ template <class T> class Replay {
   Replay();
   void copy_inputs(RunValues<T> values);
   void require_checkable() const;
+  // ReplayError for a recording moved from (every member that needs the tape asks).
+  void require_tape() const;
   void refill(RunValues<T> values, const std::vector<Labels>& labels);
 
   std::function<Tensor<T>()> f_;

@@ -80,11 +80,7 @@ template <class T> void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
       [dst = into.data(), src = g.data()](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i) dst[i] += src[i];
       },
-      [&] {
-        return detail::Access{{detail::region(std::as_const(into).data(), into.size()),
-                               detail::region(g.data(), g.size())},
-                              {detail::region(std::as_const(into).data(), into.size())}};
-      });
+      [&] { return detail::writes_from(into, into, g); });
 }
 
 // Under the leaf's lock: graphs on several threads may share leaves (data-parallel training) and

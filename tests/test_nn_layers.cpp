@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
 
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -20,6 +21,43 @@ TEST_CASE("Linear computes x W + b") {
   // [1,0,-1] @ W = [1-5, 2-6] = [-4, -4]; + b = [-3.5, -5]
   CHECK(y.to_vector() == std::vector<double>{-3.5, -5.0});
   CHECK(layer.describe() == "Linear(3 -> 2)");
+  CHECK_THROWS_AS(nn::Linear<double>(TensorD::zeros({3, 2}), TensorD::zeros({3})), tg::ShapeError);
+}
+
+TEST_CASE("Linear takes a temporary no one else sees as it is, and copies every other tensor") {
+  TensorD w = TensorD::matrix({{1, 2}, {3, 4}});
+  const double* w_data = std::as_const(w).data();
+  TensorD b = TensorD::vector({0.5, -1});
+  const double* b_data = std::as_const(b).data();
+  nn::Linear<double> adopted(std::move(w), std::move(b));
+  CHECK(std::as_const(adopted.weight()).data() == w_data);
+  CHECK(std::as_const(adopted.bias()).data() == b_data);
+  CHECK(adopted.weight().requires_grad());
+  CHECK(adopted.bias().is_leaf());
+
+  // A handle someone else holds, a storage shared with a detached handle, a result of an op and
+  // a leaf that holds a gradient are copied, or start with no gradient: the module's parameters
+  // never alias what the caller can still see.
+  const TensorD kept = TensorD::matrix({{1, 2}, {3, 4}});
+  TensorD shared = kept;
+  TensorD source = TensorD::vector({0.5, -1});
+  const TensorD view = source.detach();
+  nn::Linear<double> copied(std::move(shared), std::move(source));
+  CHECK(std::as_const(copied.weight()).data() != std::as_const(kept).data());
+  CHECK(std::as_const(copied.bias()).data() != std::as_const(view).data());
+  copied.weight().data()[0] = 7;
+  CHECK(kept.to_vector() == std::vector<double>{1, 2, 3, 4});
+
+  TensorD x = TensorD::matrix({{1, 2}, {3, 4}}, true);
+  nn::Linear<double> from_op(x * 2.0, TensorD::vector({0, 0}));
+  CHECK(from_op.weight().is_leaf());
+  CHECK(from_op.weight().to_vector() == std::vector<double>{2, 4, 6, 8});
+
+  TensorD with_grad = TensorD::vector({1, 1}, true);
+  tg::sum(with_grad * with_grad).backward();
+  REQUIRE(with_grad.has_grad());
+  nn::Linear<double> fresh(TensorD::zeros({3, 2}), std::move(with_grad));
+  CHECK_FALSE(fresh.bias().has_grad());
   CHECK_THROWS_AS(nn::Linear<double>(TensorD::zeros({3, 2}), TensorD::zeros({3})), tg::ShapeError);
 }
 

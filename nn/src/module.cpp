@@ -121,12 +121,38 @@ Linear<T>::Linear(std::size_t in, std::size_t out, const Init& init, std::mt1993
   this->register_parameter("b", Tensor<T>::zeros(Shape{out}, true), true);
 }
 
-template <class T> Linear<T>::Linear(const Tensor<T>& weight, const Tensor<T>& bias) {
+namespace {
+
+template <class T> void check_linear_shapes(const Tensor<T>& weight, const Tensor<T>& bias) {
   if (weight.ndim() != 2 || bias.ndim() != 1 || bias.dim(0) != weight.dim(1))
     throw ShapeError("Linear: needs W[in,out] and b[out], got W" + weight.shape().str() + " and b" +
                      bias.shape().str());
+}
+
+// `t` itself when no one else can see it (see Linear), else a copy; a leaf that requires grad,
+// with no gradient.
+template <class T> Tensor<T> adopt(Tensor<T>&& t) {
+  const auto& impl = t.impl();
+  if (!t.is_leaf() || impl.use_count() != 1 || impl->storage.use_count() != 1)
+    return t.clone().set_requires_grad(true);
+  Tensor<T> own = std::move(t);
+  own.zero_grad();
+  own.set_requires_grad(true);
+  return own;
+}
+
+}  // namespace
+
+template <class T> Linear<T>::Linear(const Tensor<T>& weight, const Tensor<T>& bias) {
+  check_linear_shapes(weight, bias);
   this->register_parameter("W", weight.clone().set_requires_grad(true), false);
   this->register_parameter("b", bias.clone().set_requires_grad(true), true);
+}
+
+template <class T> Linear<T>::Linear(Tensor<T>&& weight, Tensor<T>&& bias) {
+  check_linear_shapes(weight, bias);
+  this->register_parameter("W", adopt(std::move(weight)), false);
+  this->register_parameter("b", adopt(std::move(bias)), true);
 }
 
 template <class T> Tensor<T> Linear<T>::forward(const Tensor<T>& x) {

@@ -123,8 +123,12 @@ template <class T> class Module {
 template <class T> class Linear final : public Module<T> {
  public:
   Linear(std::size_t in, std::size_t out, const Init& init, std::mt19937_64& rng);
-  // From given tensors (copied in as leaves that require grad); W[in,out], b[out].
+  // From given tensors (copied in as leaves that require grad); W[in,out], b[out]. A temporary
+  // that nothing else can see (a leaf, its handle and its storage held by no other handle) is
+  // taken as it is instead: loading a model's weights then copies nothing, and leaves no copy of
+  // them behind in the buffer cache.
   Linear(const Tensor<T>& weight, const Tensor<T>& bias);
+  Linear(Tensor<T>&& weight, Tensor<T>&& bias);
   Tensor<T> forward(const Tensor<T>& x) override;
   std::string describe() const override;
   // W and b, registered in this order.

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "tapegrad/node.hpp"
+#include "tapegrad/replay.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 using tg::TensorD;
@@ -59,6 +60,18 @@ TEST_CASE("a backward op producing NaN is named, with the input whose gradient i
   CHECK(msg.find("backward of pow") != std::string::npos);
   CHECK(msg.find("gradient for input 0 [2]") != std::string::npos);
   CHECK(msg.find("inf at flat index 0") != std::string::npos);
+}
+
+TEST_CASE("a recording in anomaly mode checks its backward's values as eager mode does") {
+  // A recording runs its backward's kernels only after recording it, unless anomaly mode is on:
+  // its checks read the values as they are computed.
+  TensorD x = TensorD::vector({4.0, 9.0, 0.0}, true);
+  tg::AnomalyGuard anomaly;
+  const std::string msg =
+      anomaly_message([&] { tg::record_step([&] { return tg::sum(tg::pow(x, 0.5)); }, {x}, {}); });
+  CHECK(msg.find("backward of pow") != std::string::npos);
+  CHECK(msg.find("inf at flat index 2") != std::string::npos);
+  CHECK_FALSE(x.has_grad());
 }
 
 TEST_CASE("the guard restores the previous mode") {

@@ -87,6 +87,23 @@ template <class T> SampleRun replay_op_samples(const tg::OpInfo& op) {
 
     tg::Replay<T> step = tg::record_step(f, params, others);
     result.fused += step.summary().fused;
+    {
+      // The recording's own step (its backward recorded without running, then the tape run
+      // once) is eager mode's on the recorded values.
+      const tg::Tensor<T> recorded_loss = step.loss().clone();
+      std::vector<tg::Tensor<T>> recorded;
+      for (const tg::Tensor<T>& p : params)
+        recorded.push_back(p.has_grad() ? p.grad().clone() : tg::Tensor<T>());
+      for (tg::Tensor<T>& p : params) p.zero_grad();
+      const tg::Tensor<T> eager = f();
+      eager.backward();
+      CHECK_MESSAGE(same_bits(recorded_loss, eager), "the recording's loss");
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        CAPTURE(i);
+        REQUIRE(params[i].has_grad() == recorded[i].defined());
+        if (recorded[i].defined()) CHECK(same_bits(recorded[i], params[i].grad()));
+      }
+    }
     for (std::size_t i = 0; i < sample.inputs.size(); ++i)
       write_into(sample.inputs[i], fresh[s].inputs[i]);
     const tg::Tensor<T> replayed_loss = step.run().clone();

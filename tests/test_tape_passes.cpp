@@ -248,6 +248,24 @@ TEST_CASE("the gradient buffers that the GEMMs no longer write are given back") 
   CHECK(update.bytes() + weight_bytes <= plain.bytes());
 }
 
+TEST_CASE("a recording with sgd_update never writes the gradient buffer its GEMM replaces") {
+  std::mt19937_64 rng(53);
+  TensorD w = TensorD::uniform(Shape{128, 128}, -0.1, 0.1, rng, true);
+  TensorD x = TensorD::uniform(Shape{32, 128}, -1.0, 1.0, rng);
+  TensorD y = TensorD::uniform(Shape{32, 128}, -1.0, 1.0, rng);
+  // A freed buffer of w's size, every value a sentinel, waits in the thread's buffer cache, which
+  // hands it out again (last in, first out) for the recording's gradient of w: the only buffer of
+  // that size. The recording drops that gradient (the update is in the GEMM) and gives the block
+  // back before it would have been written: its pages were never touched.
+  { const TensorD sentinel = TensorD::full(Shape{128, 128}, 12345.0); }
+  auto step = tg::record_step([&] { return tg::mse(tg::matmul(x, w), y); }, {w}, {x}, {}, {},
+                              tg::sgd_update(0.1));
+  REQUIRE(step.summary().updates_in_gemm == 1);
+  const TensorD next = TensorD::empty(Shape{128, 128});
+  const std::vector<double> values = next.to_vector();
+  CHECK(std::all_of(values.begin(), values.end(), [](double v) { return v == 12345.0; }));
+}
+
 TEST_CASE("sgd_update refuses a learning rate that is not finite and >= 0, and a parameter twice") {
   auto net = small_mlp();
   TensorD x = TensorD::zeros(Shape{2, 6}), y = TensorD::zeros(Shape{2, 3});

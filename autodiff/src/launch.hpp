@@ -100,6 +100,11 @@ struct Capture {
   // between it and the current stack position, while it runs.
   std::uintptr_t recorded_frame = 0;
   LabelInputs labels;
+  // While set, kernels are recorded without running (record_step's backward, see replay.cpp):
+  // their buffers stay untouched until the tape, after its passes, runs once.
+  bool deferred = false;
+  // Each generator's state when the recording first drew from it, in the order of `generators`.
+  std::vector<std::mt19937_64> generator_starts;
   // Unique over the process's life (an address may be reused by a later recording): what a node
   // made while recording remembers, to know its own recording again.
   std::uint64_t id;
@@ -118,9 +123,11 @@ inline Capture* active_capture() {
 [[gnu::cold]] void capture_generator(Capture* capture, const char* who, std::mt19937_64& rng);
 
 // Recording is out of line and cold: with the std::function's construction inline, GCC stopped
-// inlining the kernel into the op (sigmoid's forward cost 40 instructions more per call).
+// inlining the kernel into the op (sigmoid's forward cost 40 instructions more per call). The
+// kernel runs first (unless deferred): one that throws is not recorded.
 template <class Kernel>
 [[gnu::noinline, gnu::cold]] void append_kernel(Capture* c, const Kernel& k) {
+  if (!c->deferred) k();
   c->kernels.emplace_back(k);
   c->notes.emplace_back();
 }
@@ -128,6 +135,7 @@ template <class Kernel>
 template <class Kernel, class Describe>
 [[gnu::noinline, gnu::cold]] void append_kernel(Capture* c, const Kernel& k,
                                                 const Describe& describe) {
+  if (!c->deferred) k();
   c->kernels.emplace_back(k);
   c->notes.push_back({true, describe(), nullptr});
 }
@@ -135,6 +143,7 @@ template <class Kernel, class Describe>
 template <class Body, class Describe>
 [[gnu::noinline, gnu::cold]] void append_elementwise(Capture* c, std::size_t n, const Body& body,
                                                      const Describe& describe) {
+  if (!c->deferred) body(std::size_t{0}, n);
   c->kernels.emplace_back([body, n] { body(std::size_t{0}, n); });
   KernelNote note{true, describe(), body};
   note.access.elements = n;
@@ -144,18 +153,18 @@ template <class Body, class Describe>
 // Runs `kernel` (a closure over raw pointers, sizes and scalars: it must not reference anything
 // that dies with the op's stack frame) and, under capture, records it, opaque to the passes.
 template <class Kernel> [[gnu::always_inline]] inline void launch(const Kernel& kernel) {
-  kernel();
   if (Capture* c = t_capture) [[unlikely]]
-    append_kernel(c, kernel);
+    return append_kernel(c, kernel);
+  kernel();
 }
 
 // launch for a kernel the passes may see through: describe() returns its Access, and is called
 // only while recording (eager mode builds nothing).
 template <class Kernel, class Describe>
 [[gnu::always_inline]] inline void launch(const Kernel& kernel, const Describe& describe) {
-  kernel();
   if (Capture* c = t_capture) [[unlikely]]
-    append_kernel(c, kernel, describe);
+    return append_kernel(c, kernel, describe);
+  kernel();
 }
 
 // launch for an elementwise kernel body(begin, end) over n elements (see Access): describe()
@@ -163,9 +172,9 @@ template <class Kernel, class Describe>
 template <class Body, class Describe>
 [[gnu::always_inline]] inline void launch_elementwise(std::size_t n, const Body& body,
                                                       const Describe& describe) {
-  body(std::size_t{0}, n);
   if (Capture* c = t_capture) [[unlikely]]
-    append_elementwise(c, n, body, describe);
+    return append_elementwise(c, n, body, describe);
+  body(std::size_t{0}, n);
 }
 
 // launch for a kernel body(data) that reads host data (an index list): the recording keeps its
@@ -173,14 +182,15 @@ template <class Body, class Describe>
 template <class Data, class Body>
 [[gnu::noinline, gnu::cold]] void append_kernel_with(Capture* c, const Data& data,
                                                      const Body& body) {
+  if (!c->deferred) body(data);
   c->kernels.emplace_back([body, data] { body(data); });
   c->notes.emplace_back();
 }
 
 template <class Data, class Body> void launch_with(const Data& data, const Body& body) {
-  body(data);
   if (Capture* c = t_capture) [[unlikely]]
-    append_kernel_with(c, data, body);
+    return append_kernel_with(c, data, body);
+  body(data);
 }
 
 // The memory of the pool blocks a recording holds, and whether a buffer lives on a block now

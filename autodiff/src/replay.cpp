@@ -18,6 +18,7 @@
 #endif
 
 #include "launch.hpp"
+#include "tapegrad/node.hpp"
 #include "tapegrad/registry.hpp"
 
 namespace tg {
@@ -102,8 +103,10 @@ void capture_generator(Capture* capture, const char* who, std::mt19937_64& rng) 
                       "replays would draw from after it is gone; declare it outside, so that it "
                       "outlives the recording");
   if (std::find(capture->generators.begin(), capture->generators.end(), &rng) ==
-      capture->generators.end())
+      capture->generators.end()) {
     capture->generators.push_back(&rng);
+    capture->generator_starts.push_back(rng);
+  }
 }
 
 bool note_replayable(const char* name) noexcept {
@@ -558,6 +561,11 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
     if (!loss.defined() || loss.size() != 1)
       throw ReplayError("record_step: f must return a one-element loss, got " +
                         (loss.defined() ? loss.shape().str() : std::string("an undefined tensor")));
+    // The backward and the updates are recorded without running (no code of the caller's runs
+    // meanwhile to read their values, but anomaly mode's checks): the tape runs once after its
+    // passes, so that the buffers the passes drop (a gradient folded into its weight's update)
+    // are never written, and the recording's memory peaks no higher than a run's.
+    r.tape_->deferred = !anomaly_mode();
     loss.backward();
     r.loss_ = loss.detach();
     require_labels_read(r.tape_->labels);
@@ -579,6 +587,19 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
   for (const Tensor<T>& g : r.grads_) detail::mark_result(g);
   r.tape_->pool->end_recording(*r.tape_->lease);
   detail::optimize_tape(*r.tape_);
+  if (r.tape_->deferred) {
+    // The recording's step is a run: forward again, after the generators go back to where the
+    // recorded forward found them, so that it draws what that forward drew.
+    for (std::size_t i = 0; i < r.tape_->generators.size(); ++i)
+      *r.tape_->generators[i] = r.tape_->generator_starts[i];
+    r.tape_->deferred = false;
+    try {
+      for (const std::function<void()>& kernel : r.tape_->kernels) kernel();
+    } catch (...) {
+      for (Tensor<T>& p : r.params_) p.zero_grad();
+      throw;
+    }
+  }
   return r;
 }
 

@@ -136,7 +136,8 @@ template <class T> class EngineMlp final : public Runner {
  private:
   // The step (or gradient) on the whole data set is recorded on X_ and labels_ themselves. An
   // epoch of minibatches has two batch shapes, the full one and a shorter last one: one recording
-  // for each (the second on the first's memory), on input buffers of its own that each batch is
+  // for each (the second on the first's memory, made when the first such batch comes, as its
+  // step), on input buffers of its own that each batch is
   // gathered into (the rows the epoch's order names, as Minibatches::batch copies them, without
   // its allocations), then run and followed by the optimizer's step, as an eager step. The label
   // vectors are declared label inputs, read by softmax_ce at every run: members of this object,
@@ -162,16 +163,10 @@ template <class T> class EngineMlp final : public Runner {
     }
     if (p_.loss != Loss::softmax_ce)
       throw std::runtime_error("replay: epochs are recorded for softmax_ce with labels only");
-    const std::size_t n = batches_->samples(), B = batches_->batch_size(), d = p_.sizes[0];
-    const std::size_t first = std::min(B, n), last = n - (batches_->batches_per_epoch() - 1) * B;
-    batch_x_ = tg::Tensor<T>::zeros({first, d});
+    const std::size_t first = std::min(batches_->batch_size(), batches_->samples());
+    batch_x_ = tg::Tensor<T>::zeros({first, p_.sizes[0]});
     batch_y_.assign(first, 0);
     replay_ = record_on(batch_x_, batch_y_);
-    if (last != first) {
-      last_x_ = tg::Tensor<T>::zeros({last, d});
-      last_y_.assign(last, 0);
-      replay_last_ = record_on(last_x_, last_y_, replay_.get());
-    }
   }
 
   std::unique_ptr<tg::Replay<T>> record_on(tg::Tensor<T>& x, tg::Labels& y,
@@ -196,6 +191,10 @@ template <class T> class EngineMlp final : public Runner {
     for (std::size_t k = 0; k < batches; ++k) {
       const std::size_t start = k * B, b = std::min(B, n - start);
       const bool full = b == batch_y_.size();
+      if (!full && !last_x_.defined()) {
+        last_x_ = tg::Tensor<T>::zeros({b, d});
+        last_y_.assign(b, 0);
+      }
       T* x = (full ? batch_x_ : last_x_).data();
       tg::Labels& y = full ? batch_y_ : last_y_;
       for (std::size_t j = 0; j < b; ++j) {
@@ -203,6 +202,13 @@ template <class T> class EngineMlp final : public Runner {
         y[j] = labels[order[start + j]];
       }
       if (k + 1 == batches) note_gradients(full ? batch_x_ : last_x_, y);
+      if (!full && !replay_last_) {
+        // The last batch's step is recorded on its first batch, as a user records each batch
+        // shape when it first comes: the recording is that batch's step (with its SGD update).
+        replay_last_ = record_on(last_x_, last_y_, replay_.get());
+        if (capture_) loss_ = double(replay_last_->loss().item());
+        continue;
+      }
       const tg::Tensor<T>& J = (full ? replay_ : replay_last_)->run();  // and the SGD step
       if (capture_) loss_ = double(J.item());
     }

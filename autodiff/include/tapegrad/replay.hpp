@@ -8,17 +8,19 @@
 //     opt.step();                    // p.grad() is this step's gradient
 //   }
 //
-// Recording runs f and backward eagerly while every write of tensor data the library makes (each
-// op's kernels, the engine's seed, gradient accumulation and copies) is also appended to a tape,
-// as a closure over raw pointers; every buffer created meanwhile has its memory from the
-// recording, which keeps it (a buffer freed while recording lends its block to a later one, as
-// eager mode's allocator would, since no later kernel reads it). A run calls the tape's kernels in
-// order on the buffers' current contents: the parameters' and inputs' values as they are at that
-// moment (an optimizer's in-place step is seen), everything else recomputed (a tensor f makes
-// and the caller keeps, such as the logits for an accuracy, holds each run's values). The kernels
-// are the eager ones in the eager order, so a run equals eager mode bit for bit, as long as f does
-// the same thing for every value: a branch on a value, a shape or a label computed from data is
-// fixed at recording. run_checked() detects that.
+// Recording runs f eagerly while every write of tensor data the library makes (each op's kernels,
+// the engine's seed, gradient accumulation and copies) is also appended to a tape, as a closure
+// over raw pointers, then appends backward's kernels without running them; after the passes over
+// the tape (docs/replay.md), the tape runs once: that run is the recording's step. Every buffer
+// created meanwhile has its memory from the recording, which keeps it (a buffer freed while
+// recording lends its block to a later one, as eager mode's allocator would, since no later kernel
+// reads it; one no kernel touches after the passes goes back unwritten). A run calls the tape's
+// kernels in order on the buffers' current contents: the parameters' and inputs' values as they are
+// at that moment (an optimizer's in-place step is seen), everything else recomputed (a tensor f
+// makes and the caller keeps, such as the logits for an accuracy, holds each run's values). The
+// kernels are the eager ones in the eager order, so a run equals eager mode bit for bit, as long as
+// f does the same thing for every value: a branch on a value, a shape or a label computed from data
+// is fixed at recording. run_checked() detects that.
 //
 // Random draws (Tensor::uniform/normal/dropout_mask, nn::Dropout in training) replay as eager mode
 // draws: every run draws fresh values from the same generator, in the same order, so N runs after
@@ -203,6 +205,9 @@ template <class T> class Replay {
 // leaves whose gradients a run sets (they must require a gradient) and `inputs` the tensors a run
 // may refill. Their existing gradients are replaced, as by a run. ReplayError names the op that
 // cannot be recorded; the recording is then discarded and the parameters have no gradient.
+// f runs once, eagerly (its own code may read the values it computes); the tape then runs once
+// after its passes, forward again and backward, and that run's loss, gradients and update are
+// the recording's step.
 //
 // `labels` are the class-label vectors a run may change, as `inputs` are for tensors: the caller's
 // own vectors, which f passes (by reference, the vector itself) to softmax_ce or nll_loss. A run

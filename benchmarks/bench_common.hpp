@@ -146,9 +146,10 @@ void set_blas_threads(int threads);
 //   time <spec> <min_seconds>  -> ok <iterations> <wall_seconds> <cpu_seconds>
 //                                 (warms up on the first call)
 //   verify <spec> <file>       -> ok <count>    (fresh runner; dump() as raw doubles into file)
-//   memory <spec> <units>      -> ok <peak_kib> <baseline_kib>  (use a fresh process: builds
-//                                 the problem, resets the peak RSS, builds the runner, runs
-//                                 `units`, answers the peak RSS over the RSS before the runner)
+//   memory <spec> <units>      -> ok <peak_kib> <baseline_kib> <code_kib>  (use a fresh
+//                                 process: builds the problem, resets the peak RSS, builds the
+//                                 runner, runs `units`, answers the peak RSS over the RSS before
+//                                 the runner, and the growth of the file-backed RSS meanwhile)
 //   gemm <f64|f32> <n> <min_s> -> ok <gflops>   (reference worker only)
 //   quit
 // Extra handlers (gemm) can be added by the caller.

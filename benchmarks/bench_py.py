@@ -531,10 +531,11 @@ def main():
                 p = make_problem(spec)
                 with open("/proc/self/clear_refs", "w") as f:
                     f.write("5")
-                base = status_kib("VmRSS")
+                base, file_base = status_kib("VmRSS"), status_kib("RssFile")
                 r = make_runner(p, spec)
                 r.run_partial(int(words[2]))
-                reply = f"ok {status_kib('VmHWM') - base} {base}"
+                code = status_kib("RssFile") - file_base
+                reply = f"ok {status_kib('VmHWM') - base} {base} {code}"
             else:
                 reply = "error unknown command: " + line.strip()
         except Exception as e:  # reported to the coordinator, which carries on without it

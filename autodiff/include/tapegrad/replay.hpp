@@ -41,9 +41,11 @@
 #include <initializer_list>
 #include <memory>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <vector>
 
+#include "tapegrad/errors.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg {
@@ -249,5 +251,112 @@ Replay<T> record_step(F f, const std::vector<Tensor<T>>& params,
   return Replay<T>::record(std::function<Tensor<T>()>(std::move(f)), params, inputs, labels, share,
                            update);
 }
+
+// A step recorded once per shape of its inputs (and length of its label vectors), for batches
+// that come in more than one shape: an epoch's shorter last minibatch, sequences bucketed by
+// length. run(values, labels) runs the recording of those shapes; values of a shape not seen yet
+// are recorded first, on inputs and label vectors of the new recording's own, and that recording
+// is the run's step (its loss, gradients and update). Each new recording shares the memory of the
+// largest one so far (share_buffers_with), so that the set holds about the largest step's memory:
+// a run of one overwrites what the others' runs left (their loss and gradients). f takes the
+// recording's inputs and label vectors, and passes the labels on by reference (to softmax_ce or
+// nll_loss, as record_step's declared labels).
+//
+//   tg::ReplayByShape<float> step(
+//       [&](const std::vector<tg::TensorF>& x, std::vector<tg::Labels>& y) {
+//         return tg::softmax_ce(net.forward(x[0]), y[0]);
+//       },
+//       net.parameters(), tg::sgd_update(0.1));
+//   for (const auto& batch : batches) step.run({batch.x}, {batch.labels});
+//
+// At most `max_shapes` recordings (16 by default): values of one more shape are a ReplayError
+// before anything is written (shapes that vary without bound are eager mode's ground). A failed
+// recording (an op that cannot be recorded, a label out of range) keeps nothing. Moving the
+// object keeps its recordings; it is run from one thread at a time, as a Replay.
+template <class T> class ReplayByShape {
+ public:
+  using Step =
+      std::function<Tensor<T>(const std::vector<Tensor<T>>& inputs, std::vector<Labels>& labels)>;
+
+  ReplayByShape(Step f, std::vector<Tensor<T>> params, SgdUpdate update = {},
+                std::size_t max_shapes = 16)
+      : f_(std::move(f)), params_(std::move(params)), update_(update), max_shapes_(max_shapes) {}
+
+  const Tensor<T>& run(RunValues<T> values, const std::vector<Labels>& labels = {}) {
+    if (Recording* r = find(values, labels)) {
+      last_ = r;
+      return r->step->run(values, labels);
+    }
+    return record(values, labels);
+  }
+  // As run, with Replay::run_checked for a shape recorded before (a new shape's recording is its
+  // own step: nothing to compare).
+  const Tensor<T>& run_checked(RunValues<T> values, const std::vector<Labels>& labels = {}) {
+    if (Recording* r = find(values, labels)) {
+      last_ = r;
+      return r->step->run_checked(values, labels);
+    }
+    return record(values, labels);
+  }
+
+  std::size_t recordings() const { return recordings_.size(); }
+  // The recording the last run used; ReplayError before any.
+  const Replay<T>& last() const {
+    if (!last_) throw ReplayError("ReplayByShape: nothing has run yet");
+    return *last_->step;
+  }
+
+ private:
+  struct Recording {
+    std::vector<Tensor<T>> inputs;
+    std::vector<Labels> labels;
+    std::unique_ptr<Replay<T>> step;
+  };
+
+  Recording* find(RunValues<T> values, const std::vector<Labels>& labels) const {
+    for (const std::unique_ptr<Recording>& r : recordings_) {
+      bool same = r->inputs.size() == values.size() && r->labels.size() == labels.size();
+      for (std::size_t i = 0; same && i < values.size(); ++i)
+        same = r->inputs[i].shape() == values[i].shape();
+      for (std::size_t i = 0; same && i < labels.size(); ++i)
+        same = r->labels[i].size() == labels[i].size();
+      if (same) return r.get();
+    }
+    return nullptr;
+  }
+
+  const Tensor<T>& record(RunValues<T> values, const std::vector<Labels>& labels) {
+    if (recordings_.size() >= max_shapes_) {
+      std::string shapes;
+      for (std::size_t i = 0; i < values.size(); ++i)
+        shapes += (i ? ", " : "") + values[i].shape().str();
+      throw ReplayError("ReplayByShape: inputs " + shapes + " would be a new shape after " +
+                        std::to_string(recordings_.size()) +
+                        " recorded (max_shapes); use eager mode for shapes that vary this much, "
+                        "or allow more");
+    }
+    auto r = std::make_unique<Recording>();
+    for (std::size_t i = 0; i < values.size(); ++i) r->inputs.push_back(values[i].detach().clone());
+    r->labels = labels;
+    std::vector<std::reference_wrapper<Labels>> declared(r->labels.begin(), r->labels.end());
+    ShareBuffers<T> share;
+    for (const std::unique_ptr<Recording>& other : recordings_)
+      if (!share.with || other->step->bytes() > share.with->bytes()) share.with = other->step.get();
+    Recording* own = r.get();
+    r->step = std::make_unique<Replay<T>>(
+        Replay<T>::record([f = f_, own] { return f(own->inputs, own->labels); }, params_, r->inputs,
+                          declared, share, update_));
+    recordings_.push_back(std::move(r));
+    last_ = own;
+    return own->step->loss();
+  }
+
+  Step f_;
+  std::vector<Tensor<T>> params_;
+  SgdUpdate update_;
+  std::size_t max_shapes_;
+  std::vector<std::unique_ptr<Recording>> recordings_;
+  Recording* last_ = nullptr;
+};
 
 }  // namespace tg

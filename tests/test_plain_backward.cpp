@@ -6,19 +6,13 @@
 #include <cstring>
 #include <vector>
 
+#include "same_bits.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 using tg::TensorD;
 using tg::TensorF;
 
-namespace {
-
-template <class T> bool same_bits(const tg::Tensor<T>& a, const tg::Tensor<T>& b) {
-  const std::vector<T> x = a.to_vector(), y = b.to_vector();
-  return a.shape() == b.shape() && std::memcmp(x.data(), y.data(), x.size() * sizeof(T)) == 0;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("mse: a plain backward gives the recorded backward's gradients, bit for bit") {
   // By hand for a = [3,-1,2], b = [1,1,2] (a - b = [2,-2,0]), upstream G:

@@ -19,6 +19,7 @@
 
 #include "check_error.hpp"
 #include "library_ops.hpp"
+#include "same_bits.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/layers.hpp"
@@ -32,11 +33,6 @@ using tg::Shape;
 using tg::TensorD;
 
 namespace {
-
-template <class T> bool same_bits(const tg::Tensor<T>& a, const tg::Tensor<T>& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(std::as_const(a).data(), std::as_const(b).data(), a.size() * sizeof(T)) == 0;
-}
 
 template <class T> void write_into(tg::Tensor<T>& to, const tg::Tensor<T>& from) {
   std::memcpy(to.data(), std::as_const(from).data(), from.size() * sizeof(T));
@@ -52,9 +48,10 @@ struct SampleRun {
   std::size_t fused = 0;     // elementwise kernels the recordings ran in blocks
 };
 
-// For each sample of the op: record f = sum(op(inputs) * w) with w fixed, write the inputs of the
-// same sample drawn from another seed (values in the op's domain, other than the recorded ones),
-// run, and compare the loss and every input's gradient bit for bit with eager mode.
+// For each sample of the op: record f = sum(op(inputs) * w) with w fixed and compare the
+// recording's step with eager mode, then write the inputs of the same sample drawn from another
+// seed (values in the op's domain, other than the recorded ones), run, and compare again: the loss
+// and every input's gradient, bit for bit.
 template <class T> SampleRun replay_op_samples(const tg::OpInfo& op) {
   const auto factory = [&](std::uint64_t seed) {
     if constexpr (std::is_same_v<T, double>)
@@ -85,42 +82,33 @@ template <class T> SampleRun replay_op_samples(const tg::OpInfo& op) {
     const tg::Tensor<T> w = tg::Tensor<T>::uniform(out_shape, T(0.5), T(1.5), rng);
     auto f = [&] { return tg::sum(tg::mul(sample.fn(sample.inputs), w)); };
 
-    tg::Replay<T> step = tg::record_step(f, params, others);
-    result.fused += step.summary().fused;
-    {
-      // The recording's own step (its backward recorded without running, then the tape run
-      // once) is eager mode's on the recorded values.
-      const tg::Tensor<T> recorded_loss = step.loss().clone();
-      std::vector<tg::Tensor<T>> recorded;
+    // The loss and every parameter's gradient as the step left them, against eager mode's on
+    // the inputs' current values.
+    const auto check_against_eager = [&](const tg::Tensor<T>& loss, const char* when) {
+      CAPTURE(when);
+      const tg::Tensor<T> replayed_loss = loss.clone();
+      std::vector<tg::Tensor<T>> replayed;
       for (const tg::Tensor<T>& p : params)
-        recorded.push_back(p.has_grad() ? p.grad().clone() : tg::Tensor<T>());
+        replayed.push_back(p.has_grad() ? p.grad().clone() : tg::Tensor<T>());
       for (tg::Tensor<T>& p : params) p.zero_grad();
       const tg::Tensor<T> eager = f();
       eager.backward();
-      CHECK_MESSAGE(same_bits(recorded_loss, eager), "the recording's loss");
+      CHECK_MESSAGE(same_bits(replayed_loss, eager),
+                    "loss " << replayed_loss.item() << " replayed, " << eager.item() << " eager");
       for (std::size_t i = 0; i < params.size(); ++i) {
         CAPTURE(i);
-        REQUIRE(params[i].has_grad() == recorded[i].defined());
-        if (recorded[i].defined()) CHECK(same_bits(recorded[i], params[i].grad()));
+        REQUIRE(params[i].has_grad() == replayed[i].defined());
+        if (replayed[i].defined()) CHECK(same_bits(replayed[i], params[i].grad()));
       }
-    }
+    };
+
+    tg::Replay<T> step = tg::record_step(f, params, others);
+    result.fused += step.summary().fused;
+    // Its backward recorded without running, then the tape run once after the passes.
+    check_against_eager(step.loss(), "the recording's own step");
     for (std::size_t i = 0; i < sample.inputs.size(); ++i)
       write_into(sample.inputs[i], fresh[s].inputs[i]);
-    const tg::Tensor<T> replayed_loss = step.run().clone();
-    std::vector<tg::Tensor<T>> replayed;
-    for (const tg::Tensor<T>& p : params)
-      replayed.push_back(p.has_grad() ? p.grad().clone() : tg::Tensor<T>());
-
-    for (tg::Tensor<T>& p : params) p.zero_grad();
-    const tg::Tensor<T> eager = f();
-    eager.backward();
-    CHECK_MESSAGE(same_bits(replayed_loss, eager),
-                  "loss " << replayed_loss.item() << " replayed, " << eager.item() << " eager");
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      CAPTURE(i);
-      REQUIRE(params[i].has_grad() == replayed[i].defined());
-      if (replayed[i].defined()) CHECK(same_bits(replayed[i], params[i].grad()));
-    }
+    check_against_eager(step.run(), "a run on new values");
     ++result.replayed;
   }
   return result;

@@ -3,12 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <utility>
 #include <vector>
 
 #include "check_error.hpp"
+#include "same_bits.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/ops.hpp"
@@ -18,11 +18,6 @@ using tg::Shape;
 using tg::TensorD;
 
 namespace {
-
-bool same_bits(const TensorD& a, const TensorD& b) {
-  return a.shape() == b.shape() && std::memcmp(std::as_const(a).data(), std::as_const(b).data(),
-                                               a.size() * sizeof(double)) == 0;
-}
 
 tg::nn::Sequential<double> classifier() {
   std::mt19937_64 rng(61);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "check_error.hpp"
+#include "same_bits.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/nn/layers.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -23,11 +24,6 @@ using tg::Shape;
 using tg::TensorD;
 
 namespace {
-
-bool same_bits(const TensorD& a, const TensorD& b) {
-  return a.shape() == b.shape() && std::memcmp(std::as_const(a).data(), std::as_const(b).data(),
-                                               a.size() * sizeof(double)) == 0;
-}
 
 void fill_uniform(TensorD& t, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u(-1.0, 1.0);

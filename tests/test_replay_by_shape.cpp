@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <utility>
 #include <vector>
@@ -103,6 +104,12 @@ TEST_CASE("ReplayByShape with the SGD step in the tape updates the weights as nn
 
 TEST_CASE("ReplayByShape refuses a shape beyond max_shapes, and keeps nothing of a failed one") {
   auto net = classifier();
+  check_error<tg::ReplayError>(
+      [&] { tg::ReplayByShape<double>(tg::ReplayByShape<double>::Step(), net.parameters()); },
+      {"ReplayByShape", "f is empty"});
+  check_error<tg::ReplayError>(
+      [&] { tg::record_step(std::function<TensorD()>(), net.parameters()); },
+      {"record_step", "f is empty"});
   auto step = recorded_steps(net, 2);
   check_error<tg::ReplayError>([&] { (void)step.last(); }, {"ReplayByShape", "nothing has run"});
   std::mt19937_64 rng(73);

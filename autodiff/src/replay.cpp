@@ -515,6 +515,7 @@ Replay<T> Replay<T>::record(std::function<Tensor<T>()> f, const std::vector<Tens
                             const std::vector<Tensor<T>>& inputs,
                             const std::vector<std::reference_wrapper<Labels>>& labels,
                             ShareBuffers<T> share, SgdUpdate update) {
+  if (!f) throw ReplayError("record_step: f is empty (a std::function that holds no function)");
   if (detail::t_capture)
     throw ReplayError(
         "record_step: called while recording on this thread (a recording cannot "

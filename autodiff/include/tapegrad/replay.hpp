@@ -280,7 +280,10 @@ template <class T> class ReplayByShape {
 
   ReplayByShape(Step f, std::vector<Tensor<T>> params, SgdUpdate update = {},
                 std::size_t max_shapes = 16)
-      : f_(std::move(f)), params_(std::move(params)), update_(update), max_shapes_(max_shapes) {}
+      : f_(std::move(f)), params_(std::move(params)), update_(update), max_shapes_(max_shapes) {
+    if (!f_)
+      throw ReplayError("ReplayByShape: f is empty (a std::function that holds no function)");
+  }
 
   const Tensor<T>& run(RunValues<T> values, const std::vector<Labels>& labels = {}) {
     if (Recording* r = find(values, labels)) {

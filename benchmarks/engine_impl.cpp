@@ -137,9 +137,9 @@ template <class T> class EngineMlp final : public Runner {
   // The step (or gradient) on the whole data set is recorded on X_ and labels_ themselves. An
   // epoch of minibatches has two batch shapes, the full one and a shorter last one: one recording
   // for each (the second on the first's memory, made when the first such batch comes, as its
-  // step), on input buffers of its own that each batch is
-  // gathered into (the rows the epoch's order names, as Minibatches::batch copies them, without
-  // its allocations), then run and followed by the optimizer's step, as an eager step. The label
+  // step), on input buffers of its own that each batch is gathered into (the rows the epoch's
+  // order names, as Minibatches::batch copies them, without its allocations), then run and
+  // followed by the optimizer's step, as an eager step. The label
   // vectors are declared label inputs, read by softmax_ce at every run: members of this object,
   // which never moves. The epoch's labels are the Minibatches' own.
   // A replay that applies the SGD step holds no gradients afterwards: for the cross-check

@@ -1,6 +1,7 @@
 // A replayed training step allocates nothing: global operator new/delete and malloc (and its
 // relatives) are replaced by counting versions, and 100 runs after the first must count 0. Its
 // own executable: the replacement is process-wide.
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "tapegrad/nn/optim.hpp"
 #include "tapegrad/ops.hpp"
 #include "tapegrad/replay.hpp"
+#include "tapegrad/tensor.hpp"
 
 namespace {
 std::atomic<bool> counting{false};
@@ -173,10 +175,32 @@ int main() {
                                      {x, y}, {}, {}, tg::sgd_update(0.5));
   const long replayed_update = replayed_allocations(update_step, x.data());
 
+  // A large product with a narrow result on the transposed route: its C^T in a scratch block
+  // (the thread's cache keeps it between runs), forward and in the folded SGD update. On one BLAS
+  // thread: OpenBLAS mallocs a job table on every call that it splits over threads (products
+  // above 262k multiply-adds), which no caller can avoid.
+  auto* blas_threads = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  auto* set_blas_threads =
+      reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  const int threads = blas_threads ? blas_threads() : 1;
+  if (set_blas_threads) set_blas_threads(1);
+  tg::set_narrow_gemm(tg::NarrowGemm::transposed);
+  std::mt19937_64 wide_rng(9);
+  tg::TensorD wide_x = tg::TensorD::uniform(tg::Shape{1024, 256}, -1, 1, wide_rng);
+  tg::TensorD wide_y = tg::TensorD::uniform(tg::Shape{1024, 16}, -1, 1, wide_rng);
+  tg::TensorD wide_w = tg::TensorD::uniform(tg::Shape{256, 16}, -0.1, 0.1, wide_rng, true);
+  tg::TensorD wide_b = tg::TensorD::zeros(tg::Shape{16}, true);
+  auto narrow_step = tg::record_step(
+      [&] { return tg::mse(tg::sigmoid(tg::linear(wide_x, wide_w, wide_b)), wide_y); },
+      {wide_w, wide_b}, {wide_x, wide_y}, {}, {}, tg::sgd_update(0.5));
+  const long replayed_narrow = replayed_allocations(narrow_step, wide_x.data());
+  tg::set_narrow_gemm(tg::NarrowGemm::tune);
+  if (set_blas_threads) set_blas_threads(threads);
+
   std::printf(
       "probe: %ld allocations counted (of 2); 100 replayed runs: %ld, with dropout: %ld, given "
-      "values: %ld, with the SGD step: %ld\n",
-      eager, replayed, replayed_dropout, replayed_values, replayed_update);
+      "values: %ld, with the SGD step: %ld, a narrow product transposed: %ld\n",
+      eager, replayed, replayed_dropout, replayed_values, replayed_update, replayed_narrow);
   if (eager != 2) {
     std::printf("FAILED: the counter did not count the probe's allocations\n");
     return 1;
@@ -185,7 +209,8 @@ int main() {
     std::printf("FAILED: no update was computed in a GEMM\n");
     return 1;
   }
-  if (replayed != 0 || replayed_dropout != 0 || replayed_values != 0 || replayed_update != 0) {
+  if (replayed != 0 || replayed_dropout != 0 || replayed_values != 0 || replayed_update != 0 ||
+      replayed_narrow != 0) {
     std::printf("FAILED: replayed runs allocated\n");
     return 1;
   }

@@ -2,9 +2,19 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <climits>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
 #include <xtensor-blas/xblas.hpp>
 #include <xtensor/xadapt.hpp>
+
+#include "tapegrad/tensor.hpp"
 
 namespace tg::detail {
 
@@ -146,6 +156,122 @@ void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T 
   xt::blas::gemm(av, bv, cv, ta, tb, alpha, beta);
 }
 
+// ---- narrow outputs ---------------------------------------------------------------------------
+// A row-major C[m,n] = op(A) op(B) reaches BLAS as the column-major C^T = op(B)^T op(A)^T: BLAS's
+// row count is our n. When n is a layer's few units (25 hidden units, 10 classes) over many rows,
+// BLAS tiles a dimension of 25 with kernels made for wide blocks, and OpenBLAS's AVX-512 double
+// kernel runs the digit network's products ([5000,400] @ [400,25] and its weight gradient) 25-30%
+// slower than the same product asked the other way round, C^T = op(B)^T op(A)^T, whose BLAS row
+// count is m. The transposed call writes C^T into a scratch buffer, transposed into C after (C is
+// small: 1 MB there, 3% of the saving). Whether it pays depends on the kernel (OpenBLAS's Haswell
+// kernel gains little, and loses on 10 columns), so it is timed once per shape, on first use; and
+// it is kept only if it gives the very bits of the direct call on random operands, which it does
+// when the kernel sums each entry in the same order either way. So the choice changes the time
+// only, never a value: a program's results do not depend on what the timing found.
+constexpr std::size_t kNarrowColumns = 64;                 // n at most this,
+constexpr std::size_t kNarrowRowsPerColumn = 4;            // m at least 4 n,
+constexpr std::size_t kNarrowWork = std::size_t(1) << 22;  // and 4M multiply-adds or more
+
+std::atomic<NarrowGemm> g_narrow_gemm{NarrowGemm::tune};
+
+// The tuning runs on operands of its own, so it is skipped above this size (the product then
+// goes as asked): its copies must stay small next to the memory a training step holds anyway.
+constexpr std::size_t kNarrowTuneBytes = std::size_t(64) << 20;
+
+bool narrow(std::size_t m, std::size_t n, std::size_t k) {
+  std::size_t work = 0;  // m, n, k fit an int here: m * n fits 64 bits, times k may not
+  return n <= kNarrowColumns && m >= kNarrowRowsPerColumn * n &&
+         (__builtin_mul_overflow(m * n, k, &work) || work >= kNarrowWork);
+}
+
+// dst[cols, rows] = src[rows, cols]^T, in tiles that keep both sides' lines in cache.
+template <class T> void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
+  constexpr std::size_t B = 16;
+  for (std::size_t i0 = 0; i0 < rows; i0 += B)
+    for (std::size_t j0 = 0; j0 < cols; j0 += B) {
+      const std::size_t i1 = std::min(rows, i0 + B), j1 = std::min(cols, j0 + B);
+      for (std::size_t i = i0; i < i1; ++i)
+        for (std::size_t j = j0; j < j1; ++j) dst[j * rows + i] = src[i * cols + j];
+    }
+}
+
+// The product through the transposed call, C^T in a scratch block of the thread's cache.
+template <class T>
+void transposed_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
+                     const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
+  struct Scratch {
+    std::size_t bytes;
+    T* p = static_cast<T*>(allocate_small(bytes));
+    ~Scratch() { deallocate_small(p, bytes); }
+  } ct{m * n * sizeof(T)};
+  if (beta != T(0)) transpose_into(c, m, n, ct.p);  // beta = 0 reads nothing of C, as BLAS
+  blas_gemm(!tb, !ta, n, m, k, alpha, b, ldb, a, lda, beta, ct.p);
+  transpose_into(ct.p, n, m, c);
+}
+
+// Whether the transposed call pays for this shape and gives the direct call's bits: both run on
+// the same random operands (with beta = 1, so that C's own order of adds is compared too), then
+// each is timed, best of three.
+template <class T>
+bool transposed_pays(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, std::size_t lda,
+                     std::size_t ldb) {
+  const std::size_t a_size = (ta ? k : m) * lda, b_size = (tb ? n : k) * ldb;
+  if ((a_size + b_size + 3 * m * n) * sizeof(T) > kNarrowTuneBytes) return false;
+  std::vector<T> a(a_size), b(b_size), c0(m * n), c1, c2;
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  const auto fill = [&](std::vector<T>& v) {
+    for (T& x : v) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      x = T(double(state >> 11) * 0x1p-52 - 1.0);  // uniform in [-1, 1)
+    }
+  };
+  fill(a);
+  fill(b);
+  fill(c0);
+  c1 = c2 = c0;
+  blas_gemm(ta, tb, m, n, k, T(0.5), a.data(), lda, b.data(), ldb, T(1), c1.data());
+  transposed_gemm(ta, tb, m, n, k, T(0.5), a.data(), lda, b.data(), ldb, T(1), c2.data());
+  if (std::memcmp(c1.data(), c2.data(), m * n * sizeof(T)) != 0) return false;
+  using Clock = std::chrono::steady_clock;
+  const auto seconds = [](auto&& run) {
+    const auto start = Clock::now();
+    run();
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  double direct = 1e300, transposed = 1e300;
+  for (int round = 0; round < 3; ++round) {
+    direct =
+        std::min(direct, seconds([&] {
+                   blas_gemm(ta, tb, m, n, k, T(1), a.data(), lda, b.data(), ldb, T(0), c1.data());
+                 }));
+    transposed = std::min(transposed, seconds([&] {
+                            transposed_gemm(ta, tb, m, n, k, T(1), a.data(), lda, b.data(), ldb,
+                                            T(0), c2.data());
+                          }));
+  }
+  return transposed < 0.9 * direct;  // a clear gain, not the timer's noise
+}
+
+// The decision per shape, made once per process.
+template <class T>
+bool use_transposed(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, std::size_t lda,
+                    std::size_t ldb) {
+  const NarrowGemm mode = g_narrow_gemm.load(std::memory_order_relaxed);
+  if (mode == NarrowGemm::direct || !narrow(m, n, k)) return false;
+  if (mode == NarrowGemm::transposed) return true;
+  using Key = std::tuple<std::size_t, bool, bool, std::size_t, std::size_t, std::size_t,
+                         std::size_t, std::size_t>;
+  static std::mutex mutex;
+  static std::map<Key, bool> decided;
+  // Held while timing: another thread's products would skew the figures.
+  const std::lock_guard<std::mutex> lock(mutex);
+  const Key key{sizeof(T), ta, tb, m, n, k, lda, ldb};
+  if (const auto it = decided.find(key); it != decided.end()) return it->second;
+  const bool pays = transposed_pays<T>(ta, tb, m, n, k, lda, ldb);
+  decided.emplace(key, pays);
+  return pays;
+}
+
 }  // namespace
 
 template <class T>
@@ -153,6 +279,8 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
   if (use_small_gemm(m, n, k, lda, ldb))
     return small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+  if (use_transposed<T>(ta, tb, m, n, k, lda, ldb))
+    return transposed_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
   blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
 }
 
@@ -162,3 +290,11 @@ template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, flo
                           std::size_t, const float*, std::size_t, float, float*);
 
 }  // namespace tg::detail
+
+namespace tg {
+
+void set_narrow_gemm(NarrowGemm mode) {
+  detail::g_narrow_gemm.store(mode, std::memory_order_relaxed);
+}
+
+}  // namespace tg

@@ -144,6 +144,17 @@ std::size_t release_buffer_cache();
 // The most each thread keeps cached (default 1 GiB); 0 disables the cache.
 void set_buffer_cache_limit(std::size_t bytes);
 
+// How a large product with a narrow result (C[m,n] of at most 64 columns, m at least 4n, 4M
+// multiply-adds or more: a layer of few units over many rows, or such a layer's weight gradient)
+// is asked of BLAS. `tune` (the default) times, once per shape and process, the direct call
+// against the transposed one (C^T = op(B)^T op(A)^T through a scratch buffer, then transposed),
+// and keeps the transposed call where it is clearly faster and gives the direct call's bits (the
+// results are the same either way; only the time differs). `direct` always asks as given: no
+// timing on first use. `transposed` always takes the transposed call (values then equal to
+// rounding: for tests and measurements).
+enum class NarrowGemm { tune, direct, transposed };
+void set_narrow_gemm(NarrowGemm mode);
+
 // The size of the graph that produced a tensor: the nodes reachable from it and the bytes of the
 // tensors those nodes keep for their adjoints.
 struct GraphStats {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <new>
 #include <tuple>
 #include <vector>
 #include <xtensor-blas/xblas.hpp>
@@ -252,7 +253,9 @@ bool transposed_pays(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t
   return transposed < 0.9 * direct;  // a clear gain, not the timer's noise
 }
 
-// The decision per shape, made once per process.
+// The decision per shape, made once per process (under the BLAS thread count of that first use:
+// OpenBLAS splits a product over its threads by shape, so the bits compared are those it gives
+// then).
 template <class T>
 bool use_transposed(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, std::size_t lda,
                     std::size_t ldb) {
@@ -267,7 +270,11 @@ bool use_transposed(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t 
   const std::lock_guard<std::mutex> lock(mutex);
   const Key key{sizeof(T), ta, tb, m, n, k, lda, ldb};
   if (const auto it = decided.find(key); it != decided.end()) return it->second;
-  const bool pays = transposed_pays<T>(ta, tb, m, n, k, lda, ldb);
+  bool pays = false;
+  try {
+    pays = transposed_pays<T>(ta, tb, m, n, k, lda, ldb);
+  } catch (const std::bad_alloc&) {  // no room for the trial's operands: the direct call needs none
+  }
   decided.emplace(key, pays);
   return pays;
 }
@@ -279,8 +286,14 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
   if (use_small_gemm(m, n, k, lda, ldb))
     return small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
-  if (use_transposed<T>(ta, tb, m, n, k, lda, ldb))
-    return transposed_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+  if (use_transposed<T>(ta, tb, m, n, k, lda, ldb)) {
+    try {
+      return transposed_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+    } catch (const std::bad_alloc&) {
+      // No room for C^T (its allocation is the only throw, before anything is written): the
+      // direct call needs none.
+    }
+  }
   blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
 }
 

@@ -36,23 +36,22 @@ TEST_CASE("tape_dump of the XOR tutorial's network: one line per op, in tape ord
   const TensorD loss = tg::mse(net(X), y);
 
   const std::string expected =
-      "#0 linear(const[4,2], W1[2,2], b1[2]) -> [4,2]\n"
-      "#1 sigmoid(#0) -> [4,2]\n"
-      "#2 linear(#1, W2[2,2], b2[2]) -> [4,2]\n"
-      "#3 sigmoid(#2) -> [4,2]\n"
-      "#4 linear(#3, W3[2,1], b3[1]) -> [4,1]\n"
-      "#5 sigmoid(#4) -> [4,1]\n"
-      "#6 mse(#5, const[4,1]) -> []\n";
+      // The hidden layers' Linear and sigmoid run as one op; the last two layers as themselves.
+      "#0 linear_act(const[4,2], W1[2,2], b1[2]) -> [4,2]\n"
+      "#1 linear_act(#0, W2[2,2], b2[2]) -> [4,2]\n"
+      "#2 linear(#1, W3[2,1], b3[1]) -> [4,1]\n"
+      "#3 sigmoid(#2) -> [4,1]\n"
+      "#4 mse(#3, const[4,1]) -> []\n";
   CHECK(tg::tape_dump(loss, names) == expected);
 
   // Unnamed leaves are numbered in order of first use.
   const std::string unnamed = tg::tape_dump(loss);
-  CHECK(unnamed.find("#0 linear(const[4,2], leaf0[2,2], leaf1[2]) -> [4,2]\n") == 0);
-  CHECK(unnamed.find("#4 linear(#3, leaf4[2,1], leaf5[1]) -> [4,1]\n") != std::string::npos);
+  CHECK(unnamed.find("#0 linear_act(const[4,2], leaf0[2,2], leaf1[2]) -> [4,2]\n") == 0);
+  CHECK(unnamed.find("#2 linear(#1, leaf4[2,1], leaf5[1]) -> [4,1]\n") != std::string::npos);
 
   // After a backward pass (not retained) every node says it was released.
   loss.backward();
-  CHECK(count(tg::tape_dump(loss, names), "  (released)\n") == 7);
+  CHECK(count(tg::tape_dump(loss, names), "  (released)\n") == 5);
 }
 
 TEST_CASE("to_dot: ops with shapes, edges from inputs, leaves distinct from constants") {

@@ -4,8 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "same_bits.hpp"
+#include "tapegrad/graphviz.hpp"
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/parameters.hpp"
@@ -299,4 +304,44 @@ TEST_CASE("Linear's weight() and bias() are the tensors named_parameters reports
   layer.weight() = TensorD::matrix({{10, 20}}, true);
   CHECK(layer.named_parameters()[0].tensor.to_vector() == std::vector<double>{10, 20});
   CHECK(layer(TensorD::matrix({{1}})).to_vector() == std::vector<double>{13, 24});
+}
+
+TEST_CASE_TEMPLATE(
+    "Sequential runs a hidden Linear and its activation as one op, with the same bits", T, float,
+    double) {
+  // Each fusable activation, and one that is not (leaky_relu), between two more layers.
+  for (const nn::Activation a : {nn::Activation::sigmoid, nn::Activation::tanh,
+                                 nn::Activation::relu, nn::Activation::leaky_relu}) {
+    CAPTURE(nn::to_string(a));
+    std::mt19937_64 rng(17);
+    auto net = nn::mlp<T>({3, 5, 4, 2}, a, nn::Activation::sigmoid, nn::Init::uniform(1.0), rng);
+    const tg::Tensor<T> x = tg::Tensor<T>::uniform(tg::Shape{6, 3}, -2, 2, rng);
+    const tg::Tensor<T> y = tg::Tensor<T>::uniform(tg::Shape{6, 2}, 0, 1, rng);
+    // The same network, layer by layer through linear and the activation's own op.
+    const auto by_layers = [&] {
+      tg::Tensor<T> h = x;
+      for (const auto& layer : net.layers()) h = layer->forward(h);
+      return h;
+    };
+    const tg::Tensor<T> fused_loss = tg::bce(net(x), y);
+    const std::string tape = tg::tape_dump(fused_loss);
+    const bool fusable = a != nn::Activation::leaky_relu;
+    CHECK((tape.find("linear_act") != std::string::npos) == fusable);
+    // The output layer's Linear and sigmoid run as themselves: bce's one-pass adjoint sees sigmoid.
+    CHECK(tape.find("sigmoid(") != std::string::npos);
+    fused_loss.backward();
+    std::vector<tg::Tensor<T>> fused_grads;
+    for (auto& p : net.parameters()) {
+      fused_grads.push_back(p.grad().clone());
+      p.zero_grad();
+    }
+    const tg::Tensor<T> layers_loss = tg::bce(by_layers(), y);
+    CHECK(tg::tape_dump(layers_loss).find("linear_act") == std::string::npos);
+    layers_loss.backward();
+    CHECK(same_bits(fused_loss, layers_loss));
+    for (std::size_t i = 0; i < fused_grads.size(); ++i) {
+      CAPTURE(i);
+      CHECK(same_bits(fused_grads[i], net.parameters()[i].grad()));
+    }
+  }
 }

@@ -216,12 +216,40 @@ template <class T> Sequential<T>& Sequential<T>::add(std::shared_ptr<Module<T>> 
   if (!layer) throw ModuleError("Sequential: cannot add a null layer");
   this->register_module(std::to_string(layers_.size()), layer);
   layers_.push_back(std::move(layer));
+  fused_.emplace_back();
+  if (const std::size_t n = layers_.size(); n >= 2) {
+    const auto* activation = dynamic_cast<const ActivationLayer<T>*>(layers_[n - 1].get());
+    if (activation && dynamic_cast<const Linear<T>*>(layers_[n - 2].get())) {
+      switch (activation->activation()) {
+        case Activation::sigmoid:
+          fused_[n - 2] = FusedActivation::sigmoid;
+          break;
+        case Activation::tanh:
+          fused_[n - 2] = FusedActivation::tanh;
+          break;
+        case Activation::relu:
+          fused_[n - 2] = FusedActivation::relu;
+          break;
+        default:
+          break;
+      }
+    }
+  }
   return *this;
 }
 
 template <class T> Tensor<T> Sequential<T>::forward(const Tensor<T>& x) {
   Tensor<T> h = x;
-  for (auto& layer : layers_) h = layer->forward(h);
+  const std::size_t n = layers_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fused_[i] && i + 2 < n) {
+      auto& layer = static_cast<Linear<T>&>(*layers_[i]);
+      h = linear_act(h, layer.weight(), layer.bias(), *fused_[i]);
+      ++i;  // its activation layer too
+    } else {
+      h = layers_[i]->forward(h);
+    }
+  }
   return h;
 }
 

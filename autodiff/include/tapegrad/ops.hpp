@@ -33,6 +33,15 @@ template <class T> Tensor<T> add_bias(const Tensor<T>& x, const Tensor<T>& bias)
 // nn::Linear records).
 template <class T>
 Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias);
+// The activations linear_act applies: those whose adjoint needs only their output.
+enum class FusedActivation { sigmoid, tanh, relu };
+// act(X W + b) for X[n,k], W[k,m], b[m]: linear then sigmoid, tanh or relu as one op, with their
+// values bit for bit (the activation applied while Y is in cache; one node and one tensor fewer).
+// What nn::Sequential records for a Linear followed by one of these when another layer follows.
+// DomainError for an activation outside the enum.
+template <class T>
+Tensor<T> linear_act(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                     FusedActivation activation);
 // Matrix transpose (2-D only).
 template <class T> Tensor<T> transpose(const Tensor<T>& x);
 // Same elements, new shape with the same element count.

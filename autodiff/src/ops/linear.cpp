@@ -3,6 +3,7 @@
 // instead of twice (matmul, then add_bias), and the graph holds one node instead of two.
 // Adjoint: dX = G W^T, dW = X^T G (GEMMs with transpose flags), db[j] = sum_i G[i,j].
 #include "../blas.hpp"
+#include "../dense_layer.hpp"
 #include "../kernels.hpp"
 #include "tapegrad/grad.hpp"
 
@@ -10,51 +11,10 @@ namespace tg {
 
 namespace {
 
-template <class T> class LinearNode final : public SavingNode<T, 2> {
+template <class T> class LinearNode final : public detail::LinearAdjointNode<T, 2> {
  public:
   const char* name() const override { return "linear"; }
-  void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    if (grad_enabled()) {  // recording (create_graph): the gradients must be made of ops
-      if (this->needs_grad(0)) grads[0] = matmul(g, this->get(1), false, true);
-      if (this->needs_grad(1)) grads[1] = matmul(this->get(0), g, true, false);
-      if (this->needs_grad(2)) grads[2] = detail::sum_rows(g);
-      return;
-    }
-    // A plain backward: the GEMMs those matmuls run, with the same arguments (so the same bits),
-    // without the op around each (its checks, its recording test) on a small layer's adjoint.
-    const std::size_t n = g.shape()[0], m = g.shape()[1];
-    if (this->needs_grad(0)) {
-      const Tensor<T> w = this->get(1);
-      const std::size_t k = w.shape()[0];
-      Tensor<T> dx = detail::new_output<T>("linear", Shape{n, k});
-      detail::launch(
-          [n, k, m, pg = g.data(), pw = w.data(), o = dx.data()] {
-            detail::gemm<T>(false, true, n, k, m, T(1), pg, m, pw, m, T(0), o);
-          },
-          [&] { return detail::writes_from(dx, g, w); });
-      grads[0] = std::move(dx);
-    }
-    if (this->needs_grad(1)) {
-      const Tensor<T> x = this->get(0);
-      const std::size_t k = x.shape()[1];
-      Tensor<T> dw = detail::new_output<T>("linear", Shape{k, m});
-      detail::launch(
-          [n, k, m, px = x.data(), pg = g.data(), o = dw.data()] {
-            detail::gemm<T>(true, false, k, m, n, T(1), px, k, pg, m, T(0), o);
-          },
-          [&] {
-            detail::Access access = detail::writes_from(dw, x, g);
-            access.add_into = [n, k, m, px = x.data(), pg = g.data()](void* into, double scale) {
-              return std::function<void()>([=, o = static_cast<T*>(into), alpha = T(scale)] {
-                detail::gemm<T>(true, false, k, m, n, alpha, px, k, pg, m, T(1), o);
-              });
-            };
-            return access;
-          });
-      grads[1] = std::move(dw);
-    }
-    if (this->needs_grad(2)) grads[2] = detail::sum_rows(g);
-  }
+  void backward(const Tensor<T>& g, Grads<T>& grads) override { this->linear_backward(g, grads); }
 };
 
 template <class T> std::vector<GradSample<T>> linear_samples(std::uint64_t seed) {
@@ -148,19 +108,9 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   const std::size_t n = x.dim(0), k = x.dim(1), m = weight.dim(1);
   Tensor<T> out = detail::new_output<T>("linear", Shape{n, m});
   if (out.size() != 0) {  // an empty Y may still have 2^40 rows: no loop over them
-    detail::launch(
-        [y = out.data(), b = bias.data(), xd = x.data(), w = weight.data(), n, m, k] {
-          // The bias into every row by doubling copies: log2(n) memcpy calls instead of one per
-          // row (a layer of one output over 20 samples made 20 calls of one element).
-          std::copy(b, b + m, y);
-          for (std::size_t rows = 1; rows < n;) {
-            const std::size_t more = std::min(rows, n - rows);
-            std::copy(y, y + more * m, y + rows * m);
-            rows += more;
-          }
-          detail::gemm<T>(false, false, n, m, k, T(1), xd, k, w, m, T(1), y);
-        },
-        [&] { return detail::writes_from(out, x, weight, bias); });
+    detail::launch([y = out.data(), b = bias.data(), xd = x.data(), w = weight.data(), n, m,
+                    k] { detail::dense_forward(y, b, xd, w, n, m, k); },
+                   [&] { return detail::writes_from(out, x, weight, bias); });
   }
   if (auto* node = record<LinearNode<T>>(out, {&x, &weight, &bias})) {
     // Each of X and W is needed only for the other's gradient.

@@ -70,7 +70,7 @@ OpCases relu_cases() {
 }  // namespace
 
 template <class T> Tensor<T> relu(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary("relu", x, [](T v) { return v <= T(0) ? T(0) : v; });
+  Tensor<T> out = detail::map_unary("relu", x, [](T v) { return detail::relu_value(v); });
   if (auto* node = record<ReluNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;
 }

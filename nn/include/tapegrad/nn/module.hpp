@@ -25,12 +25,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "tapegrad/nn/init.hpp"
+#include "tapegrad/ops.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg::nn {
@@ -156,6 +158,10 @@ template <class T> class ActivationLayer final : public Module<T> {
   Activation activation_;
 };
 
+// Runs its layers in order. A Linear followed by a sigmoid, tanh or relu ActivationLayer, with
+// another layer after them, runs as one op (linear_act: the same values, one node instead of
+// two); the last two layers always run as themselves, so that a loss sees the activation's own
+// node (bce after sigmoid takes its one-pass adjoint from it).
 template <class T> class Sequential final : public Module<T> {
  public:
   Sequential() = default;
@@ -170,6 +176,9 @@ template <class T> class Sequential final : public Module<T> {
 
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;
+  // fused_[i]: the activation of layer i + 1 when layers i and i + 1 are a Linear and an
+  // ActivationLayer that linear_act can run as one op.
+  std::vector<std::optional<FusedActivation>> fused_;
 };
 
 // A multilayer perceptron from layer sizes {in, hidden..., out}: Linear layers, `hidden` after

@@ -64,6 +64,9 @@ template <class T> bool exclusively_owned(const Tensor<T>& g) {
 __attribute__((tls_model("initial-exec"))) thread_local const void* t_running_nodes = nullptr;
 constexpr std::size_t kNoPassThrough = std::size_t(-1);
 __attribute__((tls_model("initial-exec"))) thread_local std::size_t t_pass_through = kNoPassThrough;
+// Whether the backward pass running on this thread frees each node's saved tensors after its
+// adjoint (no retain_graph, no create_graph): detail::saved_released_after.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_releasing = false;
 
 // A node's mark on its upstream gradient (detail::last_use) lasts for its backward call only,
 // thrown out of or not: a later tensor at the same address must never be taken for it.
@@ -208,8 +211,12 @@ template <class T> class Engine {
       // A backward run from inside an adjoint has its own nodes, then gives the outer pass back.
       struct Running {
         const void* outer;
-        ~Running() { t_running_nodes = outer; }
-      } running{std::exchange(t_running_nodes, &walk_.nodes)};
+        bool outer_releasing;
+        ~Running() {
+          t_running_nodes = outer;
+          t_releasing = outer_releasing;
+        }
+      } running{std::exchange(t_running_nodes, &walk_.nodes), std::exchange(t_releasing, release)};
       for (std::size_t k = walk_.nodes.size(); k-- > 0;) step(*walk_.nodes[k], slots_[k], release);
     }
 
@@ -284,6 +291,10 @@ template <class T> const Node<T>* sole_producer(const Node<T>& consumer, std::si
 
 void pass_through(std::size_t input) {
   t_pass_through = input;
+}
+
+bool saved_released_after() {
+  return t_releasing && t_running_nodes;
 }
 
 template const Node<float>* sole_producer(const Node<float>&, std::size_t);

@@ -123,6 +123,11 @@ template <class T> bool take_spare(const Tensor<T>& a, const Shape& shape) {
 // and the engine delivers grads[i] to the producer's input 0, the producer's own adjoint skipped.
 template <class T> const Node<T>* sole_producer(const Node<T>& consumer, std::size_t input);
 void pass_through(std::size_t input);
+// Whether the running backward pass frees each node's saved tensors after its adjoint (no
+// retain_graph, no create_graph): an adjoint may then free one that it has read before it is done
+// (linear_act's output Y, read by the activation's adjoint, before its GEMMs), as two nodes would
+// have released it between them.
+bool saved_released_after();
 // Whether `node` is sigmoid's own (by its type: a node defined elsewhere may be named "sigmoid").
 template <class T> bool is_sigmoid(const Node<T>& node);
 

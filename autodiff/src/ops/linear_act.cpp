@@ -2,8 +2,8 @@
 // layer and its activation as one op, what nn::Sequential records for a Linear followed by one of
 // these when another layer follows. The activation runs over Y in the kernel that wrote X W + b
 // into it (while Y is in cache), with the values of the activation's own op, bit for bit; the
-// graph holds one node and one tensor fewer than linear then the activation (on the XOR network's
-// step, about a fifth of the engine's own work).
+// graph holds one node and one tensor fewer than linear then the activation (the XOR network's
+// step, its two hidden layers fused: 22.4k instructions before, 20.5k after).
 // Saves Y, as the activation does, besides X and W. Adjoint: G_z = G act'(Y) (sigmoid_backward,
 // tanh_backward, relu_backward: the activation's own adjoint), then linear's: dX = G_z W^T,
 // dW = X^T G_z, db = column sums of G_z.
@@ -50,8 +50,11 @@ template <class T> class LinearActNode final : public detail::LinearAdjointNode<
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     // G_z in G's buffer when the engine holds G's only handle (last_use), as the activation's own
     // node would write it.
-    this->linear_backward(activation_backward(activation, detail::last_use(g), this->get(2)),
-                          grads);
+    const Tensor<T> gz = activation_backward(activation, detail::last_use(g), this->get(2));
+    // Y is read: let it go before the GEMMs make dX, as the activation's node would have been
+    // released by then (one activation's size less at the backward's peak).
+    if (detail::saved_released_after()) this->saved[2].reset();
+    this->linear_backward(gz, grads);
   }
 };
 

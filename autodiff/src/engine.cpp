@@ -10,7 +10,8 @@
 //    sum_to: the one place where broadcast gradients are reduced.
 // 4. An adjoint may take its upstream gradient's buffer for its result (detail::last_use), and
 //    one whose input's producer it alone feeds may send the producer's input its gradient
-//    directly (detail::sole_producer, pass_through): bce after sigmoid.
+//    directly (detail::sole_producer, pass_through): bce after sigmoid; or send the producer the
+//    gradient of its pre-activation (pass_as_preactivation): bce after linear_act's sigmoid.
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -64,16 +65,24 @@ template <class T> bool exclusively_owned(const Tensor<T>& g) {
 __attribute__((tls_model("initial-exec"))) thread_local const void* t_running_nodes = nullptr;
 constexpr std::size_t kNoPassThrough = std::size_t(-1);
 __attribute__((tls_model("initial-exec"))) thread_local std::size_t t_pass_through = kNoPassThrough;
+// Whether that gradient goes to the producer itself, as its pre-activation's
+// (pass_as_preactivation), rather than past it; and whether the running adjoint was sent one
+// (upstream_is_preactivation).
+__attribute__((tls_model("initial-exec"))) thread_local bool t_pass_into_producer = false;
+__attribute__((tls_model("initial-exec"))) thread_local bool t_preactivation_upstream = false;
 // Whether the backward pass running on this thread frees each node's saved tensors after its
 // adjoint (no retain_graph, no create_graph): detail::saved_released_after.
 __attribute__((tls_model("initial-exec"))) thread_local bool t_releasing = false;
 
 // A node's mark on its upstream gradient (detail::last_use) lasts for its backward call only,
-// thrown out of or not: a later tensor at the same address must never be taken for it.
+// thrown out of or not: a later tensor at the same address must never be taken for it. So do the
+// pass-through notes, both ways.
 struct ForgetSpareUpstream {
   ~ForgetSpareUpstream() {
     detail::t_spare_upstream = nullptr;
     t_pass_through = kNoPassThrough;
+    t_pass_into_producer = false;
+    t_preactivation_upstream = false;
   }
 };
 
@@ -180,6 +189,7 @@ template <class T> class Engine {
     struct Slot {
       Tensor<T> grad;
       bool owned = false;
+      bool preactivation = false;  // grad is the node's pre-activation's (pass_as_preactivation)
     };
 
    public:
@@ -225,24 +235,32 @@ template <class T> class Engine {
       if (slot.grad.defined()) {
         Grads<T> grads;
         std::size_t through = kNoPassThrough;
+        bool into_producer = false;
         {
           // Dropped after the call: a gradient written into the upstream's buffer (see
           // detail::last_use) then goes on unshared, for the next node or a leaf to take over.
           const Tensor<T> g = std::move(slot.grad);
           ForgetSpareUpstream forget;
+          t_preactivation_upstream = slot.preactivation;
           node.backward(g, grads);
           through = t_pass_through;
+          into_producer = t_pass_into_producer;
         }
         for (std::size_t i = 0; i < node.num_inputs(); ++i) {
-          // A gradient sent past its producer goes where the producer's own would have gone.
-          const Edge<T>& edge = i == through ? node.edge(i).node->edge(0) : node.edge(i);
+          // A gradient sent past its producer goes where the producer's own would have gone; one
+          // sent as the producer's pre-activation's goes to the producer, marked so.
+          const bool past = i == through && !into_producer;
+          const Edge<T>& edge = past ? node.edge(i).node->edge(0) : node.edge(i);
           if (!edge.needs_grad || !grads[i].defined()) continue;
           Tensor<T> gi = std::move(grads[i]);
           if (t_anomaly_mode) check_backward_finite(node, i, gi);
           if (gi.shape() != edge.shape) gi = sum_to(gi, edge.shape);
-          if (edge.node)
-            accumulate_node(slots_[walk_.index.find(edge.node.get())], std::move(gi));
-          else if (const std::shared_ptr<TensorImpl<T>> leaf = edge.leaf.lock())
+          if (edge.node) {
+            Slot& into = slots_[walk_.index.find(edge.node.get())];
+            accumulate_node(into, std::move(gi));
+            // The producer's sole consumer: no other gradient joins this one.
+            if (i == through && into_producer) into.preactivation = true;
+          } else if (const std::shared_ptr<TensorImpl<T>> leaf = edge.leaf.lock())
             accumulate_leaf(*leaf, std::move(gi));
         }
       }
@@ -291,6 +309,16 @@ template <class T> const Node<T>* sole_producer(const Node<T>& consumer, std::si
 
 void pass_through(std::size_t input) {
   t_pass_through = input;
+  t_pass_into_producer = false;
+}
+
+void pass_as_preactivation(std::size_t input) {
+  t_pass_through = input;
+  t_pass_into_producer = true;
+}
+
+bool upstream_is_preactivation() {
+  return t_preactivation_upstream;
 }
 
 bool saved_released_after() {

@@ -123,6 +123,12 @@ template <class T> bool take_spare(const Tensor<T>& a, const Shape& shape) {
 // and the engine delivers grads[i] to the producer's input 0, the producer's own adjoint skipped.
 template <class T> const Node<T>* sole_producer(const Node<T>& consumer, std::size_t input);
 void pass_through(std::size_t input);
+// The same simplification when the activation is part of its producer's own op (linear_act's
+// sigmoid): pass_as_preactivation(i) delivers grads[i] to the producer itself, as the gradient of
+// its pre-activation z, and the producer's adjoint, seeing upstream_is_preactivation(), skips the
+// activation's adjoint.
+void pass_as_preactivation(std::size_t input);
+bool upstream_is_preactivation();
 // Whether the running backward pass frees each node's saved tensors after its adjoint (no
 // retain_graph, no create_graph): an adjoint may then free one that it has read before it is done
 // (linear_act's output Y, read by the activation's adjoint, before its GEMMs), as two nodes would
@@ -130,6 +136,8 @@ void pass_through(std::size_t input);
 bool saved_released_after();
 // Whether `node` is sigmoid's own (by its type: a node defined elsewhere may be named "sigmoid").
 template <class T> bool is_sigmoid(const Node<T>& node);
+// Whether `node` is linear_act's with the sigmoid activation.
+template <class T> bool is_linear_sigmoid(const Node<T>& node);
 
 // ---- elementwise kernels ------------------------------------------------------------------
 // The activations that linear_act applies to its output, written once for it and their own ops,

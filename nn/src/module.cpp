@@ -242,7 +242,7 @@ template <class T> Tensor<T> Sequential<T>::forward(const Tensor<T>& x) {
   Tensor<T> h = x;
   const std::size_t n = layers_.size();
   for (std::size_t i = 0; i < n; ++i) {
-    if (fused_[i] && i + 2 < n) {
+    if (fused_[i]) {
       auto& layer = static_cast<Linear<T>&>(*layers_[i]);
       h = linear_act(h, layer.weight(), layer.bias(), *fused_[i]);
       ++i;  // its activation layer too

@@ -9,6 +9,7 @@
 // After sigmoid (p = sigmoid(z), p sent no other gradient, a plain backward) the adjoint goes
 // straight to z as G*(p - y)/N in one pass, sigmoid's node skipped (detail::sole_producer): what
 // hand-written backprop computes for a sigmoid output layer, finite also where p rounds to 0 or 1.
+// The same after linear_act's sigmoid: G*(p - y)/N goes to linear_act as its G_z.
 #include <limits>
 
 #include "../loss_kernels.hpp"
@@ -50,6 +51,9 @@ template <class T> class BceNode final : public SavingNode<T, 2> {
       if (producer && detail::is_sigmoid(*producer)) {
         grads[0] = logit_gradient(g, p, y);
         detail::pass_through(0);
+      } else if (producer && detail::is_linear_sigmoid(*producer)) {
+        grads[0] = logit_gradient(g, p, y);
+        detail::pass_as_preactivation(0);
       } else {
         grads[0] = bce_backward(g, p, y, reduction);
       }

@@ -48,6 +48,12 @@ template <class T> class LinearActNode final : public detail::LinearAdjointNode<
 
   const char* name() const override { return "linear_act"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
+    // G is G_z already when a loss sent it so (bce after sigmoid: (p - y)/N in one pass).
+    if (detail::upstream_is_preactivation()) {
+      if (detail::saved_released_after()) this->saved[2].reset();
+      this->linear_backward(g, grads);
+      return;
+    }
     // G_z in G's buffer when the engine holds G's only handle (last_use), as the activation's own
     // node would write it.
     const Tensor<T> gz = activation_backward(activation, detail::last_use(g), this->get(2));
@@ -198,6 +204,18 @@ Tensor<T> linear_act(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T
   }
   return out;
 }
+
+namespace detail {
+
+template <class T> bool is_linear_sigmoid(const Node<T>& node) {
+  const auto* fused = dynamic_cast<const LinearActNode<T>*>(&node);
+  return fused && fused->activation == FusedActivation::sigmoid;
+}
+
+template bool is_linear_sigmoid(const Node<float>&);
+template bool is_linear_sigmoid(const Node<double>&);
+
+}  // namespace detail
 
 template Tensor<float> linear_act(const Tensor<float>&, const Tensor<float>&, const Tensor<float>&,
                                   FusedActivation);

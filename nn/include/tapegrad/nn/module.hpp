@@ -158,10 +158,9 @@ template <class T> class ActivationLayer final : public Module<T> {
   Activation activation_;
 };
 
-// Runs its layers in order. A Linear followed by a sigmoid, tanh or relu ActivationLayer, with
-// another layer after them, runs as one op (linear_act: the same values, one node instead of
-// two); the last two layers always run as themselves, so that a loss sees the activation's own
-// node (bce after sigmoid takes its one-pass adjoint from it).
+// Runs its layers in order. A Linear followed by a sigmoid, tanh or relu ActivationLayer runs as
+// one op (linear_act: the same values and gradients, one node instead of two; bce after a fused
+// sigmoid still takes its one-pass adjoint, (p - y)/N into the layer's linear part).
 template <class T> class Sequential final : public Module<T> {
  public:
   Sequential() = default;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "same_bits.hpp"
+#include "tapegrad/gradcheck.hpp"
 #include "tapegrad/graphviz.hpp"
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -368,6 +369,22 @@ TEST_CASE("bce after a fused sigmoid output layer takes its one-pass adjoint") {
   // dz = (p - y)/2 = [0.5, -0.5]: dW = X^T dz = [[1], [-1]], db = 0.
   CHECK(net.parameters()[0].grad().to_vector() == std::vector<double>{1, -1});
   CHECK(net.parameters()[1].grad().to_vector() == std::vector<double>{0});
+}
+
+TEST_CASE("bce's one-pass adjoint into linear_act's sigmoid agrees with finite differences") {
+  // gradcheck's analytic gradient is a plain backward: bce sends (p - y)/N to linear_act as its
+  // G_z. Soft targets, pre-activations within +-3.
+  std::mt19937_64 rng(37);
+  const TensorD x = TensorD::uniform(tg::Shape{4, 3}, -1, 1, rng);
+  const TensorD w = TensorD::uniform(tg::Shape{3, 2}, -1, 1, rng);
+  const TensorD b = TensorD::uniform(tg::Shape{2}, -1, 1, rng);
+  const TensorD y = TensorD::uniform(tg::Shape{4, 2}, 0, 1, rng);
+  const auto report = tg::gradcheck(
+      [&y](const std::vector<TensorD>& in) {
+        return tg::bce(tg::linear_act(in[0], in[1], in[2], tg::FusedActivation::sigmoid), y);
+      },
+      {x, w, b});
+  CHECK_MESSAGE(report.passed, report);
 }
 
 TEST_CASE("a hidden Linear and its activation as one op hold no more memory than the two ops") {

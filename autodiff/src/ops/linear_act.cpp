@@ -8,6 +8,7 @@
 // tanh_backward, relu_backward: the activation's own adjoint), then linear's: dX = G_z W^T,
 // dW = X^T G_z, db = column sums of G_z.
 #include <cmath>
+#include <typeinfo>
 
 #include "../dense_layer.hpp"
 #include "../kernels.hpp"
@@ -207,9 +208,10 @@ Tensor<T> linear_act(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T
 
 namespace detail {
 
+// By exact type, as is_sigmoid (LinearActNode is final).
 template <class T> bool is_linear_sigmoid(const Node<T>& node) {
-  const auto* fused = dynamic_cast<const LinearActNode<T>*>(&node);
-  return fused && fused->activation == FusedActivation::sigmoid;
+  return typeid(node) == typeid(LinearActNode<T>) &&
+         static_cast<const LinearActNode<T>&>(node).activation == FusedActivation::sigmoid;
 }
 
 template bool is_linear_sigmoid(const Node<float>&);

@@ -3,7 +3,7 @@
 // these. The activation runs over Y in the kernel that wrote X W + b into it (while Y is in
 // cache), with the values of the activation's own op, bit for bit; the graph holds one node and
 // one tensor fewer than linear then the activation (the XOR network's step, its three layers
-// fused: 22.4k instructions unfused, 19.1k).
+// fused, float64: 22.4k instructions unfused, 19.4k).
 // Saves Y, as the activation does, besides X and W. Adjoint: G_z = G act'(Y) (sigmoid_backward,
 // tanh_backward, relu_backward: the activation's own adjoint), then linear's: dX = G_z W^T,
 // dW = X^T G_z, db = column sums of G_z. bce after the sigmoid sends G_z = G (p - y)/N itself

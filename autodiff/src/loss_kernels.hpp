@@ -73,17 +73,18 @@ template <class T> Tensor<T> term_upstream(const Tensor<T>& g, Reduction reducti
   return reduction == Reduction::mean ? g * (T(1) / T(n)) : g;
 }
 
-// The range check of labels for a [n,C] input: each in 0..C-1 or ignore_index. `input` names the
-// input with its shape ("logits[4,3]"). Eager mode checks at each call; a recording's declared
-// label inputs are checked with it at every run (label_source).
+// The range check of labels for a [n,C] input: each in 0..C-1 or ignore_index. The error names
+// the input (`what`, a string literal) with its shape ("logits[4,3]"), a message built only when
+// thrown. Eager mode checks at each call; a recording's declared label inputs are checked with it
+// at every run (label_source).
 inline void require_label_range(const char* op, const Labels& labels, std::size_t classes,
-                                std::int64_t ignore_index, const std::string& input) {
+                                std::int64_t ignore_index, const char* what, const Shape& shape) {
   for (std::size_t i = 0; i < labels.size(); ++i)
     if (labels[i] != ignore_index && (labels[i] < 0 || std::size_t(labels[i]) >= classes))
       throw IndexError(std::string(op) + ": label " + std::to_string(labels[i]) + " at row " +
                        std::to_string(i) + " is out of range for " + std::to_string(classes) +
                        " classes (valid 0.." + std::to_string(std::int64_t(classes) - 1) + "), " +
-                       input);
+                       what + shape.str());
 }
 
 // Labels for the rows of a [n,C] input: one per row, each in 0..C-1 or ignore_index. Shared by
@@ -98,7 +99,7 @@ void require_labels(const char* op, const Tensor<T>& x, const Labels& labels,
                      what + x.shape().str() + " (needs one label per row, " + std::to_string(n) +
                      ")");
   if (n == 0) throw ShapeError(std::string(op) + ": empty batch, " + what + x.shape().str());
-  require_label_range(op, labels, classes, ignore_index, what + x.shape().str());
+  require_label_range(op, labels, classes, ignore_index, what, x.shape());
 }
 
 // Where the kernels of a labelled loss read its (already checked) labels, for the lifetime of
@@ -115,10 +116,10 @@ const Labels* label_source(const char* op, const Tensor<T>& x, const Labels& lab
   for (std::size_t i = 0; i < recorded.inputs.size(); ++i) {
     if (recorded.inputs[i] != &labels) continue;
     recorded.read[i] = true;
-    recorded.checks.push_back({i, [op, classes = x.dim(1), ignore_index,
-                                   input = what + x.shape().str()](const Labels& run_labels) {
-                                 require_label_range(op, run_labels, classes, ignore_index, input);
-                               }});
+    recorded.checks.push_back(
+        {i, [op, classes = x.dim(1), ignore_index, what, shape = x.shape()](const Labels& run) {
+           require_label_range(op, run, classes, ignore_index, what, shape);
+         }});
     return &labels;
   }
   recorded.constants.push_back(std::make_unique<const Labels>(labels));

@@ -6,7 +6,7 @@
 # of their code instead of one per op file it touches. A name that no longer exists is ignored
 # (it only loses its place): rerun after renaming or adding hot functions.
 #
-#   bash scripts/hot-functions.sh        # about 8 minutes; builds build-bench/ first
+#   bash scripts/hot-functions.sh        # about 5 minutes; builds build-bench/ first
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -211,6 +211,51 @@ TEST_CASE("versions: an optimizer step between forward and backward of a retaine
   CHECK(w.grad().to_vector()[1] == doctest::Approx(2 * 1.6));
 }
 
+TEST_CASE("a dense layer's adjoint reads X and W with the checks of every saved tensor") {
+  // Its plain backward reads the saved buffers without handles (no reference counted); the
+  // version check, the released check and a dropped leaf's values must hold all the same.
+  const auto layer = [](const TensorD& x, const TensorD& w, const TensorD& b, bool fused) {
+    return fused ? tg::linear_act(x, w, b, tg::FusedActivation::tanh) : tg::linear(x, w, b);
+  };
+  for (const bool fused : {false, true}) {
+    CAPTURE(fused);
+    const std::string op = fused ? "linear_act" : "linear";
+    TensorD x = TensorD::matrix({{1, 2}, {3, 4}}, true);
+    TensorD w = TensorD::matrix({{0.5, -1}, {0.25, 0.5}}, true);
+    TensorD b = TensorD::vector({0, 0.1}, true);
+    TensorD y = tg::sum(layer(x, w, b, fused));
+    w.data()[3] = 7;
+    std::string msg = graph_error_of([&] { y.backward(); });
+    CHECK(msg.find(op + ": input 1 [2,2] saved for the gradient was modified in place") == 0);
+    TensorD y2 = tg::sum(layer(tg::exp(x), w, b, fused));  // X not a leaf: saved by handle
+    y2.backward();
+    CHECK(w.has_grad());
+    y2 = tg::sum(layer(x, w, b, fused));
+    y2.backward({.retain_graph = true});
+    y2.backward();  // the graph kept: the same gradients again
+    msg = graph_error_of([&] { y2.backward(); });
+    CHECK(msg.find("already released") != std::string::npos);
+
+    // W dropped before backward: X's gradient comes from W's saved values, G W^T (G = 1 for
+    // linear; for tanh, 1 - tanh^2 of each output).
+    TensorD x2 = TensorD::matrix({{1, 2}}, true);
+    TensorD y3;
+    std::vector<double> expected;
+    {
+      TensorD w2 = TensorD::matrix({{0.5, -1}, {0.25, 0.5}}, true);
+      TensorD out = layer(x2, w2, TensorD::vector({0, 0}), fused);
+      const std::vector<double> a = out.to_vector();
+      const double g0 = fused ? 1 - a[0] * a[0] : 1, g1 = fused ? 1 - a[1] * a[1] : 1;
+      expected = {g0 * 0.5 + g1 * -1, g0 * 0.25 + g1 * 0.5};
+      y3 = tg::sum(out);
+    }
+    y3.backward();
+    const std::vector<double> dx = x2.grad().to_vector();
+    CHECK(dx[0] == doctest::Approx(expected[0]).epsilon(1e-15));
+    CHECK(dx[1] == doctest::Approx(expected[1]).epsilon(1e-15));
+  }
+}
+
 // ---- the engine never accumulates into a buffer someone else holds -----------------------------
 
 TEST_CASE(

@@ -43,25 +43,27 @@ template <class T, std::size_t N> class LinearAdjointNode : public SavingNode<T,
     // without the op around each (its checks, its recording test) on a small layer's adjoint.
     const char* op = this->name();
     const std::size_t n = g.shape()[0], m = g.shape()[1];
+    // X and W read through their saved buffers: no handles (a leaf W's would lock its weak
+    // reference, an atomic operation, each backward).
     if (this->needs_grad(0)) {
-      const Tensor<T> w = this->get(1);
-      const std::size_t k = w.shape()[0];
+      const T* pw = this->get_data(1);
+      const std::size_t k = this->input_shape(1)[0];
       Tensor<T> dx = new_output<T>(op, Shape{n, k});
-      launch([n, k, m, pg = g.data(), pw = w.data(),
+      launch([n, k, m, pg = g.data(), pw,
               o = dx.data()] { gemm<T>(false, true, n, k, m, T(1), pg, m, pw, m, T(0), o); },
-             [&] { return writes_from(dx, g, w); });
+             [&] { return writes_from(dx, g, this->get(1)); });
       grads[0] = std::move(dx);
     }
     if (this->needs_grad(1)) {
-      const Tensor<T> x = this->get(0);
-      const std::size_t k = x.shape()[1];
+      const T* px = this->get_data(0);
+      const std::size_t k = this->input_shape(0)[1];
       Tensor<T> dw = new_output<T>(op, Shape{k, m});
-      launch([n, k, m, px = x.data(), pg = g.data(),
+      launch([n, k, m, px, pg = g.data(),
               o = dw.data()] { gemm<T>(true, false, k, m, n, T(1), px, k, pg, m, T(0), o); },
              [&] {
-               Access access = writes_from(dw, x, g);
+               Access access = writes_from(dw, this->get(0), g);
                // A recorded SGD step may fold W's update into this GEMM: W += scale X^T G.
-               access.add_into = [n, k, m, px = x.data(), pg = g.data()](void* into, double scale) {
+               access.add_into = [n, k, m, px, pg = g.data()](void* into, double scale) {
                  return std::function<void()>([=, o = static_cast<T*>(into), alpha = T(scale)] {
                    gemm<T>(true, false, k, m, n, alpha, px, k, pg, m, T(1), o);
                  });

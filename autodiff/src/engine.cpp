@@ -100,11 +100,11 @@ template <class T> void add_in_place(Tensor<T>& into, const Tensor<T>& g) {
 template <class T> void accumulate_leaf(TensorImpl<T>& leaf, Tensor<T> g) {
   std::lock_guard<detail::GradLock> lock(leaf.grad_lock);
   if (grad_enabled()) {  // create_graph: the gradient keeps its own graph
-    leaf.grad = leaf.grad ? add(Tensor<T>(leaf.grad), g).impl() : g.impl();
+    leaf.grad = leaf.grad ? add(Tensor<T>(leaf.grad), g).impl() : std::move(g).impl();
     return;
   }
   if (!leaf.grad) {
-    leaf.grad = exclusively_owned(g) ? g.impl() : g.clone().impl();
+    leaf.grad = exclusively_owned(g) ? std::move(g).impl() : g.clone().impl();
   } else if (leaf.grad.use_count() == 1 && leaf.grad->storage.use_count() == 1 &&
              !leaf.grad->grad_fn) {
     Tensor<T> into(leaf.grad);

@@ -472,14 +472,19 @@ template <class T> const Edge<T>* SavedTensor<T>::edge_of(const Node<T>& owner) 
   return nullptr;
 }
 
+template <class T> void SavedTensor<T>::throw_released(const Node<T>& owner) {
+  throw GraphError(std::string(owner.name()) +
+                   ": its saved tensors were already released by an earlier backward; pass "
+                   "retain_graph = true to the first backward to run backward twice");
+}
+
+template <class T> const T* SavedTensor<T>::data(const Node<T>& owner) const {
+  check(owner);
+  return leaf_storage_ ? leaf_storage_.get() : tensor_.impl()->data;
+}
+
 template <class T> Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
-  if (!defined())
-    throw GraphError(std::string(owner.name()) +
-                     ": its saved tensors were already released by an earlier backward; pass "
-                     "retain_graph = true to the first backward to run backward twice");
-  const std::uint64_t now = storage_version_->load(std::memory_order_relaxed);
-  if (now != version_) [[unlikely]]
-    throw_modified(owner, now);
+  check(owner);
   if (leaf_storage_) {
     // The leaf itself: recording, the recorded gradient must depend on it.
     if (std::shared_ptr<TensorImpl<T>> leaf = leaf_.lock()) return Tensor<T>(std::move(leaf));

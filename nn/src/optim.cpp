@@ -344,18 +344,15 @@ template <class T> void SGD<T>::step() {
   const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
     Tensor<T>& p = this->parameter(i);  // a handle on the caller's buffer
-    // The gradient read once under the parameter's lock (has_grad() then grad() take it twice).
-    std::shared_ptr<TensorImpl<T>> grad;
-    {
-      TensorImpl<T>& impl = *p.impl();
-      std::lock_guard<detail::GradLock> lock(impl.grad_lock);
-      grad = impl.grad;
-    }
-    if (!grad) continue;  // PyTorch skips a parameter whose grad is None
-    const Tensor<T> g(std::move(grad));
-    if (g.size() != p.size()) throw_gradient_shape("SGD", i, g, p);
+    // Under the parameter's lock (has_grad() then grad() would take it twice), held for the
+    // update: no handle on the gradient to count.
+    TensorImpl<T>& impl = *p.impl();
+    std::lock_guard<detail::GradLock> lock(impl.grad_lock);
+    const TensorImpl<T>* g = impl.grad.get();
+    if (!g) continue;  // PyTorch skips a parameter whose grad is None
+    if (g->numel != p.size()) throw_gradient_shape("SGD", i, Tensor<T>(impl.grad), p);
     T* x = p.data();
-    const T* gd = g.data();
+    const T* gd = g->data;
     const std::size_t n = p.size();
     if (momentum == 0 && decay == 0) {
       // Plain SGD in T, as PyTorch's add_(g, alpha = -lr) computes it: in float, a round trip

@@ -227,6 +227,10 @@ template <class T> class SavedTensor {
   void save_input(const Tensor<T>& t);
   void save_output(const Tensor<T>& t);
   Tensor<T> unpack(Node<T>& owner) const;
+  // The saved values for a plain backward (grad mode off), checked as unpack checks them, with no
+  // handle made (no reference counted, no weak reference locked): valid while `owner` keeps what
+  // it saved. The shape is the input's (Node::input_shape) or the output's.
+  const T* data(const Node<T>& owner) const;
   void reset() {
     tensor_ = Tensor<T>();
     leaf_.reset();
@@ -237,6 +241,14 @@ template <class T> class SavedTensor {
 
  private:
   [[noreturn]] void throw_modified(const Node<T>& owner, std::uint64_t now) const;
+  [[noreturn]] static void throw_released(const Node<T>& owner);
+  void check(const Node<T>& owner) const {
+    if (!defined()) [[unlikely]]
+      throw_released(owner);
+    const std::uint64_t now = storage_version_->load(std::memory_order_relaxed);
+    if (now != version_) [[unlikely]]
+      throw_modified(owner, now);
+  }
   const Edge<T>* edge_of(const Node<T>& owner) const;
 
   // An output (detached), or an input that is not a leaf requiring a gradient.

@@ -36,6 +36,8 @@ template <class T, std::size_t N> class SavingNode : public Node<T> {
  protected:
   // The i-th saved tensor; GraphError if it was changed in place since it was saved.
   Tensor<T> get(std::size_t i) { return saved[i].unpack(*this); }
+  // Its values alone, for a plain backward's raw kernels (SavedTensor::data).
+  const T* get_data(std::size_t i) const { return saved[i].data(*this); }
 };
 
 // ---- errors: a typed error whose message names the op and the shapes -------------------------

@@ -14,6 +14,9 @@
 #include <random>
 #include <string>
 #include <vector>
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#endif
 
 #include "tapegrad/errors.hpp"
 #include "tapegrad/shape.hpp"
@@ -31,13 +34,32 @@ namespace detail {
 // Throws AxisError: `axis` is past the last axis of `shape`.
 [[noreturn]] void throw_axis(const char* what, std::size_t axis, const Shape& shape);
 
+// Whether this process is known to run one thread (glibc's __libc_single_threaded; false where
+// the C library does not say).
+inline bool process_single_threaded() noexcept {
+#if __has_include(<sys/single_threaded.h>)
+  return __libc_single_threaded != 0;
+#else
+  return false;
+#endif
+}
+
 // Guards one leaf's gradient: taken only where the gradient handle is read or replaced (leaf
 // accumulation in backward, grad(), has_grad(), zero_grad()), never on the forward path. Threads
 // that run backward at once on their own graphs over the same parameters meet here. One byte;
 // contention is short (an add of two gradients), so it spins and then yields.
+//
+// In a process with one thread (process_single_threaded(), the test libstdc++ makes before each
+// reference count's atomic operation) a plain store takes it: nobody can hold it or watch,
+// and a thread started later sees the store (thread creation orders it). A training step takes
+// three of these locks per parameter.
 class GradLock {
  public:
   void lock() noexcept {
+    if (process_single_threaded() && !busy_.load(std::memory_order_relaxed)) {
+      busy_.store(true, std::memory_order_relaxed);
+      return;
+    }
     while (busy_.exchange(true, std::memory_order_acquire)) wait();
   }
   void unlock() noexcept { busy_.store(false, std::memory_order_release); }
@@ -265,7 +287,9 @@ template <class T> class Tensor {
 
   GraphStats graph_stats() const;
 
-  const std::shared_ptr<TensorImpl<T>>& impl() const { return impl_; }
+  const std::shared_ptr<TensorImpl<T>>& impl() const& { return impl_; }
+  // From a handle about to go: its impl moves out, with no reference count taken and dropped.
+  std::shared_ptr<TensorImpl<T>> impl() && { return std::move(impl_); }
 
  private:
   TensorImpl<T>& checked(const char* what) const {

@@ -21,8 +21,6 @@ namespace {
 // a library linked at start-up (and for dlopen while static TLS space remains, a few bytes here).
 #define TG_FAST_TLS __attribute__((tls_model("initial-exec")))
 
-TG_FAST_TLS thread_local bool t_grad_enabled = true;
-
 // Live-object counters, one block per thread. Every op bumps them, so they must cost no more
 // than a plain add: only the owning thread writes its block (relaxed load + store, no locked
 // read-modify-write), and memory_stats() sums all blocks. A buffer freed on another thread than
@@ -264,11 +262,12 @@ template <class U> struct CountingAllocator {
 
 }  // namespace
 
-bool grad_enabled() {
-  return t_grad_enabled;
-}
+namespace detail {
+TG_FAST_TLS constinit thread_local bool t_grad_enabled = true;
+}  // namespace detail
+
 void set_grad_enabled(bool enabled) {
-  t_grad_enabled = enabled;
+  detail::t_grad_enabled = enabled;
 }
 
 MemoryStats memory_stats() {

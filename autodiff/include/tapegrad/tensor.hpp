@@ -114,7 +114,14 @@ template <class T> struct TensorImpl {
 
 // Whether ops record onto the graph on this thread. Off inside a NoGradGuard and during a
 // plain backward pass; on during backward with create_graph.
-bool grad_enabled();
+namespace detail {
+// The flag itself, so that every op reads it inline: a thread-local of the autodiff library with
+// the initial-exec model (a plain %fs-relative load, no call; the library is linked at start-up).
+__attribute__((tls_model("initial-exec"))) extern thread_local constinit bool t_grad_enabled;
+}  // namespace detail
+inline bool grad_enabled() {
+  return detail::t_grad_enabled;
+}
 void set_grad_enabled(bool enabled);
 
 // Sets grad mode for this thread while alive and restores the previous mode (also on an

@@ -213,7 +213,8 @@ TEST_CASE("versions: an optimizer step between forward and backward of a retaine
 
 TEST_CASE("a dense layer's adjoint reads X and W with the checks of every saved tensor") {
   // Its plain backward reads the saved buffers without handles (no reference counted); the
-  // version check, the released check and a dropped leaf's values must hold all the same.
+  // version check and a dropped leaf's values must hold all the same, and a released graph is
+  // refused (by the engine, before any adjoint runs).
   const auto layer = [](const TensorD& x, const TensorD& w, const TensorD& b, bool fused) {
     return fused ? tg::linear_act(x, w, b, tg::FusedActivation::tanh) : tg::linear(x, w, b);
   };
@@ -232,7 +233,7 @@ TEST_CASE("a dense layer's adjoint reads X and W with the checks of every saved 
     CHECK(w.has_grad());
     y2 = tg::sum(layer(x, w, b, fused));
     y2.backward({.retain_graph = true});
-    y2.backward();  // the graph kept: the same gradients again
+    y2.backward();  // the graph was kept: a second pass runs
     msg = graph_error_of([&] { y2.backward(); });
     CHECK(msg.find("already released") != std::string::npos);
 

@@ -211,7 +211,7 @@ TEST_CASE("versions: an optimizer step between forward and backward of a retaine
   CHECK(w.grad().to_vector()[1] == doctest::Approx(2 * 1.6));
 }
 
-TEST_CASE("a dense layer's adjoint reads X and W with the checks of every saved tensor") {
+TEST_CASE("a dense layer's adjoint reads X, W and Y with the checks of every saved tensor") {
   // Its plain backward reads the saved buffers without handles (no reference counted); the
   // version check and a dropped leaf's values must hold all the same, and a released graph is
   // refused (by the engine, before any adjoint runs).
@@ -236,6 +236,14 @@ TEST_CASE("a dense layer's adjoint reads X and W with the checks of every saved 
     y2.backward();  // the graph was kept: a second pass runs
     msg = graph_error_of([&] { y2.backward(); });
     CHECK(msg.find("already released") != std::string::npos);
+    if (fused) {  // the output Y, which the activation's adjoint reads from its saved buffer
+      TensorD out = layer(x, w, b, fused);
+      TensorD y4 = tg::sum(out);
+      out.data()[0] = 0;
+      msg = graph_error_of([&] { y4.backward(); });
+      CHECK(msg.find("linear_act: its output [2,2] saved for the gradient was modified in place") ==
+            0);
+    }
 
     // W dropped before backward: X's gradient comes from W's saved values, G W^T (G = 1 for
     // linear; for tanh, 1 - tanh^2 of each output).

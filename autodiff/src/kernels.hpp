@@ -160,6 +160,18 @@ template <class T> void sigmoid_values(const T* in, T* out, std::size_t begin, s
 template <class T> T relu_value(T v) {
   return v <= T(0) ? T(0) : v;  // NaN passes through
 }
+// Their adjoints from the output y and the upstream g, per element: the ops sigmoid_backward,
+// tanh_backward and relu_backward, and linear_act's plain backward. relu selects, never
+// multiplies: an infinite g where y = 0 gives 0, not NaN.
+template <class T> T sigmoid_adjoint(T g, T y) {
+  return g * (y * (T(1) - y));
+}
+template <class T> T tanh_adjoint(T g, T y) {
+  return g * (T(1) - y * y);
+}
+template <class T> T relu_adjoint(T g, T y) {
+  return y <= T(0) ? T(0) : g;
+}
 
 // x / y, but 0 for x = 0 (also over y = 0), unless y is NaN: a NaN is never hidden (PyTorch's
 // xlogy(0, NaN) is NaN too). The kernel of xdivy and of bce's fused adjoint.

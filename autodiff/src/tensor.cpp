@@ -441,11 +441,11 @@ template <class T> void SavedTensor<T>::save_input(const Tensor<T>& t) {
   if (impl->requires_grad && !impl->grad_fn) {
     tensor_ = Tensor<T>();
     leaf_ = impl;
-    leaf_storage_ = impl->storage;
+    storage_ = impl->storage;
   } else {
     tensor_ = t;
     leaf_.reset();
-    leaf_storage_.reset();
+    storage_.reset();
   }
   storage_version_ = impl->version;
   source_ = impl.get();
@@ -454,15 +454,16 @@ template <class T> void SavedTensor<T>::save_input(const Tensor<T>& t) {
 }
 
 template <class T> void SavedTensor<T>::save_output(const Tensor<T>& t) {
-  tensor_ = t.detach();
+  const std::shared_ptr<TensorImpl<T>>& impl = t.impl();
+  if (!impl) detail::throw_undefined("save_output");
+  tensor_ = Tensor<T>();
   leaf_.reset();
-  leaf_storage_.reset();
+  storage_ = impl->storage;
   is_output_ = true;
-  const TensorImpl<T>& impl = *tensor_.impl();
-  storage_version_ = impl.version;
-  source_ = t.impl().get();
-  numel_ = impl.numel;
-  version_ = impl.version->load(std::memory_order_relaxed);
+  storage_version_ = impl->version;
+  source_ = impl.get();
+  numel_ = impl->numel;
+  version_ = impl->version->load(std::memory_order_relaxed);
 }
 
 template <class T> const Edge<T>* SavedTensor<T>::edge_of(const Node<T>& owner) const {
@@ -479,37 +480,42 @@ template <class T> void SavedTensor<T>::throw_released(const Node<T>& owner) {
 
 template <class T> const T* SavedTensor<T>::data(const Node<T>& owner) const {
   check(owner);
-  return leaf_storage_ ? leaf_storage_.get() : tensor_.impl()->data;
+  return storage_ ? storage_.get() : tensor_.impl()->data;
 }
 
 template <class T> Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
   check(owner);
-  if (leaf_storage_) {
+  if (!storage_) return tensor_;
+  if (!is_output_)
     // The leaf itself: recording, the recorded gradient must depend on it.
     if (std::shared_ptr<TensorImpl<T>> leaf = leaf_.lock()) return Tensor<T>(std::move(leaf));
-    // Nobody holds the leaf any more, so nobody can ask for its gradient: its data stands in as
-    // a constant.
-    auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>());
-    impl->storage = leaf_storage_;
-    impl->data = leaf_storage_.get();
-    impl->version = storage_version_;
+  // The output's data, or a leaf's that nobody holds any more (so that nobody can ask for its
+  // gradient: its data stands in as a constant).
+  auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>());
+  impl->storage = storage_;
+  impl->data = storage_.get();
+  impl->version = storage_version_;
+  impl->numel = numel_;
+  if (is_output_) {
+    impl->shape = owner.output_shape();
+    // Recording the backward pass: the output must again be a function of this node's inputs.
+    if (grad_enabled()) {
+      impl->requires_grad = true;
+      impl->grad_fn = owner.shared_from_this();
+    }
+  } else {
     const Edge<T>* edge = edge_of(owner);
     impl->shape = edge ? edge->shape : Shape{numel_};
-    impl->numel = numel_;
-    return Tensor<T>(std::move(impl));
   }
-  if (!is_output_ || !grad_enabled()) return tensor_;
-  // Recording the backward pass: the output must again be a function of this node's inputs.
-  auto impl = share_storage(*tensor_.impl());
-  impl->requires_grad = true;
-  impl->grad_fn = owner.shared_from_this();
   return Tensor<T>(std::move(impl));
 }
 
 template <class T>
 void SavedTensor<T>::throw_modified(const Node<T>& owner, std::uint64_t now) const {
   std::string what = "its output";
-  Shape shape = tensor_.defined() ? tensor_.shape() : Shape{numel_};
+  Shape shape = tensor_.defined() ? tensor_.shape()
+                : is_output_      ? owner.output_shape()
+                                  : Shape{numel_};
   if (!is_output_) {
     what = "a saved input";
     for (std::size_t i = 0; i < owner.num_inputs(); ++i)

@@ -214,9 +214,10 @@ std::vector<std::shared_ptr<TensorImpl<T>>> walked_leaves(const std::vector<Node
 }  // namespace detail
 
 // A tensor kept for the adjoint. Saving an op's own output would make a reference cycle
-// (output -> node -> output), so an output is kept as data only and re-attached to its node when
-// unpacked while recording (create_graph), as PyTorch's SavedVariable does. A leaf that requires
-// a gradient is kept the same way (its data, and a weak reference to re-attach it when recording),
+// (output -> node -> output), so an output is kept as data only (its storage: no handle of its
+// own, which would cost an allocation per recorded op) and re-attached to its node when unpacked
+// while recording (create_graph), as PyTorch's SavedVariable does. A leaf that requires a
+// gradient is kept the same way (its data, and a weak reference to re-attach it when recording),
 // for the reason Edge holds leaves weakly.
 //
 // The storage's version is recorded when saved and checked when unpacked: data changed in place
@@ -234,10 +235,10 @@ template <class T> class SavedTensor {
   void reset() {
     tensor_ = Tensor<T>();
     leaf_.reset();
-    leaf_storage_.reset();
+    storage_.reset();
   }
   std::size_t bytes() const { return defined() ? numel_ * sizeof(T) : 0; }
-  bool defined() const { return tensor_.defined() || leaf_storage_ != nullptr; }
+  bool defined() const { return tensor_.defined() || storage_ != nullptr; }
 
  private:
   [[noreturn]] void throw_modified(const Node<T>& owner, std::uint64_t now) const;
@@ -251,12 +252,13 @@ template <class T> class SavedTensor {
   }
   const Edge<T>* edge_of(const Node<T>& owner) const;
 
-  // An output (detached), or an input that is not a leaf requiring a gradient.
+  // An input that is not a leaf requiring a gradient.
   Tensor<T> tensor_;
-  // A leaf that requires a gradient: the leaf itself, weakly, and its data, which stands in for it
-  // once nobody holds the leaf any more. Unpacking a live leaf allocates nothing.
+  // An output, or a leaf that requires a gradient: its data. For the leaf also the leaf itself,
+  // weakly: its data stands in for it once nobody holds the leaf any more. Unpacking a live leaf
+  // allocates nothing; unpacking an output makes a handle on its data.
   std::weak_ptr<TensorImpl<T>> leaf_;
-  std::shared_ptr<T[]> leaf_storage_;
+  std::shared_ptr<T[]> storage_;
   Version* storage_version_ = nullptr;
   const void* source_ = nullptr;  // compared with Edge::source to name the input
   std::size_t numel_ = 0;

@@ -58,11 +58,47 @@ template <class T> class LinearActNode final : public detail::LinearAdjointNode<
     }
     // G_z in G's buffer when the engine holds G's only handle (last_use), as the activation's own
     // node would write it.
-    const Tensor<T> gz = activation_backward(activation, detail::last_use(g), this->get(2));
+    const Tensor<T> gz = grad_enabled()
+                             ? activation_backward(activation, detail::last_use(g), this->get(2))
+                             : activation_adjoint(g);
     // Y is read: let it go before the GEMMs make dX, as the activation's node would have been
     // released by then (one activation's size less at the backward's peak).
     if (detail::saved_released_after()) this->saved[2].reset();
     this->linear_backward(gz, grads);
+  }
+
+ private:
+  // A plain backward's G_z: the activation's adjoint op's kernel, on Y's saved buffer (no handle
+  // made for Y).
+  Tensor<T> activation_adjoint(const Tensor<T>& g) {
+    switch (activation) {
+      case FusedActivation::sigmoid:
+        return adjoint_kernel(g, [](T gv, T yv) { return detail::sigmoid_adjoint(gv, yv); });
+      case FusedActivation::tanh:
+        return adjoint_kernel(g, [](T gv, T yv) { return detail::tanh_adjoint(gv, yv); });
+      case FusedActivation::relu:
+        return adjoint_kernel(g, [](T gv, T yv) { return detail::relu_adjoint(gv, yv); });
+    }
+    return {};
+  }
+
+  template <class F> Tensor<T> adjoint_kernel(const Tensor<T>& g, F f) {
+    const T* y = this->get_data(2);
+    Tensor<T> gz = detail::take_spare(detail::last_use(g), g.shape())
+                       ? g
+                       : detail::new_output<T>(name(), g.shape());
+    const std::size_t n = g.size();
+    detail::launch_elementwise(
+        n,
+        [o = gz.data(), pg = g.data(), y, f](std::size_t b, std::size_t e) {
+          for (std::size_t i = b; i < e; ++i) o[i] = f(pg[i], y[i]);
+        },
+        [&] {
+          detail::Access access = detail::writes_from(gz, g);
+          access.reads.push_back(detail::region(y, n));
+          return access;
+        });
+    return gz;
   }
 };
 

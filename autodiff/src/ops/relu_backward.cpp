@@ -48,8 +48,8 @@ OpCases relu_backward_cases() {
 }  // namespace
 
 template <class T> Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
-  Tensor<T> out =
-      detail::map_binary("relu_backward", g, y, [](T gv, T yv) { return yv <= T(0) ? T(0) : gv; });
+  Tensor<T> out = detail::map_binary("relu_backward", g, y,
+                                     [](T gv, T yv) { return detail::relu_adjoint(gv, yv); });
   if (auto* node = record<ReluBackwardNode<T>>(out, {&g, &y}))
     if (node->needs_grad(0)) node->saved[0].save_input(y.detach());
   return out;

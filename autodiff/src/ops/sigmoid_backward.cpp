@@ -50,7 +50,7 @@ OpCases sigmoid_backward_cases() {
 
 template <class T> Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& s) {
   Tensor<T> out = detail::map_binary("sigmoid_backward", g, s,
-                                     [](T gv, T sv) { return gv * (sv * (T(1) - sv)); });
+                                     [](T gv, T yv) { return detail::sigmoid_adjoint(gv, yv); });
   if (auto* node = record<SigmoidBackwardNode<T>>(out, {&g, &s})) {
     if (node->needs_grad(1)) node->saved[0].save_input(g);
     node->saved[1].save_input(s);

@@ -41,8 +41,8 @@ OpCases tanh_backward_cases() {
 }  // namespace
 
 template <class T> Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& t) {
-  Tensor<T> out =
-      detail::map_binary("tanh_backward", g, t, [](T gv, T tv) { return gv * (T(1) - tv * tv); });
+  Tensor<T> out = detail::map_binary("tanh_backward", g, t,
+                                     [](T gv, T yv) { return detail::tanh_adjoint(gv, yv); });
   if (auto* node = record<TanhBackwardNode<T>>(out, {&g, &t})) {
     if (node->needs_grad(1)) node->saved[0].save_input(g);
     node->saved[1].save_input(t);

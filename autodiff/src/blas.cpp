@@ -112,11 +112,41 @@ template <bool TA, bool TB, class T>
   for (; i < m; ++i) small_gemm_rows<TA, TB, 1>(i, n, k, alpha, a, lda, b, ldb, beta, c);
 }
 
+// k = 1, an outer product (the input gradient of a layer of one output, G W^T): a tile's set-up
+// and stores cost several times its one product per entry, so each row is one loop over B's row,
+// which vectorizes (C never overlaps A or B). Each entry is the tile's expression for one term,
+// 0 + a b (which makes a -0 product +0), so the values are the same. B's row has unit stride
+// unless B is a transposed view with rows longer than 1.
+template <bool TA, bool Strided, bool Beta, class T>
+void small_outer_rows(std::size_t m, std::size_t n, T alpha, const T* __restrict a, std::size_t lda,
+                      const T* __restrict b, std::size_t ldb, T beta, T* __restrict c) {
+  for (std::size_t i = 0; i < m; ++i) {
+    const T ai = TA ? a[i] : a[i * lda];
+    T* __restrict row = c + i * n;
+    for (std::size_t j = 0; j < n; ++j) {
+      const T product = alpha * (T(0) + ai * b[Strided ? j * ldb : j]);
+      row[j] = Beta ? product + beta * row[j] : product + T(0);
+    }
+  }
+}
+
+template <bool TA, bool TB, class T>
+[[gnu::noinline]] void small_outer(std::size_t m, std::size_t n, T alpha, const T* a,
+                                   std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
+  const bool strided = TB && ldb != 1;
+  if (beta == T(0))
+    return strided ? small_outer_rows<TA, true, false>(m, n, alpha, a, lda, b, ldb, beta, c)
+                   : small_outer_rows<TA, false, false>(m, n, alpha, a, lda, b, ldb, beta, c);
+  strided ? small_outer_rows<TA, true, true>(m, n, alpha, a, lda, b, ldb, beta, c)
+          : small_outer_rows<TA, false, true>(m, n, alpha, a, lda, b, ldb, beta, c);
+}
+
 template <bool TA, bool TB, class T>
 void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
                 const T* b, std::size_t ldb, T beta, T* c) {
   // Tiles of R x 4: 8 accumulators, no spills in SSE2's 16 registers.
   constexpr std::size_t R = 2, C = 4;
+  if (k == 1) return small_outer<TA, TB>(m, n, alpha, a, lda, b, ldb, beta, c);
   if (m >= 8) return small_gemm_tall<TA, TB>(m, n, k, alpha, a, lda, b, ldb, beta, c);
   std::size_t i = 0;
   // A single column (a layer of one output, its weight gradient) in tiles of 4 rows: as many

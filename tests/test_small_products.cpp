@@ -1,9 +1,10 @@
-// Small matrix products (the tiled loops that replace BLAS for tiny networks: 1 to 4 rows per
-// tile, 1 to 4 columns, tall products in 4-row blocks, a single column) give, for every shape up to
-// 13 x 9 x 7, the products a plain triple loop gives: matmul's forward (no transpose), both of its
-// adjoints (one operand transposed each), and linear's forward (the bias written first, then
-// accumulated into). Entries are small integers, so every sum is exact in float and double alike
-// and the expected values do not depend on the order of the additions.
+// Small matrix products (the loops that replace BLAS for tiny networks: whole rows of 2 to 8
+// columns, tiles of 1 to 4 rows by 1 to 4 columns, tall products in 4-row blocks, a single column,
+// an inner dimension of 1) give, for every shape up to 13 x 9 x 7, the products a plain triple loop
+// gives: matmul's forward (no transpose), both of its adjoints (one operand transposed each), and
+// linear's forward (the bias written first, then accumulated into). Entries are small integers, so
+// every sum is exact in float and double alike and the expected values do not depend on the order
+// of the additions.
 #include <doctest/doctest.h>
 
 #include <cstddef>

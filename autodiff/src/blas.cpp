@@ -141,12 +141,57 @@ template <bool TA, bool TB, class T>
           : small_outer_rows<TA, false, true>(m, n, alpha, a, lda, b, ldb, beta, c);
 }
 
+// A product of 2 to 8 columns (a small layer's outputs, or its weight gradient's), one whole row
+// of C at a time: N accumulators, which the compiler keeps in registers and vectorizes across the
+// row, and no tile set-up or leftover tiles per block of rows. The tiles' order of operations per
+// entry, so the same values. 1.1-2.1x faster than the tiles on the XOR and regression networks'
+// products ([20,2] x [2,5]: 112 -> 55 ns), but slower for 2 or 3 columns over a long inner
+// dimension ([2,100]^T x [100,2]: 94 -> 124 ns), where its N chains of dependent adds are fewer
+// than a tile's: those keep the tiles (small_gemm).
+template <bool TA, bool TB, std::size_t N, class T>
+[[gnu::noinline]] void small_gemm_whole_rows(std::size_t m, std::size_t k, T alpha,
+                                             const T* __restrict a, std::size_t lda,
+                                             const T* __restrict b, std::size_t ldb, T beta,
+                                             T* __restrict c) {
+  for (std::size_t i = 0; i < m; ++i) {
+    T sum[N] = {};
+    for (std::size_t p = 0; p < k; ++p) {
+      const T ai = TA ? a[p * lda + i] : a[i * lda + p];
+      for (std::size_t j = 0; j < N; ++j) sum[j] += ai * (TB ? b[j * ldb + p] : b[p * ldb + j]);
+    }
+    T* __restrict row = c + i * N;
+    if (beta == T(0)) {
+      for (std::size_t j = 0; j < N; ++j) row[j] = alpha * sum[j] + T(0);
+    } else {
+      for (std::size_t j = 0; j < N; ++j) row[j] = alpha * sum[j] + beta * row[j];
+    }
+  }
+}
+
 template <bool TA, bool TB, class T>
 void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
                 const T* b, std::size_t ldb, T beta, T* c) {
   // Tiles of R x 4: 8 accumulators, no spills in SSE2's 16 registers.
   constexpr std::size_t R = 2, C = 4;
   if (k == 1) return small_outer<TA, TB>(m, n, alpha, a, lda, b, ldb, beta, c);
+  if (n >= 4 || k <= 4) {
+    switch (n) {
+      case 2:
+        return small_gemm_whole_rows<TA, TB, 2>(m, k, alpha, a, lda, b, ldb, beta, c);
+      case 3:
+        return small_gemm_whole_rows<TA, TB, 3>(m, k, alpha, a, lda, b, ldb, beta, c);
+      case 4:
+        return small_gemm_whole_rows<TA, TB, 4>(m, k, alpha, a, lda, b, ldb, beta, c);
+      case 5:
+        return small_gemm_whole_rows<TA, TB, 5>(m, k, alpha, a, lda, b, ldb, beta, c);
+      case 6:
+        return small_gemm_whole_rows<TA, TB, 6>(m, k, alpha, a, lda, b, ldb, beta, c);
+      case 7:
+        return small_gemm_whole_rows<TA, TB, 7>(m, k, alpha, a, lda, b, ldb, beta, c);
+      case 8:
+        return small_gemm_whole_rows<TA, TB, 8>(m, k, alpha, a, lda, b, ldb, beta, c);
+    }
+  }
   if (m >= 8) return small_gemm_tall<TA, TB>(m, n, k, alpha, a, lda, b, ldb, beta, c);
   std::size_t i = 0;
   // A single column (a layer of one output, its weight gradient) in tiles of 4 rows: as many

@@ -169,10 +169,33 @@ template <bool TA, bool TB, std::size_t N, class T>
 }
 
 template <bool TA, bool TB, class T>
-void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
-                const T* b, std::size_t ldb, T beta, T* c) {
+[[gnu::noinline]] void small_gemm_tiles(std::size_t m, std::size_t n, std::size_t k, T alpha,
+                                        const T* a, std::size_t lda, const T* b, std::size_t ldb,
+                                        T beta, T* c) {
   // Tiles of R x 4: 8 accumulators, no spills in SSE2's 16 registers.
   constexpr std::size_t R = 2, C = 4;
+  if (m >= 8) return small_gemm_tall<TA, TB>(m, n, k, alpha, a, lda, b, ldb, beta, c);
+  std::size_t i = 0;
+  // A single column (a layer of one output, its weight gradient) in tiles of 4 rows: as many
+  // independent chains as a 2 x 4 tile would give it, where 2 x 1 tiles pay a tile's set-up and
+  // stores for every 2 entries. The rows left over take the loop below.
+  if (n == 1)
+    for (; i + 4 <= m; i += 4)
+      small_gemm_tile<TA, TB, 4, 1>(i, 0, n, k, alpha, a, lda, b, ldb, beta, c);
+  for (; i + R <= m; i += R) small_gemm_rows<TA, TB, R>(i, n, k, alpha, a, lda, b, ldb, beta, c);
+  for (; i < m; ++i) {
+    std::size_t j = 0;
+    for (; j + C <= n; j += C)
+      small_gemm_tile<TA, TB, 1, C>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+    for (; j < n; ++j) small_gemm_tile<TA, TB, 1, 1>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
+  }
+}
+
+// The loop for the shape: an outer product, whole rows, or tiles; each out of line, so that
+// choosing costs a few compares and a jump.
+template <bool TA, bool TB, class T>
+inline void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                       std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
   if (k == 1) return small_outer<TA, TB>(m, n, alpha, a, lda, b, ldb, beta, c);
   if (n >= 4 || k <= 4) {
     switch (n) {
@@ -192,21 +215,7 @@ void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a
         return small_gemm_whole_rows<TA, TB, 8>(m, k, alpha, a, lda, b, ldb, beta, c);
     }
   }
-  if (m >= 8) return small_gemm_tall<TA, TB>(m, n, k, alpha, a, lda, b, ldb, beta, c);
-  std::size_t i = 0;
-  // A single column (a layer of one output, its weight gradient) in tiles of 4 rows: as many
-  // independent chains as a 2 x 4 tile would give it, where 2 x 1 tiles pay a tile's set-up and
-  // stores for every 2 entries. The rows left over take the loop below.
-  if (n == 1)
-    for (; i + 4 <= m; i += 4)
-      small_gemm_tile<TA, TB, 4, 1>(i, 0, n, k, alpha, a, lda, b, ldb, beta, c);
-  for (; i + R <= m; i += R) small_gemm_rows<TA, TB, R>(i, n, k, alpha, a, lda, b, ldb, beta, c);
-  for (; i < m; ++i) {
-    std::size_t j = 0;
-    for (; j + C <= n; j += C)
-      small_gemm_tile<TA, TB, 1, C>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
-    for (; j < n; ++j) small_gemm_tile<TA, TB, 1, 1>(i, j, n, k, alpha, a, lda, b, ldb, beta, c);
-  }
+  small_gemm_tiles<TA, TB>(m, n, k, alpha, a, lda, b, ldb, beta, c);
 }
 
 template <class T>
@@ -354,13 +363,11 @@ bool use_transposed(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t 
   return pays;
 }
 
-}  // namespace
-
+// A product for BLAS, directly or transposed (use_transposed).
 template <class T>
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
-          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
-  if (use_small_gemm(m, n, k, lda, ldb))
-    return small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+[[gnu::noinline]] void large_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
+                                  T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb,
+                                  T beta, T* c) {
   if (use_transposed<T>(ta, tb, m, n, k, lda, ldb)) {
     try {
       return transposed_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
@@ -370,6 +377,18 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
     }
   }
   blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+}
+
+}  // namespace
+
+// Both paths out of line: inlined, the BLAS path's frame and spills cost every small product
+// (a tiny network's) about 60 instructions before its loop started.
+template <class T>
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
+  if (use_small_gemm(m, n, k, lda, ldb))
+    return small_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+  large_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
 }
 
 template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,

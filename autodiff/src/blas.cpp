@@ -11,6 +11,7 @@
 #include <mutex>
 #include <new>
 #include <tuple>
+#include <utility>
 #include <vector>
 #include <xtensor-blas/xblas.hpp>
 #include <xtensor/xadapt.hpp>
@@ -191,29 +192,23 @@ template <bool TA, bool TB, class T>
   }
 }
 
+// small_gemm_whole_rows for N = kMinRowColumns + I.
+constexpr std::size_t kMinRowColumns = 2, kMaxRowColumns = 8;
+template <bool TA, bool TB, class T, std::size_t... I>
+constexpr auto whole_rows_kernels(std::index_sequence<I...>) {
+  return std::array{&small_gemm_whole_rows<TA, TB, kMinRowColumns + I, T>...};
+}
+
 // The loop for the shape: an outer product, whole rows, or tiles; each out of line, so that
 // choosing costs a few compares and a jump.
 template <bool TA, bool TB, class T>
 inline void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                        std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
   if (k == 1) return small_outer<TA, TB>(m, n, alpha, a, lda, b, ldb, beta, c);
-  if (n >= 4 || k <= 4) {
-    switch (n) {
-      case 2:
-        return small_gemm_whole_rows<TA, TB, 2>(m, k, alpha, a, lda, b, ldb, beta, c);
-      case 3:
-        return small_gemm_whole_rows<TA, TB, 3>(m, k, alpha, a, lda, b, ldb, beta, c);
-      case 4:
-        return small_gemm_whole_rows<TA, TB, 4>(m, k, alpha, a, lda, b, ldb, beta, c);
-      case 5:
-        return small_gemm_whole_rows<TA, TB, 5>(m, k, alpha, a, lda, b, ldb, beta, c);
-      case 6:
-        return small_gemm_whole_rows<TA, TB, 6>(m, k, alpha, a, lda, b, ldb, beta, c);
-      case 7:
-        return small_gemm_whole_rows<TA, TB, 7>(m, k, alpha, a, lda, b, ldb, beta, c);
-      case 8:
-        return small_gemm_whole_rows<TA, TB, 8>(m, k, alpha, a, lda, b, ldb, beta, c);
-    }
+  if (n >= kMinRowColumns && n <= kMaxRowColumns && (n >= 4 || k <= 4)) {
+    static constexpr auto whole_rows = whole_rows_kernels<TA, TB, T>(
+        std::make_index_sequence<kMaxRowColumns - kMinRowColumns + 1>());
+    return whole_rows[n - kMinRowColumns](m, k, alpha, a, lda, b, ldb, beta, c);
   }
   small_gemm_tiles<TA, TB>(m, n, k, alpha, a, lda, b, ldb, beta, c);
 }

@@ -486,9 +486,10 @@ template <class T> const T* SavedTensor<T>::data(const Node<T>& owner) const {
 template <class T> Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
   check(owner);
   if (!storage_) return tensor_;
-  if (!is_output_)
+  if (!is_output_) {
     // The leaf itself: recording, the recorded gradient must depend on it.
     if (std::shared_ptr<TensorImpl<T>> leaf = leaf_.lock()) return Tensor<T>(std::move(leaf));
+  }
   // The output's data, or a leaf's that nobody holds any more (so that nobody can ask for its
   // gradient: its data stands in as a constant).
   auto impl = std::allocate_shared<TensorImpl<T>>(detail::SmallAllocator<TensorImpl<T>>());

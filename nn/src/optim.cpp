@@ -318,11 +318,7 @@ Optimizer<T>::Optimizer(std::vector<Tensor<T>> params, const char* name)
 template <class T> Optimizer<T>::~Optimizer() = default;
 
 template <class T> void Optimizer<T>::zero_grad() {
-  for (auto& p : params_) p.zero_grad();
-}
-
-template <class T> bool Optimizer<T>::has_grad(std::size_t i) const {
-  return params_[i].has_grad();
+  for (auto& p : params_) p.impl()->grad.reset();  // no lock: see Threads in optim.hpp
 }
 
 // ---- SGD --------------------------------------------------------------------------------------
@@ -344,13 +340,10 @@ template <class T> void SGD<T>::step() {
   const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
     Tensor<T>& p = this->parameter(i);  // a handle on the caller's buffer
-    // Under the parameter's lock (has_grad() then grad() would take it twice), held for the
-    // update: no handle on the gradient to count.
-    TensorImpl<T>& impl = *p.impl();
-    std::lock_guard<detail::GradLock> lock(impl.grad_lock);
-    const TensorImpl<T>* g = impl.grad.get();
+    // The gradient read in place: no handle on it to count.
+    const TensorImpl<T>* g = this->gradient(i);
     if (!g) continue;  // PyTorch skips a parameter whose grad is None
-    if (g->numel != p.size()) throw_gradient_shape("SGD", i, Tensor<T>(impl.grad), p);
+    if (g->numel != p.size()) throw_gradient_shape("SGD", i, Tensor<T>(p.impl()->grad), p);
     T* x = p.data();
     const T* gd = g->data;
     const std::size_t n = p.size();

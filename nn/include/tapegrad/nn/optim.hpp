@@ -8,6 +8,11 @@
 // since the last zero_grad), and its state (momentum buffer, Adam moments and step count) is kept
 // per parameter.
 //
+// Threads: step() and zero_grad() read and clear the parameters' gradients without the per-leaf
+// lock that backward takes (an atomic exchange per parameter, twice a step, once a BLAS pool has
+// made the process multithreaded): run them with no backward in flight on the parameters, after
+// joining the threads that accumulate into them, as the data updates need anyway.
+//
 // Errors: a parameter that is undefined, not a leaf, does not require a gradient or appears twice
 // raises tg::GraphError; an option outside its range (a negative learning rate, beta >= 1, ...)
 // raises tg::DomainError; both name the optimizer and the offending value.
@@ -60,7 +65,9 @@ template <class T> class Optimizer : public LearningRateControl, public Stateful
   // As above, with the optimizer's name in the error messages ("SGD: parameter 1 [3] ...").
   Optimizer(std::vector<Tensor<T>> params, const char* name);
   // Whether backward gave parameter i a gradient since the last zero_grad.
-  bool has_grad(std::size_t i) const;
+  bool has_grad(std::size_t i) const { return gradient(i) != nullptr; }
+  // Parameter i's gradient, null when unset (read without the leaf's lock: see Threads above).
+  const TensorImpl<T>* gradient(std::size_t i) const { return params_[i].impl()->grad.get(); }
   // The optimizer's own handle on parameter i, to write through without copying a handle (a
   // reference count up and down per parameter and step).
   Tensor<T>& parameter(std::size_t i) { return params_[i]; }

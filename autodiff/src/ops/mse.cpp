@@ -17,8 +17,8 @@ template <class T> class MseNode final : public SavingNode<T, 2> {
   const char* name() const override { return "mse"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     const T scale = reduction == Reduction::mean ? T(2) / T(this->input_shape(0).numel()) : T(2);
-    const Tensor<T> a = this->get(0), b = this->get(1);
     if (grad_enabled()) {  // recording (create_graph): the gradient must be made of ops
+      const Tensor<T> a = this->get(0), b = this->get(1);
       Tensor<T> d = mul(a - b, g * scale);
       if (this->needs_grad(1)) grads[1] = neg(d);
       grads[0] = std::move(d);
@@ -26,13 +26,17 @@ template <class T> class MseNode final : public SavingNode<T, 2> {
     }
     // A plain backward: one pass for what the ops above compute (a - b, G * scale, their product,
     // its negation), in the same order, so the same bits, without their three or four
-    // intermediate tensors (most of a small regression step's loss adjoint).
-    Tensor<T> da = detail::new_output<T>("mse", a.shape());
+    // intermediate tensors (most of a small regression step's loss adjoint), on a's and b's saved
+    // buffers (no handles made for them).
+    const Shape& shape = this->input_shape(0);
+    const std::size_t n = shape.numel();
+    const T* pa = this->get_data(0);
+    const T* pb = this->get_data(1);
+    Tensor<T> da = detail::new_output<T>("mse", shape);
     const bool both = this->needs_grad(1);
-    Tensor<T> db = both ? detail::new_output<T>("mse", a.shape()) : Tensor<T>();
+    Tensor<T> db = both ? detail::new_output<T>("mse", shape) : Tensor<T>();
     detail::launch(
-        [pa = a.data(), pb = b.data(), pg = g.data(), oa = da.data(),
-         ob = both ? db.data() : nullptr, n = a.size(),
+        [pa, pb, pg = g.data(), oa = da.data(), ob = both ? db.data() : nullptr, n,
          g_step = std::size_t(reduction == Reduction::none), scale] {
           for (std::size_t i = 0; i < n; ++i) {
             const T d = (pa[i] - pb[i]) * (pg[i * g_step] * scale);
@@ -41,7 +45,9 @@ template <class T> class MseNode final : public SavingNode<T, 2> {
           }
         },
         [&] {
-          detail::Access access = detail::writes_from(da, a, b, g);
+          detail::Access access = detail::writes_from(da, g);
+          access.reads.push_back(detail::region(pa, n));
+          access.reads.push_back(detail::region(pb, n));
           if (both) access.writes.push_back(detail::region(std::as_const(db).data(), db.size()));
           return access;
         });

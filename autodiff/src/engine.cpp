@@ -70,6 +70,9 @@ __attribute__((tls_model("initial-exec"))) thread_local std::size_t t_pass_throu
 // (upstream_is_preactivation).
 __attribute__((tls_model("initial-exec"))) thread_local bool t_pass_into_producer = false;
 __attribute__((tls_model("initial-exec"))) thread_local bool t_preactivation_upstream = false;
+// The handle on the node whose adjoint is running on this thread (detail::running_node): a
+// const std::shared_ptr<Node<T>>*, the consumer's edge or the output's own.
+__attribute__((tls_model("initial-exec"))) thread_local const void* t_running_node = nullptr;
 // Whether the backward pass running on this thread frees each node's saved tensors after its
 // adjoint (no retain_graph, no create_graph): detail::saved_released_after.
 __attribute__((tls_model("initial-exec"))) thread_local bool t_releasing = false;
@@ -176,7 +179,7 @@ template <class T> class Engine {
       accumulate_leaf(*impl, upstream);
       return;
     }
-    GraphTask task(impl->grad_fn.get(), std::move(upstream));
+    GraphTask task(impl->grad_fn, std::move(upstream));
     task.run(!(options.retain_graph || options.create_graph));
   }
 
@@ -190,13 +193,16 @@ template <class T> class Engine {
       Tensor<T> grad;
       bool owned = false;
       bool preactivation = false;  // grad is the node's pre-activation's (pass_as_preactivation)
+      // A handle on the node (an edge that sent it its gradient, or the output's), for
+      // detail::running_node; stable while the pass runs, as the graph is.
+      const std::shared_ptr<Node<T>>* handle = nullptr;
     };
 
    public:
-    GraphTask(Node<T>* head, Tensor<T> upstream) {
+    GraphTask(const std::shared_ptr<Node<T>>& head, Tensor<T> upstream) {
       walk_.nodes = std::move(spare_order());
       walk_.nodes.clear();
-      detail::walk_graph(head, walk_, [](const Node<T>& n) {
+      detail::walk_graph(head.get(), walk_, [](const Node<T>& n) {
         if (n.released())
           throw GraphError(std::string("backward: ") + n.name() + " (output " +
                            n.output_shape().str() +
@@ -208,7 +214,9 @@ template <class T> class Engine {
         heap_.resize(walk_.nodes.size());
         slots_ = heap_.data();
       }
-      slots_[walk_.nodes.size() - 1].grad = std::move(upstream);  // the head is finished last
+      Slot& head_slot = slots_[walk_.nodes.size() - 1];  // the head is finished last
+      head_slot.grad = std::move(upstream);
+      head_slot.handle = &head;
     }
 
     ~GraphTask() {
@@ -242,6 +250,11 @@ template <class T> class Engine {
           const Tensor<T> g = std::move(slot.grad);
           ForgetSpareUpstream forget;
           t_preactivation_upstream = slot.preactivation;
+          // An adjoint may run a backward of its own: the outer node's handle comes back after.
+          struct RunningNode {
+            const void* outer;
+            ~RunningNode() { t_running_node = outer; }
+          } running{std::exchange(t_running_node, slot.handle)};
           node.backward(g, grads);
           through = t_pass_through;
           into_producer = t_pass_into_producer;
@@ -258,6 +271,7 @@ template <class T> class Engine {
           if (edge.node) {
             Slot& into = slots_[walk_.index.find(edge.node.get())];
             accumulate_node(into, std::move(gi));
+            into.handle = &edge.node;
             // The producer's sole consumer: no other gradient joins this one.
             if (i == through && into_producer) into.preactivation = true;
           } else if (const std::shared_ptr<TensorImpl<T>> leaf = edge.leaf.lock())
@@ -320,6 +334,17 @@ void pass_as_preactivation(std::size_t input) {
 bool upstream_is_preactivation() {
   return t_preactivation_upstream;
 }
+
+template <class T> std::shared_ptr<Node<T>> running_node(const Node<T>& node) {
+  const auto* handle = static_cast<const std::shared_ptr<Node<T>>*>(t_running_node);
+  if (!handle || handle->get() != &node)
+    throw GraphError(std::string(node.name()) +
+                     ": a saved output was unpacked outside its node's adjoint");
+  return *handle;
+}
+
+template std::shared_ptr<Node<float>> running_node(const Node<float>&);
+template std::shared_ptr<Node<double>> running_node(const Node<double>&);
 
 bool saved_released_after() {
   return t_releasing && t_running_nodes;

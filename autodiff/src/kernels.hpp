@@ -134,6 +134,9 @@ bool upstream_is_preactivation();
 // (linear_act's output Y, read by the activation's adjoint, before its GEMMs), as two nodes would
 // have released it between them.
 bool saved_released_after();
+// The handle on `node`, whose adjoint is running on this thread: a saved output unpacked while
+// recording (create_graph) is attached to its node again. GraphError outside that adjoint.
+template <class T> std::shared_ptr<Node<T>> running_node(const Node<T>& node);
 // Whether `node` is sigmoid's own (by its type: a node defined elsewhere may be named "sigmoid").
 template <class T> bool is_sigmoid(const Node<T>& node);
 // Whether `node` is linear_act's with the sigmoid activation.

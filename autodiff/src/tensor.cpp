@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "launch.hpp"
+#include "kernels.hpp"
 #include "tapegrad/node.hpp"
 
 namespace tg {
@@ -440,11 +440,9 @@ template <class T> void SavedTensor<T>::save_input(const Tensor<T>& t) {
   is_output_ = false;
   if (impl->requires_grad && !impl->grad_fn) {
     tensor_ = Tensor<T>();
-    leaf_ = impl;
     storage_ = impl->storage;
   } else {
     tensor_ = t;
-    leaf_.reset();
     storage_.reset();
   }
   storage_version_ = impl->version;
@@ -457,7 +455,6 @@ template <class T> void SavedTensor<T>::save_output(const Tensor<T>& t) {
   const std::shared_ptr<TensorImpl<T>>& impl = t.impl();
   if (!impl) detail::throw_undefined("save_output");
   tensor_ = Tensor<T>();
-  leaf_.reset();
   storage_ = impl->storage;
   is_output_ = true;
   storage_version_ = impl->version;
@@ -486,9 +483,10 @@ template <class T> const T* SavedTensor<T>::data(const Node<T>& owner) const {
 template <class T> Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
   check(owner);
   if (!storage_) return tensor_;
-  if (!is_output_) {
+  const Edge<T>* edge = is_output_ ? nullptr : edge_of(owner);
+  if (edge) {
     // The leaf itself: recording, the recorded gradient must depend on it.
-    if (std::shared_ptr<TensorImpl<T>> leaf = leaf_.lock()) return Tensor<T>(std::move(leaf));
+    if (std::shared_ptr<TensorImpl<T>> leaf = edge->leaf.lock()) return Tensor<T>(std::move(leaf));
   }
   // The output's data, or a leaf's that nobody holds any more (so that nobody can ask for its
   // gradient: its data stands in as a constant).
@@ -502,10 +500,9 @@ template <class T> Tensor<T> SavedTensor<T>::unpack(Node<T>& owner) const {
     // Recording the backward pass: the output must again be a function of this node's inputs.
     if (grad_enabled()) {
       impl->requires_grad = true;
-      impl->grad_fn = owner.shared_from_this();
+      impl->grad_fn = detail::running_node(owner);
     }
   } else {
-    const Edge<T>* edge = edge_of(owner);
     impl->shape = edge ? edge->shape : Shape{numel_};
   }
   return Tensor<T>(std::move(impl));

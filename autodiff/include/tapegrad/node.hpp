@@ -43,7 +43,12 @@ template <class T> struct Edge {
   bool needs_grad = false;
 };
 
-template <class T> class Node : public std::enable_shared_from_this<Node<T>> {
+// Nodes are shared (tensors and consumers' edges hold them) but never weakly: a node nobody else
+// holds is then freed by the shared pointer's plain load-and-check path, where each weak
+// reference would add atomic decrements (locked instructions once the process has a second
+// thread, an OpenBLAS pool) to every node of every step. (SavedTensor::unpack gets a node's
+// handle from the backward pass instead of shared_from_this().)
+template <class T> class Node {
  public:
   Node();
   virtual ~Node();
@@ -217,8 +222,9 @@ std::vector<std::shared_ptr<TensorImpl<T>>> walked_leaves(const std::vector<Node
 // (output -> node -> output), so an output is kept as data only (its storage: no handle of its
 // own, which would cost an allocation per recorded op) and re-attached to its node when unpacked
 // while recording (create_graph), as PyTorch's SavedVariable does. A leaf that requires a
-// gradient is kept the same way (its data, and a weak reference to re-attach it when recording),
-// for the reason Edge holds leaves weakly.
+// gradient is kept the same way, for the reason Edge holds leaves weakly: its data, re-attached
+// when recording through the weak reference its edge holds already (one of its own would cost
+// two more atomic operations per saved leaf and step).
 //
 // The storage's version is recorded when saved and checked when unpacked: data changed in place
 // in between (through data(), an optimizer step) would silently give a wrong gradient, so it is a
@@ -234,7 +240,6 @@ template <class T> class SavedTensor {
   const T* data(const Node<T>& owner) const;
   void reset() {
     tensor_ = Tensor<T>();
-    leaf_.reset();
     storage_.reset();
   }
   std::size_t bytes() const { return defined() ? numel_ * sizeof(T) : 0; }
@@ -254,10 +259,9 @@ template <class T> class SavedTensor {
 
   // An input that is not a leaf requiring a gradient.
   Tensor<T> tensor_;
-  // An output, or a leaf that requires a gradient: its data. For the leaf also the leaf itself,
-  // weakly: its data stands in for it once nobody holds the leaf any more. Unpacking a live leaf
-  // allocates nothing; unpacking an output makes a handle on its data.
-  std::weak_ptr<TensorImpl<T>> leaf_;
+  // An output, or a leaf that requires a gradient: its data (which stands in for the leaf once
+  // nobody holds it any more). Unpacking a live leaf allocates nothing; unpacking an output makes
+  // a handle on its data.
   std::shared_ptr<T[]> storage_;
   Version* storage_version_ = nullptr;
   const void* source_ = nullptr;  // compared with Edge::source to name the input

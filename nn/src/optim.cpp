@@ -102,8 +102,7 @@ void validate(const RmspropOptions& o) {
           "RMSprop: invalid momentum " + num(o.momentum) + " (must be finite and >= 0)");
 }
 
-// The gradient of parameter p, checked against its shape (the engine guarantees it; a mismatch
-// would mean a corrupted gradient, which must not be written past the buffer).
+// Throws ShapeError: parameter i's gradient g does not have the parameter's shape.
 template <class T>
 [[noreturn]] void throw_gradient_shape(const char* who, std::size_t i, const Tensor<T>& g,
                                        const Tensor<T>& p) {
@@ -111,21 +110,23 @@ template <class T>
                    "shape " + g.shape().str() + ", the parameter " + p.shape().str());
 }
 
-template <class T> Tensor<T> gradient_of(const char* who, std::size_t i, const Tensor<T>& p) {
-  Tensor<T> g = p.grad();
-  if (g.size() != p.size()) throw_gradient_shape(who, i, g, p);
-  return g;
+// The values of parameter p's gradient (set: the caller checked has_grad), read in place without
+// the leaf's lock (see Threads in optim.hpp) and checked against p's shape (the engine guarantees
+// it; a mismatch would mean a corrupted gradient, which must not be read past its buffer).
+template <class T> const T* gradient_of(const char* who, std::size_t i, const Tensor<T>& p) {
+  const std::shared_ptr<TensorImpl<T>>& g = p.impl()->grad;
+  if (g->numel != p.size()) throw_gradient_shape(who, i, Tensor<T>(g), p);
+  return g->data;
 }
 
 // One Adam step of parameter p (torch's single-tensor rule); `decoupled_decay` is AdamW's
 // p *= 1 - lr * weight_decay before the update, otherwise the decay is added to the gradient.
 template <class T>
-void adam_update(const char* who, std::size_t i, Tensor<T> p, std::vector<T>& m, std::vector<T>& v,
+void adam_update(const char* who, std::size_t i, Tensor<T>& p, std::vector<T>& m, std::vector<T>& v,
                  std::size_t& steps, double lr, double beta1, double beta2, double eps,
                  double weight_decay, bool decoupled_decay) {
-  const Tensor<T> g = gradient_of(who, i, p);
+  const T* gd = gradient_of(who, i, p);
   T* x = p.data();
-  const T* gd = g.data();
   const std::size_t n = p.size();
   if (m.empty()) {
     m.assign(n, T(0));
@@ -339,13 +340,10 @@ template <class T> void SGD<T>::step() {
   const double lr = options_.lr, momentum = options_.momentum, decay = options_.weight_decay;
   const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
-    Tensor<T>& p = this->parameter(i);  // a handle on the caller's buffer
-    // The gradient read in place: no handle on it to count.
-    const TensorImpl<T>* g = this->gradient(i);
-    if (!g) continue;  // PyTorch skips a parameter whose grad is None
-    if (g->numel != p.size()) throw_gradient_shape("SGD", i, Tensor<T>(p.impl()->grad), p);
+    Tensor<T>& p = this->parameter(i);       // a handle on the caller's buffer
+    if (!this->has_grad(i)) continue;        // PyTorch skips a parameter whose grad is None
+    const T* gd = gradient_of("SGD", i, p);  // no handle on the gradient to count
     T* x = p.data();
-    const T* gd = g->data;
     const std::size_t n = p.size();
     if (momentum == 0 && decay == 0) {
       // Plain SGD in T, as PyTorch's add_(g, alpha = -lr) computes it: in float, a round trip
@@ -416,7 +414,7 @@ template <class T, class Options> void AdamFamily<T, Options>::set_learning_rate
 template <class T, class Options> void AdamFamily<T, Options>::step() {
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
     if (!this->has_grad(i)) continue;  // PyTorch skips (and does not decay) it
-    adam_update(Options::kName, i, this->parameters()[i], m_[i], v_[i], steps_[i], options_.lr,
+    adam_update(Options::kName, i, this->parameter(i), m_[i], v_[i], steps_[i], options_.lr,
                 options_.beta1, options_.beta2, options_.eps, options_.weight_decay,
                 Options::kDecoupledDecay);
   }
@@ -455,10 +453,9 @@ template <class T> void RMSprop<T>::step() {
   const bool centered = options_.centered;
   for (std::size_t i = 0; i < this->parameters().size(); ++i) {
     if (!this->has_grad(i)) continue;  // PyTorch skips a parameter whose grad is None
-    Tensor<T> p = this->parameters()[i];
-    const Tensor<T> g = gradient_of("RMSprop", i, p);
+    Tensor<T>& p = this->parameter(i);
+    const T* gd = gradient_of("RMSprop", i, p);
     T* x = p.data();
-    const T* gd = g.data();
     const std::size_t n = p.size();
     std::vector<T>& square_avg = square_avg_[i];
     std::vector<T>& buf = momentum_[i];

@@ -64,10 +64,9 @@ template <class T> class Optimizer : public LearningRateControl, public Stateful
  protected:
   // As above, with the optimizer's name in the error messages ("SGD: parameter 1 [3] ...").
   Optimizer(std::vector<Tensor<T>> params, const char* name);
-  // Whether backward gave parameter i a gradient since the last zero_grad.
-  bool has_grad(std::size_t i) const { return gradient(i) != nullptr; }
-  // Parameter i's gradient, null when unset (read without the leaf's lock: see Threads above).
-  const TensorImpl<T>* gradient(std::size_t i) const { return params_[i].impl()->grad.get(); }
+  // Whether backward gave parameter i a gradient since the last zero_grad (read without the
+  // leaf's lock: see Threads above).
+  bool has_grad(std::size_t i) const { return params_[i].impl()->grad != nullptr; }
   // The optimizer's own handle on parameter i, to write through without copying a handle (a
   // reference count up and down per parameter and step).
   Tensor<T>& parameter(std::size_t i) { return params_[i]; }

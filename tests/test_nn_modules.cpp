@@ -129,6 +129,21 @@ TEST_CASE("Sequential keeps the index names, nested ones included") {
   check_error<nn::ModuleError>([&] { outer.add(nullptr); }, {"Sequential", "null"});
 }
 
+TEST_CASE("Sequential runs its layers in order on its input, and with none returns the input") {
+  std::mt19937_64 rng(3);
+  nn::Sequential<double> net;
+  const TensorD x = TensorD::uniform({2, 3}, -1, 1, rng);
+  CHECK(net(x).impl() == x.impl());
+  net.emplace<nn::Linear<double>>(3, 4, nn::Init::he_normal(), rng)
+      .emplace<nn::ActivationLayer<double>>(nn::Activation::tanh)
+      .emplace<nn::Linear<double>>(4, 2, nn::Init::he_normal(), rng);
+  const auto p = net.named_parameters();
+  const TensorD by_hand =
+      tg::linear(tg::tanh(tg::linear(x, p[0].tensor, p[1].tensor)), p[2].tensor, p[3].tensor);
+  CHECK(net(x).to_vector() == by_hand.to_vector());
+  CHECK(x.shape() == tg::Shape{2, 3});  // the input is read, never replaced
+}
+
 TEST_CASE("a name registered twice in one module, or with a '.', is a ModuleError naming it") {
   Registrar r;
   r.parameter("W");

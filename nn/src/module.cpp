@@ -239,17 +239,21 @@ template <class T> Sequential<T>& Sequential<T>::add(std::shared_ptr<Module<T>> 
 }
 
 template <class T> Tensor<T> Sequential<T>::forward(const Tensor<T>& x) {
-  Tensor<T> h = x;
+  // The input is read where it is, not copied into h: no reference count up and down per call.
+  const Tensor<T>* in = &x;
+  Tensor<T> h;
   const std::size_t n = layers_.size();
   for (std::size_t i = 0; i < n; ++i) {
     if (fused_[i]) {
       auto& layer = static_cast<Linear<T>&>(*layers_[i]);
-      h = linear_act(h, layer.weight(), layer.bias(), *fused_[i]);
+      h = linear_act(*in, layer.weight(), layer.bias(), *fused_[i]);
       ++i;  // its activation layer too
     } else {
-      h = layers_[i]->forward(h);
+      h = layers_[i]->forward(*in);
     }
+    in = &h;
   }
+  if (in == &x) return x;  // no layers
   return h;
 }
 

@@ -117,29 +117,25 @@ template <bool TA, bool TB, class T>
 // and stores cost several times its one product per entry, so each row is one loop over B's row,
 // which vectorizes (C never overlaps A or B). Each entry is the tile's expression for one term,
 // 0 + a b (which makes a -0 product +0), so the values are the same. B's row has unit stride
-// unless B is a transposed view with rows longer than 1.
-template <bool TA, bool Strided, bool Beta, class T>
+// (small_gemm sends a transposed B with rows longer than 1, which no op passes, to the tiles).
+template <bool TA, bool Beta, class T>
 void small_outer_rows(std::size_t m, std::size_t n, T alpha, const T* __restrict a, std::size_t lda,
-                      const T* __restrict b, std::size_t ldb, T beta, T* __restrict c) {
+                      const T* __restrict b, T beta, T* __restrict c) {
   for (std::size_t i = 0; i < m; ++i) {
     const T ai = TA ? a[i] : a[i * lda];
     T* __restrict row = c + i * n;
     for (std::size_t j = 0; j < n; ++j) {
-      const T product = alpha * (T(0) + ai * b[Strided ? j * ldb : j]);
+      const T product = alpha * (T(0) + ai * b[j]);
       row[j] = Beta ? product + beta * row[j] : product + T(0);
     }
   }
 }
 
-template <bool TA, bool TB, class T>
+template <bool TA, class T>
 [[gnu::noinline]] void small_outer(std::size_t m, std::size_t n, T alpha, const T* a,
-                                   std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
-  const bool strided = TB && ldb != 1;
-  if (beta == T(0))
-    return strided ? small_outer_rows<TA, true, false>(m, n, alpha, a, lda, b, ldb, beta, c)
-                   : small_outer_rows<TA, false, false>(m, n, alpha, a, lda, b, ldb, beta, c);
-  strided ? small_outer_rows<TA, true, true>(m, n, alpha, a, lda, b, ldb, beta, c)
-          : small_outer_rows<TA, false, true>(m, n, alpha, a, lda, b, ldb, beta, c);
+                                   std::size_t lda, const T* b, T beta, T* c) {
+  if (beta == T(0)) return small_outer_rows<TA, false>(m, n, alpha, a, lda, b, beta, c);
+  small_outer_rows<TA, true>(m, n, alpha, a, lda, b, beta, c);
 }
 
 // A product of 2 to 8 columns (a small layer's outputs, or its weight gradient's), one whole row
@@ -204,7 +200,7 @@ constexpr auto whole_rows_kernels(std::index_sequence<I...>) {
 template <bool TA, bool TB, class T>
 inline void small_gemm(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                        std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
-  if (k == 1) return small_outer<TA, TB>(m, n, alpha, a, lda, b, ldb, beta, c);
+  if (k == 1 && (!TB || ldb == 1)) return small_outer<TA>(m, n, alpha, a, lda, b, beta, c);
   if (n >= kMinRowColumns && n <= kMaxRowColumns && (n >= 4 || k <= 4)) {
     static constexpr auto whole_rows = whole_rows_kernels<TA, TB, T>(
         std::make_index_sequence<kMaxRowColumns - kMinRowColumns + 1>());

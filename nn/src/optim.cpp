@@ -11,7 +11,6 @@
 #include <deque>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <unordered_set>
 #include <utility>

@@ -117,7 +117,8 @@ template <bool TA, bool TB, class T>
 // and stores cost several times its one product per entry, so each row is one loop over B's row,
 // which vectorizes (C never overlaps A or B). Each entry is the tile's expression for one term,
 // 0 + a b (which makes a -0 product +0), so the values are the same. B's row has unit stride
-// (small_gemm sends a transposed B with rows longer than 1, which no op passes, to the tiles).
+// (small_gemm sends a transposed B with rows longer than 1, which no op passes, to the general
+// kernels).
 template <bool TA, bool Beta, class T>
 void small_outer_rows(std::size_t m, std::size_t n, T alpha, const T* __restrict a, std::size_t lda,
                       const T* __restrict b, T beta, T* __restrict c) {

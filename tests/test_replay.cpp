@@ -361,7 +361,7 @@ TEST_CASE("a run while the recording is running is refused with ReplayError") {
                                {"replay", "another run of this recording is in progress"});
   running = nullptr;
   CHECK_NOTHROW(step.run_checked());
-  CHECK(w.grad().to_vector() == std::vector<double>{std::exp(1.0), std::exp(2.0)});
+  CHECK(w.grad().to_vector() == tg::exp(w.detach()).to_vector());  // d/dw sum(e^w) = e^w
 }
 
 // abs (a NaN), maximum and minimum (a tie) and pow_tensor (a zero exponent) choose their adjoint by

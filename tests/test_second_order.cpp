@@ -233,7 +233,7 @@ TEST_CASE("grad: zeros for an input the output does not depend on") {
   const auto g = tg::grad(tg::sum(tg::exp(x)), {x, unused});
   CHECK(g[1].shape() == tg::Shape{2, 3});
   CHECK(max_abs(g[1]) == 0.0);
-  CHECK(g[0].to_vector() == std::vector<double>{std::exp(1.0), std::exp(2.0)});
+  CHECK(g[0].to_vector() == tg::exp(x.detach()).to_vector());  // d/dx sum(e^x) = e^x
   CHECK(unused.grad().to_vector() == std::vector<double>(6, 3.0));
 
   // An output that requires no gradient at all: zeros for every input.

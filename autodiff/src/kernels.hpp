@@ -143,19 +143,28 @@ template <class T> bool is_sigmoid(const Node<T>& node);
 template <class T> bool is_linear_sigmoid(const Node<T>& node);
 
 // ---- elementwise kernels ------------------------------------------------------------------
+// e^x for each of in[0, n) into out[0, n) (distinct buffers), as std::exp gives it to within one
+// ulp: libm's exp is a call per element, which no loop around it can vectorize, and it dominated
+// the sigmoid and softmax of small networks. Compiled in kernels.cpp.
+void exp_values(const double* in, double* out, std::size_t n);
+void exp_values(const float* in, float* out, std::size_t n);
+
+// Blocks of this many elements on the stack, for the kernels that compute an exponent, then its
+// exp (exp_values), then their result.
+inline constexpr std::size_t kExpBlock = 256;
+
 // The activations that linear_act applies to its output, written once for it and their own ops,
 // so that both give the same bits.
 // sigmoid over in[begin, end) into out: e = e^-|x|, then (x >= 0 ? 1 : e) / (1 + e), one
-// expression for both halves. The sign of random inputs defeats branch prediction (as a branch the
-// kernel ran 2.2x slower), and GCC at -O3 turns a select after a libm call back into a branch: so
-// exp in one pass, the select and division in a second pass, which vectorizes; in blocks, e on
-// the stack, so that `in` may be `out` (linear_act's output holds X W + b until then).
+// expression for both halves (the sign of random inputs defeats branch prediction: as a branch the
+// kernel ran 2.2x slower). In blocks on the stack, so that `in` may be `out` (linear_act's output
+// holds X W + b until then).
 template <class T> void sigmoid_values(const T* in, T* out, std::size_t begin, std::size_t end) {
-  constexpr std::size_t kBlock = 256;
-  T e[kBlock];
-  for (std::size_t b = begin; b < end; b += kBlock) {
-    const std::size_t n = std::min(kBlock, end - b);
-    for (std::size_t i = 0; i < n; ++i) e[i] = std::exp(-std::abs(in[b + i]));
+  T minus_abs[kExpBlock], e[kExpBlock];
+  for (std::size_t b = begin; b < end; b += kExpBlock) {
+    const std::size_t n = std::min(kExpBlock, end - b);
+    for (std::size_t i = 0; i < n; ++i) minus_abs[i] = -std::abs(in[b + i]);
+    exp_values(minus_abs, e, n);
     for (std::size_t i = 0; i < n; ++i)
       out[b + i] = (in[b + i] >= T(0) ? T(1) : e[i]) / (T(1) + e[i]);
   }
@@ -318,7 +327,13 @@ template <class T> LogSumExp<T> logsumexp(const T* v, std::size_t n) {
   for (std::size_t i = 1; i < n; ++i) top = v[i] > top || v[i] != v[i] ? v[i] : top;
   if (std::isinf(top)) return {top, T(0)};  // all -inf (or a +inf): the shift would make NaN
   T s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += std::exp(v[i] - top);
+  T shifted[kExpBlock], e[kExpBlock];
+  for (std::size_t b = 0; b < n; b += kExpBlock) {
+    const std::size_t m = std::min(kExpBlock, n - b);
+    for (std::size_t i = 0; i < m; ++i) shifted[i] = v[b + i] - top;
+    exp_values(shifted, e, m);
+    for (std::size_t i = 0; i < m; ++i) s += e[i];
+  }
   return {top, std::log(s)};
 }
 
@@ -332,8 +347,16 @@ template <class T> Tensor<T> softmax_rows(const Tensor<T>& x, bool log_space, co
           const T* in = x_data + r * rv.cols;
           T* o = out_data + r * rv.cols;
           const LogSumExp<T> lse = logsumexp(in, rv.cols);
-          for (std::size_t c = 0; c < rv.cols; ++c)
-            o[c] = log_space ? lse.log_softmax(in[c]) : std::exp(lse.log_softmax(in[c]));
+          if (log_space) {
+            for (std::size_t c = 0; c < rv.cols; ++c) o[c] = lse.log_softmax(in[c]);
+            continue;
+          }
+          T log_p[kExpBlock];
+          for (std::size_t b = 0; b < rv.cols; b += kExpBlock) {
+            const std::size_t m = std::min(kExpBlock, rv.cols - b);
+            for (std::size_t c = 0; c < m; ++c) log_p[c] = lse.log_softmax(in[b + c]);
+            exp_values(log_p, o + b, m);
+          }
         }
       },
       [&] { return writes_from(out, x); });

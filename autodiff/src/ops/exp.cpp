@@ -41,7 +41,13 @@ OpCases exp_cases() {
 }  // namespace
 
 template <class T> Tensor<T> exp(const Tensor<T>& x) {
-  Tensor<T> out = detail::map_unary("exp", x, [](T v) { return std::exp(v); });
+  Tensor<T> out = detail::new_output<T>("exp", x.shape());
+  detail::launch_elementwise(
+      x.size(),
+      [in = x.data(), o = out.data()](std::size_t begin, std::size_t end) {
+        detail::exp_values(in + begin, o + begin, end - begin);
+      },
+      [&] { return detail::writes_from(out, x); });
   if (auto* node = record<ExpNode<T>>(out, {&x})) node->saved[0].save_output(out);
   return out;
 }

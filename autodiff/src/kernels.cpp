@@ -104,7 +104,13 @@ template <class T>
   using Flag = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
   Flag outside = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const double x = in[i];
+    // A lane the second pass redoes computes e^0 meanwhile, never a result out of T's range (a
+    // double out of float's range converted to float is undefined behaviour). Its argument is
+    // cleared by a mask, not a select: with trapping math (the default) GCC keeps a select of
+    // doubles as a branch, and the loop scalar.
+    const Flag inside = Flag(in[i] >= low) & Flag(in[i] <= high);  // NaN is outside
+    const double x =
+        std::bit_cast<double>(std::bit_cast<std::uint64_t>(double(in[i])) & -std::uint64_t(inside));
     const double shifted = x * log2e + round_shift;
     const double k = shifted - round_shift;
     const double r = (x - k * ln2_high) - k * ln2_low;
@@ -123,7 +129,7 @@ template <class T>
     const double two_k =
         std::bit_cast<double>((std::bit_cast<std::uint64_t>(shifted) + 1023) << 52);
     out[i] = T((1.0 + (r + r * r * p)) * two_k);
-    outside |= Flag(!(in[i] >= low)) | Flag(!(in[i] <= high));  // no branch: NaN fails both
+    outside |= Flag(!inside);
   }
   if (outside) [[unlikely]]
     for (std::size_t i = 0; i < n; ++i)

@@ -153,6 +153,20 @@ void exp_values(const float* in, float* out, std::size_t n);
 // exp (exp_values), then their result.
 inline constexpr std::size_t kExpBlock = 256;
 
+// The sum of e^(v(i) - shift) over i < n, added in order: logsumexp's, over a row or a strided
+// slice (`v` reads element i).
+template <class T, class Value> T sum_exp_shifted(Value v, std::size_t n, T shift) {
+  T sum = 0;
+  T shifted[kExpBlock], e[kExpBlock];
+  for (std::size_t b = 0; b < n; b += kExpBlock) {
+    const std::size_t m = std::min(kExpBlock, n - b);
+    for (std::size_t i = 0; i < m; ++i) shifted[i] = v(b + i) - shift;
+    exp_values(shifted, e, m);
+    for (std::size_t i = 0; i < m; ++i) sum += e[i];
+  }
+  return sum;
+}
+
 // The activations that linear_act applies to its output, written once for it and their own ops,
 // so that both give the same bits.
 // sigmoid over in[begin, end) into out: e = e^-|x|, then (x >= 0 ? 1 : e) / (1 + e), one
@@ -326,15 +340,7 @@ template <class T> LogSumExp<T> logsumexp(const T* v, std::size_t n) {
   T top = v[0];
   for (std::size_t i = 1; i < n; ++i) top = v[i] > top || v[i] != v[i] ? v[i] : top;
   if (std::isinf(top)) return {top, T(0)};  // all -inf (or a +inf): the shift would make NaN
-  T s = 0;
-  T shifted[kExpBlock], e[kExpBlock];
-  for (std::size_t b = 0; b < n; b += kExpBlock) {
-    const std::size_t m = std::min(kExpBlock, n - b);
-    for (std::size_t i = 0; i < m; ++i) shifted[i] = v[b + i] - top;
-    exp_values(shifted, e, m);
-    for (std::size_t i = 0; i < m; ++i) s += e[i];
-  }
-  return {top, std::log(s)};
+  return {top, std::log(sum_exp_shifted([v](std::size_t i) { return v[i]; }, n, top))};
 }
 
 // Row-wise softmax (or log_softmax) along the last axis.

@@ -24,15 +24,7 @@ template <class T> T slice_logsumexp(const detail::Slice<T>& s) {
   T top = s[0];
   for (std::size_t i = 1; i < s.size; ++i) top = s[i] > top || s[i] != s[i] ? s[i] : top;
   if (top != top || std::isinf(top)) return top;  // the shift would make inf - inf = NaN
-  T total = 0;
-  T shifted[detail::kExpBlock], e[detail::kExpBlock];
-  for (std::size_t b = 0; b < s.size; b += detail::kExpBlock) {
-    const std::size_t m = std::min(detail::kExpBlock, s.size - b);
-    for (std::size_t i = 0; i < m; ++i) shifted[i] = s[b + i] - top;
-    detail::exp_values(shifted, e, m);
-    for (std::size_t i = 0; i < m; ++i) total += e[i];
-  }
-  return top + std::log(total);
+  return top + std::log(detail::sum_exp_shifted([&s](std::size_t i) { return s[i]; }, s.size, top));
 }
 
 template <class T> std::vector<GradSample<T>> logsumexp_samples(std::uint64_t seed) {

@@ -329,7 +329,13 @@ template <class F> F* blas_symbol(const char* name) {
 
 std::string blas_corename() {
   auto* f = blas_symbol<char*()>("openblas_get_corename");
-  return f ? std::string(f()) : std::string("not OpenBLAS");
+  if (!f) return "not OpenBLAS";
+  std::string name(f());
+  if (auto* parallel = blas_symbol<int()>("openblas_get_parallel")) {
+    static const char* const kThreading[] = {"sequential", "pthreads", "OpenMP"};
+    if (const int p = parallel(); p >= 0 && p <= 2) name += std::string("/") + kThreading[p];
+  }
+  return name;
 }
 
 int blas_threads() {

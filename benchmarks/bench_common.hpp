@@ -132,7 +132,8 @@ bool reset_peak_rss();               // writes 5 to /proc/self/clear_refs
 
 // ---- threads and OpenBLAS (found at run time: the libtorch worker links it only indirectly) ---
 
-// The OpenBLAS kernel in use (openblas_get_corename), or "not OpenBLAS".
+// The OpenBLAS kernel in use and its build's threading, e.g. "SkylakeX/OpenMP"
+// (openblas_get_corename, openblas_get_parallel), or "not OpenBLAS".
 std::string blas_corename();
 int blas_threads();  // openblas_get_num_threads, or 0
 void set_blas_threads(int threads);

@@ -442,7 +442,8 @@ def status_kib(field):
 
 
 def blas_info():
-    """(corename, threads) of the OpenBLAS this process has loaded (numpy and torch share it)."""
+    """(corename/threading, threads) of the OpenBLAS this process has loaded (numpy and torch
+    share it)."""
     import ctypes
     try:
         with open("/proc/self/maps") as f:
@@ -451,7 +452,11 @@ def blas_info():
             lib = ctypes.CDLL(path)
             if hasattr(lib, "openblas_get_corename"):
                 lib.openblas_get_corename.restype = ctypes.c_char_p
-                return lib.openblas_get_corename().decode(), lib.openblas_get_num_threads()
+                core = lib.openblas_get_corename().decode()
+                if hasattr(lib, "openblas_get_parallel"):
+                    threading = {0: "sequential", 1: "pthreads", 2: "OpenMP"}
+                    core += "/" + threading.get(lib.openblas_get_parallel(), "?")
+                return core, lib.openblas_get_num_threads()
     except OSError:
         pass
     return "not-OpenBLAS", 0

@@ -741,7 +741,8 @@ struct Report {
         for (const auto& [core, who] : by_core)
           md << " **" << core << "** (" << join(who, ", ") << ")";
     }
-    md << " (`openblas_get_corename()`).\n";
+    md << " (`openblas_get_corename()`/`openblas_get_parallel()`: the kernel and the build's "
+          "threading).\n";
     md << "- Threads: ";
     std::vector<std::string> ts;
     for (int t : opt.threads) {

@@ -34,7 +34,7 @@ symbolizer=$(command -v llvm-symbolizer-16 || echo /usr/lib/llvm-16/bin/llvm-sym
 export ASAN_SYMBOLIZER_PATH=$symbolizer UBSAN_SYMBOLIZER_PATH=$symbolizer
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:symbolize=1}
-export OPENBLAS_NUM_THREADS=1
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1  # one BLAS thread, OpenMP or pthread build
 # -max_len: without it libFuzzer caps inputs near the seeds' length (every input stayed at 67
 # bytes or less in fork mode), too short for large leaves and long programs.
 flags=(-max_total_time="$seconds" -max_len="$max_len" -timeout=20 -rss_limit_mb=2048

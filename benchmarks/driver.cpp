@@ -388,6 +388,11 @@ std::vector<Item> items_for(const Options& opt, bool first_phase) {
   return items;
 }
 
+// Whether every product of the workload is below OpenBLAS's threshold for a second thread.
+bool small_products(const Item& it) {
+  return it.group == "W1" || it.group == "W2";
+}
+
 std::string canonical(const std::string& spec) {
   return Spec::parse(spec).str();
 }
@@ -458,8 +463,9 @@ void mark_wrong(Results& res) {
           res.wrong.insert(impl + "|" + canonical("w=" + cover.at(label) + ",dtype=" + dt));
 }
 
-void run_phase(const Options& opt, int threads, bool first_phase, Results& res,
-               const fs::path& tmp) {
+// Times `items` in workers of their own, started for them.
+void run_group(const Options& opt, int threads, const std::vector<Item>& items, bool verify,
+               Results& res, const fs::path& tmp) {
   progress("== " + std::to_string(threads) + " thread(s): starting workers");
   std::map<std::string, std::unique_ptr<Worker>> workers;
   for (const auto& impl : opt.impls) {
@@ -473,12 +479,11 @@ void run_phase(const Options& opt, int threads, bool first_phase, Results& res,
       res.worker_info[impl][std::string(k) + "@" + std::to_string(threads)] = w->info(k);
     workers[impl] = std::move(w);
   }
-  if (first_phase) {
+  if (verify) {
     progress("   verifying gradients against the hand-written reference");
     verify_all(workers, res, tmp);
     mark_wrong(res);
   }
-  const auto items = items_for(opt, first_phase);
   // Set up every workload in every worker first (data and weights are not timed).
   for (const auto& it : items)
     for (auto& [impl, w] : workers)
@@ -495,10 +500,12 @@ void run_phase(const Options& opt, int threads, bool first_phase, Results& res,
   };
   int rounds = 0;
   for (const auto& it : items) rounds = std::max(rounds, rounds_of(it));
+  const bool small_only = std::all_of(items.begin(), items.end(), small_products);
   for (int round = 0; round < rounds; ++round) {
     progress("   round " + std::to_string(round + 1) + "/" + std::to_string(rounds));
-    // Raw GEMM throughput, once per round like everything else.
-    if (workers.count("reference"))
+    // Raw GEMM throughput, once per round like everything else (not where only small products
+    // run: it would start the BLAS threads).
+    if (workers.count("reference") && !small_only)
       for (const char* dt : {"f64", "f32"}) {
         const auto reply = workers["reference"]->request(std::string("gemm ") + dt + " 1024 " +
                                                          fmt("%g", opt.min_time));
@@ -533,6 +540,21 @@ void run_phase(const Options& opt, int threads, bool first_phase, Results& res,
       }
     }
   }
+}
+
+// With more than one thread, the workloads whose products are all too small for OpenBLAS to split
+// (W1, W2) run in workers of their own, which never split one. A process in which the BLAS has
+// split a product keeps the threads it started for it, and from then on every reference count is
+// a locked instruction: a program that trains only a tiny network never pays that, and its
+// timing should not depend on which other workloads the worker ran before.
+void run_phase(const Options& opt, int threads, bool first_phase, Results& res,
+               const fs::path& tmp) {
+  const auto items = items_for(opt, first_phase);
+  if (threads == 1) return run_group(opt, threads, items, first_phase, res, tmp);
+  std::vector<Item> small, large;
+  for (const auto& it : items) (small_products(it) ? small : large).push_back(it);
+  if (!small.empty()) run_group(opt, threads, small, first_phase, res, tmp);
+  if (!large.empty()) run_group(opt, threads, large, first_phase && small.empty(), res, tmp);
 }
 
 void measure_memory(const Options& opt, Results& res) {
@@ -785,6 +807,11 @@ struct Report {
        << "), each round timing every implementation once per workload in a rotated order; "
           "cells show the median, and (in parentheses) the ratio to the hand-written reference "
           "in the same run. Min and max are in the details below and in latest.tsv."
+       << (*std::max_element(opt.threads.begin(), opt.threads.end()) > 1
+               ? " With more than one thread, W1 and W2 are timed in processes of their own, which "
+                 "never split a product over threads (a process that did keeps the BLAS threads, "
+                 "and then every reference count is a locked instruction)."
+               : "")
        << (opt.full || opt.threads.size() < 2
                ? ""
                : " The second thread count times float64 W1-W4 only (`--full` adds float32 and "

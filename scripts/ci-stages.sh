@@ -46,6 +46,7 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEGRAD_SANITIZE=t
   -DTAPEGRAD_BUILD_EXAMPLES=OFF "${no_torch[@]}" -DTAPEGRAD_BUILD_BENCHMARKS=OFF
 cmake --build build-tsan --target tapegrad_thread_tests --parallel "$jobs"
 # OpenBLAS is not instrumented: with its own worker threads TSan cannot see its synchronization.
-# One BLAS thread whichever build is linked (OpenMP: OMP_NUM_THREADS; pthread: OPENBLAS_NUM_THREADS).
+# One BLAS thread, whichever build is linked (OpenMP: OMP_NUM_THREADS; pthread:
+# OPENBLAS_NUM_THREADS).
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --tests-regex '^tsan/' --output-on-failure --timeout 1200

@@ -28,8 +28,8 @@ for impl in engine replay; do
       n=$((n + 1))
       group=other
       [[ $spec == w=W5* ]] && group=epoch
-      echo "memory $spec,dtype=$dtype 3" | OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --tool=callgrind \
-        --demangle=no --collect-atstart=no '--toggle-collect=*run_partial*' \
+      echo "memory $spec,dtype=$dtype 3" | OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+        valgrind --tool=callgrind --demangle=no --collect-atstart=no '--toggle-collect=*run_partial*' \
         --callgrind-out-file="$work/$group-$n.out" "./$build/benchmarks/tapegrad_bench" \
         --worker "$impl" >/dev/null 2>&1
     done

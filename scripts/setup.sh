@@ -3,8 +3,8 @@
 # when a package is missing.
 set -euo pipefail
 
-packages=(g++ cmake make binutils lld xtensor-dev libxtensor-blas-dev libopenblas-dev libopenblas-openmp-dev doctest-dev
-  libxsimd-dev zlib1g-dev)
+packages=(g++ cmake make binutils lld xtensor-dev libxtensor-blas-dev libopenblas-dev
+  libopenblas-openmp-dev doctest-dev libxsimd-dev zlib1g-dev)
 # Extra packages a command needs only for itself (the classifier's dataset-fashion-mnist).
 packages+=("$@")
 

@@ -3,7 +3,9 @@
 # tests/cmake_consumer against that prefix. Offline: only the local toolchain is used.
 #
 # Inputs (-D): BUILD_DIR (tapegrad's build tree), CONFIG (build configuration), WORK_DIR
-# (scratch directory, wiped), CONSUMER_DIR (consumer sources), GENERATOR, CXX_COMPILER.
+# (scratch directory, wiped), CONSUMER_DIR (consumer sources), GENERATOR, CXX_COMPILER; and
+# OPENBLAS_DIR, when tapegrad was built with an OpenBLAS outside the default path (its OpenMP
+# build): the installed program must load it from there.
 foreach(var BUILD_DIR WORK_DIR CONSUMER_DIR GENERATOR CXX_COMPILER)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "run_consumer.cmake: ${var} is not set")
@@ -44,3 +46,10 @@ if(NOT EXISTS ${app})
   set(app ${consumer_build}/${CONFIG}/app)
 endif()
 run(${app})
+if(OPENBLAS_DIR)
+  execute_process(COMMAND ldd ${app} OUTPUT_VARIABLE libraries RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0 OR NOT libraries MATCHES "libopenblas[^\n]*=> ${OPENBLAS_DIR}/libopenblas")
+    message(FATAL_ERROR "the installed consumer does not load OpenBLAS from ${OPENBLAS_DIR}:\n"
+      "${libraries}")
+  endif()
+endif()

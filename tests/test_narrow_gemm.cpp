@@ -3,8 +3,11 @@
 // route and compare: the transposed route must compute the same product (to rounding; the bits
 // where the kernel sums in the same order) through every path that reaches a GEMM (both transpose
 // flags, the bias written first then beta = 1, a gradient accumulated onto another, a replayed
-// SGD step folded into the GEMM), and the tuned default must give the direct route's very bits.
+// SGD step folded into the GEMM), and the tuned default must give the direct route's very bits
+// (at 2 BLAS threads: one thread's bits where the engine splits the product itself).
 #include <doctest/doctest.h>
+
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +24,20 @@ namespace {
 struct NarrowGemmGuard {
   explicit NarrowGemmGuard(tg::NarrowGemm mode) { tg::set_narrow_gemm(mode); }
   ~NarrowGemmGuard() { tg::set_narrow_gemm(tg::NarrowGemm::tune); }
+};
+
+// Sets OpenBLAS's thread count (through the symbol, as the engine hides its BLAS) while alive.
+struct BlasThreads {
+  using Get = int (*)();
+  using Set = void (*)(int);
+  Get get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  Set set = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  int saved = get ? get() : 1;
+  explicit BlasThreads(int threads) {
+    REQUIRE(bool(set));
+    set(threads);
+  }
+  ~BlasThreads() { set(saved); }
 };
 
 // [1024, 256] @ [256, 16]: 16 columns, 4M multiply-adds, the smallest product the route takes.
@@ -93,8 +110,32 @@ TEST_CASE_TEMPLATE("narrow products: the transposed route computes what the dire
   }
 }
 
-TEST_CASE_TEMPLATE("narrow products: the tuned default gives the direct route's bits", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "narrow products: the split route at 2 BLAS threads computes what the direct "
+    "one does",
+    T, float, double) {
+  const BlasThreads blas(2);
+  Operands<T> in;
+  std::vector<tg::Tensor<T>> direct, split;
+  {
+    NarrowGemmGuard route(tg::NarrowGemm::direct);
+    direct = products(in);
+  }
+  {
+    NarrowGemmGuard route(tg::NarrowGemm::split_transposed);
+    split = products(in);
+  }
+  REQUIRE(direct.size() == split.size());
+  for (std::size_t i = 0; i < direct.size(); ++i) {
+    CAPTURE(i);
+    check_close(split[i], direct[i]);
+  }
+}
+
+TEST_CASE_TEMPLATE(
+    "narrow products: at 1 BLAS thread the tuned default gives the direct route's bits", T, float,
+    double) {
+  const BlasThreads blas(1);  // at more threads, the test below
   Operands<T> in;
   std::vector<tg::Tensor<T>> direct, tuned;
   {
@@ -109,6 +150,43 @@ TEST_CASE_TEMPLATE("narrow products: the tuned default gives the direct route's 
     CHECK(same_bits(tuned[i], direct[i]));
     CHECK(same_bits(again[i], direct[i]));
   }
+}
+
+TEST_CASE_TEMPLATE(
+    "narrow products: at 2 BLAS threads the tuned default gives 1 thread's bits, or "
+    "2 threads' direct call's",
+    T, float, double) {
+  // With OpenBLAS's OpenMP build the engine splits the product by rows itself where the blocks
+  // give one thread's bits; else OpenBLAS splits it. Either way, no third set of values: a block
+  // at the wrong offset, or summed in another order, would give one.
+  Operands<T> in;
+  std::vector<tg::Tensor<T>> one_thread, two_threads, tuned, again;
+  {
+    NarrowGemmGuard route(tg::NarrowGemm::direct);
+    const BlasThreads blas(1);
+    one_thread = products(in);
+  }
+  {
+    const BlasThreads blas(2);
+    {
+      NarrowGemmGuard route(tg::NarrowGemm::direct);
+      two_threads = products(in);
+    }
+    tuned = products(in);
+    again = products(in);
+  }
+  REQUIRE(tuned.size() == one_thread.size());
+  int split = 0;
+  for (std::size_t i = 0; i < tuned.size(); ++i) {
+    CAPTURE(i);
+    check_close(tuned[i], one_thread[i]);
+    const bool as_one_thread = same_bits(tuned[i], one_thread[i]);
+    split += as_one_thread && !same_bits(two_threads[i], one_thread[i]);
+    CHECK((as_one_thread || same_bits(tuned[i], two_threads[i])));
+    CHECK(same_bits(again[i], tuned[i]));
+  }
+  MESSAGE(split << " of " << tuned.size()
+                << " products gave 1 thread's bits where OpenBLAS's 2 threads do not");
 }
 
 TEST_CASE("narrow products: a replayed SGD step on the transposed route trains as eager mode") {

@@ -10,11 +10,15 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <tuple>
 #include <utility>
 #include <vector>
 #include <xtensor-blas/xblas.hpp>
-#include <xtensor/xadapt.hpp>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "tapegrad/tensor.hpp"
 
@@ -220,17 +224,17 @@ void small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T
   small_gemm<true, true>(m, n, k, alpha, a, lda, b, ldb, beta, c);
 }
 
-// One ?gemm call through xt::blas::gemm on views of the buffers as stored: A is [k,m] when
-// transposed, else [m,k]; the flags go to BLAS, nothing is copied (row-major adaptors are what
-// xt::blas::gemm passes straight through) and the leading dimensions are the stored row lengths.
+// One ?gemm call on the buffers as stored, through xtensor-blas's cxxblas layer: the flags and the
+// leading dimensions go to BLAS, nothing is copied. The dimensions are given, not read off the
+// operands, so that an operand may be a block of rows (or columns) of a larger matrix.
 template <class T>
 void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
-  const std::size_t a_rows = ta ? k : m, b_rows = tb ? n : k;
-  const auto av = xt::adapt(a, a_rows * lda, xt::no_ownership(), std::array{a_rows, lda});
-  const auto bv = xt::adapt(b, b_rows * ldb, xt::no_ownership(), std::array{b_rows, ldb});
-  auto cv = xt::adapt(c, m * n, xt::no_ownership(), std::array{m, n});
-  xt::blas::gemm(av, bv, cv, ta, tb, alpha, beta);
+  using Index = xt::blas_index_t;
+  cxxblas::gemm<Index>(cxxblas::StorageOrder::RowMajor,
+                       ta ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
+                       tb ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans, Index(m),
+                       Index(n), Index(k), alpha, a, Index(lda), b, Index(ldb), beta, c, Index(n));
 }
 
 // ---- narrow outputs ---------------------------------------------------------------------------
@@ -245,6 +249,17 @@ void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T 
 // it is kept only if it gives the very bits of the direct call on random operands, which it does
 // when the kernel sums each entry in the same order either way. So the choice changes the time
 // only, never a value: a program's results do not depend on what the timing found.
+//
+// With more than one BLAS thread, OpenBLAS splits such a product over its threads in a way that
+// sums the entries in another order than one thread does (other bits) and is slow for a narrow C
+// (the digit network's two products: 2.2 and 2.7 ms at 2 threads, 2.7 and 2.4 transposed at 1).
+// The engine splits it itself, into one block of C's rows per thread, each block one call of one
+// BLAS thread (direct or transposed, as timed for the block's shape at one thread): 1.4 and 1.3 ms
+// there. A block's entries are then summed as the one-thread call sums them when the kernel's order
+// per entry does not depend on the row count, which is checked once per shape and thread count on
+// random operands, as the transposed call's bits are: the product is split only if the blocks give
+// the one-thread direct call's very bits. So, where the split is taken, a narrow product's values
+// do not depend on the thread count either (else OpenBLAS splits it, as before).
 constexpr std::size_t kNarrowColumns = 64;                 // n at most this,
 constexpr std::size_t kNarrowRowsPerColumn = 4;            // m at least 4 n,
 constexpr std::size_t kNarrowWork = std::size_t(1) << 22;  // and 4M multiply-adds or more
@@ -261,6 +276,30 @@ bool narrow(std::size_t m, std::size_t n, std::size_t k) {
          (__builtin_mul_overflow(m * n, k, &work) || work >= kNarrowWork);
 }
 
+// The threads a BLAS call of this thread would use: OpenBLAS's OpenMP build takes the calling
+// thread's OpenMP thread count (which openblas_set_num_threads sets too), and one thread inside a
+// parallel region. Without OpenMP (OpenBLAS's pthread build) the engine never splits a product.
+int blas_threads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// While alive, this thread's BLAS calls use one thread (other threads' calls are not affected).
+struct OneBlasThread {
+#ifdef _OPENMP
+  int saved = omp_get_max_threads();
+  OneBlasThread() {
+    omp_set_num_threads(1);
+  }
+  ~OneBlasThread() {
+    omp_set_num_threads(saved);
+  }
+#endif
+};
+
 // dst[cols, rows] = src[rows, cols]^T, in tiles that keep both sides' lines in cache.
 template <class T> void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
   constexpr std::size_t B = 16;
@@ -272,101 +311,225 @@ template <class T> void transpose_into(const T* src, std::size_t rows, std::size
     }
 }
 
-// The product through the transposed call, C^T in a scratch block of the thread's cache.
+// C^T's scratch block, from the calling thread's cache.
+template <class T> struct Scratch {
+  std::size_t bytes;
+  T* p = static_cast<T*>(allocate_small(bytes));
+  explicit Scratch(std::size_t elements) : bytes(elements * sizeof(T)) {}
+  ~Scratch() { deallocate_small(p, bytes); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+// The product through the transposed call, C^T in ct (m * n elements).
+template <class T>
+void transposed_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
+                     const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
+                     T* ct) {
+  if (beta != T(0)) transpose_into(c, m, n, ct);  // beta = 0 reads nothing of C, as BLAS
+  blas_gemm(!tb, !ta, n, m, k, alpha, b, ldb, a, lda, beta, ct);
+  transpose_into(ct, n, m, c);
+}
+
 template <class T>
 void transposed_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
                      const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c) {
-  struct Scratch {
-    std::size_t bytes;
-    T* p = static_cast<T*>(allocate_small(bytes));
-    ~Scratch() { deallocate_small(p, bytes); }
-  } ct{m * n * sizeof(T)};
-  if (beta != T(0)) transpose_into(c, m, n, ct.p);  // beta = 0 reads nothing of C, as BLAS
-  blas_gemm(!tb, !ta, n, m, k, alpha, b, ldb, a, lda, beta, ct.p);
-  transpose_into(ct.p, n, m, c);
+  const Scratch<T> ct(m * n);
+  transposed_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ct.p);
 }
 
-// Whether the transposed call pays for this shape and gives the direct call's bits: both run on
-// the same random operands (with beta = 1, so that C's own order of adds is compared too), then
-// each is timed, best of three.
+// C's rows in blocks of a multiple of 16 (the kernels' row tiles; blocks of 2500 rows broke the
+// digit network's bit equality where 2512 kept it), one block per thread.
+std::size_t split_block_rows(std::size_t m, int threads) {
+  const std::size_t per_thread = (m + std::size_t(threads) - 1) / std::size_t(threads);
+  return (per_thread + 15) / 16 * 16;
+}
+
+// The product in row blocks, each one BLAS call of one thread (inside the parallel region OpenBLAS
+// runs single-threaded), direct or transposed. Nothing in the region throws: the scratch block is
+// taken before it, and without it the blocks go direct.
 template <class T>
-bool transposed_pays(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, std::size_t lda,
-                     std::size_t ldb) {
-  const std::size_t a_size = (ta ? k : m) * lda, b_size = (tb ? n : k) * ldb;
-  if ((a_size + b_size + 3 * m * n) * sizeof(T) > kNarrowTuneBytes) return false;
-  std::vector<T> a(a_size), b(b_size), c0(m * n), c1, c2;
-  std::uint64_t state = 0x9e3779b97f4a7c15ull;
-  const auto fill = [&](std::vector<T>& v) {
-    for (T& x : v) {
-      state = state * 6364136223846793005ull + 1442695040888963407ull;
-      x = T(double(state >> 11) * 0x1p-52 - 1.0);  // uniform in [-1, 1)
+void split_gemm(int threads, bool transposed_blocks, bool ta, bool tb, std::size_t m, std::size_t n,
+                std::size_t k, T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb,
+                T beta, T* c) {
+  const std::size_t rows = split_block_rows(m, threads);
+  const int blocks = int((m + rows - 1) / rows);
+  if (blocks < 2) {  // a team of one is no parallel region to OpenBLAS, which would split
+    const OneBlasThread one;
+    return blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+  }
+  std::optional<Scratch<T>> ct;
+  if (transposed_blocks) try {
+      ct.emplace(m * n);
+    } catch (const std::bad_alloc&) {
     }
-  };
-  fill(a);
-  fill(b);
-  fill(c0);
-  c1 = c2 = c0;
-  blas_gemm(ta, tb, m, n, k, T(0.5), a.data(), lda, b.data(), ldb, T(1), c1.data());
-  transposed_gemm(ta, tb, m, n, k, T(0.5), a.data(), lda, b.data(), ldb, T(1), c2.data());
-  if (std::memcmp(c1.data(), c2.data(), m * n * sizeof(T)) != 0) return false;
+  T* const scratch = ct ? ct->p : nullptr;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(blocks) schedule(static, 1)
+#endif
+  for (int block = 0; block < blocks; ++block) {
+    const std::size_t r0 = std::size_t(block) * rows, r1 = std::min(m, r0 + rows);
+    const T* a_rows = ta ? a + r0 : a + r0 * lda;  // op(A)'s rows r0..r1: A's columns when ta
+    if (scratch)
+      transposed_gemm(ta, tb, r1 - r0, n, k, alpha, a_rows, lda, b, ldb, beta, c + r0 * n,
+                      scratch + r0 * n);
+    else
+      blas_gemm(ta, tb, r1 - r0, n, k, alpha, a_rows, lda, b, ldb, beta, c + r0 * n);
+  }
+}
+
+// How a narrow product goes.
+enum class Route : unsigned char { direct, transposed, split, split_transposed };
+
+// Random operands of one shape for the trials (uniform in [-1, 1), the same every time), and C's
+// start; the products compared run with beta = 1, so that C's own order of adds is compared too.
+template <class T> struct Trial {
+  bool ta, tb;
+  std::size_t m, n, k, lda, ldb;
+  std::vector<T> a, b, c0;
+
+  Trial(bool ta_, bool tb_, std::size_t m_, std::size_t n_, std::size_t k_, std::size_t lda_,
+        std::size_t ldb_)
+      : ta(ta_),
+        tb(tb_),
+        m(m_),
+        n(n_),
+        k(k_),
+        lda(lda_),
+        ldb(ldb_),
+        a((ta ? k : m) * lda),
+        b((tb ? n : k) * ldb),
+        c0(m * n) {
+    std::uint64_t state = 0x9e3779b97f4a7c15ull;
+    for (std::vector<T>* v : {&a, &b, &c0})
+      for (T& x : *v) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        x = T(double(state >> 11) * 0x1p-52 - 1.0);
+      }
+  }
+  static bool fits(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, std::size_t lda,
+                   std::size_t ldb) {
+    const std::size_t a_size = (ta ? k : m) * lda, b_size = (tb ? n : k) * ldb;
+    return (a_size + b_size + 3 * m * n) * sizeof(T) <= kNarrowTuneBytes;
+  }
+  // op(A)'s first `rows` rows times op(B), onto C's start.
+  std::vector<T> direct(std::size_t rows) const {
+    std::vector<T> c(c0.begin(), c0.begin() + std::ptrdiff_t(rows * n));
+    blas_gemm(ta, tb, rows, n, k, T(0.5), a.data(), lda, b.data(), ldb, T(1), c.data());
+    return c;
+  }
+  std::vector<T> transposed(std::size_t rows) const {
+    std::vector<T> c(c0.begin(), c0.begin() + std::ptrdiff_t(rows * n));
+    transposed_gemm(ta, tb, rows, n, k, T(0.5), a.data(), lda, b.data(), ldb, T(1), c.data());
+    return c;
+  }
+  std::vector<T> split(int threads, bool transposed_blocks) const {
+    std::vector<T> c = c0;
+    split_gemm(threads, transposed_blocks, ta, tb, m, n, k, T(0.5), a.data(), lda, b.data(), ldb,
+               T(1), c.data());
+    return c;
+  }
+};
+
+template <class T> bool same_bits(const std::vector<T>& x, const std::vector<T>& y) {
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(T)) == 0;
+}
+
+// Whether the transposed call pays for op(A)'s first `rows` rows under the calling thread's BLAS
+// thread count and gives the direct call's bits: compared, then each timed, best of three.
+template <class T> bool transposed_pays(const Trial<T>& trial, std::size_t rows) {
+  if (!same_bits(trial.direct(rows), trial.transposed(rows))) return false;
+  std::vector<T> c(rows * trial.n);
   using Clock = std::chrono::steady_clock;
   const auto seconds = [](auto&& run) {
     const auto start = Clock::now();
     run();
     return std::chrono::duration<double>(Clock::now() - start).count();
   };
+  const auto [ta, tb, n, k, a, lda, b, ldb] = std::tuple{
+      trial.ta, trial.tb, trial.n, trial.k, trial.a.data(), trial.lda, trial.b.data(), trial.ldb};
   double direct = 1e300, transposed = 1e300;
   for (int round = 0; round < 3; ++round) {
-    direct =
-        std::min(direct, seconds([&] {
-                   blas_gemm(ta, tb, m, n, k, T(1), a.data(), lda, b.data(), ldb, T(0), c1.data());
+    direct = std::min(direct, seconds([&] {
+                        blas_gemm(ta, tb, rows, n, k, T(1), a, lda, b, ldb, T(0), c.data());
+                      }));
+    transposed =
+        std::min(transposed, seconds([&] {
+                   transposed_gemm(ta, tb, rows, n, k, T(1), a, lda, b, ldb, T(0), c.data());
                  }));
-    transposed = std::min(transposed, seconds([&] {
-                            transposed_gemm(ta, tb, m, n, k, T(1), a.data(), lda, b.data(), ldb,
-                                            T(0), c2.data());
-                          }));
   }
   return transposed < 0.9 * direct;  // a clear gain, not the timer's noise
 }
 
-// The decision per shape, made once per process (under the BLAS thread count of that first use:
-// OpenBLAS splits a product over its threads by shape, so the bits compared are those it gives
-// then).
-template <class T>
-bool use_transposed(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, std::size_t lda,
-                    std::size_t ldb) {
-  const NarrowGemm mode = g_narrow_gemm.load(std::memory_order_relaxed);
-  if (mode == NarrowGemm::direct || !narrow(m, n, k)) return false;
-  if (mode == NarrowGemm::transposed) return true;
-  using Key = std::tuple<std::size_t, bool, bool, std::size_t, std::size_t, std::size_t,
-                         std::size_t, std::size_t>;
-  static std::mutex mutex;
-  static std::map<Key, bool> decided;
-  // Held while timing: another thread's products would skew the figures.
-  const std::lock_guard<std::mutex> lock(mutex);
-  const Key key{sizeof(T), ta, tb, m, n, k, lda, ldb};
-  if (const auto it = decided.find(key); it != decided.end()) return it->second;
-  bool pays = false;
-  try {
-    pays = transposed_pays<T>(ta, tb, m, n, k, lda, ldb);
-  } catch (const std::bad_alloc&) {  // no room for the trial's operands: the direct call needs none
+// The route for a shape at a thread count: split if the blocks give one thread's bits (their own
+// route timed at one thread), else transposed if that pays and gives the direct call's bits.
+template <class T> Route tune_route(const Trial<T>& trial, int threads) {
+  if (threads > 1 && split_block_rows(trial.m, threads) < trial.m) {
+    std::vector<T> one_thread;
+    bool transposed_blocks = false;
+    {
+      const OneBlasThread one;
+      one_thread = trial.direct(trial.m);
+      transposed_blocks = transposed_pays(trial, split_block_rows(trial.m, threads));
+    }
+    // The direct blocks are checked either way: they are the transposed blocks' fallback.
+    if (same_bits(trial.split(threads, false), one_thread)) {
+      if (transposed_blocks && same_bits(trial.split(threads, true), one_thread))
+        return Route::split_transposed;
+      return Route::split;
+    }
   }
-  decided.emplace(key, pays);
-  return pays;
+  return transposed_pays(trial, trial.m) ? Route::transposed : Route::direct;
 }
 
-// A product for BLAS, directly or transposed (use_transposed).
+// The decision per shape and BLAS thread count, made once per process.
+template <class T>
+Route narrow_route(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, std::size_t lda,
+                   std::size_t ldb, int threads) {
+  const NarrowGemm mode = g_narrow_gemm.load(std::memory_order_relaxed);
+  if (mode == NarrowGemm::direct || !narrow(m, n, k)) return Route::direct;
+  if (mode == NarrowGemm::transposed) return Route::transposed;
+  if (mode == NarrowGemm::split_transposed)
+    return threads > 1 ? Route::split_transposed : Route::transposed;
+  using Key = std::tuple<std::size_t, bool, bool, std::size_t, std::size_t, std::size_t,
+                         std::size_t, std::size_t, int>;
+  static std::mutex mutex;
+  static std::map<Key, Route> decided;
+  // Held while timing: another thread's products would skew the figures.
+  const std::lock_guard<std::mutex> lock(mutex);
+  const Key key{sizeof(T), ta, tb, m, n, k, lda, ldb, threads};
+  if (const auto it = decided.find(key); it != decided.end()) return it->second;
+  Route route = Route::direct;
+  try {
+    if (Trial<T>::fits(ta, tb, m, n, k, lda, ldb))
+      route = tune_route(Trial<T>(ta, tb, m, n, k, lda, ldb), threads);
+  } catch (const std::bad_alloc&) {  // no room for the trial's operands: the direct call needs none
+  }
+  decided.emplace(key, route);
+  return route;
+}
+
+// A product for BLAS: directly, transposed or split (narrow_route).
 template <class T>
 [[gnu::noinline]] void large_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
                                   T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb,
                                   T beta, T* c) {
-  if (use_transposed<T>(ta, tb, m, n, k, lda, ldb)) {
-    try {
-      return transposed_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
-    } catch (const std::bad_alloc&) {
-      // No room for C^T (its allocation is the only throw, before anything is written): the
-      // direct call needs none.
-    }
+  const int threads = blas_threads();
+  switch (narrow_route<T>(ta, tb, m, n, k, lda, ldb, threads)) {
+    case Route::transposed:
+      try {
+        return transposed_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+      } catch (const std::bad_alloc&) {
+        // No room for C^T (its allocation is the only throw, before anything is written): the
+        // direct call needs none.
+      }
+      break;
+    case Route::split:
+      return split_gemm(threads, false, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+    case Route::split_transposed:
+      return split_gemm(threads, true, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
+    case Route::direct:
+      break;
   }
   blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
 }

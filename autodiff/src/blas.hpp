@@ -1,4 +1,4 @@
-// GEMM on raw row-major buffers, through xtensor-blas (xt::blas::gemm) in blas.cpp, so that no op
+// GEMM on raw row-major buffers, through xtensor-blas's cxxblas layer in blas.cpp, so that no op
 // file pays for xtensor-blas's headers.
 #pragma once
 

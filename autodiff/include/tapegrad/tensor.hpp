@@ -175,13 +175,17 @@ void set_buffer_cache_limit(std::size_t bytes);
 
 // How a large product with a narrow result (C[m,n] of at most 64 columns, m at least 4n, 4M
 // multiply-adds or more: a layer of few units over many rows, or such a layer's weight gradient)
-// is asked of BLAS. `tune` (the default) times, once per shape and process, the direct call
-// against the transposed one (C^T = op(B)^T op(A)^T through a scratch buffer, then transposed),
-// and keeps the transposed call where it is clearly faster and gives the direct call's bits (the
-// results are the same either way; only the time differs). `direct` always asks as given: no
-// timing on first use. `transposed` always takes the transposed call (values then equal to
-// rounding: for tests and measurements).
-enum class NarrowGemm { tune, direct, transposed };
+// is asked of BLAS. `tune` (the default) times, once per shape, BLAS thread count and process, the
+// direct call against the transposed one (C^T = op(B)^T op(A)^T through a scratch buffer, then
+// transposed), and keeps the transposed call where it is clearly faster and gives the direct
+// call's bits (the results are the same either way; only the time differs). At more than one BLAS
+// thread (OpenBLAS's OpenMP build), it splits the product itself, one block of C's rows per thread
+// and one BLAS thread per block, where the blocks give one thread's bits: faster than OpenBLAS's
+// own split of a narrow product, and the values of one thread. `direct` always asks as given: no
+// timing on first use. `transposed` always takes the transposed call, and `split_transposed` the
+// split with transposed blocks at more than one thread (values then equal to rounding: for tests
+// and measurements).
+enum class NarrowGemm { tune, direct, transposed, split_transposed };
 void set_narrow_gemm(NarrowGemm mode);
 
 // The size of the graph that produced a tensor: the nodes reachable from it and the bytes of the

@@ -9,7 +9,9 @@
 #                 archives (-DTAPEGRAD_SHARED=OFF): a static link must keep every op;
 #   build-tsan/   the thread tests (tests/test_threads*.cpp: threads building, differentiating and
 #                 training graphs at once, sharing parameters, results compared with serial runs)
-#                 under ThreadSanitizer (-DTAPEGRAD_SANITIZE=thread).
+#                 under ThreadSanitizer (-DTAPEGRAD_SANITIZE=thread), built against Debian's
+#                 default OpenBLAS (-DTAPEGRAD_OPENBLAS_OPENMP=OFF): no OpenMP runtime, whose
+#                 synchronization TSan cannot see, and the one build of that option.
 # Together about 20-30 minutes on 2 cores. Dependencies: run scripts/setup.sh first (test.sh does).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,7 +45,8 @@ ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:check_initialization
 
 echo "ci-stages: ThreadSanitizer, thread tests (build-tsan)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEGRAD_SANITIZE=thread \
-  -DTAPEGRAD_BUILD_EXAMPLES=OFF "${no_torch[@]}" -DTAPEGRAD_BUILD_BENCHMARKS=OFF
+  -DTAPEGRAD_BUILD_EXAMPLES=OFF "${no_torch[@]}" -DTAPEGRAD_BUILD_BENCHMARKS=OFF \
+  -DTAPEGRAD_OPENBLAS_OPENMP=OFF
 cmake --build build-tsan --target tapegrad_thread_tests --parallel "$jobs"
 # OpenBLAS is not instrumented: with its own worker threads TSan cannot see its synchronization.
 # One BLAS thread, whichever build is linked (OpenMP: OMP_NUM_THREADS; pthread:

@@ -254,12 +254,12 @@ void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T 
 // sums the entries in another order than one thread does (other bits) and is slow for a narrow C
 // (the digit network's two products: 2.2 and 2.7 ms at 2 threads, 2.7 and 2.4 transposed at 1).
 // The engine splits it itself, into one block of C's rows per thread, each block one call of one
-// BLAS thread (direct or transposed, as timed for the block's shape at one thread): 1.4 and 1.3 ms
-// there. A block's entries are then summed as the one-thread call sums them when the kernel's order
-// per entry does not depend on the row count, which is checked once per shape and thread count on
-// random operands, as the transposed call's bits are: the product is split only if the blocks give
-// the one-thread direct call's very bits. So, where the split is taken, a narrow product's values
-// do not depend on the thread count either (else OpenBLAS splits it, as before).
+// BLAS thread (direct or transposed, as timed for the block's shape at one thread): 1.2 and 1.35
+// ms there. A block's entries are then summed as the one-thread call sums them when the kernel's
+// order per entry does not depend on the row count, which is checked once per shape and thread
+// count on random operands, as the transposed call's bits are: the product is split only if the
+// blocks give the one-thread direct call's very bits. So, where the split is taken, a narrow
+// product's values do not depend on the thread count either (else OpenBLAS splits it, as before).
 constexpr std::size_t kNarrowColumns = 64;                 // n at most this,
 constexpr std::size_t kNarrowRowsPerColumn = 4;            // m at least 4 n,
 constexpr std::size_t kNarrowWork = std::size_t(1) << 22;  // and 4M multiply-adds or more
@@ -288,6 +288,7 @@ int blas_threads() {
 }
 
 // While alive, this thread's BLAS calls use one thread (other threads' calls are not affected).
+// Without OpenMP it is never needed, as blas_threads() is 1.
 struct OneBlasThread {
 #ifdef _OPENMP
   int saved = omp_get_max_threads();
@@ -297,7 +298,12 @@ struct OneBlasThread {
   ~OneBlasThread() {
     omp_set_num_threads(saved);
   }
+#else
+  OneBlasThread() {}
+  ~OneBlasThread() {}
 #endif
+  OneBlasThread(const OneBlasThread&) = delete;
+  OneBlasThread& operator=(const OneBlasThread&) = delete;
 };
 
 // dst[cols, rows] = src[rows, cols]^T, in tiles that keep both sides' lines in cache.
@@ -359,10 +365,12 @@ void split_gemm(int threads, bool transposed_blocks, bool ta, bool tb, std::size
     return blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c);
   }
   std::optional<Scratch<T>> ct;
-  if (transposed_blocks) try {
+  if (transposed_blocks) {
+    try {
       ct.emplace(m * n);
-    } catch (const std::bad_alloc&) {
+    } catch (const std::bad_alloc&) {  // the blocks go direct
     }
+  }
   T* const scratch = ct ? ct->p : nullptr;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(blocks) schedule(static, 1)

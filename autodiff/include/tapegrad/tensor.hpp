@@ -183,8 +183,8 @@ void set_buffer_cache_limit(std::size_t bytes);
 // and one BLAS thread per block, where the blocks give one thread's bits: faster than OpenBLAS's
 // own split of a narrow product, and the values of one thread. `direct` always asks as given: no
 // timing on first use. `transposed` always takes the transposed call, and `split_transposed` the
-// split with transposed blocks at more than one thread (values then equal to rounding: for tests
-// and measurements).
+// split with transposed blocks at more than one thread (at one, the transposed call; values then
+// equal to rounding: for tests and measurements).
 enum class NarrowGemm { tune, direct, transposed, split_transposed };
 void set_narrow_gemm(NarrowGemm mode);
 

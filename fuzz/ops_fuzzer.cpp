@@ -1472,17 +1472,18 @@ template <class T> struct Program {
     }
 
     if (center.at_edge) return;
-    finite_differences(order, root, used, xs, center, u, gd);
+    finite_differences(order, root, used, xs, center, u, objective(env[root], u), gd);
     if (check_mode & 1) run_gradcheck(order, root, used, xs, center, u);
     if (check_mode & 2) run_hessian(order, root, used, xs, center, u);
   }
 
-  // One central difference of the objective along element e of slot s, at steps h and h/2;
-  // false when a perturbed point crosses a kink, leaves a domain or is not finite.
+  // One central difference of the objective along element e of slot s, at steps h and h/2, and
+  // the second differences at both steps (j0: the objective at the center); false when a
+  // perturbed point crosses a kink, leaves a domain or is not finite.
   bool difference(const std::vector<std::size_t>& order, std::size_t root,
                   std::vector<tg::TensorD>& xs, std::size_t s, std::size_t e, double h,
-                  const Probe& center, const std::vector<double>& u, double& d1, double& d2,
-                  double& magnitude) {
+                  const Probe& center, const std::vector<double>& u, double j0, double& d1,
+                  double& d2, double& c1, double& c2, double& magnitude) {
     const tg::TensorD base = xs[s];
     const double x = std::as_const(base).data()[e];
     double j[4];
@@ -1504,12 +1505,14 @@ template <class T> struct Program {
     const double h1 = (x + h) - (x - h), h2 = (x + h / 2) - (x - h / 2);  // the steps taken
     d1 = (j[0] - j[1]) / h1;
     d2 = (j[2] - j[3]) / h2;
+    c1 = (j[0] - 2 * j0 + j[1]) / (h1 * h1 / 4);
+    c2 = (j[2] - 2 * j0 + j[3]) / (h2 * h2 / 4);
     return true;
   }
 
   void finite_differences(const std::vector<std::size_t>& order, std::size_t root,
                           const std::vector<std::size_t>& used, std::vector<tg::TensorD>& xs,
-                          const Probe& center, const std::vector<double>& u,
+                          const Probe& center, const std::vector<double>& u, double j0,
                           const std::vector<tg::TensorD>& gd) {
     std::size_t total = 0;
     for (std::size_t s : used) total += xs[s].size();
@@ -1527,8 +1530,9 @@ template <class T> struct Program {
       const double x = std::as_const(xs[s]).data()[flat];
       if (!std::isfinite(x)) continue;
       const double h = 1e-3 * std::max(1.0, std::fabs(x));
-      double d1 = 0, d2 = 0, magnitude = 0;
-      if (!difference(order, root, xs, s, flat, h, center, u, d1, d2, magnitude)) continue;
+      double d1 = 0, d2 = 0, c1 = 0, c2 = 0, magnitude = 0;
+      if (!difference(order, root, xs, s, flat, h, center, u, j0, d1, d2, c1, c2, magnitude))
+        continue;
       // Rounding noise of the objective: its terms' magnitudes times a generous count of
       // roundings, over the step. The two steps' disagreement bounds the truncation error;
       // where it is large against the difference itself, the differences cannot judge.
@@ -1536,6 +1540,13 @@ template <class T> struct Program {
           1e3 * std::numeric_limits<double>::epsilon() * magnitude * std::max(1.0, umax) / h;
       const double spread = std::fabs(d1 - d2);
       if (spread > 0.05 * std::fabs(d2) + noise) continue;
+      // A bend sharper than the steps (a softmax between two logits that a step of x moves by
+      // far more than 1): the objective is V-shaped at their scale, both differences give the
+      // mean of the slopes on either side and agree, yet neither is the derivative at x. The
+      // second differences tell: smooth, they agree to O(h^2); across such a bend, each is the
+      // change of slope over its own step, so the shorter step's is about twice the longer's.
+      const double bend = std::fabs(c1 - c2) * h;
+      if (bend > 4 * spread + 8 * noise + 1e-5 * std::fabs(d2)) continue;
       const double a = std::as_const(gd[k]).data()[flat];
       const double tol = 4 * spread + noise + 1e-5 * (std::fabs(a) + std::fabs(d2));
       if (!(std::fabs(a - d2) <= tol))

@@ -227,16 +227,18 @@ template <class T> struct KinkedLoss {
   }
 };
 
-// f'(a - b) as ops of a and b: (a - b) times a constant mask (1/divisor inside), plus the constant
-// outside slopes; differentiable again (the second derivative is the mask).
+// f'(a - b) as ops of a and b: (a - b)/divisor selected by a constant mask where |a - b| < width,
+// plus the constant outside slopes; differentiable again (the second derivative is the mask).
+// Selected, not multiplied by a 0/1 mask: outside, a - b may be infinite, and inf * 0 would make
+// the slope there NaN instead of +-height.
 template <class T>
 Tensor<T> kinked_slope(const char* op, const Tensor<T>& a, const Tensor<T>& b,
                        const KinkedLoss<T>& f) {
   const Tensor<T> outside = map_binary(op, a, b, [f](T x, T y) { return f.outside_slope(x - y); });
   if (f.width == T(0)) return outside;
-  const Tensor<T> inside = map_binary(
-      op, a, b, [f](T x, T y) { return std::abs(x - y) < f.width ? T(1) / f.divisor : T(0); });
-  return mul(a - b, inside) + outside;
+  const Tensor<T> inside =
+      map_binary(op, a, b, [f](T x, T y) { return T(std::abs(x - y) < f.width); });
+  return where(inside, scale(a - b, T(1) / f.divisor), Tensor<T>::scalar(T(0))) + outside;
 }
 
 template <class T> class KinkedLossNode final : public SavingNode<T, 2> {

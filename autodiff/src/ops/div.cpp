@@ -1,5 +1,6 @@
 // div: a / b elementwise with NumPy broadcasting; IEEE-754 for b = 0 (inf/NaN, no error).
-// Adjoint: da = G/b, db = -G*a/b^2.
+// Adjoint: da = G/b, db = -G*a/b^2, evaluated as -G*(a/b)/b (PyTorch's order): b^2 underflows to
+// 0 for |b| below 1e-154 (float: 1e-19), where a/b/b is still finite.
 #include <limits>
 
 #include "../kernels.hpp"
@@ -15,7 +16,7 @@ template <class T> class DivNode final : public SavingNode<T, 2> {
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     Tensor<T> b = this->get(1);
     if (this->needs_grad(0)) grads[0] = div(g, b);
-    if (this->needs_grad(1)) grads[1] = neg(div(mul(g, this->get(0)), mul(b, b)));
+    if (this->needs_grad(1)) grads[1] = neg(mul(g, div(div(this->get(0), b), b)));
   }
 };
 
@@ -122,7 +123,15 @@ OpCases div_cases() {
               return grad(sum(a / b), {a, b})[1];
             },
             Shape{2},
-            {-inf, -0.75}}},
+            {-inf, -0.75}},
+           // a = b = 1e-170: db = -1/b = -1e170, although b^2 is 0 in double.
+           {"d/db sum(a / b) at b = 1e-170",
+            [] {
+              TensorD a = TensorD::vector({1e-170}, true), b = TensorD::vector({1e-170}, true);
+              return grad(sum(a / b), {a, b})[1];
+            },
+            Shape{1},
+            {-1e170}}},
       .errors = {{"[2,3] / [3,2]", ErrorKind::shape, "shapes [2,3] and [3,2]",
                   [] {
                     div(TensorD::zeros(Shape{2, 3}, true), TensorD::zeros(Shape{3, 2}, true));

@@ -31,6 +31,7 @@ template <class T> std::vector<GradSample<T>> huber_loss_samples(std::uint64_t s
 // is [1, -1, 0.5, -1]: d itself up to |d| = delta, delta*sign(d) beyond.
 OpCases huber_loss_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  constexpr double inf = std::numeric_limits<double>::infinity();
   return {
       .forward =
           {{"[4] delta 1 mean",
@@ -63,7 +64,15 @@ OpCases huber_loss_cases() {
               return tg::grad(huber_loss(a, TensorD::zeros(Shape{4}), 1, Reduction::sum), {a})[0];
             },
             Shape{4},
-            {1, -1, 0.5, -1}}},
+            {1, -1, 0.5, -1}},
+           {"gradient at an infinite a - b: delta*sign(a - b), not NaN",
+            [] {
+              TensorD a = TensorD::vector({0.5, -1}, true);
+              return tg::grad(huber_loss(a, TensorD::vector({inf, -inf}), 0.5, Reduction::sum),
+                              {a})[0];
+            },
+            Shape{2},
+            {-0.5, 0.5}}},
       .errors = {{"shapes differ", ErrorKind::shape, "[2,3] and [3,2]",
                   [] {
                     huber_loss(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{3, 2}));

@@ -32,6 +32,7 @@ template <class T> std::vector<GradSample<T>> smooth_l1_loss_samples(std::uint64
 // is [0.5, -1]; beta 0 at d = [2, 0, -1] is [1, 0, -1], l1's.
 OpCases smooth_l1_loss_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  constexpr double inf = std::numeric_limits<double>::infinity();
   return {
       .forward = {{"[4] beta 1 mean",
                    [] {
@@ -80,7 +81,16 @@ OpCases smooth_l1_loss_cases() {
                                      {a})[0];
                    },
                    Shape{3},
-                   {1, 0, -1}}},
+                   {1, 0, -1}},
+                  {"gradient at an infinite a - b: sign(a - b), not NaN",
+                   [] {
+                     TensorD a = TensorD::vector({0.5, -1}, true);
+                     return tg::grad(
+                         smooth_l1_loss(a, TensorD::vector({inf, -inf}), 0.5, Reduction::sum),
+                         {a})[0];
+                   },
+                   Shape{2},
+                   {-1, 1}}},
       .errors = {{"shapes differ", ErrorKind::shape, "[2,3] and [3,2]",
                   [] {
                     smooth_l1_loss(TensorD::zeros(Shape{2, 3}), TensorD::zeros(Shape{3, 2}));

@@ -1,7 +1,8 @@
 // xdivy: x / y, except 0 wherever x == 0 (even at y == 0). It is to division what xlogy is to
 // log: a term whose numerator is 0 (such as the gradient of a 0 log 0 term) stays 0 and finite.
-// Adjoint: dx = G/y where x != 0, else 0; dy = -G*x/y^2 where x != 0, else 0. The mask selects:
-// multiplying by it would turn an infinite G at x = 0 into NaN.
+// Adjoint: dx = G/y where x != 0, else 0; dy = -G*x/y^2 where x != 0, else 0, evaluated as
+// -((G*x)/y)/y (y^2 underflows to 0 for |y| below 1e-154 where this is still finite). The mask
+// selects: multiplying by it would turn an infinite G at x = 0 into NaN.
 #include <limits>
 
 #include "../kernels.hpp"
@@ -23,7 +24,7 @@ template <class T> class XdivyNode final : public SavingNode<T, 2> {
         detail::map_unary("xdivy", x.detach(), [](T v) { return T(v != T(0)); });
     const Tensor<T> selected = relu_backward(g, nonzero);
     if (this->needs_grad(0)) grads[0] = xdivy(selected, y);
-    if (this->needs_grad(1)) grads[1] = neg(xdivy(mul(selected, x), mul(y, y)));
+    if (this->needs_grad(1)) grads[1] = neg(xdivy(xdivy(mul(selected, x), y), y));
   }
 };
 
@@ -73,6 +74,13 @@ OpCases xdivy_cases() {
             },
             Shape{2},
             {0, -0.125}},
+           {"dy finite where y^2 underflows",
+            [] {
+              TensorD x = TensorD::vector({1e-170}, true), y = TensorD::vector({1e-170}, true);
+              return grad(sum(xdivy(x, y)), {x, y})[1];
+            },
+            Shape{1},
+            {-1e170}},
            {"dy of a 0-d y, an infinite upstream where x == 0",
             [] {
               TensorD x = TensorD::vector({0, 2, 0}, true), y = TensorD::scalar(2, true);

@@ -1,8 +1,9 @@
 // abs: |x|, NaN for a NaN. Saves its input. Adjoint: G*sign(x), 0 at x = 0 (PyTorch's
 // convention, a subgradient), written as relu_backward(G, x) - relu_backward(G, -x) so that the
 // recorded backward is differentiable (abs'' = 0 away from 0) and exact: G, -G or 0, selected.
-// At a NaN input both terms pass G; a constant factor, NaN there and 1 elsewhere, then gives
-// PyTorch's NaN (G*sgn(x)) without touching the other entries.
+// At a NaN input both terms pass G; a constant factor, NaN there and 1 elsewhere, then gives NaN
+// (G*sign(x) with sign(NaN) = NaN, see sign) without touching the other entries. PyTorch gives 0
+// there, from its sign(NaN) = 0.
 #include <limits>
 
 #include "../kernels.hpp"

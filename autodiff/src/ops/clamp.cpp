@@ -1,10 +1,10 @@
 // clamp: min(max(x, lo), hi) with either bound optional (at least one given: DomainError
 // otherwise, as PyTorch raises); lo > hi gives hi everywhere, a NaN input or bound gives NaN.
 // Saves its input. Adjoint: G where lo <= x <= hi (bounds inclusive, PyTorch's convention:
-// its clamp_backward selects G where x >= lo and x <= hi), else 0; 0 at a NaN input. Each bound
-// is applied as D - relu_backward(D, lo - x) (and D - relu_backward(D, x - hi)): relu_backward
-// passes D exactly where x < lo (x > hi), and x - lo is positive exactly where x > lo in IEEE-754;
-// the recorded backward is differentiable (clamp'' = 0 off the bounds).
+// its clamp_backward selects G where x >= lo and x <= hi), else 0; 0 at a NaN input. Selected by
+// relu_backward with a constant selector, never multiplied or subtracted: an infinite or NaN G at
+// a clamped entry still gives exactly 0 there, as PyTorch's. The recorded backward is linear in G,
+// so differentiable (clamp'' = 0 off the bounds).
 #include <limits>
 #include <optional>
 
@@ -20,11 +20,10 @@ template <class T> class ClampNode final : public SavingNode<T, 1> {
   std::optional<T> lo, hi;
   const char* name() const override { return "clamp"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    const Tensor<T> x = this->get(0);
-    Tensor<T> d = g;
-    if (lo) d = d - relu_backward(d, *lo - x);
-    if (hi) d = d - relu_backward(d, x - *hi);
-    grads[0] = d;
+    const Tensor<T> inside = detail::map_unary("clamp", this->get(0), [lo = lo, hi = hi](T v) {
+      return (!lo || v >= *lo) && (!hi || v <= *hi) ? T(1) : T(0);
+    });
+    grads[0] = relu_backward(g, inside);
   }
 };
 
@@ -62,7 +61,7 @@ template <class T> std::vector<GradSample<T>> clamp_samples(std::uint64_t seed) 
 OpCases clamp_cases() {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  return {
+  OpCases cases{
       .forward =
           {{"[7] both bounds",
             [] {
@@ -121,10 +120,20 @@ OpCases clamp_cases() {
               return grad(sum(clamp(x, 2.0, 1.0)), {x})[0];
             },
             Shape{3},
-            {0, 0, 0}}},
+            {0, 0, 0}},
+           {"gradient 0 at clamped entries whatever the upstream",
+            [] {
+              TensorD x = TensorD::vector({-2, 0.5, 3, -3, 0}, true);
+              return grad(clamp(x, -1.0, 1.0), {x}, TensorD::vector({nan, nan, inf, -inf, inf}))[0];
+            },
+            Shape{5},
+            {0, nan, 0, 0, inf}}},
       .errors = {{"no bound", ErrorKind::domain, "at least one of lo and hi", [] {
                     clamp(TensorD::zeros(Shape{2, 3}), std::nullopt, std::nullopt);
                   }}}};
+  // A selection of G by a constant mask of x (clamp is piecewise linear).
+  cases.gradient_constant_in_inputs = true;
+  return cases;
 }
 
 }  // namespace

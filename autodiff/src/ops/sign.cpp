@@ -1,4 +1,5 @@
-// sign: -1, 0 or 1 (sign(0) = 0, NaN for a NaN), as PyTorch. Piecewise constant: its adjoint is
+// sign: -1, 0 or 1 (sign(0) = 0), and NaN for a NaN, as NumPy: PyTorch (1.13 and later) returns 0
+// there, which turns a NaN into an ordinary number downstream. Piecewise constant: its adjoint is
 // zeros of x's shape (whatever G), and nothing is saved.
 #include <limits>
 

@@ -1,9 +1,11 @@
 // leaky_relu: x where x > 0, else slope*x (NaN for a NaN), as PyTorch. Saves its input.
 // Adjoint: G where x > 0, else slope*G, so leaky_relu'(0) = slope and a NaN input gets slope*G
-// (PyTorch's leaky_relu_backward tests x > 0). Written as P + (G - P)*slope with P = G where
-// x > 0, else exactly 0: relu_backward(G, x), which records the dependence on x (the recorded
-// backward stays differentiable, leaky_relu'' = 0 away from 0), but passes G at a NaN too, so it
-// goes once more through relu_backward with a constant selector that is positive only where x > 0.
+// (PyTorch's leaky_relu_backward tests x > 0). Written as P + slope*R with P = G where x > 0,
+// else exactly 0, and R = G where not x > 0, else exactly 0: both selected, never G - P, which
+// is inf - inf (NaN) where G is infinite. P is relu_backward(G, x), which records the dependence
+// on x (the recorded backward stays differentiable, leaky_relu'' = 0 away from 0), but passes G
+// at a NaN too, so it goes once more through relu_backward with a constant selector that is
+// positive only where x > 0; R is G through the opposite selector.
 #include <limits>
 
 #include "../kernels.hpp"
@@ -22,7 +24,7 @@ template <class T> class LeakyReluNode final : public SavingNode<T, 1> {
     const Tensor<T> positive =
         detail::map_unary("leaky_relu", x, [](T v) { return v > T(0) ? T(1) : T(-1); });
     const Tensor<T> passed = relu_backward(relu_backward(g, x), positive);
-    grads[0] = passed + (g - passed) * slope;
+    grads[0] = passed + relu_backward(g, neg(positive)) * slope;
   }
 };
 
@@ -70,7 +72,16 @@ OpCases leaky_relu_cases() {
              return grad(sum(leaky_relu(x)), {x})[0];
            },
            Shape{3},
-           {0.01, 0.01, 0.01}}}};
+           {0.01, 0.01, 0.01}},
+          {"gradient for an infinite upstream: G or slope*G, never inf - inf",
+           [] {
+             constexpr double inf = std::numeric_limits<double>::infinity();
+             TensorD x = TensorD::vector({2, -1, inf}, true);
+             return grad(leaky_relu(x, 0.2), {x}, TensorD::vector({inf, inf, -inf}))[0];
+           },
+           Shape{3},
+           {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(),
+            -std::numeric_limits<double>::infinity()}}}};
   cases.accepts_every_input = true;
   return cases;
 }

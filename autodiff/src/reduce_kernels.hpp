@@ -276,8 +276,9 @@ template <class T> T slice_variance(const Slice<T>& s, double correction) {
 }
 
 // var's adjoint for G in var's result shape: 2 (x - mean) / (N - correction) G, differentiable
-// in x and G. Where N - correction <= 0 there is no finite gradient: G inf, NaN where x is its
-// slice's mean (PyTorch's rule for a full reduction).
+// in x and G. Where N - correction <= 0 there is no finite gradient: G*(x - mean)*inf, the limit
+// as N - correction falls to 0 (PyTorch's 2/(N - correction) at N = correction): -inf below the
+// mean, inf above, NaN at the mean or a NaN.
 template <class T>
 Tensor<T> var_adjoint(const char* op, const Tensor<T>& g, const Tensor<T>& x, const ReducePlan& p,
                       double correction) {
@@ -290,7 +291,7 @@ Tensor<T> var_adjoint(const char* op, const Tensor<T>& g, const Tensor<T>& x, co
       return total / T(s.size);
     });
     const Tensor<T> w = slice_weights(op, x, p, means, [](const Slice<T>& s, std::size_t i, T m) {
-      return s[i] == m ? std::numeric_limits<T>::quiet_NaN() : std::numeric_limits<T>::infinity();
+      return (s[i] - m) * std::numeric_limits<T>::infinity();
     });
     return mul(expand_back(g, p), w);
   }

@@ -98,7 +98,7 @@ OpCases var_cases() {
                          return var_gradient(TensorD::vector({1, 3, 2}), 3);
                        },
                        Shape{3},
-                       {inf, inf, nan}}},
+                       {-inf, inf, nan}}},
           .errors = {{"axis 2 of [2,3]", ErrorKind::axis, "axis 2 out of range for shape [2,3]",
                       [] {
                         var(TensorD::zeros(Shape{2, 3}), 2);

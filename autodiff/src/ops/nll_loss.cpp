@@ -27,13 +27,17 @@ template <class T> class NllLossNode final : public SavingNode<T, 0> {
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
     const std::size_t n = labels.size();
     const Labels* source = detail::backward_label_source(labels, recording, recorded_labels);
-    Tensor<T> pick = detail::zeros_output<T>("nll_loss", Shape{n, classes});
-    detail::launch([p = pick.data(), n, classes = classes, source, ignore = options.ignore_index] {
-      for (std::size_t i = 0; i < n; ++i)
-        if ((*source)[i] != ignore) p[i * classes + std::size_t((*source)[i])] = -1;
-    });
-    grads[0] = mul(
-        pick, detail::row_upstream("nll_loss", g, source, options.ignore_index, options.reduction));
+    Tensor<T> picked = detail::zeros_output<T>("nll_loss", Shape{n, classes});
+    detail::launch(
+        [p = picked.data(), n, classes = classes, source, ignore = options.ignore_index] {
+          for (std::size_t i = 0; i < n; ++i)
+            if ((*source)[i] != ignore) p[i * classes + std::size_t((*source)[i])] = 1;
+        });
+    // -G at each row's label, selected (PyTorch scatters it): 0 elsewhere even for an infinite G,
+    // where multiplying by a one-hot would give inf * 0 = NaN.
+    const Tensor<T> up =
+        detail::row_upstream("nll_loss", g, source, options.ignore_index, options.reduction);
+    grads[0] = where(picked, neg(up), Tensor<T>::scalar(T(0)));
   }
   void release_saved() override { labels = Labels(); }
 };
@@ -83,74 +87,84 @@ OpCases nll_loss_cases() {
     return TensorD::matrix({{-1.5, -0.25, -2}, {-0.5, -3, -1}, {-2.5, -0.75, -0.125}},
                            requires_grad);
   };
-  OpCases cases = {.forward = {{"[3,3] mean",
-                                [] {
-                                  return nll_loss(x(), Labels{0, 2, 1});
-                                },
-                                Shape{},
-                                {1.0833333333333333}},
-                               {"[3,3] one row ignored, mean",
-                                [] {
-                                  return nll_loss(x(), Labels{1, -100, 2});
-                                },
-                                Shape{},
-                                {0.1875}},
-                               {"[3,3] one row ignored, sum",
-                                [] {
-                                  return nll_loss(x(), Labels{1, -100, 2}, Reduction::sum);
-                                },
-                                Shape{},
-                                {0.375}},
-                               {"[3,3] one row ignored, none",
-                                [] {
-                                  return nll_loss(x(), Labels{1, -100, 2}, Reduction::none);
-                                },
-                                Shape{3},
-                                {0.25, 0, 0.125}},
-                               {"[3,3] ignore_index 2, sum",
-                                [] {
-                                  return nll_loss(x(), Labels{0, 2, 1},
-                                                  {.ignore_index = 2, .reduction = Reduction::sum});
-                                },
-                                Shape{},
-                                {2.25}},
-                               {"all ignored, mean is NaN",
-                                [] {
-                                  return nll_loss(x(), Labels{-100, -100, -100});
-                                },
-                                Shape{},
-                                {nan}},
-                               {"gradient of the mean over the rows left",
-                                [] {
-                                  TensorD lp = x(true);
-                                  return tg::grad(nll_loss(lp, Labels{1, -100, 2}), {lp})[0];
-                                },
-                                Shape{3, 3},
-                                {0, -0.5, 0, 0, 0, 0, 0, 0, -0.5}}},
-                   .errors = {{"label out of range", ErrorKind::index, "label 3 at row 1",
-                               [] {
-                                 nll_loss(x(), Labels{0, 3, 1});
-                               }},
-                              {"negative label", ErrorKind::index, "label -1 at row 0",
-                               [] {
-                                 nll_loss(x(), Labels{-1, 0, 1});
-                               }},
-                              {"-100 is a label once ignore_index is another", ErrorKind::index,
-                               "label -100 at row 0",
-                               [] {
-                                 nll_loss(x(), Labels{-100, 0, 1}, {.ignore_index = 1});
-                               }},
-                              {"label count", ErrorKind::shape, "2 labels for log_probs[3,3]",
-                               [] {
-                                 nll_loss(x(), Labels{0, 1});
-                               }},
-                              {"not 2-D", ErrorKind::shape, "[3]",
-                               [] {
-                                 nll_loss(TensorD::vector({-1, -2, -3}), Labels{0});
-                               }},
-                              {"unknown reduction", ErrorKind::domain, "unknown reduction 4", [] {
-                                 nll_loss(x(), Labels{0, 1, 2}, static_cast<Reduction>(4));
-                               }}}};
+  OpCases cases = {
+      .forward = {{"[3,3] mean",
+                   [] {
+                     return nll_loss(x(), Labels{0, 2, 1});
+                   },
+                   Shape{},
+                   {1.0833333333333333}},
+                  {"[3,3] one row ignored, mean",
+                   [] {
+                     return nll_loss(x(), Labels{1, -100, 2});
+                   },
+                   Shape{},
+                   {0.1875}},
+                  {"[3,3] one row ignored, sum",
+                   [] {
+                     return nll_loss(x(), Labels{1, -100, 2}, Reduction::sum);
+                   },
+                   Shape{},
+                   {0.375}},
+                  {"[3,3] one row ignored, none",
+                   [] {
+                     return nll_loss(x(), Labels{1, -100, 2}, Reduction::none);
+                   },
+                   Shape{3},
+                   {0.25, 0, 0.125}},
+                  {"[3,3] ignore_index 2, sum",
+                   [] {
+                     return nll_loss(x(), Labels{0, 2, 1},
+                                     {.ignore_index = 2, .reduction = Reduction::sum});
+                   },
+                   Shape{},
+                   {2.25}},
+                  {"all ignored, mean is NaN",
+                   [] {
+                     return nll_loss(x(), Labels{-100, -100, -100});
+                   },
+                   Shape{},
+                   {nan}},
+                  {"gradient of the mean over the rows left",
+                   [] {
+                     TensorD lp = x(true);
+                     return tg::grad(nll_loss(lp, Labels{1, -100, 2}), {lp})[0];
+                   },
+                   Shape{3, 3},
+                   {0, -0.5, 0, 0, 0, 0, 0, 0, -0.5}},
+                  {"gradient for an infinite upstream: -G at the label, 0 elsewhere",
+                   [] {
+                     TensorD lp = x(true);
+                     const double inf = std::numeric_limits<double>::infinity();
+                     return tg::grad(nll_loss(lp, Labels{1, 0, -100}, Reduction::none), {lp},
+                                     TensorD::vector({inf, 2, inf}))[0];
+                   },
+                   Shape{3, 3},
+                   {0, -std::numeric_limits<double>::infinity(), 0, -2, 0, 0, 0, 0, 0}}},
+      .errors = {
+          {"label out of range", ErrorKind::index, "label 3 at row 1",
+           [] {
+             nll_loss(x(), Labels{0, 3, 1});
+           }},
+          {"negative label", ErrorKind::index, "label -1 at row 0",
+           [] {
+             nll_loss(x(), Labels{-1, 0, 1});
+           }},
+          {"-100 is a label once ignore_index is another", ErrorKind::index, "label -100 at row 0",
+           [] {
+             nll_loss(x(), Labels{-100, 0, 1}, {.ignore_index = 1});
+           }},
+          {"label count", ErrorKind::shape, "2 labels for log_probs[3,3]",
+           [] {
+             nll_loss(x(), Labels{0, 1});
+           }},
+          {"not 2-D", ErrorKind::shape, "[3]",
+           [] {
+             nll_loss(TensorD::vector({-1, -2, -3}), Labels{0});
+           }},
+          {"unknown reduction", ErrorKind::domain, "unknown reduction 4", [] {
+             nll_loss(x(), Labels{0, 1, 2}, static_cast<Reduction>(4));
+           }}}};
   cases.gradient_constant_in_inputs = true;
   return cases;
 }

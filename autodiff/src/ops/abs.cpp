@@ -1,9 +1,8 @@
 // abs: |x|, NaN for a NaN. Saves its input. Adjoint: G*sign(x), 0 at x = 0 (PyTorch's
-// convention, a subgradient), written as relu_backward(G, x) - relu_backward(G, -x) so that the
-// recorded backward is differentiable (abs'' = 0 away from 0) and exact: G, -G or 0, selected.
-// At a NaN input both terms pass G; a constant factor, NaN there and 1 elsewhere, then gives NaN
-// (G*sign(x) with sign(NaN) = NaN, see sign) without touching the other entries. PyTorch gives 0
-// there, from its sign(NaN) = 0.
+// convention, a subgradient), as PyTorch computes it: G times a constant sign(x), so the recorded
+// backward is linear in G (abs'' = 0 away from 0), G*0 is NaN where G is infinite or NaN at x = 0
+// (PyTorch's too), and a NaN input gives NaN (sign(NaN) = NaN, see sign; PyTorch gives 0 there,
+// from its sign(NaN) = 0).
 #include <limits>
 
 #include "../kernels.hpp"
@@ -17,14 +16,9 @@ template <class T> class AbsNode final : public SavingNode<T, 1> {
  public:
   const char* name() const override { return "abs"; }
   void backward(const Tensor<T>& g, Grads<T>& grads) override {
-    const Tensor<T> x = this->get(0);
-    Tensor<T> d = relu_backward(g, x) - relu_backward(g, neg(x));
-    // Under a recording the factor is always applied (1 leaves d's bits as they are), so that the
-    // tape is right for a NaN that only a later run's values hold.
-    if (detail::active_capture() ||
-        std::any_of(x.data(), x.data() + x.size(), [](T v) { return v != v; }))
-      d = d * detail::map_unary("abs", x, [](T v) { return v != v ? v : T(1); });
-    grads[0] = d;
+    grads[0] = mul(g, detail::map_unary("abs", this->get(0), [](T v) {
+                     return v > T(0) ? T(1) : v < T(0) ? T(-1) : v == T(0) ? T(0) : v;
+                   }));
   }
 };
 
@@ -62,8 +56,16 @@ OpCases abs_cases() {
                                   return grad(sum(abs(x)), {x})[0];
                                 },
                                 Shape{4},
-                                {-1, nan, 0, 1}}}};
+                                {-1, nan, 0, 1}},
+                               {"gradient G*0 at 0: NaN for an infinite upstream, as PyTorch",
+                                [] {
+                                  TensorD x = TensorD::vector({0, 2, -1}, true);
+                                  return grad(abs(x), {x}, TensorD::vector({inf, inf, inf}))[0];
+                                },
+                                Shape{3},
+                                {nan, inf, -inf}}}};
   cases.accepts_every_input = true;
+  cases.gradient_constant_in_inputs = true;  // G times a constant sign
   return cases;
 }
 

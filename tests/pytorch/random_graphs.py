@@ -9,11 +9,14 @@ accumulate), and feed a node to itself (maximum(x, x), x - x: ties and zeros whe
 conventions are PyTorch's). Inputs keep clear of the domain edges where the engine documents a
 convention other than PyTorch's (bce's p at exactly 0 or 1, whose log torch clamps at -100).
 
-With --specials, one graph in four also draws leaf values among 0, -0, +-inf, NaN, +-800, 1e-300
-and +-1, and keeps results that are not finite; those graphs compare values and first-order
+With --specials, one graph in four also draws leaf values among 0, -0, +-inf, NaN, +-800 and
+1e-300, and keeps results that are not finite; those graphs compare values and first-order
 gradients (the second order there goes through products of 0 and inf whose outcome depends on
-how each framework arranges its formulas), and skip the cases documented_difference lists. It
-explores: PyTorch's own results there are not always consistent (see documented_difference).
+how each framework arranges its formulas), and skip the cases documented_difference lists. This
+mode explores, and is not part of compare-pytorch.sh's verdict: PyTorch's own results there are
+not always consistent (elu's gradient at a NaN depends on the tensor's length), and about one
+graph in 2,000 still differs, in cases not classified yet (ties against a cosine similarity
+that the two round to either side of 1, infinite gradients meeting in a cross-entropy).
 
 Usage: random_graphs.py PROGRAM [GRAPHS] [SEED] [--specials]; exits 1 on any mismatch, printing
 the graph."""
@@ -37,12 +40,12 @@ def bce_ref(p, y, red):
 
 
 class Node:
-    def __init__(self, t, positive=False, prob=False):
-        self.t, self.positive, self.prob = t, positive, prob
+    def __init__(self, t, positive=False, prob=False, loss=False):
+        self.t, self.positive, self.prob, self.loss = t, positive, prob, loss
 
 
 # Values whose results IEEE-754 and the ops' conventions decide (a graph with specials has a few).
-SPECIALS = [0.0, -0.0, math.inf, -math.inf, math.nan, 800.0, -800.0, 1e-300, 1.0, -1.0]
+SPECIALS = [0.0, -0.0, math.inf, -math.inf, math.nan, 800.0, -800.0, 1e-300]
 
 
 class Graph:
@@ -63,7 +66,10 @@ class Graph:
             self.leaves.append(t)
 
     def pick(self, cond=lambda n: True):
-        cands = [i for i, n in enumerate(self.nodes) if cond(n)]
+        # With specials a loss is not an input of later ops: an infinite upstream gradient into a
+        # cross-entropy gives inf - inf (NaN) in torch's two-step backward where the engine's
+        # fused one gives +-inf.
+        cands = [i for i, n in enumerate(self.nodes) if cond(n) and not (self.specials and n.loss)]
         return self.rng.choice(cands) if cands else None
 
 
@@ -342,10 +348,10 @@ OPS = {
             lambda x, at: bce_ref(x[0], x[1], RED[at[0]]), {}),
     'bce_with_logits': (same_shape_pair(cond_b=is_prob_target, attrs=red_attr),
                         lambda x, at: F.binary_cross_entropy_with_logits(x[0], x[1], reduction=RED[at[0]]), {}),
-    'softmax_ce': (with_attrs(lambda n: rank(n) == 2 and nonempty(n), labels_attrs), ce_fn, {}),
-    'nll_loss': (with_attrs(lambda n: rank(n) == 2 and nonempty(n), labels_attrs), nll_fn, {}),
+    'softmax_ce': (with_attrs(lambda n: rank(n) == 2 and nonempty(n), labels_attrs), ce_fn, {'loss': True}),
+    'nll_loss': (with_attrs(lambda n: rank(n) == 2 and nonempty(n), labels_attrs), nll_fn, {'loss': True}),
     'softmax_ce_targets': (same_shape_pair(lambda n: rank(n) == 2, lambda n: n.prob, red_attr),
-                           lambda x, at: F.cross_entropy(x[0], x[1], reduction=RED[at[0]]), {}),
+                           lambda x, at: F.cross_entropy(x[0], x[1], reduction=RED[at[0]]), {'loss': True}),
     'cosine_similarity': (same_shape_pair(lambda n: rank(n) >= 1,
                                           attrs=lambda rng: [rng.choice([0, -1])]),
                           lambda x, at: F.cosine_similarity(x[0], x[1], at[0]), {}),
@@ -375,6 +381,22 @@ def documented_difference(name, inputs, attrs):
         return bool(((b == -math.inf) | ((b == 0) & b.signbit())).any())
     if name == 'elu':
         return bool(x.isnan().any())
+    if name == 'softmax_ce_targets':
+        # A target of 0 at a logit of -inf (a masked class): the engine takes 0 * log 0 as 0,
+        # xlogy's rule; torch's 0 * -inf is NaN. (Other targets at -inf: not classified yet.)
+        return bool((x == -math.inf).any())
+    if name == 'bce_with_logits':
+        # At an infinite logit the engine gives the loss's limit (inf where y > 0 at z = -inf);
+        # torch's log(exp(-m) + exp(-z - m)) with m = inf is NaN.
+        return bool(x.isinf().any())
+    if name in ('div', 'xdivy', 'pow_tensor'):
+        # A divisor (or base) below 1e-100 scales the last bits of its upstream gradient by 1e100
+        # and more; the two sum that upstream in different orders.
+        b = inputs[1].detach()
+        return bool((b.abs() < 1e-100).any())
+    if name in ('sin', 'cos'):
+        # Beyond 1e6 one ulp of x (which the two may round differently upstream) moves the result.
+        return bool((x.abs() > 1e6).any())
     if name in ('sign', 'abs'):
         return bool(x.isnan().any())
     if name in ('l1_loss', 'smooth_l1_loss', 'huber_loss'):
@@ -520,13 +542,19 @@ def main():
             # Values and first-order gradients to 1e-9; second order sums more terms.
             tol = 1e-7 if key.startswith('grad2') else 1e-9
             if not isinstance(got, list) or not close(got, theirs, tol):
-                wrong.append((key, got, theirs))
+                wrong.append((key, got, theirs, tol))
         if wrong:
             bad += 1
             print('MISMATCH in graph %d:' % k)
             print('\n'.join('  ' + line[:200] for line in g.lines if not line.startswith('weights')))
-            for key, got, theirs in wrong[:4]:
-                print('  %s\n    ours  %s\n    torch %s' % (key, str(got)[:300], str(theirs)[:300]))
+            for key, got, theirs, tol in wrong[:4]:
+                if not isinstance(got, list) or len(got) != len(theirs):
+                    print('  %s\n    ours  %s\n    torch %s' % (key, str(got)[:300], theirs[:8]))
+                    continue
+                differ = [i for i, (p, q) in enumerate(zip(got, theirs)) if not close([p], [q], tol)]
+                print('  %s, elements %s of %d:' % (key, differ[:6], len(got)))
+                print('    ours  %s\n    torch %s' % ([got[i] for i in differ[:6]],
+                                                     [theirs[i] for i in differ[:6]]))
     print('compared %d random graphs (%d ops of %d) with PyTorch %s: %d bad'
           % (count, len(ops_seen), len(OPS), torch.__version__, bad))
     sys.exit(1 if bad else 0)

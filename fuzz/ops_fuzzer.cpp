@@ -269,14 +269,16 @@ template <class U> std::uint8_t sign_class(U v) {
   return v < 0 ? 0 : v == 0 ? 1 : v > 0 ? 2 : 3;
 }
 
-// Appends the classes of t's elements; returns whether any sits exactly on the edge.
+// Appends the classes of t's elements; returns whether any sits exactly on the edge, or on a
+// subnormal next to it: there 1/x overflows, so an adjoint with 1/x in it is inf (the gradient of
+// x/x, 0 in value, is inf - inf) however finite the forward values are.
 template <class U>
 bool classify(const tg::Tensor<U>& t, Edge edge, std::vector<std::uint8_t>& out) {
   const U* p = std::as_const(t).data();
   bool on_edge = false;
   for (std::size_t i = 0; i < t.size(); ++i) {
     out.push_back(sign_class(p[i]));
-    on_edge = on_edge || out.back() == 1;
+    on_edge = on_edge || out.back() == 1 || std::fabs(p[i]) < std::numeric_limits<U>::min();
     if (edge == Edge::unit) {
       out.push_back(sign_class(U(1) - p[i]));
       on_edge = on_edge || out.back() == 1;

@@ -1,7 +1,7 @@
-// Runs the random graphs that random_graphs.py writes (float64) and prints, for each, every node's
-// value, the gradient of L = sum over nodes of sum(node * W) with respect to every leaf that
-// requires one, and the gradient of R = sum of those gradients squared (double backward).
-// random_graphs.py computes the same with PyTorch and compares.
+// Runs the random graphs that random_graphs.py writes (in double, or float with --float) and
+// prints, for each, every node's value, the gradient of L = sum over nodes of sum(node * W) with
+// respect to every leaf that requires one, and the gradient of R = sum of those gradients squared
+// (double backward). random_graphs.py computes the same with PyTorch and compares.
 //
 // Input, one graph after another:
 //   graph K
@@ -23,10 +23,10 @@
 
 using tg::Reduction;
 using tg::Shape;
-using tg::TensorD;
-using Inputs = std::vector<TensorD>;
+using tg::Tensor;
+template <class T> using Inputs = std::vector<Tensor<T>>;
 using Attrs = std::vector<double>;
-using OpFn = std::function<TensorD(const Inputs&, const Attrs&)>;
+template <class T> using OpFn = std::function<Tensor<T>(const Inputs<T>&, const Attrs&)>;
 
 namespace {
 
@@ -43,140 +43,142 @@ std::vector<std::int64_t> tail(const Attrs& at, std::size_t from) {
 }
 
 // A reduction's attributes: [0, _, _] over all elements, [1, axis, keepdim] along one axis.
-OpFn reduction_op(TensorD (*all)(const TensorD&), TensorD (*axis)(const TensorD&, int, bool)) {
-  return [all, axis](const Inputs& x, const Attrs& at) {
+template <class T>
+OpFn<T> reduction_op(Tensor<T> (*all)(const Tensor<T>&),
+                     Tensor<T> (*axis)(const Tensor<T>&, int, bool)) {
+  return [all, axis](const Inputs<T>& x, const Attrs& at) {
     return at[0] == 0 ? all(x[0]) : axis(x[0], as_int(at[1]), at[2] != 0);
   };
 }
 
-template <TensorD (*f)(const TensorD&)> OpFn unary() {
-  return [](const Inputs& x, const Attrs&) { return f(x[0]); };
+template <class T, Tensor<T> (*f)(const Tensor<T>&)> OpFn<T> unary() {
+  return [](const Inputs<T>& x, const Attrs&) { return f(x[0]); };
 }
 
-const std::map<std::string, OpFn>& ops() {
-  static const std::map<std::string, OpFn> table = {
-      {"neg", unary<tg::neg<double>>()},
-      {"exp", unary<tg::exp<double>>()},
-      {"log", unary<tg::log<double>>()},
-      {"sigmoid", unary<tg::sigmoid<double>>()},
-      {"tanh", unary<tg::tanh<double>>()},
-      {"relu", unary<tg::relu<double>>()},
-      {"abs", unary<tg::abs<double>>()},
-      {"sqrt", unary<tg::sqrt<double>>()},
-      {"square", unary<tg::square<double>>()},
-      {"sin", unary<tg::sin<double>>()},
-      {"cos", unary<tg::cos<double>>()},
-      {"log1p", unary<tg::log1p<double>>()},
-      {"expm1", unary<tg::expm1<double>>()},
-      {"sign", unary<tg::sign<double>>()},
-      {"flatten", unary<tg::flatten<double>>()},
-      {"transpose", [](const Inputs& x, const Attrs&) { return tg::transpose(x[0]); }},
-      {"softmax", unary<tg::softmax<double>>()},
-      {"log_softmax", unary<tg::log_softmax<double>>()},
-      {"gelu", [](const Inputs& x, const Attrs&) { return tg::gelu(x[0]); }},
+template <class T> const std::map<std::string, OpFn<T>>& ops() {
+  static const std::map<std::string, OpFn<T>> table = {
+      {"neg", unary<T, tg::neg<T>>()},
+      {"exp", unary<T, tg::exp<T>>()},
+      {"log", unary<T, tg::log<T>>()},
+      {"sigmoid", unary<T, tg::sigmoid<T>>()},
+      {"tanh", unary<T, tg::tanh<T>>()},
+      {"relu", unary<T, tg::relu<T>>()},
+      {"abs", unary<T, tg::abs<T>>()},
+      {"sqrt", unary<T, tg::sqrt<T>>()},
+      {"square", unary<T, tg::square<T>>()},
+      {"sin", unary<T, tg::sin<T>>()},
+      {"cos", unary<T, tg::cos<T>>()},
+      {"log1p", unary<T, tg::log1p<T>>()},
+      {"expm1", unary<T, tg::expm1<T>>()},
+      {"sign", unary<T, tg::sign<T>>()},
+      {"flatten", unary<T, tg::flatten<T>>()},
+      {"transpose", [](const Inputs<T>& x, const Attrs&) { return tg::transpose(x[0]); }},
+      {"softmax", unary<T, tg::softmax<T>>()},
+      {"log_softmax", unary<T, tg::log_softmax<T>>()},
+      {"gelu", [](const Inputs<T>& x, const Attrs&) { return tg::gelu(x[0]); }},
       {"gelu_tanh",
-       [](const Inputs& x, const Attrs&) {
+       [](const Inputs<T>& x, const Attrs&) {
          return tg::gelu(x[0], tg::GeluApproximation::tanh);
        }},
       {"softplus",
-       [](const Inputs& x, const Attrs& at) { return tg::softplus(x[0], at[0], at[1]); }},
-      {"leaky_relu", [](const Inputs& x, const Attrs& at) { return tg::leaky_relu(x[0], at[0]); }},
-      {"elu", [](const Inputs& x, const Attrs& at) { return tg::elu(x[0], at[0]); }},
-      {"clamp", [](const Inputs& x, const Attrs& at) { return tg::clamp(x[0], at[0], at[1]); }},
-      {"scale", [](const Inputs& x, const Attrs& at) { return tg::scale(x[0], at[0]); }},
-      {"pow", [](const Inputs& x, const Attrs& at) { return tg::pow(x[0], at[0]); }},
-      {"pow_frac", [](const Inputs& x, const Attrs& at) { return tg::pow(x[0], at[0]); }},
-      {"add", [](const Inputs& x, const Attrs&) { return x[0] + x[1]; }},
-      {"sub", [](const Inputs& x, const Attrs&) { return x[0] - x[1]; }},
-      {"mul", [](const Inputs& x, const Attrs&) { return x[0] * x[1]; }},
-      {"div", [](const Inputs& x, const Attrs&) { return x[0] / x[1]; }},
-      {"maximum", [](const Inputs& x, const Attrs&) { return tg::maximum(x[0], x[1]); }},
-      {"minimum", [](const Inputs& x, const Attrs&) { return tg::minimum(x[0], x[1]); }},
+       [](const Inputs<T>& x, const Attrs& at) { return tg::softplus(x[0], at[0], at[1]); }},
+      {"leaky_relu", [](const Inputs<T>& x, const Attrs& at) { return tg::leaky_relu(x[0], at[0]); }},
+      {"elu", [](const Inputs<T>& x, const Attrs& at) { return tg::elu(x[0], at[0]); }},
+      {"clamp", [](const Inputs<T>& x, const Attrs& at) { return tg::clamp(x[0], at[0], at[1]); }},
+      {"scale", [](const Inputs<T>& x, const Attrs& at) { return tg::scale(x[0], at[0]); }},
+      {"pow", [](const Inputs<T>& x, const Attrs& at) { return tg::pow(x[0], T(at[0])); }},
+      {"pow_frac", [](const Inputs<T>& x, const Attrs& at) { return tg::pow(x[0], T(at[0])); }},
+      {"add", [](const Inputs<T>& x, const Attrs&) { return x[0] + x[1]; }},
+      {"sub", [](const Inputs<T>& x, const Attrs&) { return x[0] - x[1]; }},
+      {"mul", [](const Inputs<T>& x, const Attrs&) { return x[0] * x[1]; }},
+      {"div", [](const Inputs<T>& x, const Attrs&) { return x[0] / x[1]; }},
+      {"maximum", [](const Inputs<T>& x, const Attrs&) { return tg::maximum(x[0], x[1]); }},
+      {"minimum", [](const Inputs<T>& x, const Attrs&) { return tg::minimum(x[0], x[1]); }},
       {"where_gt",
-       [](const Inputs& x, const Attrs&) { return tg::where(tg::gt(x[0], x[1]), x[0], x[1]); }},
-      {"pow_tensor", [](const Inputs& x, const Attrs&) { return tg::pow(x[1], x[0]); }},
+       [](const Inputs<T>& x, const Attrs&) { return tg::where(tg::gt(x[0], x[1]), x[0], x[1]); }},
+      {"pow_tensor", [](const Inputs<T>& x, const Attrs&) { return tg::pow(x[1], x[0]); }},
       {"matmul",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::matmul(x[0], x[1], at[0] != 0, at[1] != 0);
        }},
-      {"add_bias", [](const Inputs& x, const Attrs&) { return tg::add_bias(x[0], x[1]); }},
-      {"linear", [](const Inputs& x, const Attrs&) { return tg::linear(x[0], x[1], x[2]); }},
-      {"sum", reduction_op(tg::sum<double>, tg::sum<double, int>)},
-      {"mean", reduction_op(tg::mean<double>, tg::mean<double, int>)},
-      {"max", reduction_op(tg::max<double>, tg::max<double, int>)},
-      {"min", reduction_op(tg::min<double>, tg::min<double, int>)},
-      {"logsumexp", reduction_op(tg::logsumexp<double>, tg::logsumexp<double, int>)},
+      {"add_bias", [](const Inputs<T>& x, const Attrs&) { return tg::add_bias(x[0], x[1]); }},
+      {"linear", [](const Inputs<T>& x, const Attrs&) { return tg::linear(x[0], x[1], x[2]); }},
+      {"sum", reduction_op<T>(tg::sum<T>, tg::sum<T, int>)},
+      {"mean", reduction_op<T>(tg::mean<T>, tg::mean<T, int>)},
+      {"max", reduction_op<T>(tg::max<T>, tg::max<T, int>)},
+      {"min", reduction_op<T>(tg::min<T>, tg::min<T, int>)},
+      {"logsumexp", reduction_op<T>(tg::logsumexp<T>, tg::logsumexp<T, int>)},
       {"var",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return at[0] == 0 ? tg::var(x[0]) : tg::var(x[0], as_int(at[1]), at[2] != 0);
        }},
       {"std",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return at[0] == 0 ? tg::std(x[0]) : tg::std(x[0], as_int(at[1]), at[2] != 0);
        }},
-      {"prod", reduction_op(tg::prod<double>, tg::prod<double, int>)},
+      {"prod", reduction_op<T>(tg::prod<T>, tg::prod<T, int>)},
       {"norm",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return at[0] == 0 ? tg::norm(x[0]) : tg::norm(x[0], 2.0, as_int(at[1]), at[2] != 0);
        }},
       {"reshape",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          std::vector<std::size_t> dims;
          for (std::size_t i = 1; i < at.size(); ++i) dims.push_back(std::size_t(at[i]));
          return tg::reshape(x[0], Shape(dims.begin(), dims.end()));
        }},
       {"unsqueeze",
-       [](const Inputs& x, const Attrs& at) { return tg::unsqueeze(x[0], as_int(at[0])); }},
-      {"squeeze", [](const Inputs& x, const Attrs& at) { return tg::squeeze(x[0], as_int(at[0])); }},
+       [](const Inputs<T>& x, const Attrs& at) { return tg::unsqueeze(x[0], as_int(at[0])); }},
+      {"squeeze", [](const Inputs<T>& x, const Attrs& at) { return tg::squeeze(x[0], as_int(at[0])); }},
       {"permute",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          std::vector<int> dims;
          for (double d : at) dims.push_back(as_int(d));
          return tg::permute(x[0], dims);
        }},
       {"slice",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::slice(x[0], as_int(at[0]), std::int64_t(at[1]), std::int64_t(at[2]),
                           std::int64_t(at[3]));
        }},
       {"index_select",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::index_select(x[0], as_int(at[0]), tail(at, 2));
        }},
       {"concat",
-       [](const Inputs& x, const Attrs& at) { return tg::concat({x[0], x[1]}, as_int(at[0])); }},
+       [](const Inputs<T>& x, const Attrs& at) { return tg::concat({x[0], x[1]}, as_int(at[0])); }},
       {"mse",
-       [](const Inputs& x, const Attrs& at) { return tg::mse(x[0], x[1], reduction(at[0])); }},
+       [](const Inputs<T>& x, const Attrs& at) { return tg::mse(x[0], x[1], reduction(at[0])); }},
       {"l1_loss",
-       [](const Inputs& x, const Attrs& at) { return tg::l1_loss(x[0], x[1], reduction(at[0])); }},
+       [](const Inputs<T>& x, const Attrs& at) { return tg::l1_loss(x[0], x[1], reduction(at[0])); }},
       {"huber_loss",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::huber_loss(x[0], x[1], at[1], reduction(at[0]));
        }},
       {"smooth_l1_loss",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::smooth_l1_loss(x[0], x[1], at[1], reduction(at[0]));
        }},
       {"bce",
-       [](const Inputs& x, const Attrs& at) { return tg::bce(x[0], x[1], reduction(at[0])); }},
+       [](const Inputs<T>& x, const Attrs& at) { return tg::bce(x[0], x[1], reduction(at[0])); }},
       {"bce_with_logits",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::bce_with_logits(x[0], x[1], reduction(at[0]));
        }},
       {"softmax_ce",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::softmax_ce(x[0], tg::Labels(tail(at, 2)), reduction(at[0]));
        }},
       {"nll_loss",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::nll_loss(tg::log_softmax(x[0]), tg::Labels(tail(at, 2)), reduction(at[0]));
        }},
       {"softmax_ce_targets",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::softmax_ce(x[0], x[1], reduction(at[0]));
        }},
       {"cosine_similarity",
-       [](const Inputs& x, const Attrs& at) {
+       [](const Inputs<T>& x, const Attrs& at) {
          return tg::cosine_similarity(x[0], x[1], as_int(at[0]));
        }},
   };
@@ -190,16 +192,16 @@ double read_number(std::istream& in) {
   return std::strtod(token.c_str(), nullptr);
 }
 
-void print(const char* what, std::size_t id, const TensorD& t) {
+template <class T> void print(const char* what, std::size_t id, const Tensor<T>& t) {
   std::printf("%s %zu", what, id);
-  for (double v : t.to_vector()) std::printf(" %.17g", v);
+  for (T v : t.to_vector()) std::printf(" %.17g", double(v));
   std::printf("\n");
 }
 
 // Runs one graph's lines; prints its nodes and gradients, or ERROR with the engine's message.
-void run_graph(const std::vector<std::string>& lines) {
-  std::vector<TensorD> nodes, leaves;
-  std::vector<double> weights;
+template <class T> void run_graph(const std::vector<std::string>& lines) {
+  std::vector<Tensor<T>> nodes, leaves;
+  std::vector<T> weights;
   for (const std::string& line : lines) {
     std::istringstream in(line);
     std::string kind;
@@ -211,16 +213,16 @@ void run_graph(const std::vector<std::string>& lines) {
       std::vector<std::size_t> dims(rank);
       for (auto& d : dims) in >> d;
       const Shape shape(dims.begin(), dims.end());
-      std::vector<double> values(shape.numel());
-      for (auto& v : values) v = read_number(in);
-      nodes.push_back(TensorD::from_vector(shape, values, requires_grad != 0));
+      std::vector<T> values(shape.numel());
+      for (auto& v : values) v = T(read_number(in));
+      nodes.push_back(Tensor<T>::from_vector(shape, values, requires_grad != 0));
       if (requires_grad) leaves.push_back(nodes.back());
       print("node", id, nodes.back());
     } else if (kind == "op") {
       std::size_t id = 0, n = 0;
       std::string name;
       in >> id >> name >> n;
-      Inputs inputs(n);
+      Inputs<T> inputs(n);
       for (auto& t : inputs) {
         std::size_t k = 0;
         in >> k;
@@ -230,28 +232,29 @@ void run_graph(const std::vector<std::string>& lines) {
       Attrs attrs(n);
       for (auto& a : attrs) a = read_number(in);
       try {
-        nodes.push_back(ops().at(name)(inputs, attrs));
+        nodes.push_back(ops<T>().at(name)(inputs, attrs));
       } catch (const std::exception& e) {
         std::printf("node %zu ERROR %s: %s\n", id, name.c_str(), e.what());
         return;
       }
       print("node", id, nodes.back());
     } else if (kind == "weights") {
-      for (std::string token; in >> token;) weights.push_back(std::strtod(token.c_str(), nullptr));
+      for (std::string token; in >> token;)
+        weights.push_back(T(std::strtod(token.c_str(), nullptr)));
     }
   }
   try {
-    TensorD total = TensorD::scalar(0.0);
+    Tensor<T> total = Tensor<T>::scalar(T(0));
     std::size_t offset = 0;
-    for (const TensorD& node : nodes) {
-      const std::vector<double> w(weights.begin() + std::ptrdiff_t(offset),
-                                  weights.begin() + std::ptrdiff_t(offset + node.size()));
+    for (const Tensor<T>& node : nodes) {
+      const std::vector<T> w(weights.begin() + std::ptrdiff_t(offset),
+                             weights.begin() + std::ptrdiff_t(offset + node.size()));
       offset += node.size();
-      total = total + tg::sum(node * TensorD::from_vector(node.shape(), w));
+      total = total + tg::sum(node * Tensor<T>::from_vector(node.shape(), w));
     }
     const auto grads = tg::grad(total, leaves, {.create_graph = true});
-    TensorD penalty = TensorD::scalar(0.0);
-    for (const TensorD& g : grads) penalty = penalty + tg::sum(g * g);
+    Tensor<T> penalty = Tensor<T>::scalar(T(0));
+    for (const Tensor<T>& g : grads) penalty = penalty + tg::sum(g * g);
     const auto grads2 = tg::grad(penalty, leaves);
     for (std::size_t k = 0; k < grads.size(); ++k) {
       print("grad", k, grads[k]);
@@ -264,14 +267,16 @@ void run_graph(const std::vector<std::string>& lines) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // --float: the engine in float (the values are rounded to float as they are read).
+  const bool in_float = argc > 1 && std::string(argv[1]) == "--float";
   std::vector<std::string> lines;
   for (std::string line; std::getline(std::cin, line);) {
     if (line.rfind("graph ", 0) == 0) {
       std::printf("%s\n", line.c_str());
       lines.clear();
     } else if (line == "end") {
-      run_graph(lines);
+      in_float ? run_graph<float>(lines) : run_graph<double>(lines);
     } else {
       lines.push_back(line);
     }

@@ -5,7 +5,10 @@ Each seed is the mode byte files_fuzzer.cpp decodes, then the file:
   bits 0-2 the reader (0 read_idx, 1 read_csv, 2 load_npy, 3 load_npz, 4 load_parameters,
   5 load_training_state), bit 3 double (else float); read_csv: bit 4 has_header, bits 5-6 the
   delimiter (',', ';', ' ', '\\t'); the model readers: bit 4 Adam (else SGD with momentum), bit 5 a
-  StepLR schedule, bit 6 a BatchNorm1d layer, bit 7 a training step before the load.
+  StepLR schedule, bit 6 a BatchNorm1d layer, bit 7 a training step before the load; the .npz
+  readers (load_npz and the model readers) then take a fix-up byte, bit 0 asking the harness to
+  rewrite the CRC-32 of every stored member (set in every seed here, so that the fuzzer's changes
+  inside a member get past the CRC check).
 Valid files make the fuzzer start from the readers' deepest paths. Only the standard library is
 used (struct, zlib, zipfile, gzip), so the .npy and .npz writers here are independent of the
 library's own. Checkpoints and training states use the names the fuzzer's model has (Linear 2->3,
@@ -25,16 +28,18 @@ CORPUS = os.path.join(HERE, "files_corpus")
 
 IDX, CSV, NPY, NPZ, PARAMS, STATE = range(6)
 DOUBLE = 0x08
+FIX_CRC = 0x01
 
 
-def npy(shape, values, dtype="<f8", version=(1, 0)):
-    """A .npy file as numpy writes it (header padded so that the data starts at 64 bytes)."""
+def npy(shape, values, dtype="<f8", version=(1, 0), align=64):
+    """A .npy file as numpy writes it (header padded so that the data starts at 64 bytes), or
+    as numpy before 1.14 did (align=16)."""
     dims = ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "")
     header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (dtype, dims)
     length_bytes = 2 if version[0] == 1 else 4
     pre = 6 + 2 + length_bytes
     total = pre + len(header) + 1
-    header += " " * ((64 - total % 64) % 64) + "\n"
+    header += " " * ((align - total % align) % align) + "\n"
     fmt = "<H" if length_bytes == 2 else "<I"
     encoding = "latin1" if version[0] < 3 else "utf8"
     out = b"\x93NUMPY" + bytes(version) + struct.pack(fmt, len(header)) + header.encode(encoding)
@@ -52,6 +57,8 @@ def npz(members, compressed=False):
             z.writestr(info, data)
     return buf.getvalue()
 
+
+npy_file = npy
 
 IDX_CODES = {"B": 0x08, "b": 0x09, ">h": 0x0B, ">i": 0x0C, ">f": 0x0D, ">d": 0x0E}
 
@@ -99,6 +106,10 @@ def checkpoint(batchnorm, dtype, compressed=False):
 
 
 def training_state(batchnorm, adam, schedule, stepped, compressed=False):
+    # numpy < 1.14's 16-byte alignment keeps the stored archives below 4 KiB.
+    def npy(shape, values):
+        return npy_file(shape, values, align=16)
+
     members = [("model." + name, npy(shape, vals(numel(shape), 0.5)))
                for name, shape in model_arrays(batchnorm)]
     lr = 0.01 if adam else 0.1
@@ -181,8 +192,10 @@ def seeds():
                 name = "state_%s%s%s" % ("adam" if adam else "sgd",
                                          "_steplr" if schedule else "",
                                          "_stepped" if stepped else "")
-                # Adam's states deflated: stored, its moments take them past 4 KiB.
-                s[name] = bytes([mode]) + training_state(bn, adam, schedule, stepped, adam)
+                # Stored, so that the harness's CRC fix-up lets changes inside members through;
+                # the largest deflated, or it would pass 4 KiB.
+                big = adam and schedule and stepped
+                s[name] = bytes([mode]) + training_state(bn, adam, schedule, stepped, big)
     s["state_deflated"] = bytes([STATE | 0x10 | 0x80]) + training_state(False, True, False, True,
                                                                         True)
     return s
@@ -194,6 +207,8 @@ def main():
         if f.startswith("seed_"):
             os.remove(os.path.join(CORPUS, f))
     for name, data in sorted(seeds().items()):
+        if data[0] & 7 in (NPZ, PARAMS, STATE, NPZ + 4):
+            data = data[:1] + bytes([FIX_CRC]) + data[1:]
         assert len(data) < 4096, (name, len(data))
         with open(os.path.join(CORPUS, "seed_" + name), "wb") as f:
             f.write(data)

@@ -19,13 +19,14 @@
 // 2 load_npy, 3 load_npz, 4 load_parameters, 5 load_training_state; 6 and 7 as 2 and 3); bit 3
 // the element type (0 float, 1 double); for read_csv bit 4 has_header and bits 5-6 the delimiter
 // (',', ';', ' ', '\t'); for the model readers bit 4 Adam (else SGD with momentum), bit 5 a StepLR
-// schedule, bit 6 a BatchNorm1d layer (buffers), bit 7 one training step before the load (so the
-// optimizer has moments and step counts to lose). For the readers of .npz archives (3, 4, 5, 7)
-// byte 1 is a fix-up byte: bit 0 set makes the harness rewrite the CRC-32 of every stored member
-// (in the central directory and the local header) to match its bytes, so that a mutation inside a
-// member reaches the .npy parser and the loaders' checks instead of stopping at the CRC check.
-// The rest is the file. fuzz/make_files_corpus.py writes seeds in this format;
-// FILES_FUZZER_TRACE=1 prints what each input did.
+// schedule (see byte 1), bit 6 a BatchNorm1d layer (buffers), bit 7 one training step before the
+// load (so the optimizer has moments and step counts to lose). For the readers of .npz archives (3,
+// 4, 5, 7) byte 1 is a fix-up byte: bit 0 set makes the harness rewrite the CRC-32 of every stored
+// member (in the central directory and the local header) to match its bytes, so that a mutation
+// inside a member reaches the .npy parser and the loaders' checks instead of stopping at the CRC
+// check; with bit 5 of byte 0, its bits 1-2 choose the schedule: 1 SequentialLR(LinearLR, StepLR),
+// 2 ReduceLROnPlateau, else StepLR. The rest is the file. fuzz/make_files_corpus.py writes seeds in
+// this format; FILES_FUZZER_TRACE=1 prints what each input did.
 #include <unistd.h>
 
 #include <charconv>
@@ -124,6 +125,9 @@ bool returns_or_documented(const char* fn, const std::string& path, F&& call) {
   } catch (const tg::Error& e) {
     const bool allowed = (... || (dynamic_cast<const Allowed*>(&e) != nullptr));
     const std::string msg = e.what();
+    if (sizeof...(Allowed) == 0)
+      violation(std::string(fn) + " failed where it must succeed: " + typeid(e).name() + ": " +
+                msg);
     if (!allowed)
       violation(std::string(fn) + " threw an undocumented " + typeid(e).name() + ": " + msg);
     if (!names_one_of(msg, fn)) violation(std::string(fn) + "'s error does not name it: " + msg);
@@ -301,9 +305,10 @@ template <class T> struct Rig {
   std::mt19937_64 rng;
   nn::Sequential<T> model;
   std::unique_ptr<nn::Optimizer<T>> optimizer;
-  std::unique_ptr<nn::StepLR> schedule;
+  std::unique_ptr<nn::Stateful> schedule;
+  std::function<void()> schedule_step;
 
-  Rig(std::uint8_t mode, std::uint64_t seed, bool step) : rng(seed) {
+  Rig(std::uint8_t mode, std::uint8_t extra, std::uint64_t seed, bool step) : rng(seed) {
     model.template emplace<nn::Linear<T>>(2, 3, nn::Init::xavier_uniform(), rng);
     if (mode & 0x40) model.template emplace<nn::BatchNorm1d<T>>(3);
     model.template emplace<nn::ActivationLayer<T>>(nn::Activation::tanh);
@@ -313,8 +318,29 @@ template <class T> struct Rig {
     else
       optimizer = std::make_unique<nn::SGD<T>>(model.parameters(),
                                                nn::SgdOptions{.lr = 0.1, .momentum = 0.9});
-    if (mode & 0x20) schedule = std::make_unique<nn::StepLR>(*optimizer, 2, 0.5);
+    if (mode & 0x20) make_schedule((extra >> 1) & 3);
     if (step) train_step();
+  }
+
+  void make_schedule(int kind) {
+    if (kind == 1) {  // a warmup, then steps: the composite's children under "schedulers.<i>."
+      std::vector<std::unique_ptr<nn::LRScheduler>> children;
+      children.push_back(std::make_unique<nn::LinearLR>(*optimizer, 0.5, 1.0, 2));
+      children.push_back(std::make_unique<nn::StepLR>(*optimizer, 2, 0.5));
+      auto s = std::make_unique<nn::SequentialLR>(*optimizer, std::move(children),
+                                                  std::vector<std::size_t>{2});
+      schedule_step = [p = s.get()] { p->step(); };
+      schedule = std::move(s);
+    } else if (kind == 2) {  // a constant metric: every epoch is a bad one
+      auto s =
+          std::make_unique<nn::ReduceLROnPlateau>(*optimizer, nn::PlateauOptions{.patience = 1});
+      schedule_step = [p = s.get()] { p->step(1.0); };
+      schedule = std::move(s);
+    } else {
+      auto s = std::make_unique<nn::StepLR>(*optimizer, 2, 0.5);
+      schedule_step = [p = s.get()] { p->step(); };
+      schedule = std::move(s);
+    }
   }
 
   void train_step() {
@@ -322,7 +348,7 @@ template <class T> struct Rig {
     optimizer->zero_grad();
     tg::sum(model.forward(x)).backward();
     optimizer->step();
-    if (schedule) schedule->step();
+    if (schedule_step) schedule_step();
   }
 };
 
@@ -379,8 +405,9 @@ template <class T> struct Snapshot {
 };
 
 template <class T>
-void fuzz_parameters(const TempFile& in, const TempFile& out, std::uint8_t mode) {
-  Rig<T> rig(mode, 1, mode & 0x80);
+void fuzz_parameters(const TempFile& in, const TempFile& out, std::uint8_t mode,
+                     std::uint8_t extra) {
+  Rig<T> rig(mode, extra, 1, mode & 0x80);
   const Snapshot<T> before(rig);
   // The archive's own errors name load_npz, which load_parameters reads it with.
   if (!returns_or_documented<nn::SerializeError, tg::ShapeError>(
@@ -404,7 +431,7 @@ void fuzz_parameters(const TempFile& in, const TempFile& out, std::uint8_t mode)
   if (!returns_or_documented<>("save_parameters", out.path(),
                                [&] { nn::save_parameters(rig.model, out.path()); }))
     violation("save_parameters: cannot save a loaded model");
-  Rig<T> other(mode, 2, false);
+  Rig<T> other(mode, extra, 2, false);
   if (!returns_or_documented<>("load_parameters", out.path(),
                                [&] { nn::load_parameters(other.model, out.path()); }))
     violation("load_parameters: the round trip failed");
@@ -414,8 +441,9 @@ void fuzz_parameters(const TempFile& in, const TempFile& out, std::uint8_t mode)
 }
 
 template <class T>
-void fuzz_training_state(const TempFile& in, const TempFile& out, std::uint8_t mode) {
-  Rig<T> rig(mode, 1, mode & 0x80);
+void fuzz_training_state(const TempFile& in, const TempFile& out, std::uint8_t mode,
+                         std::uint8_t extra) {
+  Rig<T> rig(mode, extra, 1, mode & 0x80);
   const Snapshot<T> before(rig);
   // Documented as its own: the archive's errors and the optimizer's and the schedule's
   // load_state_dict errors, which name their entry, not the file.
@@ -450,7 +478,7 @@ void fuzz_training_state(const TempFile& in, const TempFile& out, std::uint8_t m
       violation("save_training_state: cannot save a loaded state");
   };
   save(rig);
-  Rig<T> other(mode, 2, false);
+  Rig<T> other(mode, extra, 2, false);
   if (!returns_or_documented<>("load_training_state", "", [&] {
         nn::load_training_state(out.path(), other.model, *other.optimizer, other.schedule.get());
       }))
@@ -531,6 +559,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t mode = data[0];
   const bool archive = (mode & 7) == 3 || (mode & 7) == 4 || (mode & 7) == 5 || (mode & 7) == 7;
   std::vector<std::uint8_t> file;
+  const std::uint8_t extra = archive && size >= 2 ? data[1] : 0;
   if (archive && size >= 2) {
     file.assign(data + 2, data + size);
     if (data[1] & 1) fix_stored_crcs(file);
@@ -558,10 +587,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       dbl ? fuzz_npz<double>(in, out) : fuzz_npz<float>(in, out);
       break;
     case 4:
-      dbl ? fuzz_parameters<double>(in, out, mode) : fuzz_parameters<float>(in, out, mode);
+      dbl ? fuzz_parameters<double>(in, out, mode, extra)
+          : fuzz_parameters<float>(in, out, mode, extra);
       break;
     case 5:
-      dbl ? fuzz_training_state<double>(in, out, mode) : fuzz_training_state<float>(in, out, mode);
+      dbl ? fuzz_training_state<double>(in, out, mode, extra)
+          : fuzz_training_state<float>(in, out, mode, extra);
       break;
   }
   return 0;

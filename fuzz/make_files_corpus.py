@@ -8,7 +8,8 @@ Each seed is the mode byte files_fuzzer.cpp decodes, then the file:
   StepLR schedule, bit 6 a BatchNorm1d layer, bit 7 a training step before the load; the .npz
   readers (load_npz and the model readers) then take a fix-up byte, bit 0 asking the harness to
   rewrite the CRC-32 of every stored member (set in every seed here, so that the fuzzer's changes
-  inside a member get past the CRC check).
+  inside a member get past the CRC check), bits 1-2 the schedule (1 SequentialLR of LinearLR and
+  StepLR, 2 ReduceLROnPlateau, else StepLR).
 Valid files make the fuzzer start from the readers' deepest paths. Only the standard library is
 used (struct, zlib, zipfile, gzip), so the .npy and .npz writers here are independent of the
 library's own. Checkpoints and training states use the names the fuzzer's model has (Linear 2->3,
@@ -29,6 +30,7 @@ CORPUS = os.path.join(HERE, "files_corpus")
 IDX, CSV, NPY, NPZ, PARAMS, STATE = range(6)
 DOUBLE = 0x08
 FIX_CRC = 0x01
+STEPLR, SEQUENTIAL, PLATEAU = 0, 1, 2
 
 
 def npy(shape, values, dtype="<f8", version=(1, 0), align=64):
@@ -105,7 +107,22 @@ def checkpoint(batchnorm, dtype, compressed=False):
     return npz(members, compressed)
 
 
-def training_state(batchnorm, adam, schedule, stepped, compressed=False):
+def schedule_members(kind, lr, stepped):
+    """The state of the fuzzer's schedule of this kind (byte 1, bits 1-2), as (name, value)."""
+    epoch = 1.0 if stepped else 0.0
+    if kind == SEQUENTIAL:  # LinearLR until epoch 2, then StepLR, which has not started
+        out = [("last_epoch", epoch), ("base_lr", lr), ("last_lr", lr)]
+        out += [("schedulers.0.last_epoch", epoch), ("schedulers.0.base_lr", lr),
+                ("schedulers.0.last_lr", lr)]
+        return out + [("schedulers.1.last_epoch", -1.0), ("schedulers.1.base_lr", lr),
+                      ("schedulers.1.last_lr", lr)]
+    if kind == PLATEAU:
+        return [("last_epoch", epoch), ("last_lr", lr), ("best", 1.0 if stepped else math.inf),
+                ("num_bad_epochs", 0.0), ("cooldown_counter", 0.0)]
+    return [("last_epoch", epoch), ("base_lr", lr), ("last_lr", lr)]
+
+
+def training_state(batchnorm, adam, schedule, stepped, compressed=False, kind=STEPLR):
     # numpy < 1.14's 16-byte alignment keeps the stored archives below 4 KiB.
     def npy(shape, values):
         return npy_file(shape, values, align=16)
@@ -125,9 +142,8 @@ def training_state(batchnorm, adam, schedule, stepped, compressed=False):
         elif stepped:
             members.append(("optimizer.%d.momentum_buffer" % i, npy(shape, vals(numel(shape), 0.1))))
     if schedule:
-        members.append(("schedule.last_epoch", npy([], [1.0 if stepped else 0.0])))
-        members.append(("schedule.base_lr", npy([], [lr])))
-        members.append(("schedule.last_lr", npy([], [lr])))
+        for name, value in schedule_members(kind, lr, stepped):
+            members.append(("schedule." + name, npy([], [value])))
     return npz(members, compressed)
 
 
@@ -196,6 +212,17 @@ def seeds():
                 # the largest deflated, or it would pass 4 KiB.
                 big = adam and schedule and stepped
                 s[name] = bytes([mode]) + training_state(bn, adam, schedule, stepped, big)
+    # The other schedules (their kind in byte 1).
+    for adam, kind, stepped, kname in ((False, SEQUENTIAL, False, "seqlr"),
+                                       (False, SEQUENTIAL, True, "seqlr"),
+                                       (False, PLATEAU, True, "plateau"),
+                                       (True, PLATEAU, False, "plateau")):
+        mode = STATE | (0x10 if adam else 0) | 0x20 | (0x80 if stepped else 0)
+        name = "state_%s_%s%s" % ("adam" if adam else "sgd", kname, "_stepped" if stepped else "")
+        state = training_state(False, adam, True, stepped, False, kind)
+        if len(state) > 4000:  # deflated rather than past 4 KiB
+            state = training_state(False, adam, True, stepped, True, kind)
+        s[name] = (bytes([mode]), kind << 1, state)
     s["state_deflated"] = bytes([STATE | 0x10 | 0x80]) + training_state(False, True, False, True,
                                                                         True)
     return s
@@ -207,8 +234,12 @@ def main():
         if f.startswith("seed_"):
             os.remove(os.path.join(CORPUS, f))
     for name, data in sorted(seeds().items()):
+        schedule = 0
+        if isinstance(data, tuple):
+            mode, schedule, rest = data
+            data = mode + rest
         if data[0] & 7 in (NPZ, PARAMS, STATE, NPZ + 4):
-            data = data[:1] + bytes([FIX_CRC]) + data[1:]
+            data = data[:1] + bytes([FIX_CRC | schedule]) + data[1:]
         assert len(data) < 4096, (name, len(data))
         with open(os.path.join(CORPUS, "seed_" + name), "wb") as f:
             f.write(data)

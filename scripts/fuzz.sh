@@ -9,9 +9,9 @@
 # $FUZZ_BUILD_DIR/fuzz/files_fuzzer <file> (FILES_FUZZER_TRACE=1 prints what each reader did).
 #
 # Environment: FUZZ_TARGET (ops or files); FUZZ_BUILD_DIR (default build-fuzz); FUZZ_JOBS (default
-# 1: one process, no fork;
-# N > 1 runs libFuzzer's -fork=N); FUZZ_MAX_LEN (default 4096 bytes); FUZZ_BUILD_JOBS (build
-# parallelism, default 2).
+# 1: one process, no fork; N > 1 runs libFuzzer's -fork=N); FUZZ_MAX_LEN (default 4096 bytes);
+# FUZZ_MALLOC_LIMIT_MB (the largest single allocation: 12 for files, 2048 for ops);
+# FUZZ_BUILD_JOBS (build parallelism, default 2).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,9 +21,12 @@ build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-1}
 max_len=${FUZZ_MAX_LEN:-4096}
 target=${FUZZ_TARGET:-ops}
+# Files: no single allocation may pass 12 MiB. An input of at most 4 KiB legitimately needs about
+# 4 MiB at most (a deflated member expands at most 1032:1, an IDX buffer grows with what arrives);
+# more means a size was taken from a header on trust. (libFuzzer's default is the RSS limit.)
 case "$target" in
-  ops) seeds=fuzz/corpus ;;
-  files) seeds=fuzz/files_corpus ;;
+  ops) seeds=fuzz/corpus malloc_limit=${FUZZ_MALLOC_LIMIT_MB:-2048} ;;
+  files) seeds=fuzz/files_corpus malloc_limit=${FUZZ_MALLOC_LIMIT_MB:-12} ;;
   *) echo "fuzz.sh: FUZZ_TARGET must be ops or files, not '$target'" >&2; exit 2 ;;
 esac
 
@@ -51,7 +54,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1  # one BLAS thread, OpenMP or pt
 # -max_len: without it libFuzzer caps inputs near the seeds' length (every input stayed at 67
 # bytes or less in fork mode), too short for large leaves and long programs.
 flags=(-max_total_time="$seconds" -max_len="$max_len" -timeout=20 -rss_limit_mb=2048
-  -print_final_stats=1 -artifact_prefix="$artifacts/")
+  -malloc_limit_mb="$malloc_limit" -print_final_stats=1 -artifact_prefix="$artifacts/")
 # One process by default: a crash stops fuzzing with its input in artifacts/. -fork=N runs N
 # workers sharing one corpus.
 if ((jobs > 1)); then flags+=(-fork="$jobs"); fi

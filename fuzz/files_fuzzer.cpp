@@ -13,20 +13,23 @@
 //  - load_parameters and load_training_state are all or nothing: a failure leaves every parameter,
 //    buffer, the optimizer's state and the schedule's bit-identical to before (snapshots compared);
 //    a success puts the file's arrays into the model, and a model, optimizer and schedule loaded
-//    from the saved round trip can take a training step and save the same state as the first.
+//    from the saved round trip take the same training step to the same bits, after which the
+//    state still saves and loads;
+//  - through scripts/fuzz.sh, no single allocation passes 12 MiB (-malloc_limit_mb): a 4 KiB
+//    input needs about 4 MiB at most, so more means a size taken from a header on trust.
 //
 // Byte 0 (decode order): bits 0-2 the reader (0 read_idx with idx_images/idx_labels, 1 read_csv,
 // 2 load_npy, 3 load_npz, 4 load_parameters, 5 load_training_state; 6 and 7 as 2 and 3); bit 3
 // the element type (0 float, 1 double); for read_csv bit 4 has_header and bits 5-6 the delimiter
-// (',', ';', ' ', '\t'); for the model readers bit 4 Adam (else SGD with momentum), bit 5 a StepLR
-// schedule (see byte 1), bit 6 a BatchNorm1d layer (buffers), bit 7 one training step before the
-// load (so the optimizer has moments and step counts to lose). For the readers of .npz archives (3,
-// 4, 5, 7) byte 1 is a fix-up byte: bit 0 set makes the harness rewrite the CRC-32 of every stored
-// member (in the central directory and the local header) to match its bytes, so that a mutation
-// inside a member reaches the .npy parser and the loaders' checks instead of stopping at the CRC
-// check; with bit 5 of byte 0, its bits 1-2 choose the schedule: 1 SequentialLR(LinearLR, StepLR),
-// 2 ReduceLROnPlateau, else StepLR. The rest is the file. fuzz/make_files_corpus.py writes seeds in
-// this format; FILES_FUZZER_TRACE=1 prints what each input did.
+// (',', ';', ' ', '\t'); for the model readers bit 4 Adam (else SGD with momentum), bit 5 a
+// schedule (byte 1 says which), bit 6 a BatchNorm1d layer (buffers), bit 7 one training step before
+// the load (so the optimizer has moments and step counts to lose). For the readers of .npz archives
+// (3, 4, 5, 7) byte 1 is a fix-up byte: bit 0 set makes the harness rewrite the CRC-32 of every
+// stored member (in the central directory and the local header) to match its bytes, so that a
+// mutation inside a member reaches the .npy parser and the loaders' checks instead of stopping at
+// the CRC check; with bit 5 of byte 0, its bits 1-2 choose the schedule: 1 SequentialLR(LinearLR,
+// StepLR), 2 ReduceLROnPlateau, else StepLR. The rest is the file. fuzz/make_files_corpus.py writes
+// seeds in this format; FILES_FUZZER_TRACE=1 prints what each input did.
 #include <unistd.h>
 
 #include <charconv>

@@ -2,6 +2,11 @@
 // DataError naming the file and never crashes), CSV, one_hot and the minibatch iterator.
 #include <doctest/doctest.h>
 
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -12,6 +17,7 @@
 #include <functional>
 #include <iterator>
 #include <limits>
+#include <new>
 #include <random>
 #include <ranges>
 #include <set>
@@ -54,6 +60,60 @@ void write_text(const std::string& path, const std::string& text) {
 Bytes read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A sanitizer's allocator reserves its own address space up front, which a limit on the data
+// segment would break: the memory-budget test runs in plain builds only.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// Runs f in a child process whose data segment (heap and private mappings) may grow by at most
+// `budget` bytes from the moment f starts. Returns f's result, 100 when an allocation failed,
+// 101 for another exception, 102 when the limit could not be set, -1 when the child did not exit.
+int exit_code_within_memory_budget(std::size_t budget, const std::function<int()>& f) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Large blocks from fresh mappings, which the limit counts, rather than from heap memory the
+    // parent freed earlier, which it does not (glibc raises its mmap threshold as blocks are
+    // freed).
+#ifdef __GLIBC__
+    ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    ::malloc_trim(0);
+#endif
+    std::size_t data_kb = 0;
+    if (std::FILE* status = std::fopen("/proc/self/status", "r")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, status))
+        if (std::sscanf(line, "VmData: %zu kB", &data_kb) == 1) break;
+      std::fclose(status);
+    }
+    if (data_kb == 0) ::_exit(102);
+    const rlim_t limit = data_kb * 1024 + budget;
+    const rlimit lim{limit, limit};
+    if (::setrlimit(RLIMIT_DATA, &lim) != 0) ::_exit(102);
+    int code = 101;
+    try {
+      code = f();
+    } catch (const std::bad_alloc&) {
+      code = 100;
+    } catch (...) {
+      code = 101;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 void put_be(Bytes& out, std::uint64_t v, int size) {
@@ -284,6 +344,25 @@ TEST_CASE("nn data: read_idx rejects malformed files with a DataError naming the
     check_idx_error(dir, "big", idx_file(0x08, {65536, 65536, 1024}, Bytes(64, 0)),
                     {"truncated: header promises 4398046511104 bytes", "file has 64"});
   }
+}
+
+// Its own test case, so that ctest runs it in a fresh process: blocks the process freed before
+// the fork could serve the allocation without growing the data segment.
+TEST_CASE("nn data: read_idx allocates as a gzip stream delivers, not as its header promises") {
+  // The buffer grows with the bytes the stream delivers; a read sized by the header's promise
+  // (capped at 16 MiB per read) allocated 400,000 times what the file held.
+  TempDir dir;
+  const std::string gz = gzip_bytes(dir, "p", idx_file(0x08, {0x7fffffff}, Bytes{1, 2, 3}));
+  if (kSanitized) return;
+  const int code = exit_code_within_memory_budget(std::size_t{8} << 20, [&] {
+    try {
+      tg::nn::read_idx(gz);
+    } catch (const DataError& e) {
+      return std::string(e.what()).find("truncated") != std::string::npos ? 0 : 2;
+    }
+    return 3;
+  });
+  CHECK_MESSAGE(code == 0, "exit code " << code << " (100: an allocation beyond 8 MiB failed)");
 }
 
 TEST_CASE("nn data: read_idx rejects malformed gzip'd files cleanly") {

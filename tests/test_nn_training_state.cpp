@@ -230,6 +230,29 @@ TEST_SUITE("nn.training_state") {
     }
   }
 
+  TEST_CASE("a state loaded at 2^53 - 1 steps still loads after one more step") {
+    // 2^53 is the last count a double holds exactly, and what one step from 2^53 - 1 saves.
+    constexpr double kLast = 9007199254740992.0;
+    auto p = TensorD::vector({1, -2}, true);
+    nn::Adam<double> adam({p}, {.lr = 0.1});
+    adam.load_state_dict({{"lr", TensorD::scalar(0.1)},
+                          {"0.step", TensorD::scalar(kLast - 1)},
+                          {"0.exp_avg", TensorD::vector({0.1, -0.2})},
+                          {"0.exp_avg_sq", TensorD::vector({0.01, 0.04})}});
+    backward_mixed(p);
+    adam.step();
+    const nn::StateDict saved = adam.state_dict();
+    CHECK(entry(saved, "0.step").item() == kLast);
+    nn::Adam<double> resumed({p}, {.lr = 0.1});
+    resumed.load_state_dict(saved);
+    CHECK(resumed.step_count(0) == std::size_t{1} << 53);
+    check_same_state(resumed.state_dict(), saved);
+    // Beyond 2^53 a count is no longer exact; the message shows the count in full.
+    check_error<nn::SerializeError>(
+        [&] { resumed.load_state_dict(replaced(saved, "0.step", TensorD::scalar(2 * kLast))); },
+        {"entry 0.step holds 18014398509481984", "from 0 to 2^53"});
+  }
+
   TEST_CASE("load_state_dict refuses a bad state naming the entry, and changes nothing") {
     auto p = TensorD::vector({1, -2}, true);
     auto idle = TensorD::vector({3}, true);

@@ -299,8 +299,12 @@ void read_idx_payload(ByteSource& src, const char* fn, std::uint64_t promised,
   bytes.reserve(reserve);
   std::size_t got = 0;
   while (got < promised) {
+    // Each read asks for at most as many bytes as have arrived so far (64 KiB to start, 16 MiB
+    // at most): sized by the promise alone, the first read of a gzip stream allocated 16 MiB for
+    // a header that a 40-byte file could make.
+    const std::size_t step = std::min(std::max(got, std::size_t{1} << 16), std::size_t{1} << 24);
     const std::size_t want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(promised - got, std::size_t{1} << 24));
+        static_cast<std::size_t>(std::min<std::uint64_t>(promised - got, step));
     bytes.resize(got + want);
     const std::size_t n = src.read(bytes.data() + got, want);
     got += n;

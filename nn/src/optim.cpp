@@ -183,12 +183,15 @@ class StateReader {
     return lr;
   }
 
-  // A step count: a whole number in [0, 2^53), where doubles count exactly.
+  // A step count: a whole number from 0 up to 2^53, where doubles stop counting exactly (the
+  // schedules' bound). 2^53 itself is exact and is what a state at 2^53 - 1 saves after a step:
+  // refusing it would make a loaded state unloadable one step later.
   std::size_t step_count(std::size_t i) {
     const std::string name = entry_name(i, "step");
     const double step = scalar(name);
-    if (!(step >= 0 && step < 9007199254740992.0 && step == std::floor(step)))
-      fail("entry " + name + " holds " + num(step) + ", not a step count");
+    if (!(step >= 0 && step <= 9007199254740992.0 && step == std::floor(step)))
+      fail("entry " + name + " holds " + format_number(step, 17) +
+           ", not a step count (a whole number from 0 to 2^53)");
     return static_cast<std::size_t>(step);
   }
 

@@ -27,9 +27,9 @@
 // A buffer is absent exactly while its parameter has not stepped, as in PyTorch. The other options
 // are the constructor's: load_state_dict into an optimizer built with the same options (and the
 // same parameter list). It checks everything (every name known and present when it must be,
-// shapes equal to the parameters', "lr" valid, steps whole numbers, a buffer present exactly when
-// the step count is positive) before changing anything, and throws SerializeError naming the
-// optimizer, the entry and the shapes.
+// shapes equal to the parameters', "lr" valid, steps whole numbers from 0 to 2^53, a buffer
+// present exactly when the step count is positive) before changing anything, and throws
+// SerializeError naming the optimizer, the entry and the shapes.
 #pragma once
 
 #include <cstddef>

@@ -63,7 +63,10 @@ template <class T> class ProdNode final : public SavingNode<T, 2> {
     const Tensor<T> x_safe = add(mul(x, nz), z);
     const std::vector<int> axes = detail::reduced_axes(plan);
     const Tensor<T> P = detail::expand_back(prod(x_safe, axes, true), plan);
-    const Tensor<T> S = detail::expand_back(sum(mul(x, z), axes, true), plan);
+    // Terms a mask rules out are selected away (where), never multiplied by 0: an infinite x
+    // there would give inf * 0 = NaN and spread it over its whole slice.
+    const Tensor<T> zero = Tensor<T>::scalar(T(0));
+    const Tensor<T> S = detail::expand_back(sum(where(z, x, zero), axes, true), plan);
     const Tensor<T> zeros =
         detail::reduce_slices("prod", z, plan, T(0), [](const detail::Slice<T>& s) {
           T k = 0;
@@ -74,8 +77,8 @@ template <class T> class ProdNode final : public SavingNode<T, 2> {
     auto where_k = [&](T count) {
       return detail::map_unary("prod", k, [count](T v) { return T(v == count); });
     };
-    const Tensor<T> term =
-        where_k(0) * nz / x_safe + where_k(1) * (z + nz * S / x_safe) + where_k(2) * z * (S - x);
+    const Tensor<T> term = where_k(0) * nz / x_safe + where_k(1) * (z + nz * S / x_safe) +
+                           where(where_k(2) * z, S - x, zero);
     return mul(P, term);
   }
 };
@@ -162,6 +165,15 @@ OpCases prod_cases() {
                    },
                    Shape{2, 3},
                    {3, 0, 2, 0, 0, 1}},
+                  // Another row's zero sends the whole tensor down the path for zeros; the row
+                  // with an infinite entry gets r/x as it would without: inf, inf, and NaN
+                  // (inf/inf) at the infinite entry, not a row of NaN.
+                  {"gradient with an infinite entry, a zero in another row",
+                   [] {
+                     return prod_gradient(TensorD::matrix({{1.5, 2, inf}, {0, 3, 4}}), {1});
+                   },
+                   Shape{2, 3},
+                   {inf, inf, nan, 12, 0, 0}},
                   {"second derivative at one zero",
                    [] {
                      return prod_hessian_row(TensorD::vector({2, 0, 3, 5}), 1);

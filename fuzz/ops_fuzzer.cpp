@@ -261,6 +261,10 @@ struct Probe {
   // constant.
   bool at_edge = false;
   double magnitude = 0;
+  double largest = 0;  // the largest |v| computed
+  // The smallest distance of a pole input (log's, a denominator, bce's p and 1 - p, ...) from its
+  // pole.
+  double nearest_pole = std::numeric_limits<double>::infinity();
 };
 constexpr double kTame = 100;
 constexpr double kPoleGap = 0.25;
@@ -287,14 +291,20 @@ bool classify(const tg::Tensor<U>& t, Edge edge, std::vector<std::uint8_t>& out)
   return on_edge;
 }
 
-template <class U> bool near_pole(const tg::Tensor<U>& t, Edge edge) {
+template <class U> double pole_distance(const tg::Tensor<U>& t, Edge edge) {
   const U* p = std::as_const(t).data();
+  double nearest = std::numeric_limits<double>::infinity();
   for (std::size_t i = 0; i < t.size(); ++i) {
     const double v = double(p[i]);
-    if (!(std::fabs(v) >= kPoleGap)) return true;
-    if (edge == Edge::unit && !(std::fabs(1 - v) >= kPoleGap)) return true;
+    if (v != v) return 0;
+    nearest = std::min(nearest, std::fabs(v));
+    if (edge == Edge::unit) nearest = std::min(nearest, std::fabs(1 - v));
   }
-  return false;
+  return nearest;
+}
+
+template <class U> bool near_pole(const tg::Tensor<U>& t, Edge edge) {
+  return !(pole_distance(t, edge) >= kPoleGap);
 }
 
 template <class U> void measure(const tg::Tensor<U>& t, Probe& probe) {
@@ -307,6 +317,7 @@ template <class U> void measure(const tg::Tensor<U>& t, Probe& probe) {
       continue;
     }
     probe.magnitude += std::fabs(v);
+    probe.largest = std::max(probe.largest, std::fabs(v));
     if (std::fabs(v) > kTame) probe.tame = false;
   }
 }
@@ -1322,8 +1333,11 @@ template <class T> struct Program {
       if (!pool[i].requires_grad()) continue;
       for (const EdgeArg& k : steps[i].kinks)
         if (classify(env[k.arg], k.edge, probe->classes)) probe->at_edge = true;
-      for (const EdgeArg& p : steps[i].poles)
-        if (near_pole(env[p.arg], p.edge)) probe->tame = false;
+      for (const EdgeArg& p : steps[i].poles) {
+        const double distance = pole_distance(env[p.arg], p.edge);
+        if (!(distance >= kPoleGap)) probe->tame = false;
+        probe->nearest_pole = std::min(probe->nearest_pole, distance);
+      }
     }
     return true;
   }
@@ -1474,6 +1488,12 @@ template <class T> struct Program {
     }
 
     if (center.at_edge) return;
+    // A pole input this close to its pole next to the program's largest values may be what is
+    // left of a cancellation (log_softmax's largest entry, x - logsumexp(x), 1e-12 from logits
+    // of 50): its relative error, and with it the objective's, is far above rounding, and
+    // differences in double converge to another slope (8% off, where the engine's gradient is
+    // within 3e-5 of the exact one).
+    if (!(center.nearest_pole >= 1e-8 * center.largest)) return;
     finite_differences(order, root, used, xs, center, u, objective(env[root], u), gd);
     if (check_mode & 1) run_gradcheck(order, root, used, xs, center, u);
     if (check_mode & 2) run_hessian(order, root, used, xs, center, u);
